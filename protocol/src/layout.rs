@@ -1,0 +1,68 @@
+//! Document layouts: the Yjs root types of group and plenary documents.
+//!
+//! # Group document (contract)
+//! - `notes`: `Y.XmlFragment`, rich text in the ProseMirror/Tiptap schema.
+//! - `conclusions`: `Y.Array` of `Y.Map` with keys `id` (string, unique), `text` (`Y.Text`),
+//!   `status` (`"draft"` or `"final"`), `author` (string).
+//!
+//! # Plenary document (kept by the server, live)
+//! A third-party client declares these root types (`doc.getMap('meta')`, `doc.getArray('groups')`,
+//! `doc.getMap('curation')`) and finds everything in `doc.toJSON()`:
+//! - `meta`: `Y.Map`, written by the server: `meeting_id`, `title`.
+//! - `groups`: `Y.Array` of `Y.Map`, written by the server, one per group in meeting order:
+//!   `id`, `title`, `closed` (bool), `conclusions`: `Y.Array` of `Y.Map` { `id`, `text`
+//!   (`Y.Text`, the group's current text), `status` }. Every conclusion is present, empty ones
+//!   too; exports drop those whose text is blank.
+//! - `curation`: `Y.Map`, written by moderators only:
+//!   - `order`: JSON array of group ids (replace the whole value to reorder; absent = meeting order;
+//!     unknown ids are ignored and missing groups follow in meeting order);
+//!   - `hidden`: `Y.Map` of `"{group}/{conclusion}"` → `true` (delete the key to un-hide);
+//!     keyed by conclusion id, so a hidden item stays hidden when its text changes;
+//!   - `presenting`: `"{group}/{conclusion}"`, or absent/null;
+//!   - `intro`, `closing`: `Y.Text`.
+//!   The server creates `hidden`, `intro` and `closing` with the document; clients wait for the
+//!   first sync and never create them (two clients creating them at once would lose text).
+//!
+//! Edits by moderators to `meta` or `groups` are overwritten by the next merge: only `curation`
+//! is theirs.
+
+/// Group document: rich-text notes.
+pub const NOTES: &str = "notes";
+/// Group document: the conclusions array.
+pub const CONCLUSIONS: &str = "conclusions";
+
+/// Keys of a conclusion map (group and plenary documents).
+pub mod conclusion {
+    pub const ID: &str = "id";
+    pub const TEXT: &str = "text";
+    pub const STATUS: &str = "status";
+    pub const AUTHOR: &str = "author";
+    pub const DRAFT: &str = "draft";
+    pub const FINAL: &str = "final";
+}
+
+/// Plenary document root types and keys.
+pub mod plenary {
+    pub const META: &str = "meta";
+    pub const GROUPS: &str = "groups";
+    pub const CURATION: &str = "curation";
+
+    pub const META_MEETING_ID: &str = "meeting_id";
+    pub const META_TITLE: &str = "title";
+
+    pub const GROUP_ID: &str = "id";
+    pub const GROUP_TITLE: &str = "title";
+    pub const GROUP_CLOSED: &str = "closed";
+    pub const GROUP_CONCLUSIONS: &str = "conclusions";
+
+    pub const ORDER: &str = "order";
+    pub const HIDDEN: &str = "hidden";
+    pub const PRESENTING: &str = "presenting";
+    pub const INTRO: &str = "intro";
+    pub const CLOSING: &str = "closing";
+
+    /// The key of a conclusion in `hidden` and `presenting`.
+    pub fn item_key(group: &str, conclusion: &str) -> String {
+        format!("{group}/{conclusion}")
+    }
+}
