@@ -1,0 +1,187 @@
+import * as Y from 'yjs'
+import { WebsocketProvider } from 'y-websocket'
+import * as decoding from 'lib0/decoding'
+
+export type Status = 'connecting' | 'connected' | 'disconnected'
+
+export interface RoomState {
+  status: Status
+  synced: boolean
+  /** writers only: true when the server's durable state vector covers ours */
+  saved: boolean
+  /** writers only: an ack has ever been received on this page */
+  acked: boolean
+  /** follower counts published by the server (awareness client 0) */
+  followers: number | null
+  writers: number | null
+  /** last permission-denied reason from the server, if any */
+  denied: string | null
+}
+
+export interface Room {
+  doc: Y.Doc
+  provider: WebsocketProvider
+  state: RoomState
+  onState(fn: (s: RoomState) => void): () => void
+  /** resolves once the first sync with the server (or the local store, for persisted rooms) completed */
+  whenSynced: Promise<void>
+  destroy(): void
+}
+
+export const MSG_ACK = 100
+
+export function wsBase(): string {
+  return `${location.origin.replace(/^http/, 'ws')}/ws`
+}
+
+/** true when every (client, clock) of `ours` is <= the acknowledged vector */
+export function covers(acked: Map<number, number>, ours: Map<number, number>): boolean {
+  for (const [client, clock] of ours) {
+    if ((acked.get(client) ?? 0) < clock) return false
+  }
+  return true
+}
+
+export interface OpenOptions {
+  /** ask for saved acknowledgements (`ack=1`) and track the saved state */
+  write?: boolean
+  /** keep the document in IndexedDB so that edits survive offline periods and reloads */
+  persist?: boolean
+}
+
+export function openRoom(meeting: string, name: string, token: string, opts: OpenOptions = {}): Room {
+  const doc = new Y.Doc()
+  const params: Record<string, string> = { token }
+  if (opts.write) params.ack = '1'
+  const provider = new WebsocketProvider(wsBase(), `${meeting}/${name}`, doc, {
+    connect: false,
+    params,
+    // Read-only connections receive no echo of their own awareness, so without a periodic resync the
+    // provider's 30 s silence watchdog would drop and reopen the socket.
+    resyncInterval: 20_000,
+    // Several tabs of one browser must each hold their own server connection (and ack).
+    disableBc: true,
+  })
+  if (!opts.write) provider.awareness.setLocalState(null)
+
+  const listeners = new Set<(s: RoomState) => void>()
+  const state: RoomState = { status: 'connecting', synced: false, saved: true, acked: false, followers: null, writers: null, denied: null }
+  const ackVector = new Map<number, number>()
+
+  const emit = () => {
+    for (const fn of listeners) fn(state)
+  }
+  // Highest clock per client of every update that did NOT come from the server (typed here, or
+  // restored from IndexedDB). Updates the server sent us are durable by its contract (stored before
+  // relayed), so "saved" = the acknowledged durable state vector covers all of these — which is the
+  // same as covering Y.encodeStateVector(doc) once the server has acked after our sync.
+  const pending = new Map<number, number>()
+  const recomputeSaved = () => {
+    if (!opts.write) return
+    const saved = covers(ackVector, pending)
+    if (saved !== state.saved) {
+      state.saved = saved
+      emit()
+    }
+  }
+
+  provider.messageHandlers[MSG_ACK] = (_encoder, decoder) => {
+    const sv = Y.decodeStateVector(decoding.readVarUint8Array(decoder))
+    // keep the maximum we ever heard of: acknowledgements only grow
+    for (const [client, clock] of sv) {
+      if ((ackVector.get(client) ?? 0) < clock) ackVector.set(client, clock)
+    }
+    state.acked = true
+    recomputeSaved()
+    emit()
+  }
+  const origAuth = provider.messageHandlers[2]
+  provider.messageHandlers[2] = (encoder, decoder, prov, emitSynced, type) => {
+    // y-protocols auth: 0 = permission denied, followed by a reason string
+    const peek = decoding.clone(decoder)
+    if (decoding.readVarUint(peek) === 0) {
+      state.denied = decoding.readVarString(peek) || 'permission denied'
+      emit()
+    }
+    origAuth(encoder, decoder, prov, emitSynced, type)
+  }
+
+  let updateQueued = false
+  doc.on('update', (update: Uint8Array, origin: unknown) => {
+    if (!opts.write || origin === provider) return
+    const { to } = Y.parseUpdateMeta(update)
+    for (const [client, clock] of to) {
+      if ((pending.get(client) ?? 0) < clock) pending.set(client, clock)
+    }
+    if (updateQueued) return
+    updateQueued = true
+    queueMicrotask(() => {
+      updateQueued = false
+      recomputeSaved()
+    })
+  })
+
+  provider.on('status', ({ status }) => {
+    state.status = status
+    emit()
+  })
+  provider.on('sync', (synced: boolean) => {
+    state.synced = synced
+    emit()
+  })
+  provider.awareness.on('change', () => {
+    const server = provider.awareness.getStates().get(0) as { server?: { followers?: number; writers?: number } } | undefined
+    const f = server?.server?.followers ?? null
+    const w = server?.server?.writers ?? null
+    if (f !== state.followers || w !== state.writers) {
+      state.followers = f
+      state.writers = w
+      emit()
+    }
+  })
+
+  let resolveSynced!: () => void
+  const whenSynced = new Promise<void>((r) => (resolveSynced = r))
+  provider.once('sync', () => resolveSynced())
+
+  let persistence: { destroy(): Promise<void> | void } | null = null
+  let destroyed = false
+  if (opts.persist && typeof indexedDB !== 'undefined') {
+    // loaded on demand: the participant bundle never contains y-indexeddb
+    import('y-indexeddb')
+      .then(({ IndexeddbPersistence }) => {
+        if (destroyed) return
+        const p = new IndexeddbPersistence(`plenary:${meeting}/${name}`, doc)
+        persistence = p
+        p.whenSynced.then(() => {
+          if (destroyed) return
+          resolveSynced()
+          provider.connect()
+        })
+      })
+      .catch(() => {
+        if (!destroyed) provider.connect()
+      })
+  } else {
+    provider.connect()
+  }
+
+  return {
+    doc,
+    provider,
+    state,
+    whenSynced,
+    onState(fn) {
+      listeners.add(fn)
+      fn(state)
+      return () => listeners.delete(fn)
+    },
+    destroy() {
+      destroyed = true
+      listeners.clear()
+      provider.destroy()
+      void persistence?.destroy()
+      doc.destroy()
+    },
+  }
+}

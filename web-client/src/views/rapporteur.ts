@@ -1,0 +1,271 @@
+import './rapporteur.css'
+import * as Y from 'yjs'
+import { Editor } from '@tiptap/core'
+import StarterKit from '@tiptap/starter-kit'
+import Collaboration from '@tiptap/extension-collaboration'
+import CollaborationCaret from '@tiptap/extension-collaboration-caret'
+import { boot } from '../lib/boot'
+import { announce, h, mount } from '../lib/dom'
+import { groupRoots } from '../lib/groupdoc'
+import { openRoom } from '../lib/room'
+import { statusBar } from '../lib/status'
+import { autosize, bindText } from '../lib/textbinding'
+
+// Carets and name badges: white text on these passes WCAG AA.
+const USER_COLORS = ['#b3261e', '#1d4ed8', '#047857', '#7c3aed', '#b45309', '#0e7490', '#be185d', '#4d7c0f', '#6d28d9', '#9a3412']
+
+const LOCAL = { local: true }
+
+function storedName(): string {
+  try {
+    return localStorage.getItem('plenary-name') ?? ''
+  } catch {
+    return ''
+  }
+}
+
+function newId(): string {
+  const a = new Uint8Array(6)
+  crypto.getRandomValues(a)
+  return 'c-' + Array.from(a, (b) => b.toString(16).padStart(2, '0')).join('')
+}
+
+export default async function rapporteur(meeting: string, groupId: string) {
+  const b = await boot(meeting)
+  if (!b) return
+  const { token, info } = b
+  const group = info.groups.find((g) => g.id === groupId)
+  if (!group) {
+    mount(h('h1', null, 'Unknown working group'), h('p', { class: 'error', role: 'alert' }, `The meeting has no group “${groupId}”.`))
+    return
+  }
+  const canWrite = info.role === undefined || info.role === 'moderator' || (info.role === 'rapporteur' && info.group === groupId)
+  const editable = canWrite && !group.closed
+  document.title = `${group.title} — ${canWrite ? 'rapporteur' : 'read only'} — plenary`
+
+  const room = openRoom(meeting, groupId, token, { write: canWrite, persist: canWrite })
+  const { doc, provider } = room
+  const { notes, conclusions } = groupRoots(doc)
+
+  // ---- who am I ----
+  const color = USER_COLORS[doc.clientID % USER_COLORS.length]
+  let name = storedName() || `Rapporteur ${(doc.clientID % 90) + 10}`
+  const user = () => ({ name, color })
+
+  const nameInput = h('input', { id: 'my-name', type: 'text', value: name, autocomplete: 'name', maxlength: '40', 'data-testid': 'name' })
+  nameInput.addEventListener('change', () => {
+    name = nameInput.value.trim() || name
+    nameInput.value = name
+    try {
+      localStorage.setItem('plenary-name', name)
+    } catch {
+      /* ignore */
+    }
+    editor.commands.updateUser(user())
+    announce(`Your name is now ${name}`)
+  })
+
+  // ---- layout ----
+  const people = h('ul', { class: 'people', 'aria-label': 'People editing now' })
+  const editorHost = h('div', { class: 'editor-frame' })
+  const toolbar = h('div', { class: 'toolbar', role: 'toolbar', 'aria-label': 'Text formatting', 'aria-controls': 'notes-editor' })
+  const list = h('ol', { class: 'conclusions editable', 'data-testid': 'conclusions' })
+  const addBtn = h('button', { type: 'button', class: 'primary', disabled: !editable, 'data-testid': 'add-conclusion' }, '+ Add conclusion')
+
+  mount(
+    h(
+      'header',
+      { class: 'top' },
+      h('div', null, h('p', { class: 'crumb' }, `${info.title} · working group ${canWrite ? '· rapporteur' : '· read only'}`), h('h1', null, group.title)),
+      h('div', { class: 'name-field' }, h('label', { for: 'my-name' }, 'Your name'), nameInput),
+    ),
+    h('div', { class: 'row' }, statusBar(room, { write: canWrite }), h('span', { class: 'spacer' }), people),
+    group.closed ? h('p', { class: 'notice', role: 'note' }, 'This working group is closed: the moderator has stopped edits. You can still read everything.') : null,
+    !canWrite ? h('p', { class: 'notice', role: 'note' }, 'You can read this group but not edit it.') : null,
+    h(
+      'div',
+      { class: 'rapp-grid' },
+      h('section', { 'aria-labelledby': 'notes-h' }, h('h2', { id: 'notes-h' }, 'Notes'), toolbar, editorHost),
+      h(
+        'section',
+        { 'aria-labelledby': 'concl-h' },
+        h('h2', { id: 'concl-h' }, 'Conclusions'),
+        h('p', { class: 'meta' }, 'What the group will present in the plenary. Mark an item final when the group agrees on it.'),
+        list,
+        addBtn,
+      ),
+    ),
+  )
+
+  // ---- notes editor (Tiptap bound to the `notes` XmlFragment) ----
+  const editor = new Editor({
+    element: editorHost,
+    editable,
+    extensions: [
+      StarterKit.configure({ undoRedo: false, link: { openOnClick: false } }),
+      Collaboration.configure({ fragment: notes }),
+      CollaborationCaret.configure({
+        provider,
+        user: user(),
+        render: (u: Record<string, unknown>) => {
+          const c = String(u.color ?? '#444')
+          const caret = h('span', { class: 'collaboration-carets__caret', style: { '--cc': c } })
+          caret.append(h('span', { class: 'collaboration-carets__label', style: { '--cc': c } }, String(u.name ?? 'Someone')))
+          return caret
+        },
+        selectionRender: (u: Record<string, unknown>) => ({ nodeName: 'span', class: 'collaboration-carets__selection', style: `--cc: ${String(u.color ?? '#444')}` }),
+      }),
+    ],
+    editorProps: {
+      attributes: { id: 'notes-editor', class: 'editor-content', role: 'textbox', 'aria-multiline': 'true', 'aria-labelledby': 'notes-h', 'data-testid': 'notes-editor' },
+    },
+  })
+  if (!canWrite) provider.awareness.setLocalState(null)
+
+  type Btn = { label: string; text: string; run: () => void; active?: () => boolean }
+  const buttons: Btn[] = [
+    { label: 'Bold', text: 'B', run: () => editor.chain().focus().toggleBold().run(), active: () => editor.isActive('bold') },
+    { label: 'Italic', text: 'I', run: () => editor.chain().focus().toggleItalic().run(), active: () => editor.isActive('italic') },
+    { label: 'Heading', text: 'H', run: () => editor.chain().focus().toggleHeading({ level: 2 }).run(), active: () => editor.isActive('heading') },
+    { label: 'Bulleted list', text: '• List', run: () => editor.chain().focus().toggleBulletList().run(), active: () => editor.isActive('bulletList') },
+    { label: 'Numbered list', text: '1. List', run: () => editor.chain().focus().toggleOrderedList().run(), active: () => editor.isActive('orderedList') },
+    { label: 'Quote', text: '❝', run: () => editor.chain().focus().toggleBlockquote().run(), active: () => editor.isActive('blockquote') },
+    { label: 'Undo my last edit', text: '↶', run: () => editor.chain().focus().undo().run() },
+    { label: 'Redo', text: '↷', run: () => editor.chain().focus().redo().run() },
+  ]
+  const btnEls = buttons.map((bt) => {
+    const el = h('button', { type: 'button', class: 'small', 'aria-label': bt.label, title: bt.label, disabled: !editable, onclick: bt.run }, bt.text)
+    if (bt.active) el.setAttribute('aria-pressed', 'false')
+    toolbar.append(el)
+    return el
+  })
+  const refreshToolbar = () => buttons.forEach((bt, i) => bt.active && btnEls[i].setAttribute('aria-pressed', String(bt.active())))
+  editor.on('transaction', refreshToolbar)
+
+  // ---- people here (awareness) ----
+  const renderPeople = () => {
+    const items: HTMLElement[] = []
+    provider.awareness.getStates().forEach((st, id) => {
+      const u = (st as { user?: { name?: string; color?: string } }).user
+      if (id === 0 || !u?.name) return
+      items.push(h('li', { style: { background: u.color ?? '#444' } }, id === doc.clientID ? `${u.name} (you)` : u.name))
+    })
+    people.replaceChildren(...items)
+  }
+  provider.awareness.on('change', renderPeople)
+  renderPeople()
+
+  // ---- conclusions ----
+  const items = new Map<Y.Map<unknown>, { li: HTMLLIElement; unbind: () => void; id: string }>()
+
+  function makeItem(m: Y.Map<unknown>) {
+    const id = String(m.get('id') ?? '')
+    let text = m.get('text')
+    if (!(text instanceof Y.Text)) text = new Y.Text()
+    const ta = h('textarea', { rows: '2', 'data-testid': 'conclusion-text', readOnly: !editable, 'data-focus-key': `${id}:text` })
+    const label = h('label', { class: 'sr-only' }, 'Conclusion')
+    const taId = `c-${id}-text`
+    ta.id = taId
+    label.htmlFor = taId
+    const unbind = bindText(ta, text as Y.Text, () => autosize(ta))
+    const final = h('input', { type: 'checkbox', disabled: !editable, 'data-testid': 'conclusion-final' })
+    final.addEventListener('change', () => doc.transact(() => m.set('status', final.checked ? 'final' : 'draft'), LOCAL))
+    const author = h('span', { class: 'meta author' })
+    const idx = () => conclusions.toArray().indexOf(m)
+    const up = h('button', { type: 'button', class: 'small', disabled: !editable, 'data-action': 'up', onclick: () => move(idx(), -1, 'up') }, '↑')
+    const down = h('button', { type: 'button', class: 'small', disabled: !editable, 'data-action': 'down', onclick: () => move(idx(), 1, 'down') }, '↓')
+    const del = h('button', { type: 'button', class: 'small danger', disabled: !editable, 'data-action': 'delete', onclick: () => remove(idx()) }, 'Delete')
+    const li = h(
+      'li',
+      { 'data-id': id },
+      label,
+      ta,
+      h('div', { class: 'citem-actions' }, h('label', null, final, 'Final'), up, down, del, h('span', { class: 'spacer' }), author),
+    )
+    return { li, unbind, id, ta, final, author, up, down, del }
+  }
+  const parts = new Map<Y.Map<unknown>, ReturnType<typeof makeItem>>()
+
+  function syncList() {
+    const arr = conclusions.toArray().filter((m) => m instanceof Y.Map)
+    const live = new Set(arr)
+    for (const [m, it] of parts) {
+      if (!live.has(m)) {
+        it.unbind()
+        it.li.remove()
+        parts.delete(m)
+        items.delete(m)
+      }
+    }
+    arr.forEach((m, i) => {
+      let it = parts.get(m)
+      if (!it) {
+        it = makeItem(m)
+        parts.set(m, it)
+        items.set(m, it)
+      }
+      const pos = i + 1
+      it.ta.previousElementSibling!.textContent = `Conclusion ${pos}`
+      it.up.setAttribute('aria-label', `Move conclusion ${pos} up`)
+      it.down.setAttribute('aria-label', `Move conclusion ${pos} down`)
+      it.del.setAttribute('aria-label', `Delete conclusion ${pos}`)
+      it.up.disabled = !editable || i === 0
+      it.down.disabled = !editable || i === arr.length - 1
+      const isFinal = m.get('status') === 'final'
+      it.final.checked = isFinal
+      it.final.setAttribute('aria-label', `Conclusion ${pos} is final`)
+      it.li.classList.toggle('final', isFinal)
+      const a = String(m.get('author') ?? '')
+      it.author.textContent = a ? `by ${a}` : ''
+      if (list.children[i] !== it.li) list.insertBefore(it.li, list.children[i] ?? null)
+      autosize(it.ta)
+    })
+    if (!arr.length && !list.querySelector('.empty')) list.append(h('li', { class: 'empty' }, 'No conclusions yet.'))
+    if (arr.length) list.querySelector('.empty')?.remove()
+  }
+
+  function move(i: number, dir: number, action: string) {
+    const j = i + dir
+    if (i < 0 || j < 0 || j >= conclusions.length) return
+    const old = conclusions.get(i)
+    const id = String(old.get('id') ?? '')
+    // Y types cannot be re-inserted: moving = a deep copy (same id, so plenary curation keys hold).
+    doc.transact(() => {
+      const copy = old.clone()
+      conclusions.delete(i, 1)
+      conclusions.insert(j, [copy])
+    }, LOCAL)
+    syncList()
+    const target = list.querySelector<HTMLButtonElement>(`li[data-id="${CSS.escape(id)}"] button[data-action="${action}"]`)
+    ;(target && !target.disabled ? target : list.querySelector<HTMLTextAreaElement>(`li[data-id="${CSS.escape(id)}"] textarea`))?.focus()
+    announce(`Moved to position ${j + 1}`)
+  }
+
+  function remove(i: number) {
+    if (i < 0) return
+    doc.transact(() => conclusions.delete(i, 1), LOCAL)
+    syncList()
+    const next = list.querySelectorAll<HTMLTextAreaElement>('textarea')[Math.min(i, conclusions.length - 1)]
+    ;(next ?? addBtn).focus()
+    announce('Conclusion deleted')
+  }
+
+  addBtn.addEventListener('click', () => {
+    const m = new Y.Map<unknown>()
+    const id = newId()
+    doc.transact(() => {
+      m.set('id', id)
+      m.set('text', new Y.Text())
+      m.set('status', 'draft')
+      m.set('author', name)
+      conclusions.push([m])
+    }, LOCAL)
+    syncList()
+    list.querySelector<HTMLTextAreaElement>(`li[data-id="${CSS.escape(id)}"] textarea`)?.focus()
+  })
+
+  conclusions.observeDeep(() => syncList())
+  syncList()
+  room.whenSynced.then(syncList)
+  window.addEventListener('pagehide', () => provider.awareness.setLocalState(null))
+}
