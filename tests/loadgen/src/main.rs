@@ -1,1 +1,734 @@
-fn main() {}
+//! plenary-loadgen: a y-websocket load generator and benchmark client.
+//!
+//! Scenarios (see `plenary-loadgen run --help`):
+//! - `typing`  R rooms × W writers typing at H Hz × F read-only followers per room
+//! - `crowd`   2 rooms × 2 writers at 5 Hz × N followers per room
+//! - `storm`   N clients connecting at once into R rooms pre-filled with K characters
+//! - `plenary` 3 groups × 2 rapporteurs at 5 Hz, P participants following `{m}/plenary` (plenary only)
+//! - `idle`    RSS per idle loaded room and per idle connection
+//!
+//! Latency is measured without trusting the server's framing: writers log the send time of each
+//! keystroke with their resulting (client, clock) and text length; sampled followers apply what they
+//! receive to their own yrs Doc and, after each apply, compare their state vector (or, on the
+//! plenary document, each conclusion's text length) with those logs.
+mod client;
+mod http;
+mod proto;
+mod store;
+mod sys;
+mod target;
+
+use anyhow::{bail, Result};
+use clap::{Parser, Subcommand, ValueEnum};
+use client::{ClientCfg, ClientOut, Counters, Phase, Progress, WriterCfg, WriterLog};
+use serde_json::{json, Value};
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use target::{Env, Room, Target};
+use tokio::sync::{watch, Semaphore};
+use tokio::task::JoinHandle;
+
+#[derive(Parser)]
+#[command(name = "plenary-loadgen", version, about = "y-websocket load generator for plenary and its peers")]
+struct Cli {
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Run one scenario against a running server.
+    Run(RunArgs),
+    /// plenary store benchmark: durable updates/s, cold-load time vs history length (starts the server itself).
+    Store(store::StoreArgs),
+    /// Print a free TCP port on 127.0.0.1.
+    FreePort,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+enum Scenario {
+    Typing,
+    Crowd,
+    Storm,
+    Plenary,
+    Idle,
+}
+
+#[derive(Parser, Clone)]
+struct RunArgs {
+    #[arg(long, value_enum)]
+    scenario: Scenario,
+    #[arg(long, value_enum, default_value = "plenary")]
+    target: Target,
+    /// Server base URL, http://127.0.0.1:PORT
+    #[arg(long)]
+    url: String,
+    /// plenary admin token (creates a meeting per run)
+    #[arg(long, env = "PLENARY_ADMIN_TOKEN")]
+    admin_token: Option<String>,
+    /// Server PID, to read RSS and CPU time from /proc
+    #[arg(long)]
+    server_pid: Option<u32>,
+    /// Seconds of typing (measurement window)
+    #[arg(long, default_value_t = 20.0)]
+    duration: f64,
+    /// Rooms (groups on plenary)
+    #[arg(long)]
+    rooms: Option<usize>,
+    /// Writers per room
+    #[arg(long)]
+    writers: Option<usize>,
+    /// Keystrokes per second per writer
+    #[arg(long)]
+    hz: Option<f64>,
+    /// Followers per room (typing, crowd), participants on the plenary doc (plenary), idle connections (idle)
+    #[arg(long)]
+    followers: Option<usize>,
+    /// Sampled (decoding) followers per follower room
+    #[arg(long)]
+    sample: Option<usize>,
+    /// storm: clients connecting at once (total)
+    #[arg(long)]
+    clients: Option<usize>,
+    /// storm/idle: characters pre-filled into each room
+    #[arg(long)]
+    prefill: Option<u32>,
+    /// Every client sends an awareness state when it joins, as stock providers do
+    #[arg(long)]
+    join_awareness: bool,
+    /// Concurrent connection attempts while setting up followers (not for storm)
+    #[arg(long, default_value_t = 200)]
+    connect_concurrency: usize,
+    /// Max seconds to wait after typing stops for sampled followers to catch up
+    #[arg(long, default_value_t = 30.0)]
+    drain: f64,
+    /// Max seconds for the setup (all followers connected and synced)
+    #[arg(long, default_value_t = 180.0)]
+    setup_timeout: f64,
+    /// Append the JSON result line to this file
+    #[arg(long)]
+    json: Option<String>,
+    /// Free-form label copied into the JSON
+    #[arg(long, default_value = "")]
+    label: String,
+    /// Don't print the human-readable table
+    #[arg(long)]
+    quiet: bool,
+}
+
+#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
+async fn main() -> Result<()> {
+    let cli = Cli::parse();
+    match cli.cmd {
+        Cmd::FreePort => {
+            let l = std::net::TcpListener::bind("127.0.0.1:0")?;
+            println!("{}", l.local_addr()?.port());
+            Ok(())
+        }
+        Cmd::Store(a) => store::run(a).await,
+        Cmd::Run(a) => {
+            let v = match a.scenario {
+                Scenario::Typing | Scenario::Crowd | Scenario::Plenary => fanout(&a).await?,
+                Scenario::Storm => storm(&a).await?,
+                Scenario::Idle => idle(&a).await?,
+            };
+            emit(&a.json, a.quiet, &v)
+        }
+    }
+}
+
+pub fn emit(json_path: &Option<String>, quiet: bool, v: &Value) -> Result<()> {
+    if !quiet {
+        print_table(v, "");
+    }
+    let line = v.to_string();
+    println!("JSON {line}");
+    if let Some(p) = json_path {
+        use std::io::Write;
+        let mut f = std::fs::OpenOptions::new().create(true).append(true).open(p)?;
+        writeln!(f, "{line}")?;
+    }
+    Ok(())
+}
+
+fn print_table(v: &Value, prefix: &str) {
+    if let Value::Object(m) = v {
+        for (k, val) in m {
+            let key = if prefix.is_empty() { k.clone() } else { format!("{prefix}.{k}") };
+            match val {
+                Value::Object(_) => print_table(val, &key),
+                Value::Array(a) if a.iter().all(|x| !x.is_object()) => println!("  {key:<40} {val}"),
+                Value::Array(a) => {
+                    for (i, x) in a.iter().enumerate() {
+                        print_table(x, &format!("{key}[{i}]"));
+                    }
+                }
+                Value::Number(n) => {
+                    if let Some(f) = n.as_f64().filter(|_| n.is_f64()) {
+                        println!("  {key:<40} {f:.3}");
+                    } else {
+                        println!("  {key:<40} {n}");
+                    }
+                }
+                _ => println!("  {key:<40} {val}"),
+            }
+        }
+    }
+}
+
+struct Proc {
+    pid: Option<String>,
+}
+impl Proc {
+    fn cpu(&self) -> Option<f64> {
+        self.pid.as_deref().and_then(sys::cpu_seconds)
+    }
+    fn rss_mb(&self) -> Option<f64> {
+        self.pid.as_deref().and_then(sys::rss_kib).map(|(r, _)| r as f64 / 1024.0)
+    }
+    fn hwm_mb(&self) -> Option<f64> {
+        self.pid.as_deref().and_then(sys::rss_kib).map(|(_, h)| h as f64 / 1024.0)
+    }
+}
+
+fn env_of(a: &RunArgs) -> Env {
+    Env { target: a.target, base: a.url.trim_end_matches('/').to_string(), admin_token: a.admin_token.clone() }
+}
+
+fn round3(x: f64) -> f64 {
+    (x * 1000.0).round() / 1000.0
+}
+
+fn lat_json(mut v: Vec<u32>) -> Value {
+    v.sort_unstable();
+    let ms = |q: f64| sys::percentile(&v, q).map(|x| round3(x as f64 / 1000.0));
+    json!({
+        "samples": v.len(),
+        "p50": ms(0.50), "p90": ms(0.90), "p99": ms(0.99),
+        "max": v.last().map(|x| round3(*x as f64 / 1000.0)),
+    })
+}
+
+async fn wait_until(timeout: Duration, mut f: impl FnMut() -> bool) -> bool {
+    let end = Instant::now() + timeout;
+    loop {
+        if f() {
+            return true;
+        }
+        if Instant::now() >= end {
+            return false;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+struct Spawned {
+    room: usize,
+    sampled: bool,
+    writer: bool,
+    h: JoinHandle<ClientOut>,
+}
+
+async fn join_all(v: Vec<Spawned>) -> Vec<(usize, bool, bool, ClientOut)> {
+    let mut out = Vec::with_capacity(v.len());
+    for s in v {
+        let o = match tokio::time::timeout(Duration::from_secs(30), s.h).await {
+            Ok(Ok(o)) => o,
+            _ => ClientOut { error: Some("task did not finish".into()), ..Default::default() },
+        };
+        out.push((s.room, s.sampled, s.writer, o));
+    }
+    out
+}
+
+fn summarize_errors(outs: &[(usize, bool, bool, ClientOut)]) -> Value {
+    let mut m = std::collections::BTreeMap::<String, usize>::new();
+    for (_, _, _, o) in outs {
+        if let Some(e) = &o.error {
+            let key: String = e.chars().take(60).collect();
+            *m.entry(key).or_default() += 1;
+        } else if o.closed_early {
+            *m.entry("closed by server".into()).or_default() += 1;
+        }
+    }
+    json!(m)
+}
+
+/// typing / crowd / plenary fan-out.
+async fn fanout(a: &RunArgs) -> Result<Value> {
+    let env = env_of(a);
+    let (def_rooms, def_w, def_hz, def_f, def_s) = match a.scenario {
+        Scenario::Typing => (10, 5, 5.0, 100, 2),
+        Scenario::Crowd => (2, 2, 5.0, 2500, 10),
+        _ => (3, 2, 5.0, 5000, 20),
+    };
+    let n_rooms = a.rooms.unwrap_or(def_rooms);
+    let n_w = a.writers.unwrap_or(def_w);
+    let hz = a.hz.unwrap_or(def_hz);
+    let n_f = a.followers.unwrap_or(def_f);
+    let n_s = a.sample.unwrap_or(def_s).min(n_f);
+    let plenary_doc = a.scenario == Scenario::Plenary;
+    if plenary_doc && env.target != Target::Plenary {
+        bail!("the plenary scenario needs --target plenary (the plenary document is plenary's own)");
+    }
+    let mut rng = sys::Rng::from_time();
+    let tag = format!("lg-{:?}-{}", a.scenario, rng.hex(6)).to_lowercase();
+    let rooms = if plenary_doc { env.plenary_meeting(&tag, n_rooms, true).await? } else { env.rooms(&tag, n_rooms).await? };
+    let proc_ = Proc { pid: a.server_pid.map(|p| p.to_string()) };
+    let rss_start = proc_.rss_mb();
+    let peak = sys::RssPeak::start(proc_.pid.clone());
+
+    let (phase_tx, phase_rx) = watch::channel(Phase::Setup);
+    let counters = Arc::new(Counters::default());
+    let timeout = Duration::from_secs(30);
+    let t_setup = Instant::now();
+
+    // Writers
+    let mut handles = Vec::new();
+    let mut logs: Vec<Vec<(u64, Arc<WriterLog>)>> = vec![Vec::new(); n_rooms];
+    for (ri, room) in rooms.groups.iter().enumerate() {
+        for _ in 0..n_w {
+            let cid = rng.client_id();
+            let log = Arc::new(WriterLog::default());
+            logs[ri].push((cid, log.clone()));
+            let cfg = ClientCfg {
+                url: room.write_url.clone(),
+                wire: room.wire.clone(),
+                decode: true,
+                track: vec![],
+                writer: Some(WriterCfg { client_id: cid, log, hz, prefill: 0, seed: rng.next_u64() }),
+                join_awareness: a.join_awareness,
+                expect_len: None,
+                t0: t_setup,
+                connect_timeout: timeout,
+                client_id: cid,
+            };
+            let h = tokio::spawn(client::run_client(cfg, phase_rx.clone(), None, counters.clone()));
+            handles.push(Spawned { room: ri, sampled: false, writer: true, h });
+        }
+    }
+    let n_writers = n_rooms * n_w;
+    let c2 = counters.clone();
+    if !wait_until(timeout, || c2.synced.load(Ordering::Relaxed) + c2.failed.load(Ordering::Relaxed) >= n_writers).await
+        || counters.failed.load(Ordering::Relaxed) > 0
+    {
+        let _ = phase_tx.send(Phase::Close);
+        let outs = join_all(handles).await;
+        bail!("writers failed to connect/sync: {}", summarize_errors(&outs));
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+
+    // Follower rooms: each group room follows its own writers; on the plenary document every writer.
+    let follower_rooms: Vec<(Room, Vec<(Progress, Arc<WriterLog>)>)> = if plenary_doc {
+        let all = logs
+            .iter()
+            .flatten()
+            .map(|(cid, l)| (Progress::Text(client::conclusion_id(*cid)), l.clone()))
+            .collect();
+        vec![(rooms.plenary.clone().expect("plenary room"), all)]
+    } else {
+        rooms
+            .groups
+            .iter()
+            .enumerate()
+            .map(|(i, r)| (r.clone(), logs[i].iter().map(|(cid, l)| (Progress::Clock(*cid), l.clone())).collect()))
+            .collect()
+    };
+    let sem = Arc::new(Semaphore::new(a.connect_concurrency.max(1)));
+    let per_room_f = n_f;
+    for (fi, (room, track)) in follower_rooms.iter().enumerate() {
+        for i in 0..per_room_f {
+            let sampled = i < n_s;
+            let cfg = ClientCfg {
+                url: room.read_url.clone(),
+                wire: room.wire.clone(),
+                decode: sampled,
+                track: if sampled { track.clone() } else { vec![] },
+                writer: None,
+                join_awareness: a.join_awareness,
+                expect_len: None,
+                t0: t_setup,
+                connect_timeout: timeout,
+                client_id: rng.client_id(),
+            };
+            let h = tokio::spawn(client::run_client(cfg, phase_rx.clone(), Some(sem.clone()), counters.clone()));
+            handles.push(Spawned { room: fi, sampled, writer: false, h });
+        }
+    }
+    let total = handles.len();
+    let c2 = counters.clone();
+    let all_in = wait_until(Duration::from_secs_f64(a.setup_timeout), || {
+        c2.synced.load(Ordering::Relaxed) + c2.failed.load(Ordering::Relaxed) >= total
+    })
+    .await;
+    let setup_s = t_setup.elapsed().as_secs_f64();
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let rss_connected = proc_.rss_mb();
+
+    // Measurement window
+    let cpu0 = proc_.cpu();
+    let self0 = sys::self_cpu();
+    let t_run = Instant::now();
+    let _ = phase_tx.send(Phase::Run);
+    tokio::time::sleep(Duration::from_secs_f64(a.duration)).await;
+    let _ = phase_tx.send(Phase::Drain);
+    let window = t_run.elapsed().as_secs_f64();
+    let sent_per_room: Vec<u64> = logs.iter().map(|l| l.iter().map(|(_, w)| w.sent.load(Ordering::Relaxed)).sum()).collect();
+    let sends_total: u64 = sent_per_room.iter().sum();
+    // expected sampled deliveries
+    let sampled_alive: Vec<usize> = follower_rooms.iter().map(|_| n_s).collect();
+    let sends_followed: Vec<u64> = if plenary_doc { vec![sends_total] } else { sent_per_room.clone() };
+    let expected: u64 = sends_followed.iter().zip(&sampled_alive).map(|(s, n)| s * *n as u64).sum();
+    let c2 = counters.clone();
+    let t_drain = Instant::now();
+    let drained = wait_until(Duration::from_secs_f64(a.drain), || c2.delivered.load(Ordering::Relaxed) >= expected).await;
+    let drain_s = t_drain.elapsed().as_secs_f64();
+    let cpu1 = proc_.cpu();
+    let self1 = sys::self_cpu();
+    let rss_end = proc_.rss_mb();
+    let _ = phase_tx.send(Phase::Close);
+    let outs = join_all(handles).await;
+
+    // Aggregate
+    let attempted = outs.len();
+    let held = outs.iter().filter(|o| o.3.held()).count();
+    let failed = attempted - held;
+    let mut lats = Vec::new();
+    let mut delivered_by_room = vec![0u64; follower_rooms.len()];
+    let mut sampled_ok_by_room = vec![0u64; follower_rooms.len()];
+    let mut held_f_by_room = vec![0u64; follower_rooms.len()];
+    let (mut f_msgs, mut f_bytes) = (0u64, 0u64);
+    let mut denied = 0;
+    for (room, sampled, writer, o) in &outs {
+        denied += o.denied;
+        if *writer {
+            continue;
+        }
+        f_msgs += o.msgs;
+        f_bytes += o.bytes;
+        if o.held() {
+            held_f_by_room[*room] += 1;
+        }
+        if *sampled {
+            delivered_by_room[*room] += o.latencies_us.len() as u64;
+            if o.held() {
+                sampled_ok_by_room[*room] += 1;
+            }
+            lats.extend_from_slice(&o.latencies_us);
+        }
+    }
+    let mut deliveries = 0.0;
+    for fr in 0..follower_rooms.len() {
+        let s = sends_followed[fr] as f64;
+        let n = sampled_alive[fr] as f64;
+        let frac = if s * n > 0.0 { delivered_by_room[fr] as f64 / (s * n) } else { 0.0 };
+        deliveries += s * frac * held_f_by_room[fr] as f64;
+    }
+    // Convergence: every sampled follower holds each followed writer's final text; in group rooms all
+    // sampled followers and the room's writers have equal state vectors.
+    let mut rooms_ok = 0;
+    for (fr, (_, track)) in follower_rooms.iter().enumerate() {
+        let writer_ids: Vec<String> = track
+            .iter()
+            .map(|(p, _)| match p {
+                Progress::Clock(c) => client::conclusion_id(*c),
+                Progress::Text(s) => s.clone(),
+            })
+            .collect();
+        let writer_texts: std::collections::BTreeMap<String, String> = outs
+            .iter()
+            .filter(|o| o.2)
+            .filter_map(|o| o.3.texts.as_ref())
+            .flat_map(|t| t.iter())
+            .filter(|(k, _)| writer_ids.contains(k))
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        let samples: Vec<&ClientOut> = outs.iter().filter(|o| o.1 && o.0 == fr && !o.2).map(|o| &o.3).collect();
+        let mut ok = !samples.is_empty() && writer_texts.len() == writer_ids.len();
+        for s in &samples {
+            let Some(t) = &s.texts else {
+                ok = false;
+                continue;
+            };
+            for id in &writer_ids {
+                if t.get(id) != writer_texts.get(id) {
+                    ok = false;
+                }
+            }
+        }
+        if !plenary_doc {
+            let mut svs: Vec<&Vec<(u64, u64)>> = samples.iter().filter_map(|s| s.sv.as_ref()).collect();
+            for o in outs.iter().filter(|o| o.2 && o.0 == fr) {
+                if let Some(sv) = &o.3.sv {
+                    svs.push(sv);
+                }
+            }
+            if svs.windows(2).any(|w| w[0] != w[1]) {
+                ok = false;
+            }
+        }
+        if ok {
+            rooms_ok += 1;
+        }
+    }
+    let server_cpu = match (cpu0, cpu1) {
+        (Some(x), Some(y)) => Some(y - x),
+        _ => None,
+    };
+    let lg_cpu = self1 - self0;
+    let per_delivery = |c: f64| if deliveries > 0.0 { Some(round3(c * 1e6 / deliveries)) } else { None };
+    Ok(json!({
+        "scenario": format!("{:?}", a.scenario).to_lowercase(),
+        "target": env.target.name(),
+        "label": a.label,
+        "params": {"rooms": n_rooms, "writers_per_room": n_w, "hz": hz, "followers_per_room": n_f,
+                   "sampled_per_room": n_s, "duration_s": a.duration, "join_awareness": a.join_awareness,
+                   "follows": if plenary_doc { "plenary document" } else { "group document" }},
+        "connections": {"attempted": attempted, "held": held, "failed": failed, "all_synced": all_in,
+                        "setup_s": round3(setup_s), "errors": summarize_errors(&outs), "permission_denied": denied},
+        "latency_ms": lat_json(lats),
+        "sends": sends_total,
+        "expected_sampled_deliveries": expected,
+        "undelivered_sampled": expected.saturating_sub(counters.delivered.load(Ordering::Relaxed)),
+        "drained": drained, "drain_s": round3(drain_s),
+        "deliveries": deliveries.round(),
+        "deliveries_per_s": round3(deliveries / window),
+        "follower_msgs": f_msgs, "follower_bytes": f_bytes,
+        "convergence": {"ok": rooms_ok == follower_rooms.len(), "rooms_ok": rooms_ok, "rooms": follower_rooms.len()},
+        "server": {"rss_start_mb": rss_start.map(round3), "rss_connected_mb": rss_connected.map(round3),
+                   "rss_peak_mb": round3(peak.peak_kib() as f64 / 1024.0), "rss_hwm_mb": proc_.hwm_mb().map(round3),
+                   "rss_end_mb": rss_end.map(round3),
+                   "cpu_s": server_cpu.map(round3), "cpu_us_per_delivery": server_cpu.and_then(per_delivery)},
+        "loadgen": {"cpu_s": round3(lg_cpu), "cpu_us_per_delivery": per_delivery(lg_cpu)},
+    }))
+}
+
+/// Connects one decoding client, syncs, returns the total conclusion text length.
+async fn probe_len(room: &Room) -> Result<u32> {
+    let (tx, rx) = watch::channel(Phase::Setup);
+    let counters = Arc::new(Counters::default());
+    let cfg = ClientCfg {
+        url: room.read_url.clone(),
+        wire: room.wire.clone(),
+        decode: true,
+        track: vec![],
+        writer: None,
+        join_awareness: false,
+        expect_len: None,
+        t0: Instant::now(),
+        connect_timeout: Duration::from_secs(10),
+        client_id: sys::Rng::from_time().client_id(),
+    };
+    let h = tokio::spawn(client::run_client(cfg, rx, None, counters.clone()));
+    let c2 = counters.clone();
+    wait_until(Duration::from_secs(10), || c2.synced.load(Ordering::Relaxed) + c2.failed.load(Ordering::Relaxed) > 0).await;
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let _ = tx.send(Phase::Close);
+    let o = h.await?;
+    if let Some(e) = o.error {
+        bail!("probe: {e}");
+    }
+    Ok(o.texts.map(|t| t.values().map(|s| s.len() as u32).sum()).unwrap_or(0))
+}
+
+/// Pre-fills every room with one writer typing `k` characters; the writers stay connected (idle).
+async fn prefill_rooms(
+    rooms: &[Room],
+    k: u32,
+    phase_rx: &watch::Receiver<Phase>,
+    rng: &mut sys::Rng,
+) -> Result<Vec<JoinHandle<ClientOut>>> {
+    let counters = Arc::new(Counters::default());
+    let sem = Arc::new(Semaphore::new(64));
+    let mut hs = Vec::new();
+    for room in rooms {
+        let cid = rng.client_id();
+        let cfg = ClientCfg {
+            url: room.write_url.clone(),
+            wire: room.wire.clone(),
+            decode: true,
+            track: vec![],
+            writer: Some(WriterCfg { client_id: cid, log: Arc::new(WriterLog::default()), hz: 0.0, prefill: k, seed: cid }),
+            join_awareness: false,
+            expect_len: None,
+            t0: Instant::now(),
+            connect_timeout: Duration::from_secs(30),
+            client_id: cid,
+        };
+        hs.push(tokio::spawn(client::run_client(cfg, phase_rx.clone(), Some(sem.clone()), counters.clone())));
+    }
+    let n = rooms.len();
+    let c2 = counters.clone();
+    wait_until(Duration::from_secs(120), || c2.synced.load(Ordering::Relaxed) + c2.failed.load(Ordering::Relaxed) >= n).await;
+    if counters.failed.load(Ordering::Relaxed) > 0 {
+        bail!("{} pre-fill writers failed to connect", counters.failed.load(Ordering::Relaxed));
+    }
+    // Wait until the server holds the content (checked on a sample of rooms with a fresh client).
+    let step = (rooms.len() / 10).max(1);
+    for room in rooms.iter().step_by(step) {
+        let end = Instant::now() + Duration::from_secs(60);
+        loop {
+            let len = probe_len(room).await.unwrap_or(0);
+            if len >= k {
+                break;
+            }
+            if Instant::now() > end {
+                bail!("room {} holds {len} of {k} pre-filled characters after 60 s", room.name);
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+    Ok(hs)
+}
+
+async fn storm(a: &RunArgs) -> Result<Value> {
+    let env = env_of(a);
+    let n_rooms = a.rooms.unwrap_or(10);
+    let n = a.clients.or(a.followers).unwrap_or(5000);
+    let k = a.prefill.unwrap_or(5000);
+    let n_s = a.sample.unwrap_or(5);
+    let mut rng = sys::Rng::from_time();
+    let tag = format!("lg-storm-{}", rng.hex(6));
+    let rooms = env.rooms(&tag, n_rooms).await?.groups;
+    let proc_ = Proc { pid: a.server_pid.map(|p| p.to_string()) };
+    let (phase_tx, phase_rx) = watch::channel(Phase::Setup);
+    let t_prefill = Instant::now();
+    let prefill = prefill_rooms(&rooms, k, &phase_rx, &mut rng).await?;
+    let prefill_s = t_prefill.elapsed().as_secs_f64();
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let rss_before = proc_.rss_mb();
+    let peak = sys::RssPeak::start(proc_.pid.clone());
+    let counters = Arc::new(Counters::default());
+    let cpu0 = proc_.cpu();
+    let self0 = sys::self_cpu();
+    let t0 = Instant::now();
+    let mut handles = Vec::with_capacity(n);
+    for i in 0..n {
+        let ri = i % n_rooms;
+        let sampled = i / n_rooms < n_s;
+        let room = &rooms[ri];
+        let cfg = ClientCfg {
+            url: room.read_url.clone(),
+            wire: room.wire.clone(),
+            decode: sampled,
+            track: vec![],
+            writer: None,
+            join_awareness: a.join_awareness,
+            expect_len: if sampled { Some(k) } else { None },
+            t0,
+            connect_timeout: Duration::from_secs_f64(a.setup_timeout.min(120.0)),
+            client_id: rng.client_id(),
+        };
+        let h = tokio::spawn(client::run_client(cfg, phase_rx.clone(), None, counters.clone()));
+        handles.push(Spawned { room: ri, sampled, writer: false, h });
+    }
+    let c2 = counters.clone();
+    let all = wait_until(Duration::from_secs_f64(a.setup_timeout.min(150.0)), || {
+        c2.synced.load(Ordering::Relaxed) + c2.failed.load(Ordering::Relaxed) >= n
+    })
+    .await;
+    let wall = t0.elapsed().as_secs_f64();
+    // A little longer so the server's CPU for the storm (and awareness fan-out) is counted.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let cpu1 = proc_.cpu();
+    let self1 = sys::self_cpu();
+    let rss_after = proc_.rss_mb();
+    let _ = phase_tx.send(Phase::Close);
+    let outs = join_all(handles).await;
+    for h in prefill {
+        let _ = tokio::time::timeout(Duration::from_secs(10), h).await;
+    }
+    let mut sync_us: Vec<u32> =
+        outs.iter().filter_map(|o| o.3.synced_after).map(|d| d.as_micros().min(u32::MAX as u128) as u32).collect();
+    sync_us.sort_unstable();
+    let held = outs.iter().filter(|o| o.3.held()).count();
+    let synced = sync_us.len();
+    let content_checked = outs.iter().filter(|o| o.3.content_ok.is_some()).count();
+    let content_ok = outs.iter().filter(|o| o.3.content_ok == Some(true)).count();
+    let all_synced_s = if synced == n { sync_us.last().map(|x| round3(*x as f64 / 1e6)) } else { None };
+    Ok(json!({
+        "scenario": "storm",
+        "target": env.target.name(),
+        "label": a.label,
+        "params": {"rooms": n_rooms, "clients": n, "prefill_chars": k, "sampled_per_room": n_s, "join_awareness": a.join_awareness},
+        "prefill_s": round3(prefill_s),
+        "connections": {"attempted": n, "synced": synced, "held": held, "failed": n - synced, "errors": summarize_errors(&outs)},
+        "all_synced": all,
+        "all_synced_s": all_synced_s,
+        "wall_s": round3(wall),
+        "sync_ms": lat_json(sync_us),
+        "content": {"checked": content_checked, "ok": content_ok},
+        "server": {"rss_before_mb": rss_before.map(round3), "rss_after_mb": rss_after.map(round3),
+                   "rss_peak_mb": round3(peak.peak_kib() as f64 / 1024.0),
+                   "cpu_s": match (cpu0, cpu1) { (Some(x), Some(y)) => Some(round3(y - x)), _ => None }},
+        "loadgen": {"cpu_s": round3(self1 - self0)},
+    }))
+}
+
+async fn idle(a: &RunArgs) -> Result<Value> {
+    let env = env_of(a);
+    let n_rooms = a.rooms.unwrap_or(200);
+    let k = a.prefill.unwrap_or(200);
+    let n_conn = a.followers.or(a.clients).unwrap_or(2000);
+    let mut rng = sys::Rng::from_time();
+    let tag = format!("lg-idle-{}", rng.hex(6));
+    let proc_ = Proc { pid: a.server_pid.map(|p| p.to_string()) };
+    if proc_.pid.is_none() {
+        bail!("idle needs --server-pid");
+    }
+    let rss0 = proc_.rss_mb().unwrap_or(0.0);
+    let rooms = env.rooms(&tag, n_rooms).await?.groups;
+    let (phase_tx, phase_rx) = watch::channel(Phase::Setup);
+    let prefill = prefill_rooms(&rooms, k, &phase_rx, &mut rng).await?;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let rss1 = proc_.rss_mb().unwrap_or(0.0);
+    let counters = Arc::new(Counters::default());
+    let sem = Arc::new(Semaphore::new(a.connect_concurrency.max(1)));
+    let spread = n_rooms.min(10);
+    let mut hs = Vec::new();
+    for i in 0..n_conn {
+        let room = &rooms[i % spread];
+        let cfg = ClientCfg {
+            url: room.read_url.clone(),
+            wire: room.wire.clone(),
+            decode: false,
+            track: vec![],
+            writer: None,
+            join_awareness: a.join_awareness,
+            expect_len: None,
+            t0: Instant::now(),
+            connect_timeout: Duration::from_secs(30),
+            client_id: rng.client_id(),
+        };
+        hs.push(Spawned {
+            room: 0,
+            sampled: false,
+            writer: false,
+            h: tokio::spawn(client::run_client(cfg, phase_rx.clone(), Some(sem.clone()), counters.clone())),
+        });
+    }
+    let c2 = counters.clone();
+    wait_until(Duration::from_secs_f64(a.setup_timeout), || {
+        c2.synced.load(Ordering::Relaxed) + c2.failed.load(Ordering::Relaxed) >= n_conn
+    })
+    .await;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let rss2 = proc_.rss_mb().unwrap_or(0.0);
+    let _ = phase_tx.send(Phase::Close);
+    let outs = join_all(hs).await;
+    for h in prefill {
+        let _ = tokio::time::timeout(Duration::from_secs(10), h).await;
+    }
+    let held = outs.iter().filter(|o| o.3.held()).count();
+    Ok(json!({
+        "scenario": "idle",
+        "target": env.target.name(),
+        "label": a.label,
+        "params": {"rooms": n_rooms, "prefill_chars": k, "idle_connections": n_conn, "join_awareness": a.join_awareness},
+        "connections": {"attempted": n_conn, "held": held, "failed": n_conn - held, "errors": summarize_errors(&outs)},
+        "server": {"rss_start_mb": round3(rss0), "rss_rooms_loaded_mb": round3(rss1), "rss_connections_mb": round3(rss2)},
+        "kib_per_idle_room": round3((rss1 - rss0) * 1024.0 / n_rooms as f64),
+        "kib_per_idle_connection": if held > 0 { Some(round3((rss2 - rss1) * 1024.0 / held as f64)) } else { None },
+    }))
+}
