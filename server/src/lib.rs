@@ -1,1 +1,208 @@
+//! plenary: a real-time collaboration server for meetings that split into working groups.
+//!
+//! It hosts one Yjs document per working group and keeps a live plenary summary that merges
+//! every group's conclusions. Stock Yjs clients (`y-websocket`) work against it unchanged.
+//!
+//! # Layout
+//! - [`config`]: command line and environment, validated once.
+//! - [`http`]: axum router: meetings API, exports, WebSocket upgrade, health, metrics, web client.
+//! - [`connection`]: one WebSocket: reader, writer, close codes.
+//! - [`room`]: one owner task per document; registry; server-checked awareness.
+//! - [`plenary`]: the merge of group conclusions into the plenary document, and exports.
+//! - [`store`]: the `Store` trait, the SQLite implementation, the group-commit persister.
+//! - [`auth`]: roles, capabilities, token hashing (pure decisions).
+//! - [`directory`], [`meetings`]: meetings in memory and their creation.
+//! - [`demo`]: the Skopje demo meeting.
+//! - [`metrics`]: Prometheus metrics.
 
+pub mod auth;
+pub mod config;
+pub mod connection;
+pub mod demo;
+pub mod directory;
+pub mod export;
+pub mod http;
+pub mod meetings;
+pub mod metrics;
+pub mod plenary;
+pub mod room;
+pub mod services;
+pub mod store;
+
+use crate::auth::{generate_token, TokenHash};
+use crate::config::Config;
+use crate::directory::Directory;
+use crate::metrics::Metrics;
+use crate::room::{RoomCmd, Rooms};
+use crate::services::Services;
+use crate::store::persister::Persister;
+use crate::store::sqlite::SqliteStore;
+use crate::store::Store;
+use anyhow::Context;
+use plenary_protocol::Limits;
+use std::future::Future;
+use std::io::Write;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+/// How long shutdown waits for rooms and sockets before giving up on them.
+const SHUTDOWN_DEADLINE: Duration = Duration::from_secs(15);
+
+/// What `run` reports back once it is listening (for tests and the banner).
+pub struct Started {
+    pub addr: std::net::SocketAddr,
+}
+
+fn admin_token(config: &Config, store: &dyn Store) -> anyhow::Result<TokenHash> {
+    if let Some(t) = &config.admin_token {
+        let h = TokenHash::of(t);
+        store.set_admin_token_hash(&h)?;
+        return Ok(h);
+    }
+    if let Some(h) = store.admin_token_hash()? {
+        return Ok(h);
+    }
+    let token = generate_token();
+    let path = config.data_dir.join("admin-token");
+    write_private(&path, &token).with_context(|| format!("writing {}", path.display()))?;
+    let h = TokenHash::of(&token);
+    store.set_admin_token_hash(&h)?;
+    println!("generated admin token (shown once; also kept in {}): {token}", path.display());
+    Ok(h)
+}
+
+fn write_private(path: &std::path::Path, content: &str) -> std::io::Result<()> {
+    let mut opts = std::fs::OpenOptions::new();
+    opts.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        opts.mode(0o600);
+    }
+    let mut f = opts.open(path)?;
+    f.write_all(content.as_bytes())?;
+    f.write_all(b"\n")
+}
+
+/// Runs the server on `listener` until `shutdown` resolves, then flushes and closes.
+pub async fn run(
+    listener: TcpListener,
+    config: Config,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    config.validate().map_err(anyhow::Error::msg)?;
+    let addr = listener.local_addr()?;
+    let durability = config.durability;
+    let data_dir = config.data_dir.clone();
+    let store: Arc<dyn Store> = Arc::new(
+        tokio::task::spawn_blocking(move || SqliteStore::open(&data_dir, durability))
+            .await?
+            .with_context(|| format!("opening the store in {}", config.data_dir.display()))?,
+    );
+    let admin = admin_token(&config, store.as_ref())?;
+    let directory = Arc::new(Directory::load(store.as_ref())?);
+    let metrics = Arc::new(Metrics::new());
+    let (persister, writer_thread) = Persister::start(store.clone(), metrics.clone());
+    let svc = Services {
+        store,
+        persister,
+        directory,
+        rooms: Arc::new(Rooms::default()),
+        metrics,
+        tracker: TaskTracker::new(),
+        sockets_closing: CancellationToken::new(),
+        next_conn: Default::default(),
+        admin,
+        limits: Limits { max_message_bytes: config.max_message_bytes, ..Limits::default() },
+        room_idle: config.room_idle(),
+        compact_after: config.compact_after.max(1),
+        merge_delay: Duration::from_millis(10),
+        outbound_queue: config.outbound_queue,
+        max_messages_per_sec: config.max_messages_per_sec,
+        max_connections: config.max_connections,
+        public_url: config.public_url.clone().unwrap_or_else(|| format!("http://{addr}")),
+    };
+    if !config.no_demo && svc.directory.is_empty() {
+        let created = demo::seed(&svc).await.context("seeding the demo meeting")?;
+        let mut out = format!("demo meeting {} ({}):\n", created.id, created.title);
+        out.push_str(&format!("  moderator console: {}\n", created.links.moderator));
+        out.push_str(&format!("  projector:         {}\n", created.links.projector));
+        out.push_str(&format!("  participants:      {}\n", created.links.participant));
+        for (g, link) in &created.links.rapporteurs {
+            out.push_str(&format!("  rapporteur {g}: {link}\n"));
+        }
+        let path = config.data_dir.join("demo-links.txt");
+        write_private(&path, &out)?;
+        print!("{out}");
+        println!("  (kept in {})", path.display());
+    } else if !config.no_demo {
+        let path = config.data_dir.join("demo-links.txt");
+        if path.exists() {
+            println!("demo meeting links: see {}", path.display());
+        }
+    }
+
+    let app = http::router(svc.clone());
+    let stop_accepting = CancellationToken::new();
+    let server = {
+        let stop = stop_accepting.clone();
+        tokio::spawn(async move {
+            axum::serve(listener, app).with_graceful_shutdown(stop.cancelled_owned()).await
+        })
+    };
+    println!("listening on http://{addr}");
+    let _ = std::io::stdout().flush();
+    tracing::info!(%addr, "listening");
+
+    shutdown.await;
+    tracing::info!("shutting down: flushing rooms");
+    stop_accepting.cancel();
+    let flush = async {
+        for (path, handle) in svc.rooms.handles() {
+            let (done, rx) = tokio::sync::oneshot::channel();
+            if handle.tx.send(RoomCmd::Shutdown { done }).await.is_ok() {
+                let _ = rx.await;
+            }
+            tracing::debug!(room = %path, "room flushed");
+        }
+    };
+    if tokio::time::timeout(SHUTDOWN_DEADLINE, flush).await.is_err() {
+        tracing::warn!("some rooms did not flush before the deadline");
+    }
+    svc.sockets_closing.cancel();
+    svc.tracker.close();
+    if tokio::time::timeout(SHUTDOWN_DEADLINE, svc.tracker.wait()).await.is_err() {
+        tracing::warn!("some connections did not close before the deadline");
+    }
+    let _ = tokio::time::timeout(Duration::from_secs(5), server).await;
+    drop(svc);
+    // The writer thread exits once every persister handle is gone and its queue is written.
+    let _ = tokio::task::spawn_blocking(move || writer_thread.join()).await;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+/// Resolves on SIGINT or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term => {},
+    }
+}

@@ -1,1 +1,27 @@
-fn main(){}
+//! The `plenary` binary: parse the configuration, start tracing, run.
+
+use anyhow::Context;
+use clap::Parser;
+use plenary_server::config::{Cli, Command};
+use tracing_subscriber::EnvFilter;
+
+fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info,tower_http=warn")))
+        .with_writer(std::io::stderr)
+        .init();
+    let config = match cli.command {
+        Some(Command::Export(args)) => return plenary_server::export::run(&args),
+        Some(Command::Serve(c)) => c,
+        None => cli.serve,
+    };
+    config.validate().map_err(anyhow::Error::msg)?;
+    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    rt.block_on(async move {
+        let listener = tokio::net::TcpListener::bind(config.addr)
+            .await
+            .with_context(|| format!("binding {}", config.addr))?;
+        plenary_server::run(listener, config, plenary_server::shutdown_signal()).await
+    })
+}

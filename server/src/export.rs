@@ -1,0 +1,58 @@
+//! `plenary export`: the summary files of a meeting, straight from a data dir.
+
+use crate::config::{Durability, ExportArgs};
+use crate::directory::Directory;
+use crate::meetings::now_rfc3339;
+use crate::plenary::live::PlenaryState;
+use crate::plenary::merge::plenary_json;
+use crate::plenary::summary::{self, Summary};
+use crate::store::sqlite::SqliteStore;
+use crate::store::Store;
+use anyhow::{bail, Context};
+use plenary_protocol::{MeetingId, RoomPath};
+use yrs::updates::decoder::Decode;
+use yrs::{Doc, Transact, Update};
+
+/// Builds the meeting's live summary from the store, as a running server would serve it.
+pub fn summary_from_store(store: &dyn Store, meeting: &MeetingId) -> anyhow::Result<Summary> {
+    let dir = Directory::load(store)?;
+    let rec = dir.meeting(meeting).with_context(|| format!("no meeting {meeting} in this data dir"))?;
+    let stored = store.load_doc(&RoomPath::plenary(meeting.clone()).to_string())?;
+    let doc = Doc::new();
+    {
+        let mut txn = doc.transact_mut();
+        for bytes in stored.snapshot.iter().chain(stored.updates.iter()) {
+            txn.apply_update(Update::decode_v1(bytes)?)?;
+        }
+    }
+    PlenaryState::build(store, &rec, &doc).map_err(anyhow::Error::msg)?;
+    let json = plenary_json(&doc.transact());
+    Ok(summary::from_plenary(rec.id.as_str(), &rec.title, &json, now_rfc3339()))
+}
+
+pub fn run(args: &ExportArgs) -> anyhow::Result<()> {
+    if !args.data_dir.join("plenary.db").exists() {
+        bail!("no plenary store in {}", args.data_dir.display());
+    }
+    let store = SqliteStore::open(&args.data_dir, Durability::Process)?;
+    let meeting = MeetingId::parse(&args.meeting).map_err(|e| anyhow::anyhow!("meeting id: {e}"))?;
+    let summary = match &args.version {
+        None => summary_from_store(&store, &meeting)?,
+        Some(v) => {
+            let versions = store.versions(&meeting)?;
+            let rec = versions.iter().find(|x| &x.id == v).with_context(|| format!("no version {v}"))?;
+            serde_json::from_str(&rec.summary_json)?
+        }
+    };
+    std::fs::create_dir_all(&args.out)?;
+    for (name, body) in [
+        ("summary.json", summary::to_json(&summary)),
+        ("summary.md", summary::to_markdown(&summary)),
+        ("summary.html", summary::to_html(&summary)),
+    ] {
+        let path = args.out.join(name);
+        std::fs::write(&path, body).with_context(|| format!("writing {}", path.display()))?;
+        println!("wrote {}", path.display());
+    }
+    Ok(())
+}

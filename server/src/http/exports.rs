@@ -1,0 +1,137 @@
+//! Summaries (`summary.json|md|html`) and adopted versions.
+
+use super::error::ApiError;
+use super::meetings::{authorize, require_moderator};
+use super::TokenQuery;
+use crate::auth::AuthError;
+use crate::meetings::now_rfc3339;
+use crate::plenary::summary::{self, Summary};
+use crate::room::RoomCmd;
+use crate::services::Services;
+use crate::store::{StoreError, VersionRecord};
+use axum::body::Bytes;
+use axum::extract::{Path, Query, State};
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use plenary_protocol::{MeetingId, RoomPath};
+use tokio::sync::oneshot;
+
+/// The live summary of a meeting, from its plenary room (loaded if needed).
+pub async fn live_summary(svc: &Services, meeting: &MeetingId) -> Result<Summary, ApiError> {
+    let rec = svc.directory.meeting(meeting).ok_or_else(|| ApiError::from(AuthError::UnknownMeeting))?;
+    let (reply, rx) = oneshot::channel();
+    let room = RoomPath::plenary(meeting.clone());
+    if !svc.rooms.send(&room, svc, RoomCmd::Inspect { reply }).await {
+        return Err(ApiError::internal("plenary room unavailable"));
+    }
+    let json = rx.await.map_err(|_| ApiError::internal("plenary room stopped"))?;
+    Ok(summary::from_plenary(rec.id.as_str(), &rec.title, &json, now_rfc3339()))
+}
+
+fn render(summary: &Summary, file: &str) -> Result<Response, ApiError> {
+    let (ctype, body) = match file {
+        "summary.json" => ("application/json", summary::to_json(summary)),
+        "summary.md" => ("text/markdown; charset=utf-8", summary::to_markdown(summary)),
+        "summary.html" => ("text/html; charset=utf-8", summary::to_html(summary)),
+        _ => return Err(ApiError::not_found("not_found", "no such export; try summary.json, summary.md or summary.html")),
+    };
+    Ok(([(header::CONTENT_TYPE, ctype), (header::CACHE_CONTROL, "no-store")], body).into_response())
+}
+
+pub async fn summary_file(
+    State(svc): State<Services>,
+    Path((m, file)): Path<(String, String)>,
+    Query(q): Query<TokenQuery>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let (meeting, _cap) = authorize(&svc, &m, &headers, &q)?;
+    if !matches!(file.as_str(), "summary.json" | "summary.md" | "summary.html") {
+        return Err(ApiError::not_found("not_found", "no such resource"));
+    }
+    let s = live_summary(&svc, &meeting).await?;
+    render(&s, &file)
+}
+
+#[derive(serde::Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct AdoptBody {
+    label: Option<String>,
+}
+
+fn version_view(v: &VersionRecord) -> serde_json::Value {
+    serde_json::json!({ "id": v.id, "label": v.label, "created_at": v.created_at })
+}
+
+pub async fn adopt(
+    State(svc): State<Services>,
+    Path(m): Path<String>,
+    Query(q): Query<TokenQuery>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let (meeting, cap) = authorize(&svc, &m, &headers, &q)?;
+    require_moderator(&cap)?;
+    let parsed: AdoptBody = if body.is_empty() {
+        AdoptBody::default()
+    } else {
+        serde_json::from_slice(&body).map_err(|e| ApiError::bad_request(format!("invalid JSON: {e}")))?
+    };
+    let label = parsed.label.unwrap_or_default().trim().to_owned();
+    if label.chars().count() > 200 {
+        return Err(ApiError::bad_request("label is at most 200 characters"));
+    }
+    let summary = live_summary(&svc, &meeting).await?;
+    let store = svc.store.clone();
+    let mid = meeting.clone();
+    let record = tokio::task::spawn_blocking(move || -> Result<VersionRecord, StoreError> {
+        let n = store.versions(&mid)?.len() + 1;
+        let label = if label.is_empty() { format!("Version {n}") } else { label };
+        let v = VersionRecord {
+            id: format!("v{n}"),
+            label,
+            created_at: summary.generated_at.clone(),
+            summary_json: summary::to_json(&summary),
+        };
+        store.insert_version(&mid, &v)?;
+        Ok(v)
+    })
+    .await
+    .map_err(ApiError::internal)?
+    .map_err(|e| match e {
+        StoreError::Conflict => ApiError::new(StatusCode::CONFLICT, "version_exists", "another version was adopted at the same time; retry"),
+        e => ApiError::internal(e),
+    })?;
+    tracing::info!(meeting = %meeting, version = %record.id, "version adopted");
+    Ok((StatusCode::CREATED, Json(version_view(&record))).into_response())
+}
+
+async fn versions(svc: &Services, meeting: &MeetingId) -> Result<Vec<VersionRecord>, ApiError> {
+    let store = svc.store.clone();
+    let mid = meeting.clone();
+    tokio::task::spawn_blocking(move || store.versions(&mid)).await.map_err(ApiError::internal)?.map_err(ApiError::internal)
+}
+
+pub async fn list_versions(
+    State(svc): State<Services>,
+    Path(m): Path<String>,
+    Query(q): Query<TokenQuery>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let (meeting, _) = authorize(&svc, &m, &headers, &q)?;
+    let list = versions(&svc, &meeting).await?;
+    Ok(Json(serde_json::json!({ "versions": list.iter().map(version_view).collect::<Vec<_>>() })).into_response())
+}
+
+pub async fn version_file(
+    State(svc): State<Services>,
+    Path((m, v, file)): Path<(String, String, String)>,
+    Query(q): Query<TokenQuery>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let (meeting, _) = authorize(&svc, &m, &headers, &q)?;
+    let list = versions(&svc, &meeting).await?;
+    let rec = list.iter().find(|x| x.id == v).ok_or_else(|| ApiError::not_found("unknown_version", "no version with this id"))?;
+    let s: Summary = serde_json::from_str(&rec.summary_json).map_err(ApiError::internal)?;
+    render(&s, &file)
+}

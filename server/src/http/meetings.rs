@@ -1,0 +1,103 @@
+//! `POST /api/meetings`, `GET /api/meetings/{m}`, closing and reopening groups.
+
+use super::error::ApiError;
+use super::{request_token, TokenQuery};
+use crate::auth::{authorize_meeting, AuthError, Capability, Role, TokenHash};
+use crate::meetings::{self, CreateError, MeetingSpec};
+use crate::services::Services;
+use axum::body::Bytes;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::IntoResponse;
+use axum::Json;
+use plenary_protocol::{GroupId, MeetingId};
+
+pub async fn create(State(svc): State<Services>, headers: HeaderMap, body: Bytes) -> Result<impl IntoResponse, ApiError> {
+    let token = request_token(&headers, None);
+    let ok = token.map(|t| TokenHash::of(&t).ct_eq(&svc.admin)).unwrap_or(false);
+    if !ok {
+        return Err(ApiError::new(StatusCode::UNAUTHORIZED, "invalid_token", "the admin token is required"));
+    }
+    let spec: MeetingSpec =
+        serde_json::from_slice(&body).map_err(|e| ApiError::bad_request(format!("invalid meeting JSON: {e}")))?;
+    match meetings::create(&svc, spec).await {
+        Ok(created) => Ok((StatusCode::CREATED, Json(created))),
+        Err(CreateError::Invalid(msg)) => Err(ApiError::bad_request(msg)),
+        Err(CreateError::Exists) => Err(ApiError::new(StatusCode::CONFLICT, "meeting_exists", "a meeting with this id already exists")),
+        Err(CreateError::Store(e)) => Err(ApiError::internal(e)),
+    }
+}
+
+/// Resolves `{m}` and the request's token to a capability in that meeting.
+pub fn authorize(svc: &Services, m: &str, headers: &HeaderMap, q: &TokenQuery) -> Result<(MeetingId, Capability), ApiError> {
+    let meeting = MeetingId::parse(m).map_err(|_| ApiError::from(AuthError::UnknownMeeting))?;
+    if svc.directory.meeting(&meeting).is_none() {
+        return Err(AuthError::UnknownMeeting.into());
+    }
+    let token = request_token(headers, q.token.as_deref());
+    let cap = authorize_meeting(svc.directory.as_ref(), &meeting, token.as_deref())?;
+    Ok((meeting, cap))
+}
+
+pub fn require_moderator(cap: &Capability) -> Result<(), ApiError> {
+    if cap.role == Role::Moderator {
+        Ok(())
+    } else {
+        Err(ApiError::new(StatusCode::FORBIDDEN, "forbidden", "only a moderator may do this"))
+    }
+}
+
+pub async fn get(
+    State(svc): State<Services>,
+    Path(m): Path<String>,
+    Query(q): Query<TokenQuery>,
+    headers: HeaderMap,
+) -> Result<impl IntoResponse, ApiError> {
+    let (meeting, cap) = authorize(&svc, &m, &headers, &q)?;
+    let rec = svc.directory.meeting(&meeting).ok_or_else(|| ApiError::from(AuthError::UnknownMeeting))?;
+    let mut body = serde_json::json!({
+        "id": rec.id.as_str(),
+        "title": rec.title,
+        "groups": rec.groups.iter().map(|g| serde_json::json!({"id": g.id.as_str(), "title": g.title, "closed": g.closed})).collect::<Vec<_>>(),
+        "role": cap.role.name(),
+    });
+    if let Role::Rapporteur(g) = &cap.role {
+        body["group"] = serde_json::Value::String(g.clone());
+    }
+    Ok(Json(body))
+}
+
+async fn set_closed(svc: Services, m: String, g: Option<String>, closed: bool, headers: HeaderMap, q: TokenQuery) -> Result<Json<serde_json::Value>, ApiError> {
+    let (meeting, cap) = authorize(&svc, &m, &headers, &q)?;
+    require_moderator(&cap)?;
+    let rec = svc.directory.meeting(&meeting).ok_or_else(|| ApiError::from(AuthError::UnknownMeeting))?;
+    let groups: Vec<GroupId> = match g {
+        Some(g) => {
+            let gid = GroupId::parse(&g).ok().filter(|gid| rec.groups.iter().any(|x| &x.id == gid));
+            vec![gid.ok_or_else(|| ApiError::from(AuthError::UnknownGroup))?]
+        }
+        None => rec.groups.iter().map(|g| g.id.clone()).collect(),
+    };
+    meetings::set_closed(&svc, &meeting, &groups, closed).await.map_err(ApiError::internal)?;
+    let rec = svc.directory.meeting(&meeting).ok_or_else(|| ApiError::from(AuthError::UnknownMeeting))?;
+    Ok(Json(serde_json::json!({
+        "id": rec.id.as_str(),
+        "groups": rec.groups.iter().map(|g| serde_json::json!({"id": g.id.as_str(), "title": g.title, "closed": g.closed})).collect::<Vec<_>>(),
+    })))
+}
+
+pub async fn close_group(State(svc): State<Services>, Path((m, g)): Path<(String, String)>, Query(q): Query<TokenQuery>, headers: HeaderMap) -> Result<impl IntoResponse, ApiError> {
+    set_closed(svc, m, Some(g), true, headers, q).await
+}
+
+pub async fn reopen_group(State(svc): State<Services>, Path((m, g)): Path<(String, String)>, Query(q): Query<TokenQuery>, headers: HeaderMap) -> Result<impl IntoResponse, ApiError> {
+    set_closed(svc, m, Some(g), false, headers, q).await
+}
+
+pub async fn close_all(State(svc): State<Services>, Path(m): Path<String>, Query(q): Query<TokenQuery>, headers: HeaderMap) -> Result<impl IntoResponse, ApiError> {
+    set_closed(svc, m, None, true, headers, q).await
+}
+
+pub async fn reopen_all(State(svc): State<Services>, Path(m): Path<String>, Query(q): Query<TokenQuery>, headers: HeaderMap) -> Result<impl IntoResponse, ApiError> {
+    set_closed(svc, m, None, false, headers, q).await
+}

@@ -1,0 +1,67 @@
+//! `GET /ws/{m}/{g}?token=T[&ack=1]`: capability checked before the upgrade.
+
+use super::error::ApiError;
+use crate::auth::{authorize_room, AuthError};
+use crate::connection::{self, ConnectionParams};
+use crate::room::ConnId;
+use crate::services::Services;
+use axum::extract::ws::rejection::WebSocketUpgradeRejection;
+use axum::extract::{Path, Query, State, WebSocketUpgrade};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use plenary_protocol::RoomPath;
+use serde::Deserialize;
+use std::sync::atomic::Ordering;
+use tracing::Instrument;
+
+#[derive(Deserialize, Default)]
+pub struct WsQuery {
+    token: Option<String>,
+    ack: Option<String>,
+}
+
+pub async fn upgrade(
+    State(svc): State<Services>,
+    Path((m, g)): Path<(String, String)>,
+    Query(q): Query<WsQuery>,
+    ws: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
+) -> Response {
+    let refuse = |e: ApiError| {
+        svc.metrics.upgrades_refused.inc();
+        e.into_response()
+    };
+    // An id that cannot exist is an unknown meeting or group.
+    let room = match RoomPath::from_segments(&m, &g) {
+        Ok(r) => r,
+        Err(_) => {
+            let e = if plenary_protocol::MeetingId::parse(&m).is_err() { AuthError::UnknownMeeting } else { AuthError::UnknownGroup };
+            return refuse(e.into());
+        }
+    };
+    let cap = match authorize_room(svc.directory.as_ref(), &room, q.token.as_deref()) {
+        Ok(c) => c,
+        Err(e) => return refuse(e.into()),
+    };
+    let ws = match ws {
+        Ok(ws) => ws,
+        Err(e) => return refuse(ApiError::new(StatusCode::BAD_REQUEST, "not_websocket", e.body_text())),
+    };
+    if svc.metrics.connections.get() as usize >= svc.max_connections {
+        return refuse(ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "too_many_connections", "the server is full; try again shortly"));
+    }
+    let conn = ConnId(svc.next_conn.fetch_add(1, Ordering::Relaxed) + 1);
+    let wants_ack = matches!(q.ack.as_deref(), Some("1") | Some("true"));
+    let span = tracing::info_span!("conn", meeting = %room.meeting, room = %room, conn = %conn);
+    // tungstenite's own limit sits well above ours so that an oversized message is read whole
+    // and answered with 1009 rather than breaking the stream.
+    let hard_limit = svc.limits.max_message_bytes.saturating_mul(4).max(8 << 20);
+    let params = ConnectionParams { conn, room, capability: cap, wants_ack };
+    let tracker = svc.tracker.clone();
+    ws.max_message_size(hard_limit)
+        .max_frame_size(hard_limit)
+        .read_buffer_size(4096)
+        .write_buffer_size(0)
+        .on_upgrade(move |socket| {
+            tracker.track_future(connection::serve(socket, svc, params).instrument(span))
+        })
+}

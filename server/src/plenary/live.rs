@@ -1,0 +1,109 @@
+//! What group and plenary rooms keep to run the merge off the typing path.
+//!
+//! A group room, a few milliseconds after a burst of edits, reads its conclusions and sends
+//! them to the plenary room only if they changed ([`GroupFeed`]). The plenary room folds them
+//! into its document ([`PlenaryState::merge`]); on load it rebuilds every group's section from
+//! the store, so it is consistent even if the server died between a group write and its merge.
+
+use super::merge::{self, Conclusion, GroupConclusions, GroupMeta};
+use crate::services::Services;
+use crate::store::{MeetingRecord, Store};
+use plenary_protocol::{GroupId, MeetingId, RoomPath};
+use std::collections::HashMap;
+use yrs::updates::decoder::Decode;
+use yrs::{Doc, Transact, Update};
+
+pub struct GroupFeed {
+    group: GroupId,
+    last: Option<Vec<Conclusion>>,
+}
+
+impl GroupFeed {
+    pub fn new(_meeting: MeetingId, group: GroupId) -> Self {
+        GroupFeed { group, last: None }
+    }
+
+    /// The group's conclusions if they differ from what was last sent.
+    pub fn changed(&mut self, doc: &Doc) -> Option<GroupConclusions> {
+        let now = merge::read_conclusions(&doc.transact());
+        if self.last.as_ref() == Some(&now) {
+            return None;
+        }
+        self.last = Some(now.clone());
+        Some(GroupConclusions { group: self.group.to_string(), conclusions: now })
+    }
+}
+
+pub struct PlenaryState {
+    meeting_id: String,
+    title: String,
+    groups: Vec<GroupMeta>,
+    data: HashMap<String, Vec<Conclusion>>,
+}
+
+fn group_metas(m: &MeetingRecord) -> Vec<GroupMeta> {
+    m.groups.iter().map(|g| GroupMeta { id: g.id.to_string(), title: g.title.clone(), closed: g.closed }).collect()
+}
+
+/// Reads a group document from the store and returns its conclusions.
+pub fn stored_conclusions(store: &dyn Store, room: &RoomPath) -> Result<Vec<Conclusion>, String> {
+    let stored = store.load_doc(&room.to_string()).map_err(|e| e.to_string())?;
+    let doc = Doc::new();
+    {
+        let mut txn = doc.transact_mut();
+        for bytes in stored.snapshot.iter().chain(stored.updates.iter()) {
+            let u = Update::decode_v1(bytes).map_err(|e| e.to_string())?;
+            txn.apply_update(u).map_err(|e| e.to_string())?;
+        }
+    }
+    let txn = doc.transact();
+    Ok(merge::read_conclusions(&txn))
+}
+
+impl PlenaryState {
+    /// Builds the merge state from the stored group documents and brings `doc` up to date.
+    /// Returns the edit made, if any. Blocking: call from a blocking context.
+    pub fn build(store: &dyn Store, meeting: &MeetingRecord, doc: &Doc) -> Result<(Self, Option<Vec<u8>>), String> {
+        let mut data = HashMap::new();
+        for g in &meeting.groups {
+            let room = RoomPath::group(meeting.id.clone(), g.id.clone());
+            data.insert(g.id.to_string(), stored_conclusions(store, &room)?);
+        }
+        let mut state = PlenaryState {
+            meeting_id: meeting.id.to_string(),
+            title: meeting.title.clone(),
+            groups: group_metas(meeting),
+            data,
+        };
+        let diff = state.merge(doc);
+        Ok((state, diff))
+    }
+
+    pub async fn load(svc: &Services, meeting: &MeetingId, doc: &Doc) -> Result<(Self, Option<Vec<u8>>), String> {
+        let record = svc.directory.meeting(meeting).ok_or("meeting vanished")?;
+        let store = svc.store.clone();
+        let doc = doc.clone();
+        tokio::task::spawn_blocking(move || PlenaryState::build(store.as_ref(), &record, &doc))
+            .await
+            .map_err(|e| e.to_string())?
+    }
+
+    pub fn set_conclusions(&mut self, gc: GroupConclusions) {
+        self.data.insert(gc.group, gc.conclusions);
+    }
+
+    pub fn set_closed(&mut self, group: &str, closed: bool) {
+        if let Some(g) = self.groups.iter_mut().find(|g| g.id == group) {
+            g.closed = closed;
+        }
+    }
+
+    /// Merges into `doc`; returns the v1 update of what changed, if anything did.
+    pub fn merge(&mut self, doc: &Doc) -> Option<Vec<u8>> {
+        let mut txn = doc.transact_mut();
+        merge::ensure_structure(&mut txn, &self.meeting_id, &self.title);
+        merge::merge(&mut txn, &self.groups, &self.data);
+        let changed = !txn.insert_set().is_empty() || !txn.delete_set().is_empty();
+        changed.then(|| txn.encode_update_v1())
+    }
+}

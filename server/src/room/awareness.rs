@@ -1,0 +1,300 @@
+//! Server-checked awareness (contract, "Awareness is server-checked"). Pure: no I/O, no time.
+//!
+//! - A connection claims a Yjs client id when it sends a state for it with a clock newer than
+//!   the server's, and keeps the claim until it closes; others' messages about a claimed id are
+//!   ignored.
+//! - Stock providers echo every change they receive: an echo (same or older clock) changes
+//!   nothing and claims nothing.
+//! - A client that reconnects gets its id back: a connection opened after the id's owner left
+//!   may claim it whatever its clock (an echo can only come from a connection that was open
+//!   while the owner was).
+//! - Clocks relayed to others are the server's own per id and only grow, so peers that saw the
+//!   removal of an id accept its state again when its owner comes back with its old clock.
+//! - Each relayed state carries `role`, stamped from the sender's capability.
+//! - Client id 0 is the server's: it publishes follower counts there.
+
+use plenary_protocol::AwarenessEntry;
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use super::ConnId;
+
+/// The Yjs client id under which the server publishes its own state.
+pub const SERVER_CLIENT_ID: u64 = 0;
+
+/// Most client ids one connection may hold (a browser tab holds one).
+pub const MAX_CLAIMS_PER_CONNECTION: usize = 8;
+
+/// Tombstones kept for ids whose owner left, beyond which the oldest are forgotten.
+const MAX_TOMBSTONES: usize = 4096;
+
+#[derive(Debug)]
+struct Entry {
+    owner: Option<ConnId>,
+    /// Last clock the owner sent.
+    client_clock: u32,
+    /// Last clock the server relayed for this id.
+    relay_clock: u32,
+    /// Stamped JSON; `None` once removed.
+    state: Option<Arc<str>>,
+    /// Join epoch current when the owner left.
+    released_epoch: u64,
+}
+
+#[derive(Debug, Default)]
+pub struct AwarenessTable {
+    entries: HashMap<u64, Entry>,
+    claims: HashMap<ConnId, Vec<u64>>,
+    /// Counts joins, to tell connections opened after an owner left from those open before.
+    epoch: u64,
+    server_clock: u32,
+    server_state: Option<Arc<str>>,
+}
+
+/// Adds `role` to a JSON object state; `None` if the state is not a JSON object.
+pub fn stamp_role(state: &str, role: &str) -> Option<String> {
+    let mut v: serde_json::Value = serde_json::from_str(state).ok()?;
+    let obj = v.as_object_mut()?;
+    obj.insert("role".into(), serde_json::Value::String(role.into()));
+    serde_json::to_string(&v).ok()
+}
+
+impl AwarenessTable {
+    /// Registers a joining connection; returns its join epoch.
+    pub fn join(&mut self) -> u64 {
+        self.epoch += 1;
+        self.epoch
+    }
+
+    /// Applies an update sent by a connection that can write, and returns what to relay.
+    pub fn apply(
+        &mut self,
+        conn: ConnId,
+        join_epoch: u64,
+        role: &str,
+        entries: Vec<AwarenessEntry>,
+    ) -> Vec<AwarenessEntry> {
+        let mut relay = Vec::new();
+        for e in entries {
+            if e.client_id == SERVER_CLIENT_ID {
+                continue;
+            }
+            let removal = e.is_removal();
+            let stamped = if removal {
+                None
+            } else {
+                match stamp_role(&e.state, role) {
+                    Some(s) => Some(Arc::<str>::from(s)),
+                    None => continue,
+                }
+            };
+            let claims = self.claims.entry(conn).or_default();
+            match self.entries.get_mut(&e.client_id) {
+                Some(entry) if entry.owner == Some(conn) => {
+                    if e.clock <= entry.client_clock {
+                        continue; // echo of its own state
+                    }
+                    entry.client_clock = e.clock;
+                    entry.relay_clock = e.clock.max(entry.relay_clock.saturating_add(1));
+                    entry.state = stamped;
+                    relay.push(out_entry(e.client_id, entry));
+                }
+                Some(_) if claims.len() >= MAX_CLAIMS_PER_CONNECTION => continue,
+                Some(entry) if entry.owner.is_none() => {
+                    let reconnect = join_epoch > entry.released_epoch;
+                    let newer = e.clock > entry.client_clock.max(entry.relay_clock);
+                    if removal || !(reconnect || newer) {
+                        continue; // echo, or a removal of an id nobody holds
+                    }
+                    entry.owner = Some(conn);
+                    entry.client_clock = e.clock;
+                    entry.relay_clock = e.clock.max(entry.relay_clock.saturating_add(1));
+                    entry.state = stamped;
+                    claims.push(e.client_id);
+                    relay.push(out_entry(e.client_id, entry));
+                }
+                Some(_) => continue, // claimed by another connection
+                None => {
+                    if removal || claims.len() >= MAX_CLAIMS_PER_CONNECTION {
+                        continue;
+                    }
+                    let entry = Entry {
+                        owner: Some(conn),
+                        client_clock: e.clock,
+                        relay_clock: e.clock,
+                        state: stamped,
+                        released_epoch: 0,
+                    };
+                    relay.push(out_entry(e.client_id, &entry));
+                    self.entries.insert(e.client_id, entry);
+                    claims.push(e.client_id);
+                }
+            }
+        }
+        relay
+    }
+
+    /// Releases a leaving connection's ids; returns the removals to relay.
+    pub fn leave(&mut self, conn: ConnId) -> Vec<AwarenessEntry> {
+        let mut relay = Vec::new();
+        for id in self.claims.remove(&conn).unwrap_or_default() {
+            if let Some(entry) = self.entries.get_mut(&id) {
+                entry.owner = None;
+                entry.released_epoch = self.epoch;
+                if entry.state.take().is_some() {
+                    entry.relay_clock = entry.relay_clock.saturating_add(1);
+                    relay.push(AwarenessEntry { client_id: id, clock: entry.relay_clock, state: "null".into() });
+                }
+            }
+        }
+        self.prune_tombstones();
+        relay
+    }
+
+    fn prune_tombstones(&mut self) {
+        let tombstones = self.entries.values().filter(|e| e.owner.is_none()).count();
+        if tombstones <= MAX_TOMBSTONES {
+            return;
+        }
+        let mut oldest: Vec<(u64, u64)> = self
+            .entries
+            .iter()
+            .filter(|(_, e)| e.owner.is_none())
+            .map(|(id, e)| (e.released_epoch, *id))
+            .collect();
+        oldest.sort_unstable();
+        for (_, id) in oldest.into_iter().take(tombstones - MAX_TOMBSTONES) {
+            self.entries.remove(&id);
+        }
+    }
+
+    /// Sets the server's own state; returns the entry to relay.
+    pub fn set_server_state(&mut self, json: String) -> AwarenessEntry {
+        self.server_clock = self.server_clock.wrapping_add(1);
+        self.server_state = Some(json.into());
+        self.server_entry().expect("just set")
+    }
+
+    fn server_entry(&self) -> Option<AwarenessEntry> {
+        self.server_state.as_ref().map(|s| AwarenessEntry {
+            client_id: SERVER_CLIENT_ID,
+            clock: self.server_clock,
+            state: s.to_string(),
+        })
+    }
+
+    /// Every present state, the server's first: the answer to query-awareness and the greeting.
+    pub fn snapshot(&self) -> Vec<AwarenessEntry> {
+        let mut out: Vec<AwarenessEntry> = self.server_entry().into_iter().collect();
+        let mut ids: Vec<&u64> = self.entries.keys().collect();
+        ids.sort_unstable();
+        for id in ids {
+            let e = &self.entries[id];
+            if e.state.is_some() {
+                out.push(out_entry(*id, e));
+            }
+        }
+        out
+    }
+}
+
+fn out_entry(client_id: u64, e: &Entry) -> AwarenessEntry {
+    AwarenessEntry {
+        client_id,
+        clock: e.relay_clock,
+        state: e.state.as_deref().unwrap_or("null").to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn st(id: u64, clock: u32, json: &str) -> AwarenessEntry {
+        AwarenessEntry { client_id: id, clock, state: json.into() }
+    }
+
+    #[test]
+    fn first_state_claims_and_is_stamped() {
+        let mut t = AwarenessTable::default();
+        let e = t.join();
+        let out = t.apply(ConnId(1), e, "rapporteur", vec![st(42, 1, r#"{"user":{"name":"A"},"role":"moderator"}"#)]);
+        assert_eq!(out.len(), 1);
+        let v: serde_json::Value = serde_json::from_str(&out[0].state).unwrap();
+        assert_eq!(v["role"], "rapporteur");
+        assert_eq!(v["user"]["name"], "A");
+    }
+
+    #[test]
+    fn others_cannot_overwrite_a_claimed_id() {
+        let mut t = AwarenessTable::default();
+        let (e1, e2) = (t.join(), t.join());
+        t.apply(ConnId(1), e1, "rapporteur", vec![st(42, 1, r#"{"a":1}"#)]);
+        assert!(t.apply(ConnId(2), e2, "moderator", vec![st(42, 99, r#"{"a":2}"#)]).is_empty());
+        assert!(t.apply(ConnId(2), e2, "moderator", vec![st(42, 100, "null")]).is_empty());
+        assert!(t.snapshot()[0].state.contains("\"a\":1"));
+    }
+
+    #[test]
+    fn echoes_change_nothing() {
+        let mut t = AwarenessTable::default();
+        let e1 = t.join();
+        t.apply(ConnId(1), e1, "rapporteur", vec![st(42, 5, r#"{"a":1}"#)]);
+        assert!(t.apply(ConnId(1), e1, "rapporteur", vec![st(42, 5, r#"{"a":1}"#)]).is_empty());
+        assert!(t.apply(ConnId(1), e1, "rapporteur", vec![st(42, 4, r#"{"a":0}"#)]).is_empty());
+        assert_eq!(t.apply(ConnId(1), e1, "rapporteur", vec![st(42, 6, r#"{"a":2}"#)]).len(), 1);
+    }
+
+    #[test]
+    fn leaving_relays_a_removal_and_an_old_echo_cannot_claim() {
+        let mut t = AwarenessTable::default();
+        let (e1, e2) = (t.join(), t.join());
+        t.apply(ConnId(1), e1, "rapporteur", vec![st(42, 5, r#"{"a":1}"#)]);
+        let removed = t.leave(ConnId(1));
+        assert_eq!(removed.len(), 1);
+        assert_eq!(removed[0].state, "null");
+        assert!(removed[0].clock > 5);
+        // connection 2 was open while 42 was present: its echo claims nothing
+        assert!(t.apply(ConnId(2), e2, "rapporteur", vec![st(42, 5, r#"{"a":1}"#)]).is_empty());
+        assert!(t.snapshot().is_empty());
+    }
+
+    #[test]
+    fn a_reconnecting_client_gets_its_id_back_with_a_clock_peers_accept() {
+        let mut t = AwarenessTable::default();
+        let e1 = t.join();
+        t.apply(ConnId(1), e1, "rapporteur", vec![st(42, 5, r#"{"a":1}"#)]);
+        let removal_clock = t.leave(ConnId(1))[0].clock;
+        let e3 = t.join();
+        let out = t.apply(ConnId(3), e3, "rapporteur", vec![st(42, 5, r#"{"a":1}"#)]);
+        assert_eq!(out.len(), 1);
+        assert!(out[0].clock > removal_clock);
+    }
+
+    #[test]
+    fn non_object_states_and_server_id_are_ignored() {
+        let mut t = AwarenessTable::default();
+        let e = t.join();
+        assert!(t.apply(ConnId(1), e, "rapporteur", vec![st(7, 1, "42"), st(SERVER_CLIENT_ID, 9, "{}")]).is_empty());
+    }
+
+    #[test]
+    fn claims_per_connection_are_bounded() {
+        let mut t = AwarenessTable::default();
+        let e = t.join();
+        let many: Vec<_> = (1..=20).map(|i| st(i, 1, "{}")).collect();
+        assert_eq!(t.apply(ConnId(1), e, "rapporteur", many).len(), MAX_CLAIMS_PER_CONNECTION);
+    }
+
+    #[test]
+    fn server_state_comes_first_in_snapshots() {
+        let mut t = AwarenessTable::default();
+        let e = t.join();
+        t.apply(ConnId(1), e, "moderator", vec![st(5, 1, "{}")]);
+        let s = t.set_server_state(r#"{"server":{"followers":3}}"#.into());
+        assert_eq!(s.client_id, SERVER_CLIENT_ID);
+        let snap = t.snapshot();
+        assert_eq!(snap[0].client_id, SERVER_CLIENT_ID);
+        assert_eq!(snap.len(), 2);
+    }
+}

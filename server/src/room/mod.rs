@@ -1,0 +1,68 @@
+//! Rooms: one Yjs document each, owned by one task.
+//!
+//! - [`registry`]: `RoomPath -> RoomHandle`, loads a room on first use, forgets it when it unloads.
+//! - [`room`]: the owner task. It alone touches its `Doc`: it applies updates, has them made
+//!   durable (batched), and only then relays them, encoded once and shared by every receiver.
+//! - [`awareness`]: the server-checked awareness table (pure).
+//! - [`readonly`]: would an update change the document (pure).
+//! - [`outbox`]: a connection's bounded outbound queue as the room sees it.
+
+pub mod awareness;
+pub mod outbox;
+pub mod readonly;
+pub mod registry;
+pub mod room;
+
+use crate::auth::Role;
+use crate::plenary::merge::GroupConclusions;
+use bytes::Bytes;
+use plenary_protocol::AwarenessEntry;
+use tokio::sync::oneshot;
+use yrs::{StateVector, Update};
+
+pub use outbox::Outbox;
+pub use registry::{RoomHandle, Rooms};
+
+/// Identifies one WebSocket connection for the life of the process.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ConnId(pub u64);
+
+impl std::fmt::Display for ConnId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "c{}", self.0)
+    }
+}
+
+/// A connection as its room knows it.
+pub struct Member {
+    pub outbox: Outbox,
+    pub role: Role,
+    /// From the capability; a closed group turns it off for everybody at once.
+    pub can_write: bool,
+    /// The contract's `ack=1`: wants saved acknowledgements.
+    pub wants_ack: bool,
+}
+
+/// Commands a room's owner task accepts.
+pub enum RoomCmd {
+    Join { conn: ConnId, member: Member, joined: oneshot::Sender<()> },
+    Leave { conn: ConnId },
+    SyncStep1 { conn: ConnId, sv: StateVector },
+    /// A decoded sync step 2 or update.
+    Update { conn: ConnId, update: Update },
+    Awareness { conn: ConnId, entries: Vec<AwarenessEntry> },
+    QueryAwareness { conn: ConnId },
+    /// Close (true) or reopen (false) a group's document for writing.
+    SetClosed { closed: bool },
+    /// Plenary rooms: a group's current conclusions.
+    GroupConclusions(GroupConclusions),
+    /// Plenary rooms: a group's closed flag or title changed.
+    GroupMeta { group: String, closed: bool },
+    /// Plenary rooms: the document as JSON (for exports).
+    Inspect { reply: oneshot::Sender<serde_json::Value> },
+    /// Finish in-flight writes, close connections with 1001 and stop.
+    Shutdown { done: oneshot::Sender<()> },
+}
+
+/// Frames the room sends, each encoded once.
+pub type Frame = Bytes;

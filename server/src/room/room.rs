@@ -1,0 +1,498 @@
+//! A room's owner task: the only code that touches its document.
+//!
+//! Per batch of commands drained from the inbox it applies updates, hands their diffs to the
+//! persister (one store transaction for everything that arrived meanwhile), and queues what must
+//! wait for durability (relays, sync step 2 replies, saved acks) behind the batch's sequence
+//! number. Nothing is relayed before it is durable; the room keeps applying new updates while
+//! earlier batches are being written. No lock is held across an `.await`.
+
+use super::awareness::AwarenessTable;
+use super::outbox::{close_code, Delivery};
+use super::readonly;
+use super::{ConnId, Frame, Member, RoomCmd};
+use crate::plenary::live::{GroupFeed, PlenaryState};
+use crate::services::Services;
+use crate::store::persister::PersistResult;
+use bytes::Bytes;
+use futures_util::stream::{FuturesOrdered, StreamExt};
+use plenary_protocol::message::{self, encode_auth};
+use plenary_protocol::{AwarenessEntry, AwarenessUpdate, RoomPath};
+use std::collections::{HashMap, VecDeque};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::sync::{mpsc, oneshot};
+use yrs::updates::decoder::Decode;
+use yrs::{Doc, ReadTxn, StateVector, Transact, Update};
+
+/// Most commands handled before their writes are committed together.
+const MAX_BATCH: usize = 256;
+/// How often follower counts are republished (when they changed) and idleness checked.
+const TICK: Duration = Duration::from_secs(1);
+pub const PERMISSION_DENIED: &str = "permission denied";
+
+struct MemberState {
+    member: Member,
+    join_epoch: u64,
+}
+
+/// Something that may leave only once the batch `seq` is durable.
+enum Deferred {
+    Broadcast { except: Option<ConnId>, frame: Frame },
+    To { conn: ConnId, frame: Frame },
+}
+
+/// What a batch of commands produced.
+#[derive(Default)]
+struct Batch {
+    diffs: Vec<(Option<ConnId>, Vec<u8>)>,
+    acks: Vec<ConnId>,
+    replies: Vec<(ConnId, Frame)>,
+    moderator_wrote_plenary: bool,
+}
+
+pub struct Room {
+    path: RoomPath,
+    doc_key: String,
+    doc: Doc,
+    svc: Services,
+    instance: u64,
+    members: HashMap<ConnId, MemberState>,
+    awareness: AwarenessTable,
+    closed: bool,
+    applied_seq: u64,
+    durable_seq: u64,
+    deferred: VecDeque<(u64, Deferred)>,
+    /// Updates in the store's log since the last snapshot.
+    log_len: u64,
+    published_counts: (usize, usize),
+    last_activity: Instant,
+    /// Group rooms: feeds the meeting's plenary. Plenary rooms: the merge state.
+    group_feed: Option<GroupFeed>,
+    plenary: Option<PlenaryState>,
+}
+
+type Inflight = FuturesOrdered<std::pin::Pin<Box<dyn std::future::Future<Output = (u64, PersistResult)> + Send>>>;
+
+impl Room {
+    /// Loads the document and runs the room until it unloads or shuts down.
+    pub async fn run(path: RoomPath, instance: u64, svc: Services, mut inbox: mpsc::Receiver<RoomCmd>) {
+        let doc_key = path.to_string();
+        let loaded = load_doc(&svc, &doc_key).await;
+        let (doc, log_len) = match loaded {
+            Ok(v) => v,
+            Err(e) => {
+                tracing::error!(error = %e, "could not load document");
+                svc.rooms.forget(&path, instance);
+                inbox.close();
+                return;
+            }
+        };
+        let closed = path.group_id().map(|g| svc.directory.group_closed(&path.meeting, g)).unwrap_or(false);
+        let mut room = Room {
+            group_feed: path.group_id().map(|g| GroupFeed::new(path.meeting.clone(), g.clone())),
+            plenary: None,
+            path,
+            doc_key,
+            doc,
+            svc,
+            instance,
+            members: HashMap::new(),
+            awareness: AwarenessTable::default(),
+            closed,
+            applied_seq: 0,
+            durable_seq: 0,
+            deferred: VecDeque::new(),
+            log_len,
+            published_counts: (usize::MAX, usize::MAX),
+            last_activity: Instant::now(),
+        };
+        let mut inflight: Inflight = FuturesOrdered::new();
+        if room.path.is_plenary() {
+            match PlenaryState::load(&room.svc, &room.path.meeting, &room.doc).await {
+                Ok((state, diff)) => {
+                    room.plenary = Some(state);
+                    if let Some(diff) = diff {
+                        let batch = Batch { diffs: vec![(None, diff)], ..Batch::default() };
+                        room.commit_batch(batch, &mut inflight).await;
+                    }
+                }
+                Err(e) => {
+                    tracing::error!(error = %e, "could not build the plenary document");
+                    room.svc.rooms.forget(&room.path, instance);
+                    return;
+                }
+            }
+        }
+        room.svc.metrics.rooms_loaded.inc();
+        tracing::debug!(log_len, "room loaded");
+        room.main_loop(&mut inbox, &mut inflight).await;
+        room.svc.metrics.rooms_loaded.dec();
+    }
+
+    async fn main_loop(&mut self, inbox: &mut mpsc::Receiver<RoomCmd>, inflight: &mut Inflight) {
+        let mut tick = tokio::time::interval(TICK);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let feed_timer = tokio::time::sleep(Duration::from_secs(3600));
+        tokio::pin!(feed_timer);
+        let mut feed_armed = false;
+        loop {
+            tokio::select! {
+                biased;
+                Some((seq, result)) = inflight.next(), if !inflight.is_empty() => {
+                    if let Err(e) = result {
+                        tracing::error!(error = %e, "store failed; closing the room so clients resync");
+                        self.close_all(close_code::INTERNAL_ERROR);
+                        break;
+                    }
+                    self.durable_seq = seq;
+                    self.release_deferred();
+                }
+                cmd = inbox.recv() => {
+                    let Some(cmd) = cmd else { break };
+                    self.last_activity = Instant::now();
+                    let mut batch = Batch::default();
+                    if let Some(done) = self.handle(cmd, &mut batch) {
+                        self.shutdown(inbox, inflight, done).await;
+                        return;
+                    }
+                    let mut n = 1;
+                    while n < MAX_BATCH {
+                        let Ok(cmd) = inbox.try_recv() else { break };
+                        n += 1;
+                        if let Some(done) = self.handle(cmd, &mut batch) {
+                            self.commit_batch(batch, inflight).await;
+                            self.shutdown(inbox, inflight, done).await;
+                            return;
+                        }
+                    }
+                    let wrote = !batch.diffs.is_empty();
+                    self.commit_batch(batch, inflight).await;
+                    if wrote && self.group_feed.is_some() && !feed_armed {
+                        feed_armed = true;
+                        feed_timer.as_mut().reset(tokio::time::Instant::now() + self.svc.merge_delay);
+                    }
+                }
+                _ = &mut feed_timer, if feed_armed => {
+                    feed_armed = false;
+                    self.feed_plenary().await;
+                }
+                _ = tick.tick() => {
+                    self.publish_counts();
+                    if self.members.is_empty() && inflight.is_empty() && !feed_armed
+                        && self.last_activity.elapsed() >= self.svc.room_idle
+                    {
+                        tracing::debug!("room idle; unloading");
+                        break;
+                    }
+                }
+            }
+        }
+        self.svc.rooms.forget(&self.path, self.instance);
+        inbox.close();
+        // Commands still queued are dropped: joiners see their `joined` reply vanish and retry.
+        while inbox.try_recv().is_ok() {}
+        while let Some((_, r)) = inflight.next().await {
+            if r.is_err() {
+                break;
+            }
+        }
+    }
+
+    /// Handles one command; returns the shutdown acknowledgement if asked to stop.
+    fn handle(&mut self, cmd: RoomCmd, batch: &mut Batch) -> Option<oneshot::Sender<()>> {
+        match cmd {
+            RoomCmd::Join { conn, member, joined } => self.join(conn, member, joined),
+            RoomCmd::Leave { conn } => self.leave(conn),
+            RoomCmd::SyncStep1 { conn, sv } => {
+                let diff = self.doc.transact().encode_diff_v1(&sv);
+                batch.replies.push((conn, Bytes::from(message::encode_sync_step2(&diff))));
+            }
+            RoomCmd::Update { conn, update } => self.update(conn, update, batch),
+            RoomCmd::Awareness { conn, entries } => self.awareness_update(conn, entries),
+            RoomCmd::QueryAwareness { conn } => {
+                let frame = awareness_frame(self.awareness.snapshot());
+                if let Some(frame) = frame {
+                    self.send_to(conn, frame);
+                }
+            }
+            RoomCmd::SetClosed { closed } => {
+                tracing::info!(closed, "group closed flag changed");
+                self.closed = closed;
+            }
+            RoomCmd::GroupConclusions(gc) => {
+                if let Some(p) = &mut self.plenary {
+                    p.set_conclusions(gc);
+                    if let Some(diff) = p.merge(&self.doc) {
+                        batch.diffs.push((None, diff));
+                    }
+                }
+            }
+            RoomCmd::GroupMeta { group, closed } => {
+                if let Some(p) = &mut self.plenary {
+                    p.set_closed(&group, closed);
+                    if let Some(diff) = p.merge(&self.doc) {
+                        batch.diffs.push((None, diff));
+                    }
+                }
+            }
+            RoomCmd::Inspect { reply } => {
+                let _ = reply.send(crate::plenary::merge::plenary_json(&self.doc.transact()));
+            }
+            RoomCmd::Shutdown { done } => return Some(done),
+        }
+        None
+    }
+
+    fn join(&mut self, conn: ConnId, member: Member, joined: oneshot::Sender<()>) {
+        let join_epoch = self.awareness.join();
+        // Greeting, as the reference server: our sync step 1, then the awareness states.
+        let sv = self.doc.transact().state_vector();
+        let _ = member.outbox.send(Bytes::from(message::encode_sync_step1(&sv)));
+        if let Some(frame) = awareness_frame(self.awareness.snapshot()) {
+            let _ = member.outbox.send(frame);
+        }
+        tracing::debug!(conn = %conn, role = member.role.name(), can_write = member.can_write, "joined");
+        self.members.insert(conn, MemberState { member, join_epoch });
+        let _ = joined.send(());
+    }
+
+    fn leave(&mut self, conn: ConnId) {
+        if self.members.remove(&conn).is_none() {
+            return;
+        }
+        let removed = self.awareness.leave(conn);
+        if let Some(frame) = awareness_frame(removed) {
+            self.broadcast(None, &frame);
+        }
+    }
+
+    fn update(&mut self, conn: ConnId, update: Update, batch: &mut Batch) {
+        let Some(m) = self.members.get(&conn) else { return };
+        let may_write = m.member.can_write && !self.closed;
+        if !may_write {
+            let txn = self.doc.transact();
+            let (sv, ds) = readonly::doc_state(&txn);
+            drop(txn);
+            if readonly::would_change(&update, &sv, &ds) {
+                self.svc.metrics.rejected_messages.inc();
+                tracing::debug!(conn = %conn, "write refused: permission denied");
+                self.send_to(conn, Bytes::from(encode_auth(Some(PERMISSION_DENIED))));
+            }
+            return;
+        }
+        let wants_ack = m.member.wants_ack;
+        let is_moderator_on_plenary = self.plenary.is_some();
+        let doc = &self.doc;
+        let applied = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            let mut txn = doc.transact_mut();
+            txn.apply_update(update)?;
+            let changed = !txn.insert_set().is_empty() || !txn.delete_set().is_empty();
+            Ok::<_, yrs::error::UpdateError>(changed.then(|| txn.encode_update_v1()))
+        }));
+        match applied {
+            Ok(Ok(diff)) => {
+                if let Some(diff) = diff {
+                    batch.diffs.push((Some(conn), diff));
+                    batch.moderator_wrote_plenary |= is_moderator_on_plenary;
+                }
+                if wants_ack {
+                    batch.acks.push(conn);
+                }
+            }
+            Ok(Err(e)) => {
+                tracing::warn!(conn = %conn, error = %e, "update does not apply; closing 1002");
+                self.svc.metrics.rejected_messages.inc();
+                self.kick(conn, close_code::PROTOCOL_ERROR);
+            }
+            Err(_) => {
+                // yrs panicked mid-transaction: the in-memory doc can no longer be trusted. The
+                // store holds everything durable; make everybody reconnect to a fresh load.
+                tracing::error!(conn = %conn, "applying an update panicked; reloading the room");
+                self.svc.metrics.rejected_messages.inc();
+                self.kick(conn, close_code::PROTOCOL_ERROR);
+                self.close_all(close_code::SERVICE_RESTART);
+            }
+        }
+    }
+
+    fn awareness_update(&mut self, conn: ConnId, entries: Vec<AwarenessEntry>) {
+        let Some(m) = self.members.get(&conn) else { return };
+        // Awareness of connections that cannot write is not relayed (contract).
+        if !m.member.can_write {
+            return;
+        }
+        let relay = self.awareness.apply(conn, m.join_epoch, m.member.role.name(), entries);
+        if let Some(frame) = awareness_frame(relay) {
+            self.broadcast(None, &frame);
+        }
+    }
+
+    /// Sends a batch's writes to the store and queues what must wait for them.
+    async fn commit_batch(&mut self, mut batch: Batch, inflight: &mut Inflight) {
+        if batch.moderator_wrote_plenary {
+            // Only `curation` is the moderators'; undo any drift in the server-owned parts.
+            if let Some(diff) = self.plenary.as_mut().and_then(|p| p.merge(&self.doc)) {
+                batch.diffs.push((None, diff));
+            }
+        }
+        if !batch.diffs.is_empty() {
+            self.applied_seq += 1;
+            let seq = self.applied_seq;
+            let updates: Vec<Vec<u8>> = batch.diffs.iter().map(|(_, d)| d.clone()).collect();
+            self.log_len += updates.len() as u64;
+            let rx = self.svc.persister.append(self.doc_key.clone(), updates).await;
+            inflight.push_back(Box::pin(async move {
+                (seq, rx.await.unwrap_or_else(|_| Err(Arc::new(crate::store::StoreError::Closed))))
+            }));
+            for (from, diff) in batch.diffs {
+                let frame = Bytes::from(message::encode_update(&diff));
+                self.deferred.push_back((seq, Deferred::Broadcast { except: from, frame }));
+            }
+            if self.log_len >= self.svc.compact_after {
+                let snapshot = self.doc.transact().encode_state_as_update_v1(&StateVector::default());
+                let rx = self.svc.persister.compact(self.doc_key.clone(), snapshot).await;
+                self.log_len = 0;
+                inflight.push_back(Box::pin(async move {
+                    (seq, rx.await.unwrap_or_else(|_| Err(Arc::new(crate::store::StoreError::Closed))))
+                }));
+            }
+        }
+        let seq = self.applied_seq;
+        for (conn, frame) in batch.replies {
+            self.deferred.push_back((seq, Deferred::To { conn, frame }));
+        }
+        if !batch.acks.is_empty() {
+            let sv = self.doc.transact().state_vector();
+            let frame = Bytes::from(message::encode_saved_ack(&sv));
+            for conn in batch.acks {
+                self.deferred.push_back((seq, Deferred::To { conn, frame: frame.clone() }));
+            }
+        }
+        self.release_deferred();
+    }
+
+    fn release_deferred(&mut self) {
+        while let Some((seq, _)) = self.deferred.front() {
+            if *seq > self.durable_seq {
+                break;
+            }
+            let Some((_, d)) = self.deferred.pop_front() else { break };
+            match d {
+                Deferred::Broadcast { except, frame } => self.broadcast(except, &frame),
+                Deferred::To { conn, frame } => self.send_to(conn, frame),
+            }
+        }
+    }
+
+    fn broadcast(&mut self, except: Option<ConnId>, frame: &Frame) {
+        let mut gone = Vec::new();
+        for (id, m) in &self.members {
+            if Some(*id) == except {
+                continue;
+            }
+            match m.member.outbox.send(frame.clone()) {
+                Delivery::Queued => {}
+                Delivery::TooSlow => {
+                    self.svc.metrics.slow_disconnects.inc();
+                    tracing::info!(conn = %id, "connection too slow; closing 1013");
+                    gone.push(*id);
+                }
+                Delivery::Closed => gone.push(*id),
+            }
+        }
+        for id in gone {
+            self.leave(id);
+        }
+    }
+
+    fn send_to(&mut self, conn: ConnId, frame: Frame) {
+        let Some(m) = self.members.get(&conn) else { return };
+        match m.member.outbox.send(frame) {
+            Delivery::Queued => {}
+            Delivery::TooSlow => {
+                self.svc.metrics.slow_disconnects.inc();
+                self.leave(conn);
+            }
+            Delivery::Closed => self.leave(conn),
+        }
+    }
+
+    fn kick(&mut self, conn: ConnId, code: u16) {
+        if let Some(m) = self.members.get(&conn) {
+            m.member.outbox.kick.kick(code);
+        }
+        self.leave(conn);
+    }
+
+    fn close_all(&mut self, code: u16) {
+        for m in self.members.values() {
+            m.member.outbox.kick.kick(code);
+        }
+        self.members.clear();
+    }
+
+    /// Publishes `{"server":{"followers","writers"}}` under client id 0 when the counts changed.
+    fn publish_counts(&mut self) {
+        let writers = self.members.values().filter(|m| m.member.can_write).count();
+        let followers = self.members.len() - writers;
+        if (followers, writers) == self.published_counts {
+            return;
+        }
+        self.published_counts = (followers, writers);
+        let state = serde_json::json!({ "server": { "followers": followers, "writers": writers } });
+        let entry = self.awareness.set_server_state(state.to_string());
+        if let Some(frame) = awareness_frame(vec![entry]) {
+            self.broadcast(None, &frame);
+        }
+    }
+
+    /// Group rooms: hand the current conclusions to the meeting's plenary room.
+    async fn feed_plenary(&mut self) {
+        let Some(feed) = &mut self.group_feed else { return };
+        if let Some(gc) = feed.changed(&self.doc) {
+            let plenary = RoomPath::plenary(self.path.meeting.clone());
+            self.svc.rooms.send(&plenary, &self.svc, RoomCmd::GroupConclusions(gc)).await;
+        }
+    }
+
+    async fn shutdown(&mut self, inbox: &mut mpsc::Receiver<RoomCmd>, inflight: &mut Inflight, done: oneshot::Sender<()>) {
+        inbox.close();
+        while let Some((seq, r)) = inflight.next().await {
+            if r.is_ok() {
+                self.durable_seq = seq;
+                self.release_deferred();
+            }
+        }
+        self.feed_plenary().await;
+        self.close_all(close_code::GOING_AWAY);
+        self.svc.rooms.forget(&self.path, self.instance);
+        let _ = done.send(());
+    }
+}
+
+fn awareness_frame(entries: Vec<AwarenessEntry>) -> Option<Frame> {
+    if entries.is_empty() {
+        return None;
+    }
+    Some(Bytes::from(message::encode_awareness(&AwarenessUpdate { entries })))
+}
+
+/// Reads the snapshot and log of a document and replays them into a fresh `Doc`.
+pub async fn load_doc(svc: &Services, key: &str) -> Result<(Doc, u64), String> {
+    let store = svc.store.clone();
+    let key = key.to_owned();
+    tokio::task::spawn_blocking(move || {
+        let stored = store.load_doc(&key).map_err(|e| e.to_string())?;
+        let doc = Doc::new();
+        {
+            let mut txn = doc.transact_mut();
+            for bytes in stored.snapshot.iter().chain(stored.updates.iter()) {
+                let u = Update::decode_v1(bytes).map_err(|e| format!("stored update of {key}: {e}"))?;
+                txn.apply_update(u).map_err(|e| format!("stored update of {key}: {e}"))?;
+            }
+        }
+        Ok((doc, stored.updates.len() as u64))
+    })
+    .await
+    .map_err(|e| e.to_string())?
+}

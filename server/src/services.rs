@@ -1,0 +1,39 @@
+//! The shared services every request and room reaches: store, persister, directory, rooms,
+//! metrics and the settings they need. Cheap to clone (all `Arc`s).
+
+use crate::auth::TokenHash;
+use crate::directory::Directory;
+use crate::metrics::Metrics;
+use crate::room::Rooms;
+use crate::store::persister::Persister;
+use crate::store::Store;
+use plenary_protocol::Limits;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+#[derive(Clone)]
+pub struct Services {
+    pub store: Arc<dyn Store>,
+    pub persister: Persister,
+    pub directory: Arc<Directory>,
+    pub rooms: Arc<Rooms>,
+    pub metrics: Arc<Metrics>,
+    pub tracker: TaskTracker,
+    /// Cancelled at shutdown once rooms have flushed: every socket closes with 1001.
+    pub sockets_closing: CancellationToken,
+    /// Numbers connections for logs.
+    pub next_conn: Arc<std::sync::atomic::AtomicU64>,
+    pub admin: TokenHash,
+    pub limits: Limits,
+    pub room_idle: Duration,
+    pub compact_after: u64,
+    /// Coalescing window between a group's edits and the plenary merge.
+    pub merge_delay: Duration,
+    pub outbound_queue: usize,
+    pub max_messages_per_sec: u32,
+    pub max_connections: usize,
+    /// Base of the web links handed out (`http://host:port`).
+    pub public_url: String,
+}

@@ -1,0 +1,100 @@
+//! Durable storage: meetings, token hashes, per-document update logs and snapshots, adopted
+//! versions.
+//!
+//! [`Store`] is synchronous and small on purpose: the embedded [`sqlite::SqliteStore`] is one
+//! implementation and a PostgreSQL one can follow. Callers never use it from async code directly:
+//! document writes go through [`persister::Persister`] (one writer thread, group commit) and
+//! the rest through `spawn_blocking`.
+
+pub mod persister;
+pub mod sqlite;
+
+use crate::auth::{Role, TokenHash};
+use plenary_protocol::{GroupId, MeetingId};
+use thiserror::Error;
+
+#[derive(Debug, Error)]
+pub enum StoreError {
+    #[error("already exists")]
+    Conflict,
+    #[error("not found")]
+    NotFound,
+    #[error("database error: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+    #[error("stored data is corrupt: {0}")]
+    Corrupt(String),
+    #[error("the store is shutting down")]
+    Closed,
+    #[error("io error: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GroupRecord {
+    pub id: GroupId,
+    pub title: String,
+    pub closed: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MeetingRecord {
+    pub id: MeetingId,
+    pub title: String,
+    /// RFC 3339.
+    pub created_at: String,
+    /// In meeting order.
+    pub groups: Vec<GroupRecord>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TokenRecord {
+    pub hash: TokenHash,
+    pub meeting: MeetingId,
+    pub role: Role,
+}
+
+/// What is stored of one document: its last snapshot and the updates logged after it.
+#[derive(Debug, Default)]
+pub struct StoredDoc {
+    pub snapshot: Option<Vec<u8>>,
+    pub updates: Vec<Vec<u8>>,
+}
+
+/// Updates of one document to append in order.
+#[derive(Debug)]
+pub struct DocAppend {
+    pub doc: String,
+    pub updates: Vec<Vec<u8>>,
+}
+
+/// An adopted, immutable version of a meeting's summary.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VersionRecord {
+    pub id: String,
+    pub label: String,
+    /// RFC 3339.
+    pub created_at: String,
+    /// The summary as exported (`summary.json`), frozen.
+    pub summary_json: String,
+}
+
+pub trait Store: Send + Sync + 'static {
+    fn admin_token_hash(&self) -> Result<Option<TokenHash>, StoreError>;
+    fn set_admin_token_hash(&self, hash: &TokenHash) -> Result<(), StoreError>;
+
+    /// Every meeting with its tokens, for the in-memory directory.
+    fn meetings(&self) -> Result<Vec<(MeetingRecord, Vec<TokenRecord>)>, StoreError>;
+    /// Creates a meeting and its tokens in one transaction; `Conflict` if the id exists.
+    fn insert_meeting(&self, meeting: &MeetingRecord, tokens: &[TokenRecord]) -> Result<(), StoreError>;
+    fn set_group_closed(&self, meeting: &MeetingId, group: &GroupId, closed: bool) -> Result<(), StoreError>;
+
+    fn load_doc(&self, doc: &str) -> Result<StoredDoc, StoreError>;
+    /// Appends every batch in one transaction: all are durable when this returns.
+    fn append(&self, batches: &[DocAppend]) -> Result<(), StoreError>;
+    /// Replaces the document's snapshot and drops its logged updates, in one transaction.
+    /// The caller guarantees `snapshot` contains every update appended so far.
+    fn compact(&self, doc: &str, snapshot: &[u8]) -> Result<(), StoreError>;
+
+    fn insert_version(&self, meeting: &MeetingId, version: &VersionRecord) -> Result<(), StoreError>;
+    fn versions(&self, meeting: &MeetingId) -> Result<Vec<VersionRecord>, StoreError>;
+}

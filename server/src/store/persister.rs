@@ -1,0 +1,114 @@
+//! Group commit: one writer thread makes every room's updates durable, batching whatever
+//! arrived meanwhile into one transaction.
+//!
+//! Jobs run in the order they were sent, so a room that sends `append` and then `compact` gets
+//! a snapshot that includes everything it appended before. Rooms await the reply before they
+//! relay, which is the contract's durable-before-relay promise.
+
+use super::{DocAppend, Store, StoreError};
+use crate::metrics::Metrics;
+use std::sync::Arc;
+use std::time::Instant;
+use tokio::sync::{mpsc, oneshot};
+
+/// Most jobs folded into one transaction.
+const MAX_BATCH: usize = 512;
+
+enum Job {
+    Append { doc: String, updates: Vec<Vec<u8>>, done: oneshot::Sender<Result<(), Arc<StoreError>>> },
+    Compact { doc: String, snapshot: Vec<u8>, done: oneshot::Sender<Result<(), Arc<StoreError>>> },
+}
+
+/// Async handle to the writer thread. Cheap to clone.
+#[derive(Clone)]
+pub struct Persister {
+    tx: mpsc::Sender<Job>,
+}
+
+pub type PersistResult = Result<(), Arc<StoreError>>;
+
+impl Persister {
+    /// Starts the writer thread; it stops when every handle is dropped, after finishing its queue.
+    pub fn start(store: Arc<dyn Store>, metrics: Arc<Metrics>) -> (Persister, std::thread::JoinHandle<()>) {
+        let (tx, rx) = mpsc::channel(4096);
+        let handle = std::thread::Builder::new()
+            .name("plenary-store-writer".into())
+            .spawn(move || writer_loop(store, metrics, rx))
+            .expect("spawn store writer thread");
+        (Persister { tx }, handle)
+    }
+
+    /// Appends updates of one document; resolves once they are durable.
+    pub async fn append(&self, doc: String, updates: Vec<Vec<u8>>) -> oneshot::Receiver<PersistResult> {
+        let (done, rx) = oneshot::channel();
+        if let Err(mpsc::error::SendError(Job::Append { done, .. } | Job::Compact { done, .. })) =
+            self.tx.send(Job::Append { doc, updates, done }).await
+        {
+            let _ = done.send(Err(Arc::new(StoreError::Closed)));
+        }
+        rx
+    }
+
+    /// Replaces the document's log by `snapshot`, after every append sent before this call.
+    pub async fn compact(&self, doc: String, snapshot: Vec<u8>) -> oneshot::Receiver<PersistResult> {
+        let (done, rx) = oneshot::channel();
+        if let Err(mpsc::error::SendError(Job::Append { done, .. } | Job::Compact { done, .. })) =
+            self.tx.send(Job::Compact { doc, snapshot, done }).await
+        {
+            let _ = done.send(Err(Arc::new(StoreError::Closed)));
+        }
+        rx
+    }
+}
+
+fn writer_loop(store: Arc<dyn Store>, metrics: Arc<Metrics>, mut rx: mpsc::Receiver<Job>) {
+    let mut jobs = Vec::with_capacity(MAX_BATCH);
+    while let Some(first) = rx.blocking_recv() {
+        jobs.push(first);
+        while jobs.len() < MAX_BATCH {
+            match rx.try_recv() {
+                Ok(j) => jobs.push(j),
+                Err(_) => break,
+            }
+        }
+        let mut pending = std::mem::take(&mut jobs).into_iter().peekable();
+        while let Some(job) = pending.next() {
+            match job {
+                Job::Compact { doc, snapshot, done } => {
+                    let r = store.compact(&doc, &snapshot).map_err(Arc::new);
+                    if let Err(e) = &r {
+                        tracing::error!(doc = %doc, error = %e, "compaction failed");
+                    } else {
+                        metrics.compactions.inc();
+                    }
+                    let _ = done.send(r);
+                }
+                Job::Append { doc, updates, done } => {
+                    // Fold this and every following append into one transaction.
+                    let mut batches = vec![DocAppend { doc, updates }];
+                    let mut waiters = vec![done];
+                    while let Some(Job::Append { .. }) = pending.peek() {
+                        if let Some(Job::Append { doc, updates, done }) = pending.next() {
+                            batches.push(DocAppend { doc, updates });
+                            waiters.push(done);
+                        }
+                    }
+                    let count: usize = batches.iter().map(|b| b.updates.len()).sum();
+                    let started = Instant::now();
+                    let r = store.append(&batches).map_err(Arc::new);
+                    metrics.persist_seconds.observe(started.elapsed().as_secs_f64());
+                    match &r {
+                        Ok(()) => {
+                            metrics.updates_persisted.inc_by(count as u64);
+                            metrics.persist_transactions.inc();
+                        }
+                        Err(e) => tracing::error!(error = %e, updates = count, "persisting updates failed"),
+                    }
+                    for w in waiters {
+                        let _ = w.send(r.clone());
+                    }
+                }
+            }
+        }
+    }
+}

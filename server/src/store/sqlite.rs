@@ -1,0 +1,320 @@
+//! The embedded store: SQLite through rusqlite (bundled), WAL mode.
+//!
+//! Schema (also in the README):
+//! - `settings(key, value)`: the admin token's hash.
+//! - `meetings(id, title, created_at)`, `groups(meeting_id, id, title, position, closed)`.
+//! - `tokens(hash, meeting_id, role, group_id)`: SHA-256 of each capability token, never the token.
+//! - `doc_updates(seq, doc, data)`: v1 Yjs updates appended in order, per document (`m/g`).
+//! - `doc_snapshots(doc, data, updated_at)`: a document's state folded into one v1 update; the
+//!   log holds only updates made after it.
+//! - `versions(meeting_id, id, label, created_at, summary)`: adopted summaries, immutable.
+
+use super::*;
+use crate::config::Durability;
+use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
+use std::path::Path;
+use std::sync::Mutex;
+
+const SCHEMA: &str = r#"
+CREATE TABLE IF NOT EXISTS settings (key TEXT PRIMARY KEY, value BLOB NOT NULL);
+CREATE TABLE IF NOT EXISTS meetings (id TEXT PRIMARY KEY, title TEXT NOT NULL, created_at TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS groups (
+  meeting_id TEXT NOT NULL REFERENCES meetings(id),
+  id TEXT NOT NULL, title TEXT NOT NULL, position INTEGER NOT NULL,
+  closed INTEGER NOT NULL DEFAULT 0,
+  PRIMARY KEY (meeting_id, id));
+CREATE TABLE IF NOT EXISTS tokens (
+  hash BLOB PRIMARY KEY, meeting_id TEXT NOT NULL REFERENCES meetings(id),
+  role TEXT NOT NULL, group_id TEXT);
+CREATE TABLE IF NOT EXISTS doc_updates (seq INTEGER PRIMARY KEY AUTOINCREMENT, doc TEXT NOT NULL, data BLOB NOT NULL);
+CREATE INDEX IF NOT EXISTS doc_updates_by_doc ON doc_updates(doc, seq);
+CREATE TABLE IF NOT EXISTS doc_snapshots (doc TEXT PRIMARY KEY, data BLOB NOT NULL, updated_at TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS versions (
+  meeting_id TEXT NOT NULL REFERENCES meetings(id), id TEXT NOT NULL, label TEXT NOT NULL,
+  created_at TEXT NOT NULL, summary TEXT NOT NULL, PRIMARY KEY (meeting_id, id));
+"#;
+
+pub struct SqliteStore {
+    /// Writes (documents, meetings) go through one connection...
+    writer: Mutex<Connection>,
+    /// ...and reads through another, which WAL lets run beside a write.
+    reader: Mutex<Connection>,
+}
+
+fn open(path: &Path, durability: Durability) -> Result<Connection, StoreError> {
+    let conn = Connection::open(path)?;
+    conn.pragma_update(None, "journal_mode", "WAL")?;
+    let sync = match durability {
+        Durability::Process => "NORMAL",
+        Durability::Power => "FULL",
+    };
+    conn.pragma_update(None, "synchronous", sync)?;
+    conn.pragma_update(None, "foreign_keys", "ON")?;
+    conn.busy_timeout(std::time::Duration::from_secs(10))?;
+    Ok(conn)
+}
+
+fn now_rfc3339() -> String {
+    time::OffsetDateTime::now_utc()
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_default()
+}
+
+fn lock(m: &Mutex<Connection>) -> std::sync::MutexGuard<'_, Connection> {
+    // A panic while holding the lock cannot leave SQLite inconsistent (transactions roll back).
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) `plenary.db` in `data_dir`.
+    pub fn open(data_dir: &Path, durability: Durability) -> Result<Self, StoreError> {
+        std::fs::create_dir_all(data_dir)?;
+        let path = data_dir.join("plenary.db");
+        let writer = open(&path, durability)?;
+        writer.execute_batch(SCHEMA)?;
+        let reader = open(&path, durability)?;
+        Ok(SqliteStore { writer: Mutex::new(writer), reader: Mutex::new(reader) })
+    }
+}
+
+fn role_to_columns(role: &Role) -> (&'static str, Option<&str>) {
+    match role {
+        Role::Moderator => ("moderator", None),
+        Role::Participant => ("participant", None),
+        Role::Rapporteur(g) => ("rapporteur", Some(g.as_str())),
+    }
+}
+
+fn role_from_columns(role: &str, group: Option<String>) -> Result<Role, StoreError> {
+    match (role, group) {
+        ("moderator", _) => Ok(Role::Moderator),
+        ("participant", _) => Ok(Role::Participant),
+        ("rapporteur", Some(g)) => Ok(Role::Rapporteur(g)),
+        (other, _) => Err(StoreError::Corrupt(format!("unknown role {other}"))),
+    }
+}
+
+fn parse_meeting_id(s: &str) -> Result<MeetingId, StoreError> {
+    MeetingId::parse(s).map_err(|e| StoreError::Corrupt(format!("meeting id {s:?}: {e}")))
+}
+
+impl Store for SqliteStore {
+    fn admin_token_hash(&self) -> Result<Option<TokenHash>, StoreError> {
+        let conn = lock(&self.reader);
+        let v: Option<Vec<u8>> = conn
+            .query_row("SELECT value FROM settings WHERE key = 'admin_token_sha256'", [], |r| r.get(0))
+            .optional()?;
+        match v {
+            None => Ok(None),
+            Some(bytes) => {
+                let arr: [u8; 32] =
+                    bytes.try_into().map_err(|_| StoreError::Corrupt("admin token hash".into()))?;
+                Ok(Some(TokenHash(arr)))
+            }
+        }
+    }
+
+    fn set_admin_token_hash(&self, hash: &TokenHash) -> Result<(), StoreError> {
+        lock(&self.writer).execute(
+            "INSERT INTO settings (key, value) VALUES ('admin_token_sha256', ?1)
+             ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+            params![hash.0.to_vec()],
+        )?;
+        Ok(())
+    }
+
+    fn meetings(&self) -> Result<Vec<(MeetingRecord, Vec<TokenRecord>)>, StoreError> {
+        let conn = lock(&self.reader);
+        let mut out = Vec::new();
+        let mut stmt = conn.prepare("SELECT id, title, created_at FROM meetings ORDER BY created_at, id")?;
+        let rows = stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, String>(2)?)))?;
+        let meetings: Vec<(String, String, String)> = rows.collect::<Result<_, _>>()?;
+        let mut gstmt = conn.prepare("SELECT id, title, closed FROM groups WHERE meeting_id = ?1 ORDER BY position")?;
+        let mut tstmt = conn.prepare("SELECT hash, role, group_id FROM tokens WHERE meeting_id = ?1")?;
+        for (id, title, created_at) in meetings {
+            let mid = parse_meeting_id(&id)?;
+            let groups = gstmt
+                .query_map([&id], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, bool>(2)?)))?
+                .collect::<Result<Vec<_>, _>>()?
+                .into_iter()
+                .map(|(g, t, closed)| {
+                    Ok(GroupRecord {
+                        id: GroupId::parse(&g).map_err(|e| StoreError::Corrupt(format!("group id {g:?}: {e}")))?,
+                        title: t,
+                        closed,
+                    })
+                })
+                .collect::<Result<Vec<_>, StoreError>>()?;
+            let tokens = tstmt
+                .query_map([&id], |r| Ok((r.get::<_, Vec<u8>>(0)?, r.get::<_, String>(1)?, r.get::<_, Option<String>>(2)?)))?
+                .collect::<Result<Vec<_>, _>>()?
+                .into_iter()
+                .map(|(h, role, g)| {
+                    let arr: [u8; 32] = h.try_into().map_err(|_| StoreError::Corrupt("token hash".into()))?;
+                    Ok(TokenRecord { hash: TokenHash(arr), meeting: mid.clone(), role: role_from_columns(&role, g)? })
+                })
+                .collect::<Result<Vec<_>, StoreError>>()?;
+            out.push((MeetingRecord { id: mid, title, created_at, groups }, tokens));
+        }
+        Ok(out)
+    }
+
+    fn insert_meeting(&self, m: &MeetingRecord, tokens: &[TokenRecord]) -> Result<(), StoreError> {
+        let mut conn = lock(&self.writer);
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let exists: bool = tx
+            .query_row("SELECT 1 FROM meetings WHERE id = ?1", [m.id.as_str()], |_| Ok(true))
+            .optional()?
+            .unwrap_or(false);
+        if exists {
+            return Err(StoreError::Conflict);
+        }
+        tx.execute(
+            "INSERT INTO meetings (id, title, created_at) VALUES (?1, ?2, ?3)",
+            params![m.id.as_str(), m.title, m.created_at],
+        )?;
+        for (pos, g) in m.groups.iter().enumerate() {
+            tx.execute(
+                "INSERT INTO groups (meeting_id, id, title, position, closed) VALUES (?1, ?2, ?3, ?4, ?5)",
+                params![m.id.as_str(), g.id.as_str(), g.title, pos as i64, g.closed],
+            )?;
+        }
+        for t in tokens {
+            let (role, group) = role_to_columns(&t.role);
+            tx.execute(
+                "INSERT INTO tokens (hash, meeting_id, role, group_id) VALUES (?1, ?2, ?3, ?4)",
+                params![t.hash.0.to_vec(), t.meeting.as_str(), role, group],
+            )?;
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    fn set_group_closed(&self, m: &MeetingId, g: &GroupId, closed: bool) -> Result<(), StoreError> {
+        let n = lock(&self.writer).execute(
+            "UPDATE groups SET closed = ?3 WHERE meeting_id = ?1 AND id = ?2",
+            params![m.as_str(), g.as_str(), closed],
+        )?;
+        if n == 0 {
+            return Err(StoreError::NotFound);
+        }
+        Ok(())
+    }
+
+    fn load_doc(&self, doc: &str) -> Result<StoredDoc, StoreError> {
+        let mut conn = lock(&self.reader);
+        // One read transaction, so a compaction cannot slip between the two reads.
+        let tx = conn.transaction()?;
+        let snapshot: Option<Vec<u8>> = tx
+            .query_row("SELECT data FROM doc_snapshots WHERE doc = ?1", [doc], |r| r.get(0))
+            .optional()?;
+        let updates = {
+            let mut stmt = tx.prepare_cached("SELECT data FROM doc_updates WHERE doc = ?1 ORDER BY seq")?;
+            let rows = stmt.query_map([doc], |r| r.get::<_, Vec<u8>>(0))?;
+            rows.collect::<Result<Vec<_>, _>>()?
+        };
+        tx.commit()?;
+        Ok(StoredDoc { snapshot, updates })
+    }
+
+    fn append(&self, batches: &[DocAppend]) -> Result<(), StoreError> {
+        let mut conn = lock(&self.writer);
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        {
+            let mut stmt = tx.prepare_cached("INSERT INTO doc_updates (doc, data) VALUES (?1, ?2)")?;
+            for b in batches {
+                for u in &b.updates {
+                    stmt.execute(params![b.doc, u])?;
+                }
+            }
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    fn compact(&self, doc: &str, snapshot: &[u8]) -> Result<(), StoreError> {
+        let mut conn = lock(&self.writer);
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        tx.execute(
+            "INSERT INTO doc_snapshots (doc, data, updated_at) VALUES (?1, ?2, ?3)
+             ON CONFLICT(doc) DO UPDATE SET data = excluded.data, updated_at = excluded.updated_at",
+            params![doc, snapshot, now_rfc3339()],
+        )?;
+        tx.execute("DELETE FROM doc_updates WHERE doc = ?1", [doc])?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    fn insert_version(&self, m: &MeetingId, v: &VersionRecord) -> Result<(), StoreError> {
+        let r = lock(&self.writer).execute(
+            "INSERT INTO versions (meeting_id, id, label, created_at, summary) VALUES (?1, ?2, ?3, ?4, ?5)",
+            params![m.as_str(), v.id, v.label, v.created_at, v.summary_json],
+        );
+        match r {
+            Ok(_) => Ok(()),
+            Err(rusqlite::Error::SqliteFailure(e, _)) if e.code == rusqlite::ErrorCode::ConstraintViolation => {
+                Err(StoreError::Conflict)
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    fn versions(&self, m: &MeetingId) -> Result<Vec<VersionRecord>, StoreError> {
+        let conn = lock(&self.reader);
+        let mut stmt = conn.prepare(
+            "SELECT id, label, created_at, summary FROM versions WHERE meeting_id = ?1 ORDER BY created_at, id",
+        )?;
+        let rows = stmt.query_map([m.as_str()], |r| {
+            Ok(VersionRecord { id: r.get(0)?, label: r.get(1)?, created_at: r.get(2)?, summary_json: r.get(3)? })
+        })?;
+        Ok(rows.collect::<Result<Vec<_>, _>>()?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn store() -> (tempfile::TempDir, SqliteStore) {
+        let dir = tempfile::tempdir().unwrap();
+        let s = SqliteStore::open(dir.path(), Durability::Process).unwrap();
+        (dir, s)
+    }
+
+    fn meeting(id: &str) -> MeetingRecord {
+        MeetingRecord {
+            id: MeetingId::parse(id).unwrap(),
+            title: "T".into(),
+            created_at: now_rfc3339(),
+            groups: vec![GroupRecord { id: GroupId::parse("g1").unwrap(), title: "G".into(), closed: false }],
+        }
+    }
+
+    #[test]
+    fn meetings_and_tokens_round_trip_and_conflict() {
+        let (_d, s) = store();
+        let m = meeting("m1");
+        let t = TokenRecord { hash: TokenHash::of("x"), meeting: m.id.clone(), role: Role::Rapporteur("g1".into()) };
+        s.insert_meeting(&m, std::slice::from_ref(&t)).unwrap();
+        assert!(matches!(s.insert_meeting(&m, &[]), Err(StoreError::Conflict)));
+        let all = s.meetings().unwrap();
+        assert_eq!(all, vec![(m.clone(), vec![t])]);
+        s.set_group_closed(&m.id, &GroupId::parse("g1").unwrap(), true).unwrap();
+        assert!(s.meetings().unwrap()[0].0.groups[0].closed);
+    }
+
+    #[test]
+    fn updates_append_in_order_and_compaction_replaces_the_log() {
+        let (_d, s) = store();
+        s.append(&[DocAppend { doc: "m/g".into(), updates: vec![vec![1], vec![2]] }]).unwrap();
+        s.append(&[DocAppend { doc: "m/h".into(), updates: vec![vec![9]] }, DocAppend { doc: "m/g".into(), updates: vec![vec![3]] }]).unwrap();
+        let d = s.load_doc("m/g").unwrap();
+        assert_eq!(d.updates, vec![vec![1], vec![2], vec![3]]);
+        assert!(d.snapshot.is_none());
+        s.compact("m/g", &[7, 7]).unwrap();
+        let d = s.load_doc("m/g").unwrap();
+        assert_eq!(d.snapshot, Some(vec![7, 7]));
+        assert!(d.updates.is_empty());
+        assert_eq!(s.load_doc("m/h").unwrap().updates, vec![vec![9]]);
+    }
+}
