@@ -11,7 +11,7 @@ export function plenaryContent(p: Plenary, opts: { headingLevel?: 2 | 3 } = {}):
     const sec = h(
       'section',
       { class: 'pgroup', 'data-group': g.id, style: { '--gc': groupColor(g.color) } },
-      h(H, { class: 'group-head' }, h('span', { class: 'swatch', 'aria-hidden': 'true' }), g.title, g.closed ? h('span', { class: 'badge' }, 'closed') : null),
+      h(H, { class: 'group-head' }, g.title, g.closed ? h('span', { class: 'badge' }, 'closed') : null),
       items.length
         ? h(
             'ol',

@@ -218,7 +218,8 @@ export default async function consoleView(meeting: string) {
         h(
           'button',
           { type: 'button', class: 'small', 'data-focus-key': `${g.id}:close`, 'data-testid': 'close-group', onclick: () => setClosed(g.id, !g.closed) },
-          g.closed ? `Reopen ${g.title}` : `Close ${g.title}`,
+          g.closed ? 'Reopen group' : 'Close group',
+          h('span', { class: 'sr-only' }, ` ${g.title}`),
         ),
         h('a', { class: 'button small', href: `/m/${meeting}/g/${g.id}#token=${encodeURIComponent(token)}`, target: '_blank', rel: 'noopener' }, 'Open editor', h('span', { class: 'sr-only' }, ` of ${g.title}`)),
       ),

@@ -124,17 +124,17 @@ export default async function rapporteur(meeting: string, groupId: string) {
 
   type Btn = { label: string; text: string; run: () => void; active?: () => boolean }
   const buttons: Btn[] = [
-    { label: 'Bold', text: 'B', run: () => editor.chain().focus().toggleBold().run(), active: () => editor.isActive('bold') },
-    { label: 'Italic', text: 'I', run: () => editor.chain().focus().toggleItalic().run(), active: () => editor.isActive('italic') },
-    { label: 'Heading', text: 'H', run: () => editor.chain().focus().toggleHeading({ level: 2 }).run(), active: () => editor.isActive('heading') },
-    { label: 'Bulleted list', text: '• List', run: () => editor.chain().focus().toggleBulletList().run(), active: () => editor.isActive('bulletList') },
-    { label: 'Numbered list', text: '1. List', run: () => editor.chain().focus().toggleOrderedList().run(), active: () => editor.isActive('orderedList') },
-    { label: 'Quote', text: '❝', run: () => editor.chain().focus().toggleBlockquote().run(), active: () => editor.isActive('blockquote') },
-    { label: 'Undo my last edit', text: '↶', run: () => editor.chain().focus().undo().run() },
-    { label: 'Redo', text: '↷', run: () => editor.chain().focus().redo().run() },
+    { label: 'Bold', text: 'Bold', run: () => editor.chain().focus().toggleBold().run(), active: () => editor.isActive('bold') },
+    { label: 'Italic', text: 'Italic', run: () => editor.chain().focus().toggleItalic().run(), active: () => editor.isActive('italic') },
+    { label: 'Heading', text: 'Heading', run: () => editor.chain().focus().toggleHeading({ level: 2 }).run(), active: () => editor.isActive('heading') },
+    { label: 'Bulleted list', text: '• Bullets', run: () => editor.chain().focus().toggleBulletList().run(), active: () => editor.isActive('bulletList') },
+    { label: 'Numbered list', text: '1. Numbers', run: () => editor.chain().focus().toggleOrderedList().run(), active: () => editor.isActive('orderedList') },
+    { label: 'Quote', text: 'Quote', run: () => editor.chain().focus().toggleBlockquote().run(), active: () => editor.isActive('blockquote') },
+    { label: 'Undo my last edit', text: 'Undo', run: () => editor.chain().focus().undo().run() },
+    { label: 'Redo', text: 'Redo', run: () => editor.chain().focus().redo().run() },
   ]
   const btnEls = buttons.map((bt) => {
-    const el = h('button', { type: 'button', class: 'small', 'aria-label': bt.label, title: bt.label, disabled: !editable, onclick: bt.run }, bt.text)
+    const el = h('button', { type: 'button', class: 'small', title: bt.label, disabled: !editable, onclick: bt.run }, bt.text)
     if (bt.active) el.setAttribute('aria-pressed', 'false')
     toolbar.append(el)
     return el
