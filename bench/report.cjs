@@ -1,0 +1,94 @@
+// Summarizes bench/run.sh results: node bench/report.cjs RESULTS.jsonl [OUT.json]
+// Prints the comparison table (medians over runs) and plenary's ratios against each peer
+// (plenary ÷ peer; below 1 is better for plenary), and writes a JSON summary.
+const fs = require('fs')
+const os = require('os')
+const [, , inFile, outFile] = process.argv
+const rows = fs.readFileSync(inFile, 'utf8').split('\n').filter(Boolean).map(l => JSON.parse(l))
+const TARGETS = ['plenary', 'y-sweet', 'y-websocket', 'hocuspocus']
+const get = (o, p) => p.split('.').reduce((a, k) => (a == null ? undefined : a[k]), o)
+const median = xs => {
+  const v = xs.filter(x => typeof x === 'number' && isFinite(x)).sort((a, b) => a - b)
+  if (!v.length) return undefined
+  const m = v.length >> 1
+  return v.length % 2 ? v[m] : (v[m - 1] + v[m]) / 2
+}
+// scenario -> metrics [path, label, unit]
+const METRICS = {
+  typing: [['latency_ms.p50', 'p50', 'ms'], ['latency_ms.p99', 'p99', 'ms'], ['latency_ms.max', 'max', 'ms'],
+    ['server.cpu_us_per_delivery', 'server CPU/delivery', 'µs'], ['server.rss_peak_mb', 'peak RSS', 'MB'],
+    ['undelivered_sampled', 'undelivered (sampled)', ''], ['connections.failed', 'failed conns', '']],
+  crowd: [['latency_ms.p50', 'p50', 'ms'], ['latency_ms.p99', 'p99', 'ms'], ['latency_ms.max', 'max', 'ms'],
+    ['deliveries_per_s', 'deliveries/s', ''], ['server.cpu_us_per_delivery', 'server CPU/delivery', 'µs'],
+    ['server.rss_peak_mb', 'peak RSS', 'MB'], ['connections.setup_s', 'setup (connect all)', 's'],
+    ['undelivered_sampled', 'undelivered (sampled)', ''], ['connections.failed', 'failed conns', ''],
+    ['loadgen.cpu_us_per_delivery', 'loadgen CPU/delivery', 'µs']],
+  storm: [['all_synced_s', 'all synced', 's'], ['sync_ms.p50', 'sync p50', 'ms'], ['sync_ms.p99', 'sync p99', 'ms'],
+    ['server.cpu_s', 'server CPU', 's'], ['server.rss_peak_mb', 'peak RSS', 'MB'], ['connections.failed', 'failed conns', '']],
+  plenary: [['latency_ms.p50', 'keystroke→plenary p50', 'ms'], ['latency_ms.p99', 'keystroke→plenary p99', 'ms'],
+    ['latency_ms.max', 'max', 'ms'], ['deliveries_per_s', 'deliveries/s', ''],
+    ['server.cpu_us_per_delivery', 'server CPU/delivery', 'µs'], ['server.rss_peak_mb', 'peak RSS', 'MB'],
+    ['undelivered_sampled', 'undelivered (sampled)', ''], ['connections.failed', 'failed conns', '']],
+  idle: [['kib_per_idle_room', 'RSS per idle loaded room', 'KiB'], ['kib_per_idle_connection', 'RSS per idle connection', 'KiB']],
+}
+METRICS.crowd10k = METRICS.crowd
+const scenarios = [...new Set(rows.map(r => r.scenario))]
+const summary = { generated_at: new Date().toISOString(), machine: machine(), scenarios: {}, ratios: {}, errors: [] }
+const lines = []
+const fmt = v => v === undefined ? '—' : (Math.abs(v) >= 100 ? v.toFixed(0) : Math.abs(v) >= 10 ? v.toFixed(1) : v.toFixed(2))
+for (const s of scenarios) {
+  if (s === 'store') continue
+  const ms = METRICS[s] || []
+  const targets = TARGETS.filter(t => rows.some(r => r.scenario === s && r.target === t))
+  summary.scenarios[s] = {}
+  lines.push('')
+  lines.push(`### ${s}`)
+  lines.push(`| metric | ${targets.join(' | ')} |`)
+  lines.push(`|---|${targets.map(() => '---').join('|')}|`)
+  for (const [p, label, unit] of ms) {
+    const vals = targets.map(t => median(rows.filter(r => r.scenario === s && r.target === t && !r.error).map(r => get(r, p))))
+    targets.forEach((t, i) => { (summary.scenarios[s][t] ||= {})[p] = vals[i] })
+    lines.push(`| ${label}${unit ? ' (' + unit + ')' : ''} | ${vals.map(fmt).join(' | ')} |`)
+  }
+  for (const r of rows.filter(r => r.scenario === s && r.error)) summary.errors.push(r)
+  // ratios
+  const pl = summary.scenarios[s].plenary
+  if (pl) {
+    for (const t of targets.filter(t => t !== 'plenary')) {
+      const peer = summary.scenarios[s][t]
+      const rr = {}
+      for (const [p] of ms) if (pl[p] > 0 && peer[p] > 0) rr[p] = pl[p] / peer[p]
+      ;(summary.ratios[s] ||= {})[t] = rr
+    }
+    const rl = Object.entries(summary.ratios[s] || {}).map(([t, rr]) =>
+      `${t}: ` + Object.entries(rr).map(([p, v]) => `${(ms.find(m => m[0] === p) || [p, p])[1]} ×${v.toFixed(3)}`).join(', '))
+    if (rl.length) { lines.push(''); lines.push('plenary ÷ peer (lower is better): ' + rl.join(' · ')) }
+  }
+}
+const store = rows.filter(r => r.scenario === 'store')
+if (store.length) {
+  const r = store[store.length - 1]
+  summary.store = r
+  lines.push('')
+  lines.push('### store (plenary)')
+  if (r.error) lines.push('error: ' + r.error)
+  else {
+    lines.push(`durable updates/s (${r.durable.writers} writers, window ${r.durable.window}): ${r.durable.durable_updates_per_s}; ack p50 ${r.durable.ack_latency_ms.p50} ms, p99 ${r.durable.ack_latency_ms.p99} ms; single writer round trip p50 ${r.durable.single_writer_window1_ack_ms.p50} ms`)
+    lines.push('| history (updates) | write updates/s | warm sync ms | ' + r.cold_load.map(c => `first sync ${c.mode} (ms)`).join(' | ') + ' |')
+    lines.push('|---|---|---|' + r.cold_load.map(() => '---').join('|') + '|')
+    r.history.forEach((h, i) => {
+      lines.push(`| ${h.updates} | ${h.write_updates_per_s} | ${h.warm_sync_ms.toFixed(1)} | ` + r.cold_load.map(c => c.rooms[i] ? `${c.rooms[i].first_sync_ms}${c.rooms[i].len_ok ? '' : ' (WRONG CONTENT)'}` : '—').join(' | ') + ' |')
+    })
+    lines.push(`start-up: ${r.cold_load.map(c => `${c.mode} ${c.startup_s}s`).join(', ')}`)
+  }
+}
+for (const e of summary.errors) lines.push(`error: ${e.scenario}/${e.target}: ${e.error}`)
+console.log(lines.join('\n'))
+summary.runs = rows
+if (outFile) { fs.writeFileSync(outFile, JSON.stringify(summary, null, 2)); console.log(`\nwritten ${outFile}`) }
+
+function machine () {
+  let cpu = ''
+  try { cpu = (fs.readFileSync('/proc/cpuinfo', 'utf8').match(/model name\s*:\s*(.*)/) || [])[1] } catch (_) {}
+  return { nproc: os.cpus().length, cpu, kernel: os.release(), mem_gb: Math.round(os.totalmem() / 2 ** 30) }
+}
