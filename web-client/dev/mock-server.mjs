@@ -362,7 +362,7 @@ server.on('upgrade', (req, socket, head) => {
     })
     ws.on('close', () => {
       room.conns.delete(conn)
-      const gone = [...conn.clients].filter((c) => c !== 0)
+      const gone = [...conn.clients].filter((c) => c !== 0 && room.awareness.meta.has(c))
       if (gone.length) {
         awarenessProtocol.removeAwarenessStates(room.awareness, gone, 'close')
         const out = encoding.createEncoder(); encoding.writeVarUint(out, 1)

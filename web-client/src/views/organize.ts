@@ -150,7 +150,7 @@ export default function organize() {
           h('p', { class: 'url' }, h('a', { href: r.url, target: '_blank', rel: 'noopener', 'data-role': r.who.toLowerCase() }, r.url)),
           h('ol', { class: 'steps' }, r.steps.map((s) => h('li', null, s))),
         )
-        const copy = h('button', { type: 'button', class: 'small no-print', 'aria-label': `Copy the ${r.name} link` }, 'Copy link')
+        const copy = h('button', { type: 'button', class: 'small no-print' }, 'Copy link', h('span', { class: 'sr-only' }, ` (${r.name})`))
         copy.addEventListener('click', async () => {
           try {
             await navigator.clipboard.writeText(r.url)
@@ -159,7 +159,7 @@ export default function organize() {
             announce('Copying is not allowed here: select the link text instead.')
           }
         })
-        const print = h('button', { type: 'button', class: 'small no-print', 'aria-label': `Print the ${r.name} handout` }, 'Print this handout')
+        const print = h('button', { type: 'button', class: 'small no-print' }, 'Print this handout', h('span', { class: 'sr-only' }, ` (${r.name})`))
         print.addEventListener('click', () => {
           card.classList.add('print-me')
           document.body.dataset.printOne = '1'

@@ -134,7 +134,8 @@ export default async function rapporteur(meeting: string, groupId: string) {
     { label: 'Redo', text: 'Redo', run: () => editor.chain().focus().redo().run() },
   ]
   const btnEls = buttons.map((bt) => {
-    const el = h('button', { type: 'button', class: 'small', title: bt.label, disabled: !editable, onclick: bt.run }, bt.text)
+    // mousedown must not take the focus (and the selection) away from the editor
+    const el = h('button', { type: 'button', class: 'small', title: bt.label, disabled: !editable, onclick: bt.run, onmousedown: (e: Event) => e.preventDefault() }, bt.text)
     if (bt.active) el.setAttribute('aria-pressed', 'false')
     toolbar.append(el)
     return el
