@@ -74,10 +74,13 @@ test('concurrent edits converge in conclusions (Y.Array of Y.Map with Y.Text)', 
   await waitFor(() => sameDoc(a.doc, b.doc) && sameDoc(b.doc, obs.doc) && findConclusion(obs.doc, 'c-c') &&
     findConclusion(obs.doc, 'c-a')?.get('text').toString() === 'XAlphaY', 10000, 'conclusions to converge')
   const got = conclusionsJSON(obs.doc)
-  assert.deepEqual(got.map((c) => c.id), ['c-c', 'c-a', 'c-b'])
-  assert.deepEqual(got[1], { id: 'c-a', text: 'XAlphaY', status: 'draft', author: 'ana' })
-  assert.deepEqual(got[2], { id: 'c-b', text: 'Beta', status: 'final', author: 'bo' })
-  assert.deepEqual(got[0], { id: 'c-c', text: 'Gamma ✓ ünï', status: 'draft', author: 'ana' })
+  // c-a and c-b were pushed concurrently: Yjs orders them by client id; c-c was inserted first after both
+  assert.equal(got[0].id, 'c-c')
+  assert.deepEqual(got.map((c) => c.id).slice(1).sort(), ['c-a', 'c-b'])
+  const byId = Object.fromEntries(got.map((c) => [c.id, c]))
+  assert.deepEqual(byId['c-a'], { id: 'c-a', text: 'XAlphaY', status: 'draft', author: 'ana' })
+  assert.deepEqual(byId['c-b'], { id: 'c-b', text: 'Beta', status: 'final', author: 'bo' })
+  assert.deepEqual(byId['c-c'], { id: 'c-c', text: 'Gamma ✓ ünï', status: 'draft', author: 'ana' })
   assert.ok(obs.doc.getArray('conclusions').get(0).get('text') instanceof Y.Text, 'text is not a Y.Text')
 
   // deletion converges too
