@@ -153,7 +153,12 @@ test('conclusions flow to projector and phone; moderator curation drives the pro
   await mod.keyboard.type('Conclusions of the three working groups')
   await proj.locator('.intro', { hasText: 'Conclusions of the three working groups' }).waitFor({ timeout: 15_000 })
 
-  await item(T2).getByRole('button', { name: 'Present' }).click()
+  // step through with "Present next": first visible item in projector order is T3 (wg-trends first)
+  await mod.getByRole('button', { name: /Present the first item/ }).click()
+  await proj.locator('[data-testid="projector-body"] li.presenting', { hasText: T3 }).waitFor({ timeout: 15_000 })
+  await mod.getByRole('button', { name: /Present next/ }).click()
+  await proj.locator('[data-testid="projector-body"] li.presenting', { hasText: T1 }).waitFor({ timeout: 15_000 })
+  await mod.getByRole('button', { name: /Present next/ }).click()
   await proj.locator('[data-testid="projector-body"] li.presenting', { hasText: T2 }).waitFor({ timeout: 15_000 })
   await screenshot(proj, 'projector-desktop-presenting')
   await screenshot(mod, 'console-desktop-curated')

@@ -123,6 +123,10 @@ test('organizer page creates a meeting and shows every link with a QR code', { t
     assert.deepEqual(await axe(page), [], `organize result on ${vp}`)
     await screenshot(page, `organize-${vp}`)
     // the printed handouts: one page per role
+    if (vp === 'desktop') {
+      const pdf = (await page.pdf({ format: 'A4' })).toString('latin1')
+      assert.equal((pdf.match(/\/Type\s*\/Page[^s]/g) ?? []).length, 5, 'one printed page per role (5 roles)')
+    }
     await page.emulateMedia({ media: 'print' })
     await screenshot(page, `organize-print-${vp}`)
     await page.emulateMedia({ media: 'screen' })

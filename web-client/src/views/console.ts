@@ -263,6 +263,19 @@ export default async function consoleView(meeting: string) {
       if (gi && gi.closed !== undefined) g.closed = gi.closed || g.closed
     }
     const presented = p.groups.flatMap((g) => g.conclusions.map((c) => ({ g, c }))).find(({ c }) => c.key === p.presenting)
+    // stepping through the visible items in projector order
+    const visible = p.groups.flatMap((g) => g.conclusions.filter((c) => !c.hidden && c.text.trim() !== '').map((c) => c.key))
+    const at = p.presenting ? visible.indexOf(p.presenting) : -1
+    const step = (d: number) => {
+      const next = at < 0 ? (d > 0 ? visible[0] : visible[visible.length - 1]) : visible[at + d]
+      if (next) write(() => curation.set('presenting', next))
+    }
+    const stepper = h(
+      'div',
+      { class: 'row', style: { marginTop: '0.5rem' } },
+      h('button', { type: 'button', 'data-focus-key': 'prev', disabled: !visible.length || at === 0, onclick: () => step(-1) }, '◀ Present previous'),
+      h('button', { type: 'button', class: 'primary', 'data-focus-key': 'next', disabled: !visible.length || at === visible.length - 1, onclick: () => step(1) }, at < 0 ? 'Present the first item ▶' : 'Present next ▶'),
+    )
     rerender(nowSlot, () => [
       presented
         ? h(
@@ -273,6 +286,7 @@ export default async function consoleView(meeting: string) {
             h('button', { type: 'button', 'data-focus-key': 'stop-presenting', onclick: () => write(() => curation.set('presenting', null)) }, 'Stop presenting'),
           )
         : h('p', { class: 'empty' }, 'Nothing is being presented. Choose “Present” on an item.'),
+      stepper,
     ])
     rerender(groupsEl, () => p.groups.map((g, i) => groupSection(g, i, p.groups, p.presenting)))
   })

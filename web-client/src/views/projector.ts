@@ -15,6 +15,7 @@ export default async function projector(meeting: string) {
   const { token, info } = b
   document.title = `${info.title} — projector — plenary`
   document.body.classList.add('projector')
+  document.documentElement.classList.add('projector')
 
   const participantLink = `${location.origin}/m/${meeting}#token=${encodeURIComponent(token)}`
   const join = h('div', { class: 'proj-join', 'data-testid': 'join' })
