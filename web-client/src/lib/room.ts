@@ -49,6 +49,16 @@ export interface OpenOptions {
   persist?: boolean
 }
 
+/** short non-cryptographic hash (FNV-1a, 32 bit), so that the token itself is not stored */
+export function fnv1a(s: string): string {
+  let h = 0x811c9dc5
+  for (let i = 0; i < s.length; i++) {
+    h ^= s.charCodeAt(i)
+    h = Math.imul(h, 0x01000193) >>> 0
+  }
+  return h.toString(36)
+}
+
 export function openRoom(meeting: string, name: string, token: string, opts: OpenOptions = {}): Room {
   const doc = new Y.Doc()
   const params: Record<string, string> = { token }
@@ -151,7 +161,9 @@ export function openRoom(meeting: string, name: string, token: string, opts: Ope
     import('y-indexeddb')
       .then(({ IndexeddbPersistence }) => {
         if (destroyed) return
-        const p = new IndexeddbPersistence(`plenary:${meeting}/${name}`, doc)
+        // Keyed by a hash of the capability too: a meeting id re-created on another server (new
+        // tokens) must not receive this browser's copy of an older document.
+        const p = new IndexeddbPersistence(`plenary:${meeting}/${name}:${fnv1a(token)}`, doc)
         persistence = p
         p.whenSynced.then(() => {
           if (destroyed) return
