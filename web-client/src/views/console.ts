@@ -151,9 +151,12 @@ export default async function consoleView(meeting: string) {
   }
   async function setClosed(g: string, closed: boolean) {
     try {
-      const r = await api<GroupInfo>(`${base}/groups/${encodeURIComponent(g)}/${closed ? 'close' : 'reopen'}`, token, { method: 'POST' })
-      groupsInfo = groupsInfo.map((x) => (x.id === g ? { ...x, closed: r.closed ?? closed } : x))
-      announce(`${r.title ?? g} ${closed ? 'closed' : 'reopened'}`)
+      // The layout spec answers {id,title,closed}; some servers answer the meeting's {id,groups}.
+      const r = await api<GroupInfo & { groups?: GroupInfo[] }>(`${base}/groups/${encodeURIComponent(g)}/${closed ? 'close' : 'reopen'}`, token, { method: 'POST' })
+      if (Array.isArray(r.groups)) groupsInfo = r.groups
+      else groupsInfo = groupsInfo.map((x) => (x.id === g ? { ...x, closed: r.closed ?? closed } : x))
+      const title = groupsInfo.find((x) => x.id === g)?.title ?? g
+      announce(`${title} ${closed ? 'closed' : 'reopened'}`)
       render()
     } catch (e) {
       announce(describeError(e))
@@ -162,8 +165,7 @@ export default async function consoleView(meeting: string) {
   async function closeAll(closed: boolean) {
     try {
       await api(`${base}/${closed ? 'close' : 'reopen'}`, token, { method: 'POST' })
-      const fresh = await api<{ groups: GroupInfo[] }>(base, token)
-      groupsInfo = fresh.groups
+      groupsInfo = (await api<{ groups: GroupInfo[] }>(base, token)).groups
       announce(closed ? 'All groups closed' : 'All groups reopened')
       render()
     } catch (e) {
@@ -260,7 +262,7 @@ export default async function consoleView(meeting: string) {
     // closing state: the API is authoritative right after a click; the plenary doc follows
     for (const g of p.groups) {
       const gi = groupsInfo.find((x) => x.id === g.id)
-      if (gi && gi.closed !== undefined) g.closed = gi.closed || g.closed
+      if (gi && gi.closed !== undefined) g.closed = gi.closed
     }
     const presented = p.groups.flatMap((g) => g.conclusions.map((c) => ({ g, c }))).find(({ c }) => c.key === p.presenting)
     // stepping through the visible items in projector order

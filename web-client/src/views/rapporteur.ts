@@ -40,7 +40,7 @@ export default async function rapporteur(meeting: string, groupId: string) {
     return
   }
   const canWrite = info.role === undefined || info.role === 'moderator' || (info.role === 'rapporteur' && info.group === groupId)
-  const editable = canWrite && !group.closed
+  let editable = canWrite && !group.closed
   document.title = `${group.title} — ${canWrite ? 'rapporteur' : 'read only'} — plenary`
 
   const room = openRoom(meeting, groupId, token, { write: canWrite, persist: canWrite })
@@ -268,5 +268,23 @@ export default async function rapporteur(meeting: string, groupId: string) {
   conclusions.observeDeep(() => syncList())
   syncList()
   room.whenSynced.then(syncList)
+  // The server refused an edit (e.g. the moderator closed the group meanwhile): stop editing here,
+  // so that this page does not drift away from what everybody else sees.
+  const refusedBox = h('div', { class: 'notice', role: 'alert', hidden: true, 'data-testid': 'refused' })
+  document.querySelector('.rapp-grid')?.before(refusedBox)
+  room.onState((s) => {
+    if (!s.denied || !refusedBox.hidden) return
+    editable = false
+    editor.setEditable(false)
+    document.querySelectorAll<HTMLButtonElement | HTMLInputElement | HTMLTextAreaElement>('.rapp-grid button, .rapp-grid input, .rapp-grid textarea').forEach((el) => {
+      if (el instanceof HTMLTextAreaElement) el.readOnly = true
+      else el.disabled = true
+    })
+    refusedBox.hidden = false
+    refusedBox.replaceChildren(
+      h('p', null, h('strong', null, 'Editing has stopped. '), `The server did not accept the latest edit (${s.denied}); the moderator may have closed this group. What you typed since then is not shared.`),
+      h('button', { type: 'button', onclick: () => location.reload() }, 'Reload the page'),
+    )
+  })
   window.addEventListener('pagehide', () => provider.awareness.setLocalState(null))
 }
