@@ -68,7 +68,7 @@ fi
 
 SRV_PID=""
 SRV_URL=""
-ADMIN="bench-admin-$RANDOM$RANDOM"
+ADMIN="bench-admin-token-$RANDOM$RANDOM$RANDOM"
 cleanup() {
   if [[ -n "$SRV_PID" ]] && kill -0 "$SRV_PID" 2>/dev/null; then
     kill -TERM "$SRV_PID" 2>/dev/null || true
@@ -162,7 +162,7 @@ for run in $(seq 1 "$RUNS"); do
       extra=""
       [[ $QUICK == 1 ]] && extra="--histories 10,10000 --duration 3"
       # shellcheck disable=SC2086
-      if ! "$LG" store --server-bin "$PLENARY" --data-dir "$(mktemp -d "$DATA/store-XXXX")" --json "$RESULTS" \
+      if ! "$LG" store --server-bin "$PLENARY" --server-arg=--max-messages-per-sec=1000000 --server-log "$LOGS/store-run$run.server.log" --data-dir "$(mktemp -d "$DATA/store-XXXX")" --json "$RESULTS" \
           --label "run$run" $extra >"$LOGS/store-run$run.log" 2>&1; then
         echo "   store benchmark failed: $(tail -2 "$LOGS/store-run$run.log")"
         printf '{"scenario":"store","target":"plenary","label":"run%s","error":%s}\n' "$run" \

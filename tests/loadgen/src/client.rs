@@ -88,7 +88,6 @@ pub struct ClientOut {
     pub sv: Option<Vec<(u64, u64)>>,
     pub texts: Option<BTreeMap<String, String>>,
     pub sent: u64,
-    pub is_writer: bool,
 }
 
 impl ClientOut {
@@ -168,7 +167,7 @@ pub async fn run_client(
     sem: Option<Arc<Semaphore>>,
     counters: Arc<Counters>,
 ) -> ClientOut {
-    let mut out = ClientOut { is_writer: cfg.writer.is_some(), ..Default::default() };
+    let mut out = ClientOut::default();
     let permit = match &sem {
         Some(s) => s.clone().acquire_owned().await.ok(),
         None => None,

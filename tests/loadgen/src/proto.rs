@@ -155,6 +155,7 @@ pub enum Parsed<'a> {
     Auth(u64, String),
     QueryAwareness,
     Ack(&'a [u8]),
+    #[allow(dead_code)]
     Other(u64),
 }
 

@@ -50,6 +50,12 @@ pub struct StoreArgs {
     /// Keep the data dir afterwards
     #[arg(long)]
     keep_data: bool,
+    /// Extra argument for `plenary serve` (repeatable), e.g. --server-arg=--max-messages-per-sec=100000
+    #[arg(long, allow_hyphen_values = true)]
+    server_arg: Vec<String>,
+    /// Append the server's stdout/stderr to this file
+    #[arg(long)]
+    server_log: Option<String>,
 }
 
 struct Server {
@@ -59,12 +65,16 @@ struct Server {
 }
 
 impl Server {
-    fn start(bin: &str, dir: &str, admin: &str) -> Result<Server> {
+    fn start(bin: &str, dir: &str, admin: &str, extra: &[String], log: &Option<String>) -> Result<Server> {
         let t = Instant::now();
         let mut child = Command::new(bin)
             .args(["serve", "--addr", "127.0.0.1:0", "--data-dir", dir, "--admin-token", admin, "--no-demo"])
+            .args(extra)
             .stdout(Stdio::piped())
-            .stderr(Stdio::null())
+            .stderr(match log {
+                Some(p) => Stdio::from(std::fs::OpenOptions::new().create(true).append(true).open(p)?),
+                None => Stdio::null(),
+            })
             .spawn()
             .with_context(|| format!("spawn {bin}"))?;
         let stdout = child.stdout.take().ok_or_else(|| anyhow!("no stdout"))?;
@@ -298,7 +308,7 @@ pub async fn run(a: StoreArgs) -> Result<()> {
     let dir = a.data_dir.clone().unwrap_or_else(|| format!(".bench/store-{}", rng.hex(8)));
     std::fs::create_dir_all(&dir)?;
     let admin = format!("bench-{}", rng.hex(16));
-    let mut srv = Server::start(&a.server_bin, &dir, &admin)?;
+    let srv = Server::start(&a.server_bin, &dir, &admin, &a.server_arg, &a.server_log)?;
     let first_start = srv.started_in;
     let env = Env { target: Target::Plenary, base: srv.base.clone(), admin_token: Some(admin.clone()) };
 
@@ -369,7 +379,7 @@ pub async fn run(a: StoreArgs) -> Result<()> {
     srv.kill9();
     let mut cold = Vec::new();
     for mode in ["after SIGKILL", "after SIGTERM restart"] {
-        let s = Server::start(&a.server_bin, &dir, &admin)?;
+        let s = Server::start(&a.server_bin, &dir, &admin, &a.server_arg, &a.server_log)?;
         let base_ws = s.base.replacen("http://", "ws://", 1);
         let rss_start = sys::rss_kib(&s.pid()).map(|x| x.0);
         let mut per = Vec::new();
@@ -398,6 +408,7 @@ pub async fn run(a: StoreArgs) -> Result<()> {
     let v = json!({
         "scenario": "store", "target": "plenary", "label": a.label,
         "first_startup_s": first_start,
+        "server_args": a.server_arg,
         "durable": throughput,
         "history": hist,
         "data_dir_bytes_before_restart": data_bytes_before,

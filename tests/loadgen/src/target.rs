@@ -39,6 +39,7 @@ pub struct Rooms {
     pub groups: Vec<Room>,
     /// plenary only: the meeting's plenary document (participant token).
     pub plenary: Option<Room>,
+    #[allow(dead_code)]
     pub meeting: Option<String>,
 }
 
