@@ -21,7 +21,7 @@ export default defineConfig({
     rolldownOptions: {
       output: {
         // readable chunk names in the size report: the sync stack shared by every live view
-        advancedChunks: {
+        codeSplitting: {
           groups: [{ name: 'yjs-sync', test: /node_modules[\\/](yjs|lib0|y-protocols|y-websocket)[\\/]/ }],
         },
       },
