@@ -44,7 +44,7 @@ test('SIGTERM: sockets closed with 1001, exit 0, and after a restart every meeti
     assert.equal(res.json.title, 'Durable – ünïcødé')
     assert.deepEqual(res.json.groups.map((g) => [g.id, g.title]), [['wg-a', 'A'], ['wg-b', 'B']])
   }
-  const dup = await server.request('POST', '/api/meetings', { token: server.adminToken, body: { id: m.id, title: 'again', groups: [] } })
+  const dup = await server.request('POST', '/api/meetings', { token: server.adminToken, body: { id: m.id, title: 'again', groups: [{ id: 'g1', title: 'G1' }] } })
   assert.equal(dup.status, 409, 'meeting id not kept across restart')
   const late = await s.provider(server, room, m.tokens.participant)
   assert.equal(notesString(late.doc), expectedA.notes)
@@ -55,6 +55,29 @@ test('SIGTERM: sockets closed with 1001, exit 0, and after a restart every meeti
   const w2 = await s.provider(server, room, m.tokens.rapporteurs['wg-a'])
   addParagraph(w2.doc, 'after restart')
   await waitFor(() => plainNotes(late.doc).includes('after restart'), 10000, 'a write after the restart')
+})
+
+test('SIGTERM after every client has left: exit 0 within the deadline, documents kept', async (t) => {
+  const s = scope(t)
+  const server = await s.server()
+  const m = await server.createMeeting()
+  // a client that only looked at a room, then left
+  const visitor = await s.provider(server, `${m.id}/wg-b`, m.tokens.participant)
+  visitor.destroy()
+  const exit0 = await server.stop('SIGTERM', 15000)
+  assert.deepEqual(exit0, { code: 0, signal: null }, 'SIGTERM after a read-only visit')
+  await server.start()
+  // a client that wrote, then left; SIGTERM right away
+  const w = await s.provider(server, `${m.id}/wg-a`, m.tokens.rapporteurs['wg-a'])
+  addParagraph(w.doc, 'written, then the client left')
+  const o = await s.provider(server, `${m.id}/wg-a`, m.tokens.participant)
+  await waitFor(() => plainNotes(o.doc).includes('written, then the client left'), 10000, 'observer')
+  w.destroy(); o.destroy()
+  const exit = await server.stop('SIGTERM', 15000)
+  assert.deepEqual(exit, { code: 0, signal: null })
+  await server.start()
+  const late = await s.provider(server, `${m.id}/wg-a`, m.tokens.participant)
+  assert.ok(plainNotes(late.doc).includes('written, then the client left'))
 })
 
 test('kill -9 while a rapporteur types: everything another client had received is there after a restart (twice)', async (t) => {

@@ -31,9 +31,6 @@ const GARBAGE = {
   'sync step 1 truncated state vector': Uint8Array.from([0, 0, 0x03, 0x02, 0x01, 0x05]),
   'sync update that is not a Yjs update': Uint8Array.from([0, 2, 6, 0xff, 0xff, 0xff, 0xff, 0xff, 0x7f]),
   'awareness announcing 2 entries, holding none': awarenessInner((i) => encoding.writeVarUint(i, 2)),
-  'awareness state that is not JSON': awarenessInner((i) => {
-    encoding.writeVarUint(i, 1); encoding.writeVarUint(i, 424242); encoding.writeVarUint(i, 1); encoding.writeVarString(i, '{"user": ')
-  }),
   'auth message with truncated reason': Uint8Array.from([2, 0, 0x10, 0x61])
 }
 
@@ -67,6 +64,26 @@ test('undecodable frames close that connection with 1002; others carry on', asyn
   assert.ok(w.provider.wsconnected && o.provider.wsconnected)
   assert.deepEqual(w.closes, [])
   assert.deepEqual(o.closes, [])
+})
+
+test('awareness states that are not JSON objects are never relayed (closed with 1002 or ignored)', async (t) => {
+  const s = scope(t)
+  const { room, m } = await roomWithWatchers(s)
+  const obs = await s.provider(server, room, m.tokens.moderator)
+  const bad = { 'not JSON': '{"user": ', 'a JSON string': '"hello"', 'a JSON number': '42', 'a JSON array': '[1,2]' }
+  let id = 424240
+  for (const [name, json] of Object.entries(bad)) {
+    const raw = await s.raw(server, room, { token: m.tokens.rapporteurs['wg-a'] })
+    const cid = ++id
+    await raw.send(awarenessInner((i) => {
+      encoding.writeVarUint(i, 1); encoding.writeVarUint(i, cid); encoding.writeVarUint(i, 1); encoding.writeVarString(i, json)
+    }))
+    // barrier: a later valid state of this connection, unless it was closed
+    await raw.send(enc.awareness([{ clientID: cid + 1000, clock: 1, state: { ok: name } }])).catch(() => {})
+    await waitFor(() => raw.closeInfo || obs.awareness.getStates().get(cid + 1000)?.ok === name, 10000, `close or barrier after ${name}`)
+    if (raw.closeInfo) assert.equal(raw.closeInfo.code, 1002, `${name}: closed with ${raw.closeInfo.code}`)
+    assert.ok(!obs.awareness.getStates().has(cid), `${name}: relayed`)
+  }
 })
 
 test('a valid update followed by garbage in the same connection: the update stays, the connection closes 1002', async (t) => {
