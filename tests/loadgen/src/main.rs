@@ -338,8 +338,11 @@ async fn fanout(a: &RunArgs) -> Result<Value> {
     let sem = Arc::new(Semaphore::new(a.connect_concurrency.max(1)));
     let per_room_f = n_f;
     for (fi, (room, track)) in follower_rooms.iter().enumerate() {
+        // Sampled followers are spread evenly through the connection order: servers that fan out
+        // in connection order would otherwise look faster than they are.
+        let stride = if n_s > 0 { (per_room_f / n_s).max(1) } else { usize::MAX };
         for i in 0..per_room_f {
-            let sampled = i < n_s;
+            let sampled = n_s > 0 && i % stride == stride / 2 && i / stride < n_s;
             let cfg = ClientCfg {
                 url: room.read_url.clone(),
                 wire: room.wire.clone(),
@@ -606,7 +609,10 @@ async fn storm(a: &RunArgs) -> Result<Value> {
     let mut handles = Vec::with_capacity(n);
     for i in 0..n {
         let ri = i % n_rooms;
-        let sampled = i / n_rooms < n_s;
+        let per_room = n / n_rooms;
+        let stride = if n_s > 0 { (per_room / n_s).max(1) } else { usize::MAX };
+        let j = i / n_rooms;
+        let sampled = n_s > 0 && j % stride == stride / 2 && j / stride < n_s;
         let room = &rooms[ri];
         let cfg = ClientCfg {
             url: room.read_url.clone(),
