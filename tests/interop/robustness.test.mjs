@@ -158,3 +158,48 @@ test('a message of exactly 1,048,576 bytes is accepted', async (t) => {
   await raw.barrier(20000)
   assert.equal(raw.closeInfo, null)
 })
+
+test('a slow reader (stops reading) is disconnected; the others keep their latency', async (t) => {
+  const s = scope(t)
+  const m = await server.createMeeting()
+  const room = `${m.id}/wg-a`
+  const w = await s.provider(server, room, m.tokens.rapporteurs['wg-a'])
+  const o = await s.provider(server, room, m.tokens.moderator)
+  const slow = await s.raw(server, room, { token: m.tokens.participant })
+  const followers = () => o.awareness.getStates().get(0)?.server?.followers
+  await waitFor(() => followers() === 1, 10000, 'the slow reader counted as a follower')
+  slow.ws._socket.pause() // stop reading: the kernel buffers fill, then the server's queue
+
+  // small messages: the server's outbound queue counts messages (default 1024), and the kernel's
+  // socket buffers hold a few MB, so many small updates fill both with little memory
+  const chunk = 'y'.repeat(4 * 1024)
+  const flood = w.doc.getText('flood')
+  const latencies = []
+  let sent = 0
+  const maxUpdates = 6000 // ~24 MiB at most, then give up
+  for (; sent < maxUpdates && followers() !== 0; sent++) {
+    flood.insert(flood.length, chunk)
+    if (sent % 10 === 0) {
+      const t0 = Date.now()
+      w.doc.getMap('latency').set('k', sent)
+      await waitFor(() => o.doc.getMap('latency').get('k') === sent, 10000, `marker ${sent} at the fast reader`)
+      latencies.push(Date.now() - t0)
+    }
+  }
+  assert.ok(followers() === 0 || await waitFor(() => followers() === 0, 10000, 'the slow reader to be dropped').catch(() => false),
+    `the slow reader was not disconnected after ${sent} updates of 4 KiB`)
+  latencies.sort((a, b) => a - b)
+  const p50 = latencies[Math.floor(latencies.length / 2)]
+  const max = latencies[latencies.length - 1]
+  t.diagnostic(`slow reader dropped after ${sent} updates; fast reader latency p50 ${p50} ms, max ${max} ms`)
+  assert.ok(max < 2000, `the fast reader waited up to ${max} ms while a slow reader stalled (p50 ${p50} ms)`)
+
+  // the slow reader sees its connection closed (1013, or a drop once its buffers are full)
+  slow.ws._socket.resume()
+  const info = await withTimeout(slow.closed, 30000, 'the slow reader\'s socket to close')
+  assert.ok([1013, 1006].includes(info.code), `slow reader closed with ${info.code}`)
+  t.diagnostic(`slow reader close code ${info.code}`)
+  // and the room carries on
+  w.doc.getMap('latency').set('k', 'after')
+  await waitFor(() => o.doc.getMap('latency').get('k') === 'after', 10000, 'an edit after the slow reader left')
+})
