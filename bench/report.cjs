@@ -22,13 +22,15 @@ const METRICS = {
     ['deliveries_per_s', 'deliveries/s', ''], ['server.cpu_us_per_delivery', 'server CPU/delivery', 'µs'],
     ['server.rss_peak_mb', 'peak RSS', 'MB'], ['connections.setup_s', 'setup (connect all)', 's'],
     ['undelivered_sampled', 'undelivered (sampled)', ''], ['connections.failed', 'failed conns', ''],
-    ['loadgen.cpu_us_per_delivery', 'loadgen CPU/delivery', 'µs']],
+    ['loadgen.cpu_us_per_delivery', 'loadgen CPU/delivery', 'µs'], ['machine.other_cores', 'other processes (cores)', '']],
   storm: [['all_synced_s', 'all synced', 's'], ['sync_ms.p50', 'sync p50', 'ms'], ['sync_ms.p99', 'sync p99', 'ms'],
-    ['server.cpu_s', 'server CPU', 's'], ['server.rss_peak_mb', 'peak RSS', 'MB'], ['connections.failed', 'failed conns', '']],
+    ['server.cpu_s', 'server CPU', 's'], ['server.rss_peak_mb', 'peak RSS', 'MB'], ['connections.failed', 'failed conns', ''],
+    ['machine.other_cores', 'other processes (cores)', '']],
   plenary: [['latency_ms.p50', 'keystroke→plenary p50', 'ms'], ['latency_ms.p99', 'keystroke→plenary p99', 'ms'],
     ['latency_ms.max', 'max', 'ms'], ['deliveries_per_s', 'deliveries/s', ''],
     ['server.cpu_us_per_delivery', 'server CPU/delivery', 'µs'], ['server.rss_peak_mb', 'peak RSS', 'MB'],
-    ['undelivered_sampled', 'undelivered (sampled)', ''], ['connections.failed', 'failed conns', '']],
+    ['undelivered_sampled', 'undelivered (sampled)', ''], ['connections.failed', 'failed conns', ''],
+    ['machine.other_cores', 'other processes (cores)', '']],
   idle: [['kib_per_idle_room', 'RSS per idle loaded room', 'KiB'], ['kib_per_idle_connection', 'RSS per idle connection', 'KiB']],
 }
 METRICS.crowd10k = METRICS.crowd
@@ -57,7 +59,7 @@ for (const s of scenarios) {
     for (const t of targets.filter(t => t !== 'plenary')) {
       const peer = summary.scenarios[s][t]
       const rr = {}
-      for (const [p] of ms) if (pl[p] > 0 && peer[p] > 0) rr[p] = pl[p] / peer[p]
+      for (const [p] of ms) if (p !== 'machine.other_cores' && pl[p] > 0 && peer[p] > 0) rr[p] = pl[p] / peer[p]
       ;(summary.ratios[s] ||= {})[t] = rr
     }
     const rl = Object.entries(summary.ratios[s] || {}).map(([t, rr]) =>

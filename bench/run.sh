@@ -14,6 +14,7 @@
 #   --no-build              use the existing target/release binaries
 #   --no-install            don't install the peers (skip the targets that are missing)
 #   --all-peers-crowd10k    also run crowd10k against the Node peers (slow: they fall seconds behind)
+#   --no-wait-quiet         don't wait (up to 5 min per run) for other processes to leave the CPU idle
 #
 # The peers are installed into .bench/ (ignored by git) by bench/install-peers.sh. Every server is
 # started fresh on 127.0.0.1 on a free port for each scenario and stopped by PID afterwards.
@@ -30,6 +31,7 @@ RUNS=1
 BUILD=1
 INSTALL=1
 NODE_CROWD10K=0
+WAIT_QUIET=1
 while [[ $# -gt 0 ]]; do
   case "$1" in
     --quick) QUICK=1 ;;
@@ -39,6 +41,7 @@ while [[ $# -gt 0 ]]; do
     --no-build) BUILD=0 ;;
     --no-install) INSTALL=0 ;;
     --all-peers-crowd10k) NODE_CROWD10K=1 ;;
+    --no-wait-quiet) WAIT_QUIET=0 ;;
     -h|--help) sed -n '2,22p' "$0"; exit 0 ;;
     *) echo "unknown option $1" >&2; exit 2 ;;
   esac
@@ -128,6 +131,26 @@ stop_server() {
   SRV_PID=""
 }
 
+# busy cores over one second, from /proc/stat (all processes)
+busy_cores() {
+  local a b
+  a=($(head -1 /proc/stat)); sleep 1; b=($(head -1 /proc/stat))
+  local busy=$(( (b[1]+b[2]+b[3]+b[6]+b[7]+b[8]) - (a[1]+a[2]+a[3]+a[6]+a[7]+a[8]) ))
+  awk -v b="$busy" 'BEGIN { printf "%.2f", b / 100 }'
+}
+# The machine is shared: wait (bounded) until nothing else is using more than 0.3 cores.
+wait_quiet() {
+  [[ $WAIT_QUIET == 1 ]] || return 0
+  local waited=0 b
+  while :; do
+    b="$(busy_cores)"
+    if awk -v b="$b" 'BEGIN { exit !(b < 0.3) }'; then return 0; fi
+    if (( waited >= 300 )); then echo "   (machine still busy: $b cores in use by others; running anyway)"; return 0; fi
+    (( waited == 0 )) && echo "   (waiting for the machine to be quiet: $b cores busy)"
+    sleep 4; waited=$((waited + 5))
+  done
+}
+
 scenario_args() {
   local s="$1"
   if [[ $QUICK == 1 ]]; then
@@ -158,6 +181,7 @@ for run in $(seq 1 "$RUNS"); do
   for s in "${SCN[@]}"; do
     if [[ "$s" == store ]]; then
       has "$TARGETS" plenary && available plenary || continue
+      wait_quiet
       echo "== [run $run] store benchmark (plenary)"
       extra=""
       [[ $QUICK == 1 ]] && extra="--histories 10,10000 --duration 3"
@@ -175,6 +199,7 @@ for run in $(seq 1 "$RUNS"); do
       [[ "$s" == plenary && "$t" != plenary ]] && continue
       if [[ "$s" == crowd10k && $NODE_CROWD10K == 0 && ( "$t" == y-websocket || "$t" == hocuspocus ) ]]; then continue; fi
       log="$LOGS/$s-$t-run$run"
+      wait_quiet
       echo "== [run $run] $s against $t"
       start_server "$t" "$log.server.log" || { printf '{"scenario":"%s","target":"%s","label":"run%s","error":"server did not start"}\n' "$s" "$t" "$run" >> "$RESULTS"; continue; }
       sleep 0.5

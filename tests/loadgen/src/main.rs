@@ -372,6 +372,7 @@ async fn fanout(a: &RunArgs) -> Result<Value> {
     // Measurement window
     let cpu0 = proc_.cpu();
     let self0 = sys::self_cpu();
+    let busy0 = sys::machine_busy_seconds();
     let t_run = Instant::now();
     let _ = phase_tx.send(Phase::Run);
     tokio::time::sleep(Duration::from_secs_f64(a.duration)).await;
@@ -389,6 +390,8 @@ async fn fanout(a: &RunArgs) -> Result<Value> {
     let drain_s = t_drain.elapsed().as_secs_f64();
     let cpu1 = proc_.cpu();
     let self1 = sys::self_cpu();
+    let busy1 = sys::machine_busy_seconds();
+    let wall_cpu = t_run.elapsed().as_secs_f64();
     let rss_end = proc_.rss_mb();
     let _ = phase_tx.send(Phase::Close);
     let outs = join_all(handles).await;
@@ -504,7 +507,16 @@ async fn fanout(a: &RunArgs) -> Result<Value> {
                    "rss_end_mb": rss_end.map(round3),
                    "cpu_s": server_cpu.map(round3), "cpu_us_per_delivery": server_cpu.and_then(per_delivery)},
         "loadgen": {"cpu_s": round3(lg_cpu), "cpu_us_per_delivery": per_delivery(lg_cpu)},
+        "machine": other_load(busy1 - busy0, server_cpu, lg_cpu, wall_cpu),
     }))
+}
+
+/// CPU used on the machine by processes other than the server and the load generator during the
+/// window: a noisy neighbour shows up here.
+fn other_load(busy: f64, server: Option<f64>, lg: f64, wall: f64) -> Value {
+    let other = busy - server.unwrap_or(0.0) - lg;
+    json!({"busy_cpu_s": round3(busy), "other_cpu_s": round3(other.max(0.0)),
+           "other_cores": round3((other / wall.max(1e-9)).max(0.0)), "window_s": round3(wall)})
 }
 
 /// Connects one decoding client, syncs, returns the total conclusion text length.
@@ -605,6 +617,7 @@ async fn storm(a: &RunArgs) -> Result<Value> {
     let counters = Arc::new(Counters::default());
     let cpu0 = proc_.cpu();
     let self0 = sys::self_cpu();
+    let busy0 = sys::machine_busy_seconds();
     let t0 = Instant::now();
     let mut handles = Vec::with_capacity(n);
     for i in 0..n {
@@ -639,6 +652,8 @@ async fn storm(a: &RunArgs) -> Result<Value> {
     tokio::time::sleep(Duration::from_millis(500)).await;
     let cpu1 = proc_.cpu();
     let self1 = sys::self_cpu();
+    let busy1 = sys::machine_busy_seconds();
+    let wall_cpu = t0.elapsed().as_secs_f64();
     let rss_after = proc_.rss_mb();
     let _ = phase_tx.send(Phase::Close);
     let outs = join_all(handles).await;
@@ -669,6 +684,7 @@ async fn storm(a: &RunArgs) -> Result<Value> {
                    "rss_peak_mb": round3(peak.peak_kib() as f64 / 1024.0),
                    "cpu_s": match (cpu0, cpu1) { (Some(x), Some(y)) => Some(round3(y - x)), _ => None }},
         "loadgen": {"cpu_s": round3(self1 - self0)},
+        "machine": other_load(busy1 - busy0, match (cpu0, cpu1) { (Some(x), Some(y)) => Some(y - x), _ => None }, self1 - self0, wall_cpu),
     }))
 }
 

@@ -116,3 +116,13 @@ pub fn percentile(sorted: &[u32], q: f64) -> Option<u32> {
     let idx = ((q * sorted.len() as f64).ceil() as usize).clamp(1, sorted.len()) - 1;
     Some(sorted[idx])
 }
+
+/// Busy CPU seconds of the whole machine (all cores) from /proc/stat.
+pub fn machine_busy_seconds() -> f64 {
+    let s = std::fs::read_to_string("/proc/stat").unwrap_or_default();
+    let Some(line) = s.lines().next() else { return 0.0 };
+    let v: Vec<f64> = line.split_whitespace().skip(1).filter_map(|x| x.parse().ok()).collect();
+    // user nice system idle iowait irq softirq steal
+    let busy: f64 = [0usize, 1, 2, 5, 6, 7].iter().filter_map(|i| v.get(*i)).sum();
+    busy / CLK_TCK
+}
