@@ -112,7 +112,9 @@ export class Server {
     return s
   }
 
-  constructor ({ dataDir, adminToken, args = [], env = {}, startTimeoutMs = 30000 } = {}) {
+  constructor ({ dataDir, adminToken, args = [], env = {}, startTimeoutMs = 30000, argv = null } = {}) {
+    /** argv: the whole command line after the binary (default: serve on port 0 with a temp data dir) */
+    this.argv = argv
     this.ownsDataDir = !dataDir
     this.dataDir = dataDir || mkdtempSync(path.join(os.tmpdir(), 'plenary-interop-'))
     this.adminToken = adminToken || randomToken()
@@ -128,9 +130,12 @@ export class Server {
     if (!existsSync(BIN)) {
       throw new Error(`server binary ${BIN} not found: build it with \`cargo build --release -p plenary-server\` or set PLENARY_BIN`)
     }
-    const args = ['serve', '--addr', '127.0.0.1:0', '--data-dir', this.dataDir,
-      '--admin-token', this.adminToken, '--no-demo', ...this.args]
-    const env = { ...process.env, ...this.env }
+    const args = this.argv
+      ? (typeof this.argv === 'function' ? this.argv(this) : this.argv)
+      : ['serve', '--addr', '127.0.0.1:0', '--data-dir', this.dataDir, '--admin-token', this.adminToken, '--no-demo', ...this.args]
+    // the server's own PLENARY_* variables of the caller's shell must not leak into the tests
+    const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('PLENARY_') || k === 'PLENARY_BIN'))
+    Object.assign(env, this.env)
     const proc = spawn(BIN, args, { env, stdio: ['ignore', 'pipe', 'pipe'] })
     this.proc = proc
     this.runs++
@@ -144,11 +149,13 @@ export class Server {
     this.exitInfo = null
     this.exited.then((info) => { if (this.proc === proc) this.exitInfo = info })
     let stdoutBuf = ''
+    this.runStdout = '' // stdout of this run only
     const listening = new Promise((resolve, reject) => {
       proc.on('error', reject)
       proc.stdout.on('data', (chunk) => {
         const s = chunk.toString('utf8')
         this.logs += s
+        this.runStdout += s
         stdoutBuf += s
         const m = /listening on http:\/\/(\[[^\]]+\]|[^\s:/]+):(\d+)/.exec(stdoutBuf)
         if (m) resolve({ host: m[1], port: Number(m[2]) })
