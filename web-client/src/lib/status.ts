@@ -16,7 +16,7 @@ export function statusBar(room: Room, opts: { write?: boolean; showFollowers?: b
     conn.dataset.state = online ? 'online' : s.status
     if (saved) {
       saved.dataset.state = s.saved ? 'saved' : 'unsaved'
-      saved.textContent = s.saved ? '✓ Saved' : online ? 'Saving…' : 'Not saved yet'
+      saved.textContent = s.saved ? '✓ Saved' : s.denied ? 'Not saved' : online ? 'Saving…' : 'Not saved yet'
       saved.className = 'pill ' + (s.saved ? 'ok' : 'warn')
       saved.title = s.saved ? 'The server confirmed that every edit made here is stored.' : 'Some edits made here are not yet confirmed as stored by the server.'
     }
