@@ -57,6 +57,23 @@ test('SIGTERM: sockets closed with 1001, exit 0, and after a restart every meeti
   await waitFor(() => plainNotes(late.doc).includes('after restart'), 10000, 'a write after the restart')
 })
 
+test('SIGINT: sockets closed with 1001, exit 0', async (t) => {
+  const s = scope(t)
+  const server = await s.server()
+  const m = await server.createMeeting()
+  const raw = await s.raw(server, `${m.id}/wg-a`, { token: m.tokens.rapporteurs['wg-a'] })
+  await raw.edit((d) => addParagraph(d, 'before SIGINT'))
+  await raw.barrier()
+  const exit = await server.stop('SIGINT', 15000)
+  assert.deepEqual(exit, { code: 0, signal: null })
+  const info = await withTimeout(raw.closed, 5000, 'raw socket close')
+  assert.equal(info.code, 1001)
+  raw.destroy()
+  await server.start()
+  const late = await s.provider(server, `${m.id}/wg-a`, m.tokens.participant)
+  assert.ok(plainNotes(late.doc).includes('before SIGINT'))
+})
+
 test('SIGTERM after every client has left: exit 0 within the deadline, documents kept', async (t) => {
   const s = scope(t)
   const server = await s.server()

@@ -66,6 +66,19 @@ test('undecodable frames close that connection with 1002; others carry on', asyn
   assert.deepEqual(o.closes, [])
 })
 
+test('a client that keeps sending after its garbage frame still sees 1002 (not a reset)', async (t) => {
+  const s = scope(t)
+  const { room, m, w, o } = await roomWithWatchers(s)
+  const raw = await s.raw(server, room, { token: m.tokens.rapporteurs['wg-a'] })
+  const filler = enc.awareness([{ clientID: 99, clock: 1, state: { pad: 'p'.repeat(16000) } }])
+  raw.ws.send(Uint8Array.from([0, 2, 0x7f]))
+  for (let i = 0; i < 300; i++) raw.ws.send(filler, () => {}) // ~4.8 MB more, sent without waiting
+  const info = await withTimeout(raw.closed, 15000, 'close after garbage + more frames')
+  assert.equal(info.code, 1002, `expected 1002, got ${info.code}; errors: ${raw.errors.map((e) => e.message)}`)
+  addParagraph(w.doc, 'after-garbage-flood')
+  await waitFor(() => plainNotes(o.doc).includes('after-garbage-flood'), 10000, 'the room to carry on')
+})
+
 test('awareness states that are not JSON objects are never relayed (closed with 1002 or ignored)', async (t) => {
   const s = scope(t)
   const { room, m } = await roomWithWatchers(s)
