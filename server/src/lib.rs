@@ -161,12 +161,22 @@ pub async fn run(
     tracing::info!("shutting down: flushing rooms");
     stop_accepting.cancel();
     let flush = async {
-        for (path, handle) in svc.rooms.handles() {
-            let (done, rx) = tokio::sync::oneshot::channel();
-            if handle.tx.send(RoomCmd::Shutdown { done }).await.is_ok() {
-                let _ = rx.await;
+        // Groups first, so their last conclusions reach the plenary before it stops; rooms
+        // loaded meanwhile (a group feeding an unloaded plenary) are picked up by the next pass.
+        loop {
+            let mut handles = svc.rooms.handles();
+            if handles.is_empty() {
+                break;
             }
-            tracing::debug!(room = %path, "room flushed");
+            handles.sort_by_key(|(path, _)| path.is_plenary());
+            for (path, handle) in handles {
+                let (done, rx) = tokio::sync::oneshot::channel();
+                if handle.tx.send(RoomCmd::Shutdown { done }).await.is_ok() {
+                    let _ = rx.await;
+                }
+                svc.rooms.forget(&path, handle.instance);
+                tracing::debug!(room = %path, "room flushed");
+            }
         }
     };
     if tokio::time::timeout(SHUTDOWN_DEADLINE, flush).await.is_err() {
@@ -180,7 +190,10 @@ pub async fn run(
     let _ = tokio::time::timeout(Duration::from_secs(5), server).await;
     drop(svc);
     // The writer thread exits once every persister handle is gone and its queue is written.
-    let _ = tokio::task::spawn_blocking(move || writer_thread.join()).await;
+    let joined = tokio::task::spawn_blocking(move || writer_thread.join());
+    if tokio::time::timeout(SHUTDOWN_DEADLINE, joined).await.is_err() {
+        tracing::warn!("the store writer did not finish before the deadline");
+    }
     tracing::info!("stopped");
     Ok(())
 }

@@ -71,6 +71,7 @@ async fn set_closed(svc: Services, m: String, g: Option<String>, closed: bool, h
     let (meeting, cap) = authorize(&svc, &m, &headers, &q)?;
     require_moderator(&cap)?;
     let rec = svc.directory.meeting(&meeting).ok_or_else(|| ApiError::from(AuthError::UnknownMeeting))?;
+    let one = g.is_some();
     let groups: Vec<GroupId> = match g {
         Some(g) => {
             let gid = GroupId::parse(&g).ok().filter(|gid| rec.groups.iter().any(|x| &x.id == gid));
@@ -80,10 +81,12 @@ async fn set_closed(svc: Services, m: String, g: Option<String>, closed: bool, h
     };
     meetings::set_closed(&svc, &meeting, &groups, closed).await.map_err(ApiError::internal)?;
     let rec = svc.directory.meeting(&meeting).ok_or_else(|| ApiError::from(AuthError::UnknownMeeting))?;
-    Ok(Json(serde_json::json!({
-        "id": rec.id.as_str(),
-        "groups": rec.groups.iter().map(|g| serde_json::json!({"id": g.id.as_str(), "title": g.title, "closed": g.closed})).collect::<Vec<_>>(),
-    })))
+    let view = |g: &crate::store::GroupRecord| serde_json::json!({"id": g.id.as_str(), "title": g.title, "closed": g.closed});
+    Ok(Json(match one {
+        // one group: that group
+        true => rec.groups.iter().find(|g| g.id == groups[0]).map(view).unwrap_or_default(),
+        false => serde_json::json!({ "id": rec.id.as_str(), "title": rec.title, "groups": rec.groups.iter().map(view).collect::<Vec<_>>() }),
+    }))
 }
 
 pub async fn close_group(State(svc): State<Services>, Path((m, g)): Path<(String, String)>, Query(q): Query<TokenQuery>, headers: HeaderMap) -> Result<impl IntoResponse, ApiError> {

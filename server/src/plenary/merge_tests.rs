@@ -1,0 +1,174 @@
+use super::*;
+use yrs::{Doc, Transact};
+
+fn group_doc(items: &[(&str, &str, &str)]) -> Doc {
+    let doc = Doc::new();
+    {
+        let mut txn = doc.transact_mut();
+        let arr = txn.get_or_insert_array(layout::CONCLUSIONS);
+        for (id, text, status) in items {
+            arr.push_back(
+                &mut txn,
+                MapPrelim::from([
+                    (ck::ID, yrs::In::from(*id)),
+                    (ck::TEXT, yrs::In::from(TextPrelim::new(*text))),
+                    (ck::STATUS, yrs::In::from(*status)),
+                    (ck::AUTHOR, yrs::In::from("ana")),
+                ]),
+            );
+        }
+    }
+    doc
+}
+
+fn conclusions(doc: &Doc) -> Vec<Conclusion> {
+    read_conclusions(&doc.transact())
+}
+
+fn metas() -> Vec<GroupMeta> {
+    vec![
+        GroupMeta { id: "a".into(), title: "Group A".into(), closed: false },
+        GroupMeta { id: "b".into(), title: "Group B".into(), closed: false },
+    ]
+}
+
+/// Runs one merge; returns the size of the update it produced (0 when nothing changed).
+fn run(plenary: &Doc, data: &HashMap<String, Vec<Conclusion>>) -> usize {
+    let mut txn = plenary.transact_mut();
+    ensure_structure(&mut txn, "m", "Meeting");
+    merge(&mut txn, &metas(), data);
+    if txn.insert_set().is_empty() && txn.delete_set().is_empty() {
+        0
+    } else {
+        txn.encode_update_v1().len()
+    }
+}
+
+fn texts(plenary: &Doc, group: usize) -> Vec<(String, String, String)> {
+    let json = plenary_json(&plenary.transact());
+    json["groups"][group]["conclusions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| {
+            (c["id"].as_str().unwrap().to_owned(), c["text"].as_str().unwrap().to_owned(), c["status"].as_str().unwrap().to_owned())
+        })
+        .collect()
+}
+
+fn owned(v: &[(&str, &str, &str)]) -> Vec<(String, String, String)> {
+    v.iter().map(|(a, b, c)| (a.to_string(), b.to_string(), c.to_string())).collect()
+}
+
+#[test]
+fn inserts_every_group_in_meeting_order_even_without_conclusions() {
+    let a = group_doc(&[("1", "Share seizure data", "draft"), ("2", "Train officers", "final")]);
+    let plenary = Doc::new();
+    let data = HashMap::from([("a".to_string(), conclusions(&a))]);
+    assert!(run(&plenary, &data) > 0);
+    let json = plenary_json(&plenary.transact());
+    assert_eq!(json["groups"][0]["id"], "a");
+    assert_eq!(json["groups"][1]["id"], "b");
+    assert_eq!(json["groups"][1]["conclusions"], serde_json::json!([]));
+    assert_eq!(texts(&plenary, 0), owned(&[("1", "Share seizure data", "draft"), ("2", "Train officers", "final")]));
+    assert_eq!(json["meta"]["title"], "Meeting");
+    assert_eq!(json["curation"]["intro"], "");
+}
+
+#[test]
+fn merging_twice_changes_nothing() {
+    let a = group_doc(&[("1", "x", "draft")]);
+    let plenary = Doc::new();
+    let data = HashMap::from([("a".to_string(), conclusions(&a))]);
+    run(&plenary, &data);
+    assert_eq!(run(&plenary, &data), 0);
+}
+
+#[test]
+fn a_one_character_edit_is_a_small_update() {
+    let long = "Strengthen cross-border exchange of ballistic information. ".repeat(20);
+    let mut items: Vec<(String, String, String)> = (0..10).map(|i| (i.to_string(), long.clone(), "draft".to_string())).collect();
+    let to_data = |items: &Vec<(String, String, String)>| {
+        HashMap::from([(
+            "a".to_string(),
+            items.iter().map(|(id, t, s)| Conclusion { id: id.clone(), text: t.clone(), status: s.clone() }).collect::<Vec<_>>(),
+        )])
+    };
+    let plenary = Doc::new();
+    let full = run(&plenary, &to_data(&items));
+    items[4].1.insert(100, 'Z');
+    let edit = run(&plenary, &to_data(&items));
+    assert!(full > 10_000, "full merge {full} bytes");
+    assert!(edit > 0 && edit < 64, "one-character edit produced {edit} bytes");
+    assert_eq!(texts(&plenary, 0)[4].1, items[4].1);
+}
+
+#[test]
+fn edits_deletes_and_status_changes_are_reflected() {
+    let plenary = Doc::new();
+    let g = group_doc(&[("1", "alpha", "draft"), ("2", "beta", "draft"), ("3", "gamma", "draft")]);
+    run(&plenary, &HashMap::from([("a".to_string(), conclusions(&g))]));
+    let g = group_doc(&[("1", "alpha!", "final"), ("3", "gamma", "draft")]);
+    run(&plenary, &HashMap::from([("a".to_string(), conclusions(&g))]));
+    assert_eq!(texts(&plenary, 0), owned(&[("1", "alpha!", "final"), ("3", "gamma", "draft")]));
+}
+
+#[test]
+fn reorder_moves_only_the_moved_item() {
+    let plenary = Doc::new();
+    let c = |id: &str| Conclusion { id: id.into(), text: format!("text {id}"), status: "draft".into() };
+    run(&plenary, &HashMap::from([("a".to_string(), vec![c("1"), c("2"), c("3"), c("4")])]));
+    let before = plenary.transact().state_vector();
+    run(&plenary, &HashMap::from([("a".to_string(), vec![c("4"), c("1"), c("2"), c("3")])]));
+    let ids: Vec<String> = texts(&plenary, 0).into_iter().map(|t| t.0).collect();
+    assert_eq!(ids, vec!["4", "1", "2", "3"]);
+    // only one item was re-inserted: a handful of new structs, not four
+    let after = plenary.transact().state_vector();
+    let client = plenary.client_id();
+    assert!(after.get(&client) - before.get(&client) < 12);
+}
+
+#[test]
+fn concurrent_edits_in_two_groups_both_arrive() {
+    let plenary = Doc::new();
+    let a = group_doc(&[("1", "from a", "draft")]);
+    let b = group_doc(&[("9", "from b", "final")]);
+    let mut data = HashMap::from([("a".to_string(), conclusions(&a))]);
+    run(&plenary, &data);
+    data.insert("b".to_string(), conclusions(&b));
+    run(&plenary, &data);
+    assert_eq!(texts(&plenary, 0), owned(&[("1", "from a", "draft")]));
+    assert_eq!(texts(&plenary, 1), owned(&[("9", "from b", "final")]));
+}
+
+#[test]
+fn unicode_edits_keep_char_boundaries() {
+    let plenary = Doc::new();
+    let c = |t: &str| vec![Conclusion { id: "1".into(), text: t.into(), status: "draft".into() }];
+    run(&plenary, &HashMap::from([("a".to_string(), c("Škopje — ćevapi"))]));
+    run(&plenary, &HashMap::from([("a".to_string(), c("Škopje – ćevapčići"))]));
+    assert_eq!(texts(&plenary, 0)[0].1, "Škopje – ćevapčići");
+}
+
+#[test]
+fn reading_skips_items_without_ids_and_duplicates() {
+    let g = group_doc(&[("1", "a", "draft"), ("1", "dup", "draft"), ("2", "b", "weird")]);
+    let c = conclusions(&g);
+    assert_eq!(c.len(), 2);
+    assert_eq!(c[1].status, "draft");
+}
+
+#[test]
+fn server_owned_parts_are_restored_after_tampering() {
+    let plenary = Doc::new();
+    let data = HashMap::from([("a".to_string(), vec![Conclusion { id: "1".into(), text: "t".into(), status: "draft".into() }])]);
+    run(&plenary, &data);
+    {
+        let mut txn = plenary.transact_mut();
+        let groups = txn.get_or_insert_array(pk::GROUPS);
+        groups.remove(&mut txn, 0);
+    }
+    assert!(run(&plenary, &data) > 0);
+    assert_eq!(texts(&plenary, 0), owned(&[("1", "t", "draft")]));
+    assert_eq!(plenary_json(&plenary.transact())["groups"].as_array().unwrap().len(), 2);
+}
