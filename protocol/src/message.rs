@@ -177,8 +177,15 @@ pub fn decode_awareness(payload: &[u8], limits: &Limits) -> Result<AwarenessUpda
 }
 
 /// Validates a v1 Yjs update by decoding it with yrs.
+///
+/// yrs 0.28 can panic on some malformed input (an `IdRange` assertion, found by the proptest
+/// below), so the decode runs under `catch_unwind`: untrusted bytes must yield an error, never
+/// unwind into the caller.
 pub fn decode_update(bytes: &[u8]) -> Result<Update, DecodeError> {
-    Update::decode_v1(bytes).map_err(|e| DecodeError::MalformedUpdate(e.to_string()))
+    match std::panic::catch_unwind(|| Update::decode_v1(bytes)) {
+        Ok(r) => r.map_err(|e| DecodeError::MalformedUpdate(e.to_string())),
+        Err(_) => Err(DecodeError::MalformedUpdate("the update decoder rejected these bytes".into())),
+    }
 }
 
 fn encode_sync(kind: u64, update: &[u8]) -> Vec<u8> {
@@ -340,6 +347,11 @@ mod proptests {
         #[test]
         fn decode_never_panics(bytes in proptest::collection::vec(any::<u8>(), 0..256)) {
             let _ = Message::decode(&bytes, &Limits::default());
+        }
+
+        #[test]
+        fn update_validation_never_panics(bytes in proptest::collection::vec(any::<u8>(), 0..512)) {
+            let _ = decode_update(&bytes);
         }
 
         #[test]
