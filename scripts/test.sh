@@ -1,0 +1,45 @@
+#!/usr/bin/env bash
+# The one test command (README): sets up what it needs and runs every test.
+#
+#   scripts/test.sh
+#
+# 1. Rust: release build of the workspace (server, protocol, load generator), then unit and
+#    integration tests (`cargo test --release`: one build profile for everything).
+# 2. Node interop: stock `yjs` + `y-websocket` clients against the real binary (tests/interop).
+# 3. Browser: the web client in Debian's chromium driven by playwright-core (web-client/e2e),
+#    installing chromium from Debian's packages if absent, and checking that the committed
+#    web-client/dist is the build of the current sources.
+# 4. A short, bounded load-generator run against the real binary (the benchmark's smoke test).
+# Exits non-zero on the first failing stage and prints a closing "N passed, N failed" line.
+set -euo pipefail
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$ROOT"
+export CARGO_TERM_COLOR=never
+
+stage() { printf '\n=== %s ===\n' "$*"; }
+passed=0
+failed=0
+run_stage() {
+  local name="$1"; shift
+  stage "$name"
+  if "$@"; then
+    passed=$((passed + 1))
+  else
+    failed=$((failed + 1))
+    echo "stage failed: $name" >&2
+    echo "$passed passed, $failed failed"
+    exit 1
+  fi
+}
+
+command -v cargo >/dev/null || { echo "cargo is required" >&2; exit 2; }
+command -v node >/dev/null || { echo "node (>= 20) and npm are required" >&2; exit 2; }
+
+run_stage "cargo build --release" cargo build --release --workspace --locked
+run_stage "cargo test (unit + integration)" cargo test --release --workspace --locked
+export PLENARY_BIN="$ROOT/target/release/plenary"
+run_stage "Node interop (yjs + y-websocket)" bash tests/interop/run.sh --all
+run_stage "browser (chromium + playwright-core)" bash web-client/e2e/run.sh
+run_stage "load generator smoke" bash bench/smoke.sh
+echo
+echo "$passed passed, $failed failed"
