@@ -59,7 +59,19 @@ impl Env {
     pub async fn rooms(&self, tag: &str, n: usize) -> Result<Rooms> {
         let ws = self.ws_base();
         match self.target {
-            Target::Plenary => self.plenary_meeting(tag, n, false).await,
+            Target::Plenary => {
+                // A meeting has at most 100 groups: spread the rooms over as many meetings as needed.
+                let mut groups = Vec::new();
+                let mut first = None;
+                for (i, start) in (0..n).step_by(100).enumerate() {
+                    let t = if i == 0 { tag.to_string() } else { format!("{tag}-{i}") };
+                    let r = self.plenary_meeting(&t, (n - start).min(100), false).await?;
+                    groups.extend(r.groups);
+                    first.get_or_insert((r.plenary, r.meeting));
+                }
+                let (plenary, meeting) = first.unwrap_or((None, None));
+                Ok(Rooms { groups, plenary, meeting })
+            }
             Target::YWebsocket | Target::Hocuspocus => {
                 let groups = (0..n)
                     .map(|i| {
