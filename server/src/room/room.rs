@@ -69,6 +69,11 @@ pub struct Room {
     /// Group rooms: feeds the meeting's plenary. Plenary rooms: the merge state.
     group_feed: Option<GroupFeed>,
     plenary: Option<PlenaryState>,
+    /// Sync step 2 for a client that has nothing (a fresh page, a connect storm), encoded once
+    /// per document state. Cleared whenever the document changes.
+    full_state: Option<Frame>,
+    /// yrs panicked while applying an update: the in-memory document is not trusted any more.
+    poisoned: bool,
 }
 
 type Inflight = FuturesOrdered<std::pin::Pin<Box<dyn std::future::Future<Output = (u64, PersistResult)> + Send>>>;
@@ -105,6 +110,8 @@ impl Room {
             log_len,
             published_counts: (usize::MAX, usize::MAX),
             last_activity: Instant::now(),
+            full_state: None,
+            poisoned: false,
         };
         let mut inflight: Inflight = FuturesOrdered::new();
         if room.path.is_plenary() {
@@ -167,6 +174,10 @@ impl Room {
                     }
                     let wrote = !batch.diffs.is_empty();
                     self.commit_batch(batch, inflight).await;
+                    if self.poisoned {
+                        // Unload; the next connection reloads the document from the store.
+                        break;
+                    }
                     if wrote && self.group_feed.is_some() && !feed_armed {
                         feed_armed = true;
                         feed_timer.as_mut().reset(tokio::time::Instant::now() + self.svc.merge_delay);
@@ -204,8 +215,19 @@ impl Room {
             RoomCmd::Join { conn, member, joined } => self.join(conn, member, joined),
             RoomCmd::Leave { conn } => self.leave(conn),
             RoomCmd::SyncStep1 { conn, sv } => {
-                let diff = self.doc.transact().encode_diff_v1(&sv);
-                batch.replies.push((conn, Bytes::from(message::encode_sync_step2(&diff))));
+                let frame = if sv.is_empty() {
+                    let doc = &self.doc;
+                    self.full_state
+                        .get_or_insert_with(|| {
+                            let diff = doc.transact().encode_diff_v1(&sv);
+                            Bytes::from(message::encode_sync_step2(&diff))
+                        })
+                        .clone()
+                } else {
+                    let diff = self.doc.transact().encode_diff_v1(&sv);
+                    Bytes::from(message::encode_sync_step2(&diff))
+                };
+                batch.replies.push((conn, frame));
             }
             RoomCmd::Update { conn, update } => self.update(conn, update, batch),
             RoomCmd::Awareness { conn, entries } => self.awareness_update(conn, entries),
@@ -223,6 +245,7 @@ impl Room {
                 if let Some(p) = &mut self.plenary {
                     p.set_conclusions(gc);
                     if let Some(diff) = p.merge(&self.doc) {
+                        self.full_state = None;
                         batch.diffs.push((None, diff));
                     }
                 }
@@ -231,6 +254,7 @@ impl Room {
                 if let Some(p) = &mut self.plenary {
                     p.set_closed(&group, closed);
                     if let Some(diff) = p.merge(&self.doc) {
+                        self.full_state = None;
                         batch.diffs.push((None, diff));
                     }
                 }
@@ -292,6 +316,7 @@ impl Room {
         match applied {
             Ok(Ok(diff)) => {
                 if let Some(diff) = diff {
+                    self.full_state = None;
                     batch.diffs.push((Some(conn), diff));
                     batch.moderator_wrote_plenary |= is_moderator_on_plenary;
                 }
@@ -311,6 +336,7 @@ impl Room {
                 self.svc.metrics.rejected_messages.inc();
                 self.kick(conn, close_code::PROTOCOL_ERROR);
                 self.close_all(close_code::SERVICE_RESTART);
+                self.poisoned = true;
             }
         }
     }
@@ -336,6 +362,7 @@ impl Room {
             }
         }
         if !batch.diffs.is_empty() {
+            self.full_state = None;
             self.applied_seq += 1;
             let seq = self.applied_seq;
             let updates: Vec<Vec<u8>> = batch.diffs.iter().map(|(_, d)| d.clone()).collect();
