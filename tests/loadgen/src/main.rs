@@ -13,6 +13,7 @@
 //! plenary document, each conclusion's text length) with those logs.
 mod client;
 mod http;
+mod lite;
 mod proto;
 mod store;
 mod sys;
@@ -115,6 +116,9 @@ struct RunArgs {
     /// Don't print the human-readable table
     #[arg(long)]
     quiet: bool,
+    /// Run the non-sampled followers on tokio-tungstenite too (default: the lighter raw client)
+    #[arg(long)]
+    tungstenite_followers: bool,
 }
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
@@ -220,6 +224,22 @@ async fn wait_until(timeout: Duration, mut f: impl FnMut() -> bool) -> bool {
             return false;
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// Spawns a client: non-sampled followers use the light raw client unless asked otherwise.
+fn spawn_client(
+    cfg: ClientCfg,
+    lite_ok: bool,
+    phase: watch::Receiver<Phase>,
+    sem: Option<Arc<Semaphore>>,
+    counters: Arc<Counters>,
+) -> JoinHandle<ClientOut> {
+    if lite_ok && !cfg.decode && cfg.writer.is_none() && cfg.expect_len.is_none() {
+        let aw = cfg.join_awareness.then_some(cfg.client_id);
+        tokio::spawn(lite::run_counting(cfg.url, cfg.wire, aw, cfg.t0, cfg.connect_timeout, phase, sem, counters))
+    } else {
+        tokio::spawn(client::run_client(cfg, phase, sem, counters))
     }
 }
 
@@ -355,7 +375,7 @@ async fn fanout(a: &RunArgs) -> Result<Value> {
                 connect_timeout: timeout,
                 client_id: rng.client_id(),
             };
-            let h = tokio::spawn(client::run_client(cfg, phase_rx.clone(), Some(sem.clone()), counters.clone()));
+            let h = spawn_client(cfg, !a.tungstenite_followers, phase_rx.clone(), Some(sem.clone()), counters.clone());
             handles.push(Spawned { room: fi, sampled, writer: false, h });
         }
     }
@@ -639,7 +659,7 @@ async fn storm(a: &RunArgs) -> Result<Value> {
             connect_timeout: Duration::from_secs_f64(a.setup_timeout.min(120.0)),
             client_id: rng.client_id(),
         };
-        let h = tokio::spawn(client::run_client(cfg, phase_rx.clone(), None, counters.clone()));
+        let h = spawn_client(cfg, !a.tungstenite_followers, phase_rx.clone(), None, counters.clone());
         handles.push(Spawned { room: ri, sampled, writer: false, h });
     }
     let c2 = counters.clone();
@@ -727,7 +747,7 @@ async fn idle(a: &RunArgs) -> Result<Value> {
             room: 0,
             sampled: false,
             writer: false,
-            h: tokio::spawn(client::run_client(cfg, phase_rx.clone(), Some(sem.clone()), counters.clone())),
+            h: spawn_client(cfg, !a.tungstenite_followers, phase_rx.clone(), Some(sem.clone()), counters.clone()),
         });
     }
     let c2 = counters.clone();
