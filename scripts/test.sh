@@ -17,17 +17,27 @@ cd "$ROOT"
 export CARGO_TERM_COLOR=never
 
 stage() { printf '\n=== %s ===\n' "$*"; }
-passed=0
-failed=0
+LOG="$(mktemp)"
+trap 'rm -f "$LOG"' EXIT
+stages=0
+# Counts the tests that the runners report (cargo: "test result: ok. N passed; M failed",
+# node: "# pass N" / "# fail M") across all stages, for the closing line.
+count() {
+  local p f
+  p=$(grep -hoE '^test result: [a-zA-Z]+\. [0-9]+ passed' "$LOG" | awk '{s+=$4} END {print s+0}')
+  p=$((p + $(grep -hoE '^# pass [0-9]+' "$LOG" | awk '{s+=$3} END {print s+0}')))
+  f=$(grep -hoE '[0-9]+ failed;' "$LOG" | awk '{s+=$1} END {print s+0}')
+  f=$((f + $(grep -hoE '^# fail [0-9]+' "$LOG" | awk '{s+=$3} END {print s+0}')))
+  echo "$p passed, $f failed"
+}
 run_stage() {
   local name="$1"; shift
   stage "$name"
-  if "$@"; then
-    passed=$((passed + 1))
+  if "$@" 2>&1 | tee -a "$LOG"; then
+    stages=$((stages + 1))
   else
-    failed=$((failed + 1))
     echo "stage failed: $name" >&2
-    echo "$passed passed, $failed failed"
+    count
     exit 1
   fi
 }
@@ -42,4 +52,5 @@ run_stage "Node interop (yjs + y-websocket)" bash tests/interop/run.sh --all
 run_stage "browser (chromium + playwright-core)" bash web-client/e2e/run.sh
 run_stage "load generator smoke" bash bench/smoke.sh
 echo
-echo "$passed passed, $failed failed"
+echo "all $stages stages passed"
+count

@@ -64,7 +64,7 @@ pub struct Room {
     deferred: VecDeque<(u64, Deferred)>,
     /// Updates in the store's log since the last snapshot.
     log_len: u64,
-    published_counts: (usize, usize),
+    published_counts: (usize, usize, bool),
     last_activity: Instant,
     /// Group rooms: feeds the meeting's plenary. Plenary rooms: the merge state.
     group_feed: Option<GroupFeed>,
@@ -108,7 +108,7 @@ impl Room {
             durable_seq: 0,
             deferred: VecDeque::new(),
             log_len,
-            published_counts: (usize::MAX, usize::MAX),
+            published_counts: (usize::MAX, usize::MAX, false),
             last_activity: Instant::now(),
             full_state: None,
             poisoned: false,
@@ -240,6 +240,7 @@ impl Room {
             RoomCmd::SetClosed { closed } => {
                 tracing::info!(closed, "group closed flag changed");
                 self.closed = closed;
+                self.publish_counts();
             }
             RoomCmd::GroupConclusions(gc) => {
                 if let Some(p) = &mut self.plenary {
@@ -458,15 +459,16 @@ impl Room {
         self.members.clear();
     }
 
-    /// Publishes `{"server":{"followers","writers"}}` under client id 0 when the counts changed.
+    /// Publishes `{"server":{"followers","writers","closed"}}` under client id 0 when it changed.
     fn publish_counts(&mut self) {
         let writers = self.members.values().filter(|m| m.member.can_write).count();
         let followers = self.members.len() - writers;
-        if (followers, writers) == self.published_counts {
+        let now = (followers, writers, self.closed);
+        if now == self.published_counts {
             return;
         }
-        self.published_counts = (followers, writers);
-        let state = serde_json::json!({ "server": { "followers": followers, "writers": writers } });
+        self.published_counts = now;
+        let state = serde_json::json!({ "server": { "followers": followers, "writers": writers, "closed": self.closed } });
         let entry = self.awareness.set_server_state(state.to_string());
         if let Some(frame) = awareness_frame(vec![entry]) {
             self.broadcast(None, &frame);
