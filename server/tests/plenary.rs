@@ -6,14 +6,6 @@ use common::*;
 use plenary_protocol::layout::{conclusion as ck, plenary as pk, CONCLUSIONS};
 use yrs::{Array, In, Map, MapPrelim, Out, Text, TextPrelim, WriteTxn};
 
-fn tok<'a>(m: &'a serde_json::Value, path: &[&str]) -> &'a str {
-    let mut v = &m["tokens"];
-    for p in path {
-        v = &v[*p];
-    }
-    v.as_str().unwrap()
-}
-
 fn add_conclusion(p: &Peer, id: &str, text: &str) {
     p.edit(|t| {
         let arr = t.get_or_insert_array(CONCLUSIONS);

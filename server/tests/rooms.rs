@@ -6,14 +6,6 @@ use common::*;
 use plenary_protocol::message::encode_update;
 use yrs::{Text, WriteTxn};
 
-fn tok<'a>(m: &'a serde_json::Value, path: &[&str]) -> &'a str {
-    let mut v = &m["tokens"];
-    for p in path {
-        v = &v[*p];
-    }
-    v.as_str().unwrap()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn writers_converge_and_a_late_joiner_gets_everything() {
     let dir = tempfile::tempdir().unwrap();
@@ -45,7 +37,7 @@ async fn read_only_writes_are_refused_and_never_relayed() {
     reader.edit(|t| t.get_or_insert_text("t").insert(t, 0, "sneaky"));
     other_rap.edit(|t| t.get_or_insert_text("t").insert(t, 0, "also sneaky"));
     wait_until("denials", || async {
-        reader.got.lock().unwrap().auth_denials.len() == 1 && other_rap.got.lock().unwrap().auth_denials.len() == 1
+        !reader.got.lock().unwrap().auth_denials.is_empty() && !other_rap.got.lock().unwrap().auth_denials.is_empty()
     })
     .await;
     assert_eq!(reader.got.lock().unwrap().auth_denials[0], "permission denied");

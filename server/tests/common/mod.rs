@@ -70,6 +70,15 @@ impl Server {
     }
 }
 
+/// A token from a creation answer: `tok(&m, &["rapporteurs", "g1"])`.
+pub fn tok<'a>(m: &'a serde_json::Value, path: &[&str]) -> &'a str {
+    let mut v = &m["tokens"];
+    for p in path {
+        v = &v[*p];
+    }
+    v.as_str().unwrap()
+}
+
 pub async fn wait_until<F, Fut>(what: &str, mut cond: F)
 where
     F: FnMut() -> Fut,
