@@ -149,7 +149,8 @@ const canWrite = (r, g) => r.role === 'moderator' || (r.role === 'rapporteur' &&
 function publishCounts(room) {
   let f = 0, w = 0
   for (const c of room.conns) c.write ? w++ : f++
-  const st = { server: { followers: f, writers: w } }
+  const closed = room.g !== 'plenary' && !!meetings[room.m]?.groups.find((x) => x.id === room.g)?.closed
+  const st = { server: { followers: f, writers: w, closed } }
   const meta = room.awareness.meta.get(0)
   const clock = (meta?.clock ?? 0) + 1
   room.awareness.meta.set(0, { clock, lastUpdated: Date.now() })
@@ -234,7 +235,12 @@ const server = http.createServer(async (req, res) => {
       const mt = meetings[m]
       if (!rest && req.method === 'GET') return json(res, 200, { id: m, title: mt.title, groups: mt.groups, ...r })
       const gc = /^\/groups\/([^/]+)\/(close|reopen)$/.exec(rest)
-      const setClosed = (g, v) => { g.closed = v; saveMeetings(); if (rooms.has(`${m}/plenary`)) mergeIntoPlenary(m, g.id) }
+      const setClosed = (g, v) => {
+        g.closed = v
+        saveMeetings()
+        if (rooms.has(`${m}/plenary`)) mergeIntoPlenary(m, g.id)
+        if (rooms.has(`${m}/${g.id}`)) publishCounts(rooms.get(`${m}/${g.id}`))
+      }
       if (gc && req.method === 'POST') {
         if (r.role !== 'moderator') return err(res, 403, 'forbidden', 'Moderator only.')
         const g = mt.groups.find((x) => x.id === gc[1])

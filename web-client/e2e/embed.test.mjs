@@ -17,14 +17,14 @@ after(async () => {
 test('the server serves the current web-client/dist', { timeout: 60_000 }, async () => {
   const index = readFileSync(join(DIST, 'index.html'), 'utf8')
   for (const path of ['/', '/organize', '/m/some-meeting', '/m/some-meeting/g/wg-x', '/m/some-meeting/console', '/m/some-meeting/projector']) {
-    const res = await fetch(server.url + path)
+    const res = await fetch(server.directUrl + path)
     assert.equal(res.status, 200, path)
     assert.equal(await res.text(), index, `${path} is not the current dist/index.html: rebuild the server (cargo build --release) after building the web client`)
   }
   const manifest = JSON.parse(readFileSync(join(DIST, '.vite', 'manifest.json'), 'utf8'))
   const files = new Set(Object.values(manifest).flatMap((e) => [e.file, ...(e.css ?? [])]))
   for (const f of files) {
-    const res = await fetch(`${server.url}/${f}`)
+    const res = await fetch(`${server.directUrl}/${f}`)
     assert.equal(res.status, 200, f)
     assert.ok(Buffer.from(await res.arrayBuffer()).equals(readFileSync(join(DIST, f))), `${f} differs from web-client/dist`)
     const type = res.headers.get('content-type') ?? ''

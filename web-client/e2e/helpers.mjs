@@ -1,6 +1,8 @@
 // Shared helpers for the browser tests: a real `plenary serve` per test, a loopback-only Chromium.
 import { spawn } from 'node:child_process'
-import { mkdtempSync, mkdirSync, readFileSync, rmSync } from 'node:fs'
+import { createServer, request as httpRequest } from 'node:http'
+import { connect } from 'node:net'
+import { existsSync, mkdtempSync, mkdirSync, readFileSync, rmSync, statSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join, dirname, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -16,7 +18,7 @@ const require = createRequire(import.meta.url)
 const AXE_SOURCE = readFileSync(require.resolve('axe-core/axe.min.js'), 'utf8')
 
 /** Start `plenary serve` on a free (or given) port; resolves once it prints `listening on http://…`. */
-export async function startServer({ dataDir, addr = '127.0.0.1:0', timeoutMs = 20_000 } = {}) {
+export async function startServer({ dataDir, addr = '127.0.0.1:0', timeoutMs = 20_000, frontPort = 0 } = {}) {
   const dir = dataDir ?? mkdtempSync(join(tmpdir(), 'plenary-e2e-'))
   const child = spawn(PLENARY_BIN, ['serve', '--addr', addr, '--data-dir', dir, '--admin-token', ADMIN, '--no-demo'], {
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -40,14 +42,20 @@ export async function startServer({ dataDir, addr = '127.0.0.1:0', timeoutMs = 2
       reject(new Error(`server exited early (${code})\nstdout:${out}\nstderr:${err}`))
     })
   })
+  // E2E_DIST=1: the pages come from web-client/dist as built now, through a small proxy in this
+  // process (API and WebSockets go to the server), so client changes can be tried without
+  // rebuilding the server binary. The embed test always checks the binary itself (`directUrl`).
+  const front = process.env.E2E_DIST ? await distProxy(url, frontPort) : null
   return {
-    url,
+    url: front?.url ?? url,
+    directUrl: url,
     dataDir: dir,
     addr: url.replace(/^http:\/\//, ''),
     child,
     logs: () => ({ out, err }),
     /** SIGTERM this server only, and wait for it to exit */
     async stop() {
+      front?.close()
       if (child.exitCode !== null || child.signalCode !== null) return
       const done = new Promise((r) => child.once('exit', r))
       child.kill('SIGTERM')
@@ -61,6 +69,48 @@ export async function startServer({ dataDir, addr = '127.0.0.1:0', timeoutMs = 2
       } catch {
         /* ignore */
       }
+    },
+  }
+}
+
+const TYPES = { '.js': 'text/javascript', '.css': 'text/css', '.html': 'text/html; charset=utf-8', '.svg': 'image/svg+xml', '.json': 'application/json' }
+async function distProxy(target, port) {
+  const dist = join(REPO, 'web-client', 'dist')
+  const t = new URL(target)
+  const srv = createServer((req, res) => {
+    const path = decodeURIComponent(new URL(req.url, 'http://x').pathname)
+    if (path.startsWith('/api/') || path === '/healthz' || path === '/metrics') {
+      const up = httpRequest({ host: t.hostname, port: t.port, path: req.url, method: req.method, headers: req.headers }, (r) => {
+        res.writeHead(r.statusCode, r.headers)
+        r.pipe(res)
+      })
+      up.on('error', () => res.destroy())
+      req.pipe(up)
+      return
+    }
+    let file = join(dist, path)
+    if (!file.startsWith(dist) || !existsSync(file) || !statSync(file).isFile()) file = join(dist, 'index.html')
+    res.writeHead(200, { 'content-type': TYPES[file.slice(file.lastIndexOf('.'))] ?? 'application/octet-stream' })
+    res.end(readFileSync(file))
+  })
+  srv.on('upgrade', (req, socket, head) => {
+    const up = connect(Number(t.port), t.hostname, () => {
+      up.write(`${req.method} ${req.url} HTTP/1.1\r\n${Object.entries(req.headers).map(([k, v]) => `${k}: ${v}`).join('\r\n')}\r\n\r\n`)
+      if (head?.length) up.write(head)
+      up.pipe(socket)
+      socket.pipe(up)
+    })
+    up.on('error', () => socket.destroy())
+    socket.on('error', () => up.destroy())
+  })
+  await new Promise((r) => srv.listen(port, '127.0.0.1', r))
+  const sockets = new Set()
+  srv.on('connection', (s) => (sockets.add(s), s.on('close', () => sockets.delete(s))))
+  return {
+    url: `http://127.0.0.1:${srv.address().port}`,
+    close() {
+      srv.close()
+      for (const s of sockets) s.destroy()
     },
   }
 }
@@ -147,4 +197,54 @@ export async function axe(page) {
 /** Text of the y-websocket status pill */
 export async function waitOnline(page, timeout = 15_000) {
   await page.locator('[data-testid="connection"][data-state="online"]').first().waitFor({ timeout })
+}
+
+/**
+ * Write with a plain Yjs client (y-websocket in Node): `fn(doc)` runs in one transaction once the
+ * document is synced; resolves when the server has acknowledged the edit as durable (`ack=1`).
+ */
+export async function yjsWrite(baseUrl, room, token, fn, timeoutMs = 15_000) {
+  const [{ WebsocketProvider }, Y, WS, decoding] = await Promise.all([import('y-websocket'), import('yjs'), import('ws'), import('lib0/decoding')])
+  const doc = new Y.Doc()
+  const provider = new WebsocketProvider(`${baseUrl.replace(/^http/, 'ws')}/ws`, room, doc, { params: { token, ack: '1' }, WebSocketPolyfill: WS.default, disableBc: true })
+  provider.awareness.setLocalState(null)
+  try {
+    await new Promise((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`yjsWrite ${room}: no ack within ${timeoutMs} ms`)), timeoutMs)
+      let wrote = false
+      provider.messageHandlers[100] = (_e, decoder) => {
+        if (!wrote) return
+        const acked = Y.decodeStateVector(decoding.readVarUint8Array(decoder))
+        const mine = Y.encodeStateVector(doc)
+        if ((acked.get(doc.clientID) ?? 0) >= (Y.decodeStateVector(mine).get(doc.clientID) ?? 0)) {
+          clearTimeout(timer)
+          resolve()
+        }
+      }
+      provider.once('sync', () => {
+        doc.transact(() => fn(doc, Y))
+        wrote = true
+      })
+    })
+  } finally {
+    provider.destroy()
+    doc.destroy()
+  }
+}
+
+/** Add conclusions to a group document as its rapporteur would. */
+export function addConclusions(baseUrl, meetingId, group, token, texts) {
+  return yjsWrite(baseUrl, `${meetingId}/${group}`, token, (doc, Y) => {
+    const arr = doc.getArray('conclusions')
+    arr.push(
+      texts.map((t, i) => {
+        const m = new Y.Map()
+        m.set('id', `seed-${group}-${arr.length + i}`)
+        m.set('text', new Y.Text(t))
+        m.set('status', i % 3 === 0 ? 'final' : 'draft')
+        m.set('author', 'seed')
+        return m
+      }),
+    )
+  })
 }

@@ -44,6 +44,7 @@ test('offline edits are kept and delivered after reconnecting', { timeout: 180_0
   // the server goes away
   const addr = server.addr
   const dataDir = server.dataDir
+  const frontPort = Number(new URL(server.url).port) // same page origin when E2E_DIST proxies the pages
   await server.stop()
   await a.locator('[data-testid="connection"][data-state="disconnected"]').waitFor({ timeout: 15_000 })
   await b.locator('[data-testid="connection"][data-state="disconnected"]').waitFor({ timeout: 15_000 })
@@ -65,7 +66,7 @@ test('offline edits are kept and delivered after reconnecting', { timeout: 180_0
   await screenshot(a, 'rapporteur-desktop-offline')
 
   // the server comes back on the same data dir and port
-  server = await startServer({ dataDir, addr })
+  server = await startServer({ dataDir, addr, frontPort })
   await waitOnline(a, 30_000)
   await waitOnline(b, 30_000)
 

@@ -162,18 +162,17 @@ test('conclusions flow to projector and phone; moderator curation drives the pro
   await proj.locator('[data-testid="projector-body"] li.presenting', { hasText: T2 }).waitFor({ timeout: 15_000 })
   await screenshot(proj, 'projector-desktop-presenting')
 
-  // the moderator closes a group: the rapporteur's next edit is refused and the page says so
+  // the moderator closes a group: the rapporteur's page turns read-only at once, and back on reopen
   const migrants = mod.locator('section.cgroup[data-group="wg-migrants"]')
   await migrants.getByRole('button', { name: /Close group/ }).click()
   await migrants.locator('.badge', { hasText: 'closed' }).waitFor({ timeout: 10_000 })
   await proj.locator('section.pgroup[data-group="wg-migrants"] .badge', { hasText: 'closed' }).waitFor({ timeout: 15_000 })
-  await rap.getByTestId('notes-editor').click()
-  await rap.keyboard.type('Typed after closing.')
-  await rap.getByTestId('refused').waitFor({ timeout: 15_000 })
+  await rap.getByTestId('closed-notice').waitFor({ state: 'visible', timeout: 15_000 })
   assert.equal(await rap.getByTestId('notes-editor').getAttribute('contenteditable'), 'false')
-  await screenshot(rap, 'rapporteur-desktop-closed')
   await migrants.getByRole('button', { name: /Reopen group/ }).click()
   await proj.locator('section.pgroup[data-group="wg-migrants"] .badge', { hasText: 'closed' }).waitFor({ state: 'detached', timeout: 15_000 })
+  await rap.getByTestId('closed-notice').waitFor({ state: 'hidden', timeout: 15_000 })
+  await rap.waitForFunction(() => document.querySelector('[data-testid="notes-editor"]').getAttribute('contenteditable') === 'true', null, { timeout: 5_000 })
   await screenshot(mod, 'console-desktop-curated')
   assert.deepEqual(errs, [])
   for (const c of [rapCtx, rap2Ctx, projCtx, phoneCtx, modCtx]) await c.close()

@@ -14,6 +14,10 @@ export interface RoomState {
   /** follower counts published by the server (awareness client 0) */
   followers: number | null
   writers: number | null
+  /** group closed for writing, as published by the server (null: not known yet) */
+  closed: boolean | null
+  /** how many server states (awareness client 0) this page has received; grows with each one */
+  serverStamp: number
   /** last permission-denied reason from the server, if any */
   denied: string | null
 }
@@ -25,7 +29,8 @@ export interface Room {
   onState(fn: (s: RoomState) => void): () => void
   /** resolves once the first sync with the server (or the local store, for persisted rooms) completed */
   whenSynced: Promise<void>
-  destroy(): void
+  /** stop syncing; with `clearLocal`, also delete this browser's IndexedDB copy of the document */
+  destroy(opts?: { clearLocal?: boolean }): Promise<void>
 }
 
 export const MSG_ACK = 100
@@ -75,7 +80,7 @@ export function openRoom(meeting: string, name: string, token: string, opts: Ope
   if (!opts.write) provider.awareness.setLocalState(null)
 
   const listeners = new Set<(s: RoomState) => void>()
-  const state: RoomState = { status: 'connecting', synced: false, saved: true, acked: false, followers: null, writers: null, denied: null }
+  const state: RoomState = { status: 'connecting', synced: false, saved: true, acked: false, followers: null, writers: null, closed: null, serverStamp: 0, denied: null }
   const ackVector = new Map<number, number>()
 
   const emit = () => {
@@ -131,39 +136,83 @@ export function openRoom(meeting: string, name: string, token: string, opts: Ope
     })
   })
 
+  // y-websocket reports "connecting" at every reconnection attempt; once a connection was lost or
+  // refused, this page stays "disconnected" (offline) until a connection is really open again.
+  let lost = false
+  provider.on('connection-close', () => {
+    lost = true
+    if (state.status !== 'disconnected') {
+      state.status = 'disconnected'
+      state.synced = false
+      serverClock = -1
+      state.followers = null
+      state.writers = null
+      emit()
+    }
+  })
   provider.on('status', ({ status }) => {
+    if (status === 'connecting' && lost) return
+    if (status === 'connected') lost = false
     state.status = status
+    if (status !== 'connected') {
+      // a new connection starts a new sequence of server states; counts are unknown meanwhile
+      // (the closed flag is kept: it is the best knowledge while offline)
+      serverClock = -1
+      state.followers = null
+      state.writers = null
+    }
     emit()
   })
   provider.on('sync', (synced: boolean) => {
     state.synced = synced
     emit()
   })
-  provider.awareness.on('change', () => {
-    const server = provider.awareness.getStates().get(0) as { server?: { followers?: number; writers?: number } } | undefined
-    const f = server?.server?.followers ?? null
-    const w = server?.server?.writers ?? null
-    if (f !== state.followers || w !== state.writers) {
-      state.followers = f
-      state.writers = w
-      emit()
+  // The server's own state (awareness client 0: follower counts, closed flag) is read from the
+  // messages themselves rather than from provider.awareness: stock awareness drops a remote state
+  // after 30 s without a renewal and ignores a re-sent snapshot with the same clock, while the
+  // server republishes only on changes. Messages of one connection arrive in order, so the last
+  // one (with a clock not older than the last seen on this connection) is the current state.
+  let serverClock = -1
+  const origAwareness = provider.messageHandlers[1]
+  provider.messageHandlers[1] = (encoder, decoder, prov, emitSynced, type) => {
+    try {
+      const peek = decoding.createDecoder(decoding.readVarUint8Array(decoding.clone(decoder)))
+      const n = decoding.readVarUint(peek)
+      for (let i = 0; i < n; i++) {
+        const client = decoding.readVarUint(peek)
+        const clock = decoding.readVarUint(peek)
+        const json = decoding.readVarString(peek)
+        if (client !== 0 || clock < serverClock) continue
+        serverClock = clock
+        const srv = (JSON.parse(json) as { server?: { followers?: unknown; writers?: unknown; closed?: unknown } } | null)?.server
+        if (!srv) continue
+        state.followers = typeof srv.followers === 'number' ? srv.followers : null
+        state.writers = typeof srv.writers === 'number' ? srv.writers : null
+        if (typeof srv.closed === 'boolean') state.closed = srv.closed
+        state.serverStamp++
+        emit()
+      }
+    } catch {
+      /* not ours to judge: the stock handler below decides */
     }
-  })
+    origAwareness(encoder, decoder, prov, emitSynced, type)
+  }
 
   let resolveSynced!: () => void
   const whenSynced = new Promise<void>((r) => (resolveSynced = r))
   provider.once('sync', () => resolveSynced())
 
   let persistence: { destroy(): Promise<void> | void } | null = null
+  // Keyed by a hash of the capability too: a meeting id re-created on another server (new tokens)
+  // must not receive this browser's copy of an older document.
+  const idbName = opts.persist ? `plenary:${meeting}/${name}:${fnv1a(token)}` : null
   let destroyed = false
   if (opts.persist && typeof indexedDB !== 'undefined') {
     // loaded on demand: the participant bundle never contains y-indexeddb
     import('y-indexeddb')
       .then(({ IndexeddbPersistence }) => {
         if (destroyed) return
-        // Keyed by a hash of the capability too: a meeting id re-created on another server (new
-        // tokens) must not receive this browser's copy of an older document.
-        const p = new IndexeddbPersistence(`plenary:${meeting}/${name}:${fnv1a(token)}`, doc)
+        const p = new IndexeddbPersistence(idbName!, doc)
         persistence = p
         p.whenSynced.then(() => {
           if (destroyed) return
@@ -188,11 +237,14 @@ export function openRoom(meeting: string, name: string, token: string, opts: Ope
       fn(state)
       return () => listeners.delete(fn)
     },
-    destroy() {
+    async destroy(o = {}) {
       destroyed = true
       listeners.clear()
       provider.destroy()
-      void persistence?.destroy()
+      const p = persistence as { destroy(): Promise<void> | void; clearData?(): Promise<void> } | null
+      if (o.clearLocal && p?.clearData) await p.clearData()
+      else await p?.destroy()
+      if (o.clearLocal && !p && idbName && typeof indexedDB !== 'undefined') indexedDB.deleteDatabase(idbName)
       doc.destroy()
     },
   }

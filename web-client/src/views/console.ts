@@ -50,8 +50,24 @@ export default async function consoleView(meeting: string) {
     h(
       'header',
       { class: 'top' },
-      h('div', null, h('p', { class: 'crumb' }, 'Moderator console'), h('h1', null, info.title)),
-      statusBar(room, { write: true, showFollowers: true }),
+      h('div', { class: 'top-title' }, h('p', { class: 'crumb' }, 'Moderator console'), h('h1', null, info.title)),
+      h(
+        'div',
+        { class: 'top-actions' },
+        statusBar(room, { write: true, showFollowers: true }),
+        h(
+          'a',
+          {
+            class: 'button primary',
+            href: `/m/${encodeURIComponent(meeting)}/projector#token=${encodeURIComponent(token)}`,
+            target: '_blank',
+            rel: 'noopener noreferrer',
+            'data-testid': 'open-projector',
+          },
+          'Open projector',
+          h('span', { class: 'sr-only' }, ' (new window)'),
+        ),
+      ),
     ),
     notReady,
     h(
@@ -60,7 +76,25 @@ export default async function consoleView(meeting: string) {
       h(
         'div',
         null,
-        h('section', { 'aria-labelledby': 'now-h' }, h('h2', { id: 'now-h' }, 'Presenting now'), nowSlot),
+        h(
+          'section',
+          { 'aria-labelledby': 'now-h' },
+          h('h2', { id: 'now-h' }, 'Presenting now'),
+          nowSlot,
+          h(
+            'p',
+            { class: 'meta shortcuts', id: 'shortcuts', 'data-testid': 'shortcuts' },
+            'Keyboard: ',
+            h('kbd', null, 'J'),
+            ' or ',
+            h('kbd', { 'aria-label': 'Right arrow' }, '→'),
+            ' next item, ',
+            h('kbd', null, 'K'),
+            ' or ',
+            h('kbd', { 'aria-label': 'Left arrow' }, '←'),
+            ' previous item (when the cursor is not in a text field).',
+          ),
+        ),
         h(
           'section',
           { 'aria-labelledby': 'groups-h' },
@@ -257,6 +291,32 @@ export default async function consoleView(meeting: string) {
     )
   }
 
+  /** the visible items in projector order, and the position of the presented one (-1: none) */
+  function steps(p = readPlenary(doc, groupsInfo, info.title)) {
+    const visible = p.groups.flatMap((g) => g.conclusions.filter((c) => !c.hidden && c.text.trim() !== '').map((c) => ({ key: c.key, text: c.text })))
+    return { visible, at: p.presenting ? visible.findIndex((v) => v.key === p.presenting) : -1 }
+  }
+  function step(d: number) {
+    const { visible, at } = steps()
+    if (!visible.length) return announce('Nothing to present yet.')
+    const i = at < 0 ? (d > 0 ? 0 : visible.length - 1) : at + d
+    if (i < 0) return announce('This is the first item.')
+    if (i >= visible.length) return announce('This is the last item.')
+    write(() => curation.set('presenting', visible[i].key))
+    announce(`Presenting item ${i + 1} of ${visible.length}`)
+  }
+  // Shortcuts (as with a presentation clicker): J / → next, K / ← previous, unless typing somewhere.
+  document.addEventListener('keydown', (e) => {
+    if (e.defaultPrevented || e.ctrlKey || e.metaKey || e.altKey || e.isComposing) return
+    const t = e.target as HTMLElement | null
+    if (t && (t.isContentEditable || t.closest('input, textarea, select, [contenteditable]:not([contenteditable="false"])'))) return
+    const k = e.key
+    const d = k === 'j' || k === 'J' || k === 'ArrowRight' ? 1 : k === 'k' || k === 'K' || k === 'ArrowLeft' ? -1 : 0
+    if (!d) return
+    e.preventDefault()
+    step(d)
+  })
+
   const render = perFrame(() => {
     const p = readPlenary(doc, groupsInfo, info.title)
     // closing state: the API is authoritative right after a click; the plenary doc follows
@@ -265,18 +325,21 @@ export default async function consoleView(meeting: string) {
       if (gi && gi.closed !== undefined) g.closed = gi.closed
     }
     const presented = p.groups.flatMap((g) => g.conclusions.map((c) => ({ g, c }))).find(({ c }) => c.key === p.presenting)
-    // stepping through the visible items in projector order
-    const visible = p.groups.flatMap((g) => g.conclusions.filter((c) => !c.hidden && c.text.trim() !== '').map((c) => c.key))
-    const at = p.presenting ? visible.indexOf(p.presenting) : -1
-    const step = (d: number) => {
-      const next = at < 0 ? (d > 0 ? visible[0] : visible[visible.length - 1]) : visible[at + d]
-      if (next) write(() => curation.set('presenting', next))
-    }
+    const { visible, at } = steps(p)
     const stepper = h(
       'div',
-      { class: 'row', style: { marginTop: '0.5rem' } },
-      h('button', { type: 'button', 'data-focus-key': 'prev', disabled: !visible.length || at === 0, onclick: () => step(-1) }, '◀ Present previous'),
-      h('button', { type: 'button', class: 'primary', 'data-focus-key': 'next', disabled: !visible.length || at === visible.length - 1, onclick: () => step(1) }, at < 0 ? 'Present the first item ▶' : 'Present next ▶'),
+      { class: 'row stepper' },
+      h(
+        'button',
+        { type: 'button', 'data-focus-key': 'prev', 'aria-keyshortcuts': 'K ArrowLeft', 'aria-describedby': 'shortcuts', disabled: !visible.length || at === 0, onclick: () => step(-1) },
+        '◀ Present previous',
+      ),
+      h(
+        'button',
+        { type: 'button', class: 'primary', 'data-focus-key': 'next', 'aria-keyshortcuts': 'J ArrowRight', 'aria-describedby': 'shortcuts', disabled: !visible.length || at === visible.length - 1, onclick: () => step(1) },
+        at < 0 ? 'Present the first item ▶' : 'Present next ▶',
+      ),
+      visible.length ? h('span', { class: 'meta', 'data-testid': 'position' }, at < 0 ? `${visible.length} items to present` : `Item ${at + 1} of ${visible.length}`) : null,
     )
     rerender(nowSlot, () => [
       presented

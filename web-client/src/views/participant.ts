@@ -46,7 +46,7 @@ export default async function participant(meeting: string) {
       if (btn.dataset.tab === id) btn.setAttribute('aria-current', 'page')
       else btn.removeAttribute('aria-current')
     }
-    room?.destroy()
+    void room?.destroy()
     room = openRoom(meeting, id, token)
     statusSlot.replaceChildren(statusBar(room))
     content.replaceChildren(h('p', { class: 'muted' }, 'Loading…'))

@@ -7,7 +7,7 @@ import CollaborationCaret from '@tiptap/extension-collaboration-caret'
 import { boot } from '../lib/boot'
 import { announce, h, mount } from '../lib/dom'
 import { groupRoots } from '../lib/groupdoc'
-import { openRoom } from '../lib/room'
+import { openRoom, type Room } from '../lib/room'
 import { statusBar } from '../lib/status'
 import { autosize, bindText } from '../lib/textbinding'
 
@@ -30,6 +30,36 @@ function newId(): string {
   return 'c-' + Array.from(a, (b) => b.toString(16).padStart(2, '0')).join('')
 }
 
+/** Plain text of each paragraph-like node of the notes (for "not kept" comparisons). */
+function notesLines(frag: Y.XmlFragment): string[] {
+  const out: string[] = []
+  for (const n of frag.createTreeWalker((x) => x instanceof Y.XmlText)) {
+    const t = ((n as Y.XmlText).toDelta() as { insert: unknown }[]).map((op) => (typeof op.insert === 'string' ? op.insert : '')).join('')
+    if (t.trim()) out.push(t)
+  }
+  return out
+}
+
+interface Snapshot {
+  notes: string[]
+  conclusions: string[]
+}
+function snapshot(doc: Y.Doc): Snapshot {
+  const { notes, conclusions } = groupRoots(doc)
+  const texts: string[] = []
+  conclusions.forEach((m) => {
+    const t = m instanceof Y.Map ? m.get('text') : null
+    if (t instanceof Y.Text && t.toString().trim()) texts.push(t.toString())
+  })
+  return { notes: notesLines(notes), conclusions: texts }
+}
+/** what `before` holds that `after` does not (line by line) */
+function notKept(before: Snapshot, after: Snapshot): Snapshot {
+  const n = new Set(after.notes)
+  const c = new Set(after.conclusions)
+  return { notes: before.notes.filter((l) => !n.has(l)), conclusions: before.conclusions.filter((t) => !c.has(t)) }
+}
+
 export default async function rapporteur(meeting: string, groupId: string) {
   const b = await boot(meeting)
   if (!b) return
@@ -40,251 +70,334 @@ export default async function rapporteur(meeting: string, groupId: string) {
     return
   }
   const canWrite = info.role === undefined || info.role === 'moderator' || (info.role === 'rapporteur' && info.group === groupId)
-  let editable = canWrite && !group.closed
   document.title = `${group.title} — ${canWrite ? 'rapporteur' : 'read only'} — plenary`
+  let name = storedName()
+  let closedAtStart = !!group.closed
+  let current: { room: Room; teardown: () => void } | null = null
+  window.addEventListener('pagehide', () => current?.room.provider.awareness.setLocalState(null))
 
-  const room = openRoom(meeting, groupId, token, { write: canWrite, persist: canWrite })
-  const { doc, provider } = room
-  const { notes, conclusions } = groupRoots(doc)
+  /**
+   * Opens the group document and builds the page around it. Called again, with a fresh Y.Doc and
+   * provider, when the document must be reloaded cleanly: after the server refused an edit (the
+   * moderator had closed the group), a stock Yjs client cannot write on that doc any more, since
+   * all its later edits depend on the refused one.
+   */
+  function open(lostBefore: Snapshot | null) {
+    const room = openRoom(meeting, groupId, token, { write: canWrite, persist: canWrite })
+    const { doc, provider } = room
+    const { notes, conclusions } = groupRoots(doc)
+    let refusedStamp = -1 // serverStamp when an edit of this doc was refused; -1: none
+    let reloading = false
+    const isClosed = () => room.state.closed ?? closedAtStart
+    const isEditable = () => canWrite && !isClosed() && refusedStamp < 0
+    let editable = isEditable()
 
-  // ---- who am I ----
-  const color = USER_COLORS[doc.clientID % USER_COLORS.length]
-  let name = storedName() || `Rapporteur ${(doc.clientID % 90) + 10}`
-  const user = () => ({ name, color })
+    // ---- who am I ----
+    const color = USER_COLORS[doc.clientID % USER_COLORS.length]
+    if (!name) name = `Rapporteur ${(doc.clientID % 90) + 10}`
+    const user = () => ({ name, color })
 
-  const nameInput = h('input', { id: 'my-name', type: 'text', value: name, autocomplete: 'name', maxlength: '40', 'data-testid': 'name' })
-  nameInput.addEventListener('change', () => {
-    name = nameInput.value.trim() || name
-    nameInput.value = name
-    try {
-      localStorage.setItem('plenary-name', name)
-    } catch {
-      /* ignore */
-    }
-    editor.commands.updateUser(user())
-    announce(`Your name is now ${name}`)
-  })
+    const nameInput = h('input', { id: 'my-name', type: 'text', value: name, autocomplete: 'name', maxlength: '40', 'data-testid': 'name' })
+    nameInput.addEventListener('change', () => {
+      name = nameInput.value.trim() || name
+      nameInput.value = name
+      try {
+        localStorage.setItem('plenary-name', name)
+      } catch {
+        /* ignore */
+      }
+      editor.commands.updateUser(user())
+      announce(`Your name is now ${name}`)
+    })
 
-  // ---- layout ----
-  const people = h('ul', { class: 'people', 'aria-label': 'People editing now' })
-  const editorHost = h('div', { class: 'editor-frame' })
-  const toolbar = h('div', { class: 'toolbar', role: 'toolbar', 'aria-label': 'Text formatting', 'aria-controls': 'notes-editor' })
-  const list = h('ol', { class: 'conclusions editable', 'data-testid': 'conclusions' })
-  const addBtn = h('button', { type: 'button', class: 'primary', disabled: !editable, 'data-testid': 'add-conclusion' }, '+ Add conclusion')
-
-  mount(
-    h(
-      'header',
-      { class: 'top' },
-      h('div', null, h('p', { class: 'crumb' }, `${info.title} · working group ${canWrite ? '· rapporteur' : '· read only'}`), h('h1', null, group.title)),
-      h('div', { class: 'name-field' }, h('label', { for: 'my-name' }, 'Your name'), nameInput),
-    ),
-    h('div', { class: 'row' }, statusBar(room, { write: canWrite }), h('span', { class: 'spacer' }), people),
-    group.closed ? h('p', { class: 'notice', role: 'note' }, 'This working group is closed: the moderator has stopped edits. You can still read everything.') : null,
-    !canWrite ? h('p', { class: 'notice', role: 'note' }, 'You can read this group but not edit it.') : null,
-    h(
+    // ---- layout ----
+    const people = h('ul', { class: 'people', 'aria-label': 'People editing now' })
+    const editorHost = h('div', { class: 'editor-frame' })
+    const toolbar = h('div', { class: 'toolbar', role: 'toolbar', 'aria-label': 'Text formatting', 'aria-controls': 'notes-editor' })
+    const list = h('ol', { class: 'conclusions editable', 'data-testid': 'conclusions' })
+    const addBtn = h('button', { type: 'button', class: 'primary', disabled: !editable, 'data-testid': 'add-conclusion' }, '+ Add conclusion')
+    const closedNotice = h(
       'div',
-      { class: 'rapp-grid' },
-      h('section', { 'aria-labelledby': 'notes-h' }, h('h2', { id: 'notes-h' }, 'Notes'), toolbar, editorHost),
+      { class: 'notice closed-notice', role: 'status', 'data-testid': 'closed-notice', hidden: !isClosed() },
+      h('strong', null, 'This group is closed.'),
+      ' The moderator has stopped edits; you can still read everything. Editing resumes here as soon as the group is reopened.',
+    )
+    const refusedBox = h('div', { class: 'notice', role: 'alert', hidden: true, 'data-testid': 'refused' })
+    const lostBox = h('div', { class: 'notice', role: 'region', 'aria-label': 'Text not kept', hidden: true, 'data-testid': 'not-kept' })
+
+    mount(
       h(
-        'section',
-        { 'aria-labelledby': 'concl-h' },
-        h('h2', { id: 'concl-h' }, 'Conclusions'),
-        h('p', { class: 'meta' }, 'What the group will present in the plenary. Mark an item final when the group agrees on it.'),
-        list,
-        addBtn,
+        'header',
+        { class: 'top' },
+        h('div', { class: 'top-title' }, h('p', { class: 'crumb' }, `${info.title} · working group · ${canWrite ? 'rapporteur' : 'read only'}`), h('h1', null, group!.title)),
+        canWrite ? h('div', { class: 'name-field' }, h('label', { for: 'my-name' }, 'Your name'), nameInput) : null,
       ),
-    ),
-  )
-
-  // ---- notes editor (Tiptap bound to the `notes` XmlFragment) ----
-  const editor = new Editor({
-    element: editorHost,
-    editable,
-    extensions: [
-      StarterKit.configure({ undoRedo: false, link: { openOnClick: false } }),
-      Collaboration.configure({ fragment: notes }),
-      CollaborationCaret.configure({
-        provider,
-        user: user(),
-        render: (u: Record<string, unknown>) => {
-          const c = String(u.color ?? '#444')
-          const caret = h('span', { class: 'collaboration-carets__caret', style: { '--cc': c } })
-          caret.append(h('span', { class: 'collaboration-carets__label', style: { '--cc': c } }, String(u.name ?? 'Someone')))
-          return caret
-        },
-        selectionRender: (u: Record<string, unknown>) => ({ nodeName: 'span', class: 'collaboration-carets__selection', style: `--cc: ${String(u.color ?? '#444')}` }),
-      }),
-    ],
-    editorProps: {
-      attributes: { id: 'notes-editor', class: 'editor-content', role: 'textbox', 'aria-multiline': 'true', 'aria-labelledby': 'notes-h', 'data-testid': 'notes-editor' },
-    },
-  })
-  if (!canWrite) provider.awareness.setLocalState(null)
-
-  type Btn = { label: string; text: string; run: () => void; active?: () => boolean }
-  const buttons: Btn[] = [
-    { label: 'Bold', text: 'Bold', run: () => editor.chain().focus().toggleBold().run(), active: () => editor.isActive('bold') },
-    { label: 'Italic', text: 'Italic', run: () => editor.chain().focus().toggleItalic().run(), active: () => editor.isActive('italic') },
-    { label: 'Heading', text: 'Heading', run: () => editor.chain().focus().toggleHeading({ level: 2 }).run(), active: () => editor.isActive('heading') },
-    { label: 'Bulleted list', text: '• Bullets', run: () => editor.chain().focus().toggleBulletList().run(), active: () => editor.isActive('bulletList') },
-    { label: 'Numbered list', text: '1. Numbers', run: () => editor.chain().focus().toggleOrderedList().run(), active: () => editor.isActive('orderedList') },
-    { label: 'Quote', text: 'Quote', run: () => editor.chain().focus().toggleBlockquote().run(), active: () => editor.isActive('blockquote') },
-    { label: 'Undo my last edit', text: 'Undo', run: () => editor.chain().focus().undo().run() },
-    { label: 'Redo', text: 'Redo', run: () => editor.chain().focus().redo().run() },
-  ]
-  const btnEls = buttons.map((bt) => {
-    // mousedown must not take the focus (and the selection) away from the editor
-    const el = h('button', { type: 'button', class: 'small', title: bt.label, disabled: !editable, onclick: bt.run, onmousedown: (e: Event) => e.preventDefault() }, bt.text)
-    if (bt.active) el.setAttribute('aria-pressed', 'false')
-    toolbar.append(el)
-    return el
-  })
-  const refreshToolbar = () => buttons.forEach((bt, i) => bt.active && btnEls[i].setAttribute('aria-pressed', String(bt.active())))
-  editor.on('transaction', refreshToolbar)
-
-  // ---- people here (awareness) ----
-  const renderPeople = () => {
-    const items: HTMLElement[] = []
-    provider.awareness.getStates().forEach((st, id) => {
-      const u = (st as { user?: { name?: string; color?: string } }).user
-      if (id === 0 || !u?.name) return
-      items.push(h('li', { style: { background: u.color ?? '#444' } }, id === doc.clientID ? `${u.name} (you)` : u.name))
-    })
-    people.replaceChildren(...items)
-  }
-  provider.awareness.on('change', renderPeople)
-  renderPeople()
-
-  // ---- conclusions ----
-  const items = new Map<Y.Map<unknown>, { li: HTMLLIElement; unbind: () => void; id: string }>()
-
-  function makeItem(m: Y.Map<unknown>) {
-    const id = String(m.get('id') ?? '')
-    let text = m.get('text')
-    if (!(text instanceof Y.Text)) text = new Y.Text()
-    const ta = h('textarea', { rows: '2', 'data-testid': 'conclusion-text', readOnly: !editable, 'data-focus-key': `${id}:text` })
-    const label = h('label', { class: 'sr-only' }, 'Conclusion')
-    const taId = `c-${id}-text`
-    ta.id = taId
-    label.htmlFor = taId
-    const unbind = bindText(ta, text as Y.Text, () => autosize(ta))
-    const final = h('input', { type: 'checkbox', disabled: !editable, 'data-testid': 'conclusion-final' })
-    final.addEventListener('change', () => doc.transact(() => m.set('status', final.checked ? 'final' : 'draft'), LOCAL))
-    const author = h('span', { class: 'meta author' })
-    const idx = () => conclusions.toArray().indexOf(m)
-    const up = h('button', { type: 'button', class: 'small', disabled: !editable, 'data-action': 'up', onclick: () => move(idx(), -1, 'up') }, '↑')
-    const down = h('button', { type: 'button', class: 'small', disabled: !editable, 'data-action': 'down', onclick: () => move(idx(), 1, 'down') }, '↓')
-    const del = h('button', { type: 'button', class: 'small danger', disabled: !editable, 'data-action': 'delete', onclick: () => remove(idx()) }, 'Delete')
-    const li = h(
-      'li',
-      { 'data-id': id },
-      label,
-      ta,
-      h('div', { class: 'citem-actions' }, h('label', null, final, 'Final'), up, down, del, h('span', { class: 'spacer' }), author),
+      h('div', { class: 'row status-row' }, statusBar(room, { write: canWrite, showFollowers: true }), h('span', { class: 'spacer' }), people),
+      closedNotice,
+      !canWrite ? h('p', { class: 'notice', role: 'note' }, 'You can read this group but not edit it.') : null,
+      refusedBox,
+      lostBox,
+      h(
+        'div',
+        { class: 'rapp-grid' },
+        h('section', { 'aria-labelledby': 'notes-h' }, h('h2', { id: 'notes-h' }, 'Notes'), canWrite ? toolbar : null, editorHost),
+        h(
+          'section',
+          { 'aria-labelledby': 'concl-h' },
+          h('h2', { id: 'concl-h' }, 'Conclusions'),
+          h('p', { class: 'meta' }, 'What the group will present in the plenary. Mark an item final when the group agrees on it.'),
+          list,
+          canWrite ? addBtn : null,
+        ),
+      ),
     )
-    return { li, unbind, id, ta, final, author, up, down, del }
-  }
-  const parts = new Map<Y.Map<unknown>, ReturnType<typeof makeItem>>()
 
-  function syncList() {
-    const arr = conclusions.toArray().filter((m) => m instanceof Y.Map)
-    const live = new Set(arr)
-    for (const [m, it] of parts) {
-      if (!live.has(m)) {
-        it.unbind()
-        it.li.remove()
-        parts.delete(m)
-        items.delete(m)
-      }
+    // ---- notes editor (Tiptap bound to the `notes` XmlFragment) ----
+    const editor = new Editor({
+      element: editorHost,
+      editable,
+      extensions: [
+        StarterKit.configure({ undoRedo: false, link: { openOnClick: false } }),
+        Collaboration.configure({ fragment: notes }),
+        CollaborationCaret.configure({
+          provider,
+          user: user(),
+          render: (u: Record<string, unknown>) => {
+            const c = String(u.color ?? '#444')
+            const caret = h('span', { class: 'collaboration-carets__caret', style: { '--cc': c } })
+            caret.append(h('span', { class: 'collaboration-carets__label', style: { '--cc': c } }, String(u.name ?? 'Someone')))
+            return caret
+          },
+          selectionRender: (u: Record<string, unknown>) => ({ nodeName: 'span', class: 'collaboration-carets__selection', style: `--cc: ${String(u.color ?? '#444')}` }),
+        }),
+      ],
+      editorProps: {
+        attributes: { id: 'notes-editor', class: 'editor-content', role: 'textbox', 'aria-multiline': 'true', 'aria-labelledby': 'notes-h', 'data-testid': 'notes-editor' },
+      },
+    })
+    if (!canWrite) provider.awareness.setLocalState(null)
+
+    type Btn = { label: string; text: string; run: () => void; active?: () => boolean }
+    const buttons: Btn[] = [
+      { label: 'Bold', text: 'Bold', run: () => editor.chain().focus().toggleBold().run(), active: () => editor.isActive('bold') },
+      { label: 'Italic', text: 'Italic', run: () => editor.chain().focus().toggleItalic().run(), active: () => editor.isActive('italic') },
+      { label: 'Heading', text: 'Heading', run: () => editor.chain().focus().toggleHeading({ level: 2 }).run(), active: () => editor.isActive('heading') },
+      { label: 'Bulleted list', text: '• Bullets', run: () => editor.chain().focus().toggleBulletList().run(), active: () => editor.isActive('bulletList') },
+      { label: 'Numbered list', text: '1. Numbers', run: () => editor.chain().focus().toggleOrderedList().run(), active: () => editor.isActive('orderedList') },
+      { label: 'Quote', text: 'Quote', run: () => editor.chain().focus().toggleBlockquote().run(), active: () => editor.isActive('blockquote') },
+      { label: 'Undo my last edit', text: 'Undo', run: () => editor.chain().focus().undo().run() },
+      { label: 'Redo', text: 'Redo', run: () => editor.chain().focus().redo().run() },
+    ]
+    const btnEls = buttons.map((bt) => {
+      // mousedown must not take the focus (and the selection) away from the editor
+      const el = h('button', { type: 'button', class: 'small', title: bt.label, disabled: !editable, onclick: bt.run, onmousedown: (e: Event) => e.preventDefault() }, bt.text)
+      if (bt.active) el.setAttribute('aria-pressed', 'false')
+      toolbar.append(el)
+      return el
+    })
+    const refreshToolbar = () => buttons.forEach((bt, i) => bt.active && btnEls[i].setAttribute('aria-pressed', String(bt.active())))
+    editor.on('transaction', refreshToolbar)
+
+    // ---- people here (awareness) ----
+    const renderPeople = () => {
+      const items: HTMLElement[] = []
+      provider.awareness.getStates().forEach((st, id) => {
+        const u = (st as { user?: { name?: string; color?: string } }).user
+        if (id === 0 || !u?.name) return
+        items.push(h('li', { style: { background: u.color ?? '#444' } }, id === doc.clientID ? `${u.name} (you)` : u.name))
+      })
+      people.replaceChildren(...items)
     }
-    arr.forEach((m, i) => {
-      let it = parts.get(m)
-      if (!it) {
-        it = makeItem(m)
-        parts.set(m, it)
-        items.set(m, it)
+    provider.awareness.on('change', renderPeople)
+    renderPeople()
+
+    // ---- conclusions ----
+    function makeItem(m: Y.Map<unknown>) {
+      const id = String(m.get('id') ?? '')
+      let text = m.get('text')
+      if (!(text instanceof Y.Text)) text = new Y.Text()
+      const ta = h('textarea', { rows: '2', 'data-testid': 'conclusion-text', readOnly: !editable, 'data-focus-key': `${id}:text` })
+      const label = h('label', { class: 'sr-only' }, 'Conclusion')
+      const taId = `c-${id}-text`
+      ta.id = taId
+      label.htmlFor = taId
+      const unbind = bindText(ta, text as Y.Text, () => autosize(ta))
+      const final = h('input', { type: 'checkbox', disabled: !editable, 'data-testid': 'conclusion-final' })
+      final.addEventListener('change', () => doc.transact(() => m.set('status', final.checked ? 'final' : 'draft'), LOCAL))
+      const finalLabel = h('label', { class: 'final-toggle' }, final, 'Final')
+      const finalBadge = h('span', { class: 'badge final' }, 'final')
+      const author = h('span', { class: 'meta author' })
+      const idx = () => conclusions.toArray().indexOf(m)
+      const up = h('button', { type: 'button', class: 'small', disabled: !editable, 'data-action': 'up', onclick: () => move(idx(), -1, 'up') }, '↑')
+      const down = h('button', { type: 'button', class: 'small', disabled: !editable, 'data-action': 'down', onclick: () => move(idx(), 1, 'down') }, '↓')
+      const del = h('button', { type: 'button', class: 'small danger', disabled: !editable, 'data-action': 'delete', onclick: () => remove(idx()) }, 'Delete')
+      const controls = h('span', { class: 'citem-controls' }, finalLabel, up, down, del)
+      const li = h('li', { 'data-id': id }, label, ta, h('div', { class: 'citem-actions' }, controls, finalBadge, h('span', { class: 'spacer' }), author))
+      return { li, unbind, id, ta, final, finalBadge, controls, author, up, down, del }
+    }
+    const parts = new Map<Y.Map<unknown>, ReturnType<typeof makeItem>>()
+
+    function syncList() {
+      const arr = conclusions.toArray().filter((m) => m instanceof Y.Map)
+      const live = new Set(arr)
+      for (const [m, it] of parts) {
+        if (!live.has(m)) {
+          it.unbind()
+          it.li.remove()
+          parts.delete(m)
+        }
       }
-      const pos = i + 1
-      it.ta.previousElementSibling!.textContent = `Conclusion ${pos}`
-      it.up.setAttribute('aria-label', `Move conclusion ${pos} up`)
-      it.down.setAttribute('aria-label', `Move conclusion ${pos} down`)
-      it.del.setAttribute('aria-label', `Delete conclusion ${pos}`)
-      it.up.disabled = !editable || i === 0
-      it.down.disabled = !editable || i === arr.length - 1
-      const isFinal = m.get('status') === 'final'
-      it.final.checked = isFinal
-      it.final.setAttribute('aria-label', `Conclusion ${pos} is final`)
-      it.li.classList.toggle('final', isFinal)
-      const a = String(m.get('author') ?? '')
-      it.author.textContent = a ? `by ${a}` : ''
-      if (list.children[i] !== it.li) list.insertBefore(it.li, list.children[i] ?? null)
-      autosize(it.ta)
+      arr.forEach((m, i) => {
+        let it = parts.get(m)
+        if (!it) {
+          it = makeItem(m)
+          parts.set(m, it)
+        }
+        const pos = i + 1
+        it.ta.previousElementSibling!.textContent = `Conclusion ${pos}`
+        it.ta.readOnly = !editable
+        it.up.setAttribute('aria-label', `Move conclusion ${pos} up`)
+        it.down.setAttribute('aria-label', `Move conclusion ${pos} down`)
+        it.del.setAttribute('aria-label', `Delete conclusion ${pos}`)
+        it.up.disabled = !editable || i === 0
+        it.down.disabled = !editable || i === arr.length - 1
+        it.del.disabled = !editable
+        it.final.disabled = !editable
+        // read-only pages show the status as a badge instead of controls that do nothing
+        it.controls.hidden = !canWrite
+        const isFinal = m.get('status') === 'final'
+        it.finalBadge.hidden = canWrite || !isFinal
+        it.final.checked = isFinal
+        it.final.setAttribute('aria-label', `Conclusion ${pos} is final`)
+        it.li.classList.toggle('final', isFinal)
+        const a = String(m.get('author') ?? '')
+        it.author.textContent = a ? `by ${a}` : ''
+        if (list.children[i] !== it.li) list.insertBefore(it.li, list.children[i] ?? null)
+        autosize(it.ta)
+      })
+      if (!arr.length && !list.querySelector('.empty')) list.append(h('li', { class: 'empty' }, 'No conclusions yet.'))
+      if (arr.length) list.querySelector('.empty')?.remove()
+    }
+
+    function move(i: number, dir: number, action: string) {
+      const j = i + dir
+      if (!editable || i < 0 || j < 0 || j >= conclusions.length) return
+      const old = conclusions.get(i)
+      const id = String(old.get('id') ?? '')
+      // Y types cannot be re-inserted: moving = a deep copy (same id, so plenary curation keys hold).
+      doc.transact(() => {
+        const copy = old.clone()
+        conclusions.delete(i, 1)
+        conclusions.insert(j, [copy])
+      }, LOCAL)
+      syncList()
+      const target = list.querySelector<HTMLButtonElement>(`li[data-id="${CSS.escape(id)}"] button[data-action="${action}"]`)
+      ;(target && !target.disabled ? target : list.querySelector<HTMLTextAreaElement>(`li[data-id="${CSS.escape(id)}"] textarea`))?.focus()
+      announce(`Moved to position ${j + 1}`)
+    }
+
+    function remove(i: number) {
+      if (!editable || i < 0) return
+      doc.transact(() => conclusions.delete(i, 1), LOCAL)
+      syncList()
+      const next = list.querySelectorAll<HTMLTextAreaElement>('textarea')[Math.min(i, conclusions.length - 1)]
+      ;(next ?? addBtn).focus()
+      announce('Conclusion deleted')
+    }
+
+    addBtn.addEventListener('click', () => {
+      if (!editable) return
+      const m = new Y.Map<unknown>()
+      const id = newId()
+      doc.transact(() => {
+        m.set('id', id)
+        m.set('text', new Y.Text())
+        m.set('status', 'draft')
+        m.set('author', name)
+        conclusions.push([m])
+      }, LOCAL)
+      syncList()
+      list.querySelector<HTMLTextAreaElement>(`li[data-id="${CSS.escape(id)}"] textarea`)?.focus()
     })
-    if (!arr.length && !list.querySelector('.empty')) list.append(h('li', { class: 'empty' }, 'No conclusions yet.'))
-    if (arr.length) list.querySelector('.empty')?.remove()
-  }
 
-  function move(i: number, dir: number, action: string) {
-    const j = i + dir
-    if (i < 0 || j < 0 || j >= conclusions.length) return
-    const old = conclusions.get(i)
-    const id = String(old.get('id') ?? '')
-    // Y types cannot be re-inserted: moving = a deep copy (same id, so plenary curation keys hold).
-    doc.transact(() => {
-      const copy = old.clone()
-      conclusions.delete(i, 1)
-      conclusions.insert(j, [copy])
-    }, LOCAL)
+    conclusions.observeDeep(() => syncList())
     syncList()
-    const target = list.querySelector<HTMLButtonElement>(`li[data-id="${CSS.escape(id)}"] button[data-action="${action}"]`)
-    ;(target && !target.disabled ? target : list.querySelector<HTMLTextAreaElement>(`li[data-id="${CSS.escape(id)}"] textarea`))?.focus()
-    announce(`Moved to position ${j + 1}`)
-  }
+    room.whenSynced.then(syncList)
 
-  function remove(i: number) {
-    if (i < 0) return
-    doc.transact(() => conclusions.delete(i, 1), LOCAL)
-    syncList()
-    const next = list.querySelectorAll<HTMLTextAreaElement>('textarea')[Math.min(i, conclusions.length - 1)]
-    ;(next ?? addBtn).focus()
-    announce('Conclusion deleted')
-  }
+    // ---- closed / reopened / refused ----
+    function applyEditable() {
+      const now = isEditable()
+      closedNotice.hidden = !isClosed()
+      if (now === editable) return
+      editable = now
+      editor.setEditable(editable)
+      btnEls.forEach((el) => (el.disabled = !editable))
+      addBtn.disabled = !editable
+      syncList()
+    }
 
-  addBtn.addEventListener('click', () => {
-    const m = new Y.Map<unknown>()
-    const id = newId()
-    doc.transact(() => {
-      m.set('id', id)
-      m.set('text', new Y.Text())
-      m.set('status', 'draft')
-      m.set('author', name)
-      conclusions.push([m])
-    }, LOCAL)
-    syncList()
-    list.querySelector<HTMLTextAreaElement>(`li[data-id="${CSS.escape(id)}"] textarea`)?.focus()
-  })
+    async function reloadCleanly() {
+      if (reloading) return
+      reloading = true
+      const before = snapshot(doc)
+      const hadFocus = document.activeElement && document.querySelector('.rapp-grid')?.contains(document.activeElement)
+      teardown()
+      // the refused edits live in this browser's IndexedDB copy too: delete it, then start again
+      // from the server's document
+      await room.destroy({ clearLocal: true })
+      const next = open(null)
+      await next.room.whenSynced
+      await new Promise<void>((r) => (next.room.state.synced ? r() : next.room.provider.once('sync', () => r())))
+      const lost = notKept(before, snapshot(next.room.doc))
+      next.showLost(lost)
+      announce('The group is open again: the document was reloaded and you can edit.')
+      if (hadFocus) document.querySelector<HTMLElement>('[data-testid="notes-editor"]')?.focus()
+    }
 
-  conclusions.observeDeep(() => syncList())
-  syncList()
-  room.whenSynced.then(syncList)
-  // The server refused an edit (e.g. the moderator closed the group meanwhile): stop editing here,
-  // so that this page does not drift away from what everybody else sees.
-  const refusedBox = h('div', { class: 'notice', role: 'alert', hidden: true, 'data-testid': 'refused' })
-  document.querySelector('.rapp-grid')?.before(refusedBox)
-  room.onState((s) => {
-    if (!s.denied || !refusedBox.hidden) return
-    editable = false
-    editor.setEditable(false)
-    document.querySelectorAll<HTMLButtonElement | HTMLInputElement | HTMLTextAreaElement>('.rapp-grid button, .rapp-grid input, .rapp-grid textarea').forEach((el) => {
-      if (el instanceof HTMLTextAreaElement) el.readOnly = true
-      else el.disabled = true
+    function showLost(lost: Snapshot) {
+      if (!lost.notes.length && !lost.conclusions.length) return
+      lostBox.hidden = false
+      const rows: HTMLElement[] = [h('p', null, h('strong', null, 'Not kept: '), 'the server did not accept these edits (they were made while the group was closed). Copy what you still need:')]
+      if (lost.conclusions.length) rows.push(h('p', { class: 'meta' }, 'Conclusions'), h('ul', null, lost.conclusions.map((t) => h('li', { class: 'ctext' }, t))))
+      if (lost.notes.length) rows.push(h('p', { class: 'meta' }, 'Notes'), h('ul', null, lost.notes.map((t) => h('li', { class: 'ctext' }, t))))
+      rows.push(h('button', { type: 'button', class: 'small', onclick: () => (lostBox.hidden = true) }, 'Dismiss'))
+      lostBox.replaceChildren(...rows)
+    }
+
+    const offState = room.onState((s) => {
+      if (reloading) return
+      if (s.denied && refusedStamp < 0) {
+        refusedStamp = s.serverStamp
+        refusedBox.hidden = false
+        refusedBox.replaceChildren(
+          h(
+            'p',
+            null,
+            h('strong', null, 'Your latest edit was not accepted. '),
+            `The server refused it (${s.denied}); the moderator has probably closed this group. When the group is reopened this page reloads the document from the server, and you can go on editing.`,
+          ),
+          h('button', { type: 'button', 'data-testid': 'reload-doc', onclick: () => void reloadCleanly() }, 'Reload the document now'),
+        )
+      }
+      // a server state that arrived after the refusal and says "open": start again cleanly
+      if (refusedStamp >= 0 && s.closed === false && s.serverStamp > refusedStamp) {
+        void reloadCleanly()
+        return
+      }
+      if (s.closed !== null) closedAtStart = s.closed
+      applyEditable()
     })
-    refusedBox.hidden = false
-    refusedBox.replaceChildren(
-      h('p', null, h('strong', null, 'Editing has stopped. '), `The server did not accept the latest edit (${s.denied}); the moderator may have closed this group. What you typed since then is not shared.`),
-      h('button', { type: 'button', onclick: () => location.reload() }, 'Reload the page'),
-    )
-  })
-  window.addEventListener('pagehide', () => provider.awareness.setLocalState(null))
+
+    function teardown() {
+      offState()
+      provider.awareness.off('change', renderPeople)
+      for (const it of parts.values()) it.unbind()
+      editor.destroy()
+    }
+    current = { room, teardown }
+    if (lostBefore) showLost(lostBefore)
+    return { room, showLost }
+  }
+
+  open(null)
 }
