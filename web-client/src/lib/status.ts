@@ -2,7 +2,7 @@ import { h } from './dom'
 import type { Room, RoomState } from './room'
 
 /** A status line that is always visible: connection state, and for writers the "saved" mark. */
-export function statusBar(room: Room, opts: { write?: boolean; showFollowers?: boolean } = {}): HTMLElement {
+export function statusBar(room: Room, opts: { write?: boolean; showFollowers?: boolean; showWriters?: boolean } = {}): HTMLElement {
   const conn = h('span', { class: 'pill', 'data-testid': 'connection' })
   const saved = opts.write ? h('span', { class: 'pill', 'data-testid': 'saved' }) : null
   const followers = opts.showFollowers ? h('span', { class: 'pill muted', 'data-testid': 'followers' }) : null
@@ -22,7 +22,7 @@ export function statusBar(room: Room, opts: { write?: boolean; showFollowers?: b
     }
     if (followers) {
       followers.hidden = s.followers === null
-      followers.textContent = s.followers === null ? '' : `${s.followers} following${s.writers !== null ? `, ${s.writers} editing` : ''}`
+      followers.textContent = s.followers === null ? '' : `${s.followers} following${s.writers !== null && opts.showWriters !== false ? `, ${s.writers} editing` : ''}`
     }
     denied.hidden = !s.denied
     denied.textContent = s.denied ? `Edits refused by the server: ${s.denied}` : ''

@@ -34,7 +34,7 @@ export default async function projector(meeting: string) {
   const viewport = h('div', { class: 'proj-viewport', 'data-testid': 'projector-viewport' }, body)
   const room = openRoom(meeting, 'plenary', token)
   plenaryRoots(room.doc)
-  const footer = h('div', { class: 'proj-foot' }, statusBar(room, { showFollowers: true }))
+  const footer = h('div', { class: 'proj-foot' }, statusBar(room, { showFollowers: true, showWriters: false }))
   // large screens: titles and conclusions on the left, a narrow side column with the QR code and the
   // connection state on the right, so that the conclusions get the whole height of the screen
   mount(
@@ -77,7 +77,15 @@ export default async function projector(meeting: string) {
     }
     return Math.floor(lo * 100) / 100
   }
+  /** a long title: down to 70 % of its size to stay whole on one line, then the ellipsis */
+  function fitTitle() {
+    title.style.fontSize = ''
+    if (!fitMedia.matches || title.scrollWidth <= title.clientWidth) return
+    const base = parseFloat(getComputedStyle(title).fontSize)
+    title.style.fontSize = `${Math.max(base * 0.7, Math.floor((base * title.clientWidth) / title.scrollWidth))}px`
+  }
   function fit() {
+    fitTitle()
     if (!fitMedia.matches) {
       body.style.removeProperty('--fit')
       body.classList.remove('cols-3')
