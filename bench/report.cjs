@@ -4,7 +4,9 @@
 const fs = require('fs')
 const os = require('os')
 const [, , inFile, outFile] = process.argv
-const rows = fs.readFileSync(inFile, 'utf8').split('\n').filter(Boolean).map(l => JSON.parse(l))
+const all = fs.readFileSync(inFile, 'utf8').split('\n').filter(Boolean).map(l => JSON.parse(l))
+const rows = all.filter(r => !r.meta)
+const meta = all.filter(r => r.meta)
 const TARGETS = ['plenary', 'y-sweet', 'y-websocket', 'hocuspocus']
 const get = (o, p) => p.split('.').reduce((a, k) => (a == null ? undefined : a[k]), o)
 const median = xs => {
@@ -35,7 +37,7 @@ const METRICS = {
 }
 METRICS.crowd10k = METRICS.crowd
 const scenarios = [...new Set(rows.map(r => r.scenario))]
-const summary = { generated_at: new Date().toISOString(), machine: machine(), scenarios: {}, ratios: {}, errors: [] }
+const summary = { generated_at: new Date().toISOString(), machine: machine(), meta, scenarios: {}, ratios: {}, errors: [] }
 const lines = []
 const fmt = v => v === undefined ? '—' : (Math.abs(v) >= 100 ? v.toFixed(0) : Math.abs(v) >= 10 ? v.toFixed(1) : v.toFixed(2))
 for (const s of scenarios) {
@@ -67,22 +69,19 @@ for (const s of scenarios) {
     if (rl.length) { lines.push(''); lines.push('plenary ÷ peer (lower is better): ' + rl.join(' · ')) }
   }
 }
-const store = rows.filter(r => r.scenario === 'store')
-if (store.length) {
-  const r = store[store.length - 1]
-  summary.store = r
+const stores = rows.filter(r => r.scenario === 'store')
+if (stores.length) summary.store = stores
+for (const r of stores) {
   lines.push('')
-  lines.push('### store (plenary)')
-  if (r.error) lines.push('error: ' + r.error)
-  else {
-    lines.push(`durable updates/s (${r.durable.writers} writers, window ${r.durable.window}): ${r.durable.durable_updates_per_s}; ack p50 ${r.durable.ack_latency_ms.p50} ms, p99 ${r.durable.ack_latency_ms.p99} ms; single writer round trip p50 ${r.durable.single_writer_window1_ack_ms.p50} ms`)
-    lines.push('| history (updates) | write updates/s | warm sync ms | ' + r.cold_load.map(c => `first sync ${c.mode} (ms)`).join(' | ') + ' |')
-    lines.push('|---|---|---|' + r.cold_load.map(() => '---').join('|') + '|')
-    r.history.forEach((h, i) => {
-      lines.push(`| ${h.updates} | ${h.write_updates_per_s} | ${h.warm_sync_ms.toFixed(1)} | ` + r.cold_load.map(c => c.rooms[i] ? `${c.rooms[i].first_sync_ms}${c.rooms[i].len_ok ? '' : ' (WRONG CONTENT)'}` : '—').join(' | ') + ' |')
-    })
-    lines.push(`start-up: ${r.cold_load.map(c => `${c.mode} ${c.startup_s}s`).join(', ')}`)
-  }
+  lines.push(`### store (plenary, ${r.label || ''}${r.server_args && r.server_args.length ? '; server ' + r.server_args.join(' ') : ''})`)
+  if (r.error) { lines.push('error: ' + r.error); continue }
+  lines.push(`durable updates/s (${r.durable.writers} writers, window ${r.durable.window}): ${r.durable.durable_updates_per_s}; ack p50 ${r.durable.ack_latency_ms.p50} ms, p99 ${r.durable.ack_latency_ms.p99} ms; single writer round trip p50 ${r.durable.single_writer_window1_ack_ms.p50} ms`)
+  lines.push('| history (updates) | write updates/s | warm sync ms | ' + r.cold_load.map(c => `first sync ${c.mode} (ms)`).join(' | ') + ' |')
+  lines.push('|---|---|---|' + r.cold_load.map(() => '---').join('|') + '|')
+  r.history.forEach((h, i) => {
+    lines.push(`| ${h.updates} | ${h.write_updates_per_s} | ${h.warm_sync_ms.toFixed(1)} | ` + r.cold_load.map(c => c.rooms[i] ? `${c.rooms[i].first_sync_ms}${c.rooms[i].len_ok ? '' : ' (WRONG CONTENT)'}` : '—').join(' | ') + ' |')
+  })
+  lines.push(`start-up: ${r.cold_load.map(c => `${c.mode} ${c.startup_s}s`).join(', ')}; SIGTERM exit: ${r.cold_load.map(c => c.sigterm_exit_s + 's').join(', ')}; data dir ${r.data_dir_bytes_before_restart} bytes before restart, ${r.cold_load.map(c => c.data_dir_bytes_after).join(' / ')} after`)
 }
 for (const e of summary.errors) lines.push(`error: ${e.scenario}/${e.target}: ${e.error}`)
 console.log(lines.join('\n'))

@@ -177,21 +177,33 @@ scenario_args() {
 IFS=, read -r -a SCN <<< "$SCENARIOS"
 IFS=, read -r -a TGT <<< "$TARGETS"
 echo "== results: $RESULTS (logs in $LOGS)"
+printf '{"meta":true,"started_at":"%s","commit":"%s","plenary_version":"%s","plenary_binary_mtime":"%s","quick":%s}\n' \
+  "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "$(git rev-parse --short HEAD 2>/dev/null || echo unknown)" \
+  "$("$PLENARY" --version 2>/dev/null || echo missing)" "$(date -u -r "$PLENARY" +%Y-%m-%dT%H:%M:%SZ 2>/dev/null || echo missing)" \
+  "$([[ $QUICK == 1 ]] && echo true || echo false)" >> "$RESULTS"
 for run in $(seq 1 "$RUNS"); do
   for s in "${SCN[@]}"; do
     if [[ "$s" == store ]]; then
       has "$TARGETS" plenary && available plenary || continue
-      wait_quiet
-      echo "== [run $run] store benchmark (plenary)"
       extra=""
       [[ $QUICK == 1 ]] && extra="--histories 10,10000 --duration 3"
-      # shellcheck disable=SC2086
-      if ! "$LG" store --server-bin "$PLENARY" --server-arg=--max-messages-per-sec=1000000 --server-log "$LOGS/store-run$run.server.log" --data-dir "$(mktemp -d "$DATA/store-XXXX")" --json "$RESULTS" \
-          --label "run$run" $extra >"$LOGS/store-run$run.log" 2>&1; then
-        echo "   store benchmark failed: $(tail -2 "$LOGS/store-run$run.log")"
-        printf '{"scenario":"store","target":"plenary","label":"run%s","error":%s}\n' "$run" \
-          "$(tail -1 "$LOGS/store-run$run.log" | node -e 'let s="";process.stdin.on("data",d=>s+=d).on("end",()=>console.log(JSON.stringify(s.trim())))')" >> "$RESULTS"
-      fi
+      # Twice: with plenary's default online compaction, and with compaction pushed out of reach,
+      # to see cold-load time against an uncompacted history. The per-connection rate limit is
+      # lifted: this measures the store, not the limiter.
+      for variant in default no-compaction; do
+        wait_quiet
+        echo "== [run $run] store benchmark (plenary, compaction: $variant)"
+        sargs=(--server-arg=--max-messages-per-sec=1000000)
+        [[ $variant == no-compaction ]] && sargs+=(--server-arg=--compact-after=100000000)
+        # shellcheck disable=SC2086
+        if ! "$LG" store --server-bin "$PLENARY" "${sargs[@]}" --server-log "$LOGS/store-$variant-run$run.server.log" \
+            --data-dir "$(mktemp -d "$DATA/store-XXXX")" --json "$RESULTS" --label "$variant/run$run" $extra \
+            >"$LOGS/store-$variant-run$run.log" 2>&1; then
+          echo "   store benchmark failed: $(tail -2 "$LOGS/store-$variant-run$run.log")"
+          printf '{"scenario":"store","target":"plenary","label":"%s/run%s","error":%s}\n' "$variant" "$run" \
+            "$(tail -1 "$LOGS/store-$variant-run$run.log" | node -e 'let s="";process.stdin.on("data",d=>s+=d).on("end",()=>console.log(JSON.stringify(s.trim())))')" >> "$RESULTS"
+        fi
+      done
       continue
     fi
     for t in "${TGT[@]}"; do
