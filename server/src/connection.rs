@@ -109,18 +109,29 @@ async fn write_loop(
                 if n == 0 {
                     break;
                 }
-                let mut bytes = 0;
-                for frame in buf.drain(..) {
-                    bytes += frame.len();
-                    if sink.feed(WsMessage::Binary(frame)).await.is_err() {
-                        return;
+                let bytes: usize = buf.iter().map(|f| f.len()).sum();
+                let write = async {
+                    for frame in buf.drain(..) {
+                        sink.feed(WsMessage::Binary(frame)).await?;
                     }
+                    sink.flush().await
+                };
+                // A client whose socket stays full is not waited for: a kick (1013 from its
+                // room, 1002/1009 from its reader) or shutdown abandons the write; the close
+                // frame below gets a short deadline of its own.
+                let written = tokio::select! {
+                    r = write => r.is_ok(),
+                    _ = kick.kicked() => break,
+                    _ = svc.sockets_closing.cancelled() => {
+                        kick.kick(close_code::GOING_AWAY);
+                        break;
+                    }
+                };
+                if !written {
+                    return;
                 }
                 svc.metrics.messages_out.inc_by(n as u64);
                 svc.metrics.bytes_out.inc_by(bytes as u64);
-                if sink.flush().await.is_err() {
-                    return;
-                }
             }
             _ = ping.tick() => {
                 if sink.send(WsMessage::Ping(Default::default())).await.is_err() {

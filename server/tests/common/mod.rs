@@ -32,6 +32,9 @@ impl Server {
     }
 
     pub async fn start_with(config: Config) -> Server {
+        if std::env::var_os("PLENARY_TEST_LOG").is_some() {
+            let _ = tracing_subscriber::fmt().with_env_filter("debug,tower_http=warn,hyper=warn").with_test_writer().try_init();
+        }
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let data_dir = config.data_dir.clone();
