@@ -223,6 +223,11 @@ export function openRoom(meeting: string, name: string, token: string, opts: Ope
       .catch(() => {
         if (!destroyed) provider.connect()
       })
+    // The browser store should answer in milliseconds; if it does not (e.g. its deletion waits for
+    // another tab of this link to close it), go online without it rather than hang.
+    setTimeout(() => {
+      if (!destroyed && !provider.shouldConnect) provider.connect()
+    }, 4000)
   } else {
     provider.connect()
   }
