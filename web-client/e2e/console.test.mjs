@@ -67,6 +67,18 @@ test('keyboard shortcuts step through the items; Open projector works with the m
   await mod.keyboard.press('Control+ArrowRight')
   assert.equal(await mod.getByTestId('position').textContent(), 'Item 2 of 3')
 
+  // the letter keys can be turned off (arrows stay), and back on
+  await mod.getByLabel('Letter keys J and K').uncheck()
+  await mod.locator('h1').click()
+  await mod.keyboard.press('k')
+  await mod.keyboard.press('ArrowRight')
+  await presenting(B1)
+  assert.equal(await mod.getByTestId('position').textContent(), 'Item 3 of 3', 'K was ignored, → worked')
+  await mod.getByLabel('Letter keys J and K').check()
+  await mod.locator('h1').click()
+  await mod.keyboard.press('k')
+  await presenting(A2)
+
   // Open projector: the moderator's token, in a new window
   const link = mod.getByTestId('open-projector')
   assert.equal(await link.getAttribute('href'), `/m/${created.id}/projector#token=${encodeURIComponent(created.tokens.moderator)}`)

@@ -24,6 +24,22 @@ export default async function consoleView(meeting: string) {
     return
   }
   const base = `/api/meetings/${encodeURIComponent(meeting)}`
+  // Single-letter shortcuts can be turned off (WCAG 2.1.4, e.g. for speech input); arrows stay.
+  let letterKeys = true
+  try {
+    letterKeys = localStorage.getItem('plenary-letter-shortcuts') !== 'off'
+  } catch {
+    /* storage may be disabled */
+  }
+  const letterToggle = h('input', { type: 'checkbox', checked: letterKeys, 'data-testid': 'letter-keys' })
+  letterToggle.addEventListener('change', () => {
+    letterKeys = letterToggle.checked
+    try {
+      localStorage.setItem('plenary-letter-shortcuts', letterKeys ? 'on' : 'off')
+    } catch {
+      /* ignore */
+    }
+  })
   const room = openRoom(meeting, 'plenary', token, { write: true })
   const { doc } = room
   const { curation } = plenaryRoots(doc)
@@ -92,7 +108,8 @@ export default async function consoleView(meeting: string) {
             h('kbd', null, 'K'),
             ' or ',
             h('kbd', { 'aria-label': 'Left arrow' }, '←'),
-            ' previous item (when the cursor is not in a text field).',
+            ' previous item (when the cursor is not in a text field). ',
+            h('label', { class: 'inline-check' }, letterToggle, 'Letter keys J and K'),
           ),
         ),
         h(
@@ -311,6 +328,8 @@ export default async function consoleView(meeting: string) {
     const t = e.target as HTMLElement | null
     if (t && (t.isContentEditable || t.closest('input, textarea, select, [contenteditable]:not([contenteditable="false"])'))) return
     const k = e.key
+    const letter = k === 'j' || k === 'J' || k === 'k' || k === 'K'
+    if (letter && !letterKeys) return
     const d = k === 'j' || k === 'J' || k === 'ArrowRight' ? 1 : k === 'k' || k === 'K' || k === 'ArrowLeft' ? -1 : 0
     if (!d) return
     e.preventDefault()
