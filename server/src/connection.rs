@@ -1,6 +1,7 @@
-//! One WebSocket connection: a reader that decodes and forwards to the room, a writer that
-//! drains the bounded outbound queue (several frames per socket flush) and sends pings, and the
-//! close codes of the contract: 1002 undecodable, 1009 oversized, 1013 too slow, 1001 shutdown.
+//! One WebSocket connection, one task: it decodes what the client sends and forwards it to the
+//! room, drains the bounded outbound queue (every queued frame, one flush), sends pings, and
+//! closes with the contract's codes: 1002 undecodable, 1009 oversized, 1013 too slow, 1001
+//! shutdown.
 //!
 //! After a close frame is sent, what the client still sends is read and discarded until it
 //! closes (or a deadline passes), so that it sees our close code rather than a reset.
@@ -22,6 +23,8 @@ const PING_EVERY: Duration = Duration::from_secs(30);
 const IDLE_TIMEOUT: Duration = Duration::from_secs(90);
 /// How long to keep reading after our close frame, waiting for the client's.
 const CLOSE_DRAIN: Duration = Duration::from_secs(5);
+/// How long our close frame may take to leave.
+const CLOSE_SEND: Duration = Duration::from_secs(2);
 /// Frames written per socket flush.
 const WRITE_BATCH: usize = 64;
 
@@ -33,7 +36,7 @@ pub struct ConnectionParams {
 }
 
 /// Runs a connection to completion.
-pub async fn serve(socket: WebSocket, svc: Services, p: ConnectionParams) {
+pub async fn serve(mut socket: WebSocket, svc: Services, p: ConnectionParams) {
     svc.metrics.connections.inc();
     svc.metrics.connections_total.inc();
     let can_write = p.capability.role.can_write(&p.room.doc);
@@ -41,20 +44,21 @@ pub async fn serve(socket: WebSocket, svc: Services, p: ConnectionParams) {
     let kick = outbox.kick.clone();
     let Some(room) = join(&svc, &p, outbox, can_write).await else {
         tracing::warn!("room unavailable");
-        let mut socket = socket;
-        let _ = socket.send(close_message(close_code::SERVICE_RESTART)).await;
+        let _ = close(&mut socket, close_code::SERVICE_RESTART).await;
         svc.metrics.connections.dec();
         return;
     };
     tracing::info!(role = p.capability.role.name(), can_write, ack = p.wants_ack, "connected");
-    let (sink, stream) = socket.split();
-    let writer = tokio::spawn(write_loop(sink, out_rx, kick.clone(), svc.clone()));
-    read_loop(stream, &svc, &p, &room, &kick).await;
+    let mut conn = Conn { socket, svc: &svc, p: &p, room: &room, kick: &kick, out_rx, buf: Vec::with_capacity(WRITE_BATCH) };
+    let code = conn.run().await;
     let _ = room.tx.send(RoomCmd::Leave { conn: p.conn }).await;
-    if kick.code().is_none() {
-        kick.kick(close_code::GOING_AWAY);
+    let mut socket = conn.socket;
+    if let Some(code) = code {
+        kick.kick(code);
+        if close(&mut socket, code).await {
+            drain_until_closed(&mut socket).await;
+        }
     }
-    let _ = writer.await;
     svc.metrics.connections.dec();
     tracing::info!(code = kick.code().unwrap_or(0), "disconnected");
 }
@@ -89,59 +93,159 @@ fn close_message(code: u16) -> WsMessage {
     WsMessage::Close(Some(CloseFrame { code, reason: reason.into() }))
 }
 
-async fn write_loop(
-    mut sink: futures_util::stream::SplitSink<WebSocket, WsMessage>,
-    mut rx: mpsc::Receiver<Frame>,
-    kick: Kick,
-    svc: Services,
-) {
-    let mut buf: Vec<Frame> = Vec::with_capacity(WRITE_BATCH);
-    let mut ping = tokio::time::interval_at(Instant::now() + PING_EVERY, PING_EVERY);
-    loop {
-        tokio::select! {
-            biased;
-            _ = kick.kicked() => break,
-            _ = svc.sockets_closing.cancelled() => {
-                kick.kick(close_code::GOING_AWAY);
+/// Sends our close frame; false if the socket would not take it in time.
+async fn close(socket: &mut WebSocket, code: u16) -> bool {
+    matches!(tokio::time::timeout(CLOSE_SEND, socket.send(close_message(code))).await, Ok(Ok(())))
+}
+
+/// Our close frame is on its way: discard what the client still sends until it answers with its
+/// own close frame or goes away, so that it sees our code rather than a reset.
+async fn drain_until_closed(socket: &mut WebSocket) {
+    let _ = tokio::time::timeout(CLOSE_DRAIN, async {
+        while let Some(Ok(m)) = socket.next().await {
+            if matches!(m, WsMessage::Close(_)) {
                 break;
             }
-            n = rx.recv_many(&mut buf, WRITE_BATCH) => {
-                if n == 0 {
-                    break;
+        }
+    })
+    .await;
+}
+
+/// One task per connection: it reads, writes and pings from a single `select!`, so there is no
+/// second task, no lock between halves of the socket, and a queued batch of frames is written
+/// with one flush.
+struct Conn<'a> {
+    socket: WebSocket,
+    svc: &'a Services,
+    p: &'a ConnectionParams,
+    room: &'a RoomHandle,
+    kick: &'a Kick,
+    out_rx: mpsc::Receiver<Frame>,
+    buf: Vec<Frame>,
+}
+
+/// How a step of the connection ended: go on, close with a code, or stop (the peer is gone).
+enum Step {
+    Continue,
+    Close(u16),
+    Gone,
+}
+
+impl Conn<'_> {
+    /// Runs until the connection ends; returns the close code to send, if any.
+    async fn run(&mut self) -> Option<u16> {
+        let mut rate = RateLimit::new(self.svc.max_messages_per_sec);
+        let mut ping = tokio::time::interval_at(Instant::now() + PING_EVERY, PING_EVERY);
+        let mut last_seen = Instant::now();
+        loop {
+            let step = tokio::select! {
+                biased;
+                _ = self.kick.kicked() => Step::Close(self.kick.code().unwrap_or(close_code::GOING_AWAY)),
+                _ = self.svc.sockets_closing.cancelled() => Step::Close(close_code::GOING_AWAY),
+                n = self.out_rx.recv_many(&mut self.buf, WRITE_BATCH) => {
+                    if n == 0 { Step::Close(close_code::GOING_AWAY) } else { self.write_batch().await }
                 }
-                let bytes: usize = buf.iter().map(|f| f.len()).sum();
-                let write = async {
-                    for frame in buf.drain(..) {
-                        sink.feed(WsMessage::Binary(frame)).await?;
+                msg = self.socket.next() => {
+                    last_seen = Instant::now();
+                    match msg {
+                        None | Some(Err(_)) => Step::Gone,
+                        Some(Ok(m)) => self.on_message(m, &mut rate).await,
                     }
-                    sink.flush().await
-                };
-                // A client whose socket stays full is not waited for: a kick (1013 from its
-                // room, 1002/1009 from its reader) or shutdown abandons the write; the close
-                // frame below gets a short deadline of its own.
-                let written = tokio::select! {
-                    r = write => r.is_ok(),
-                    _ = kick.kicked() => break,
-                    _ = svc.sockets_closing.cancelled() => {
-                        kick.kick(close_code::GOING_AWAY);
-                        break;
+                }
+                _ = ping.tick() => {
+                    if last_seen.elapsed() > IDLE_TIMEOUT {
+                        tracing::info!("client silent too long");
+                        Step::Close(close_code::GOING_AWAY)
+                    } else if self.socket.send(WsMessage::Ping(Default::default())).await.is_err() {
+                        Step::Gone
+                    } else {
+                        Step::Continue
                     }
-                };
-                if !written {
-                    return;
                 }
-                svc.metrics.messages_out.inc_by(n as u64);
-                svc.metrics.bytes_out.inc_by(bytes as u64);
-            }
-            _ = ping.tick() => {
-                if sink.send(WsMessage::Ping(Default::default())).await.is_err() {
-                    return;
-                }
+            };
+            match step {
+                Step::Continue => {}
+                Step::Close(code) => return Some(code),
+                Step::Gone => return None,
             }
         }
     }
-    let code = kick.code().unwrap_or(close_code::GOING_AWAY);
-    let _ = tokio::time::timeout(Duration::from_secs(2), sink.send(close_message(code))).await;
+
+    /// Writes every queued frame and flushes once. A client whose socket stays full is not
+    /// waited for: a kick (1013 from its room) or shutdown abandons the write.
+    async fn write_batch(&mut self) -> Step {
+        let n = self.buf.len();
+        let bytes: usize = self.buf.iter().map(|f| f.len()).sum();
+        let socket = &mut self.socket;
+        let frames = &mut self.buf;
+        let write = async {
+            for frame in frames.drain(..) {
+                socket.feed(WsMessage::Binary(frame)).await?;
+            }
+            socket.flush().await
+        };
+        let result = tokio::select! {
+            r = write => r,
+            _ = self.kick.kicked() => return Step::Close(self.kick.code().unwrap_or(close_code::GOING_AWAY)),
+            _ = self.svc.sockets_closing.cancelled() => return Step::Close(close_code::GOING_AWAY),
+        };
+        self.buf.clear();
+        if result.is_err() {
+            return Step::Gone;
+        }
+        self.svc.metrics.messages_out.inc_by(n as u64);
+        self.svc.metrics.bytes_out.inc_by(bytes as u64);
+        Step::Continue
+    }
+
+    async fn on_message(&mut self, msg: WsMessage, rate: &mut RateLimit) -> Step {
+        let (svc, conn) = (self.svc, self.p.conn);
+        let data = match msg {
+            WsMessage::Binary(b) => b,
+            WsMessage::Close(_) => {
+                // answer the client's close frame
+                let _ = tokio::time::timeout(CLOSE_SEND, self.socket.flush()).await;
+                return Step::Gone;
+            }
+            WsMessage::Ping(_) | WsMessage::Pong(_) => return Step::Continue,
+            WsMessage::Text(_) => return reject(svc, close_code::PROTOCOL_ERROR, "text frame"),
+        };
+        svc.metrics.messages_in.inc();
+        svc.metrics.bytes_in.inc_by(data.len() as u64);
+        if data.len() > svc.limits.max_message_bytes {
+            return reject(svc, close_code::TOO_BIG, "message over the size limit");
+        }
+        if let Some(wait) = rate.take() {
+            tokio::time::sleep(wait).await;
+        }
+        let cmd = match Message::decode(&data, &svc.limits) {
+            Err(e) => {
+                tracing::info!(error = %e, "undecodable message");
+                return reject(svc, close_code::PROTOCOL_ERROR, "undecodable");
+            }
+            Ok(Message::SyncStep1(sv)) => RoomCmd::SyncStep1 { conn, sv },
+            Ok(Message::SyncStep2(bytes) | Message::Update(bytes)) => match decode_update(&bytes) {
+                Ok(update) => RoomCmd::Update { conn, update },
+                Err(e) => {
+                    tracing::info!(error = %e, "malformed update");
+                    return reject(svc, close_code::PROTOCOL_ERROR, "malformed update");
+                }
+            },
+            Ok(Message::Awareness(a)) => RoomCmd::Awareness { conn, entries: a.entries },
+            Ok(Message::QueryAwareness) => RoomCmd::QueryAwareness { conn },
+            Ok(Message::Auth(_) | Message::SavedAck(_)) => return Step::Continue,
+        };
+        if self.room.tx.send(cmd).await.is_err() {
+            return Step::Close(close_code::SERVICE_RESTART);
+        }
+        Step::Continue
+    }
+}
+
+fn reject(svc: &Services, code: u16, what: &'static str) -> Step {
+    svc.metrics.rejected_messages.inc();
+    tracing::info!(code, what, "closing connection");
+    Step::Close(code)
 }
 
 /// Token bucket: slows a connection down past its message rate, never disconnects it.
@@ -166,86 +270,4 @@ impl RateLimit {
         self.tokens -= 1.0;
         (self.tokens < 0.0).then(|| Duration::from_secs_f64(-self.tokens / self.per_sec))
     }
-}
-
-async fn read_loop(
-    mut stream: futures_util::stream::SplitStream<WebSocket>,
-    svc: &Services,
-    p: &ConnectionParams,
-    room: &RoomHandle,
-    kick: &Kick,
-) {
-    let mut rate = RateLimit::new(svc.max_messages_per_sec);
-    loop {
-        let next = tokio::select! {
-            biased;
-            _ = kick.kicked() => break,
-            r = tokio::time::timeout(IDLE_TIMEOUT, stream.next()) => r,
-        };
-        let msg = match next {
-            Err(_) => {
-                tracing::info!("client silent too long");
-                kick.kick(close_code::GOING_AWAY);
-                break;
-            }
-            Ok(None) | Ok(Some(Err(_))) => return,
-            Ok(Some(Ok(m))) => m,
-        };
-        let data = match msg {
-            WsMessage::Binary(b) => b,
-            WsMessage::Close(_) => return,
-            WsMessage::Ping(_) | WsMessage::Pong(_) => continue,
-            WsMessage::Text(_) => {
-                reject(svc, kick, close_code::PROTOCOL_ERROR, "text frame");
-                break;
-            }
-        };
-        svc.metrics.messages_in.inc();
-        svc.metrics.bytes_in.inc_by(data.len() as u64);
-        if data.len() > svc.limits.max_message_bytes {
-            reject(svc, kick, close_code::TOO_BIG, "message over the size limit");
-            break;
-        }
-        if let Some(wait) = rate.take() {
-            tokio::time::sleep(wait).await;
-        }
-        let cmd = match Message::decode(&data, &svc.limits) {
-            Err(e) => {
-                tracing::info!(error = %e, "undecodable message");
-                reject(svc, kick, close_code::PROTOCOL_ERROR, "undecodable");
-                break;
-            }
-            Ok(Message::SyncStep1(sv)) => RoomCmd::SyncStep1 { conn: p.conn, sv },
-            Ok(Message::SyncStep2(bytes) | Message::Update(bytes)) => match decode_update(&bytes) {
-                Ok(update) => RoomCmd::Update { conn: p.conn, update },
-                Err(e) => {
-                    tracing::info!(error = %e, "malformed update");
-                    reject(svc, kick, close_code::PROTOCOL_ERROR, "malformed update");
-                    break;
-                }
-            },
-            Ok(Message::Awareness(a)) => RoomCmd::Awareness { conn: p.conn, entries: a.entries },
-            Ok(Message::QueryAwareness) => RoomCmd::QueryAwareness { conn: p.conn },
-            Ok(Message::Auth(_) | Message::SavedAck(_)) => continue,
-        };
-        if room.tx.send(cmd).await.is_err() {
-            kick.kick(close_code::SERVICE_RESTART);
-            break;
-        }
-    }
-    // Our close frame is on its way: discard what the client still sends until it closes.
-    let _ = tokio::time::timeout(CLOSE_DRAIN, async {
-        while let Some(Ok(m)) = stream.next().await {
-            if matches!(m, WsMessage::Close(_)) {
-                break;
-            }
-        }
-    })
-    .await;
-}
-
-fn reject(svc: &Services, kick: &Kick, code: u16, what: &'static str) {
-    svc.metrics.rejected_messages.inc();
-    tracing::info!(code, what, "closing connection");
-    kick.kick(code);
 }

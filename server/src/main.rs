@@ -20,9 +20,16 @@ fn main() -> anyhow::Result<()> {
     config.validate().map_err(anyhow::Error::msg)?;
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     rt.block_on(async move {
-        let listener = tokio::net::TcpListener::bind(config.addr)
-            .await
-            .with_context(|| format!("binding {}", config.addr))?;
+        let listener = bind(config.addr).with_context(|| format!("binding {}", config.addr))?;
         plenary_server::run(listener, config, plenary_server::shutdown_signal()).await
     })
+}
+
+/// Binds with a deep accept backlog: at the start of a session thousands of phones connect at
+/// once, and a full backlog costs each overflowing client a one-second SYN retry.
+fn bind(addr: std::net::SocketAddr) -> std::io::Result<tokio::net::TcpListener> {
+    let socket = if addr.is_ipv4() { tokio::net::TcpSocket::new_v4()? } else { tokio::net::TcpSocket::new_v6()? };
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    socket.listen(8192)
 }

@@ -60,7 +60,9 @@ pub async fn upgrade(
     ws.max_message_size(hard_limit)
         .max_frame_size(hard_limit)
         .read_buffer_size(4096)
-        .write_buffer_size(0)
+        // frames fed in one batch leave in one write at flush time
+        .write_buffer_size(16 * 1024)
+        .max_write_buffer_size(hard_limit)
         .on_upgrade(move |socket| {
             tracker.track_future(connection::serve(socket, svc, params).instrument(span))
         })
