@@ -79,7 +79,7 @@ test('the projector fits many conclusions on one screen and keeps the presented 
   let l = await layout()
   assert.ok(l.scroll <= l.inner, `no vertical page scroll (${l.scroll} > ${l.inner})`)
   assert.ok(l.wide <= 1920, 'no horizontal scroll')
-  assert.ok(l.fit < 1 && l.fit >= 0.5, `scaled down (fit ${l.fit})`)
+  assert.ok(l.fit < 1 && l.fit >= 0.6, `scaled down, not below 60 % (fit ${l.fit})`)
   assert.ok(l.foot <= l.inner, 'the status line is on screen')
   await screenshot(proj, 'projector-desktop-many')
 

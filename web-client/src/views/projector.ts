@@ -7,7 +7,7 @@ import { openRoom } from '../lib/room'
 import { statusBar } from '../lib/status'
 
 /** smallest scale the conclusions are shrunk to before the rest is clipped */
-const MIN_FIT = 0.5
+const MIN_FIT = 0.6
 /** on screens at least this wide the projector fills the screen exactly (no page scrolling) */
 const FIT_MEDIA = '(min-width: 700px) and (min-height: 400px)'
 
