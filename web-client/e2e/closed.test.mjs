@@ -71,9 +71,12 @@ test('closing and reopening a group turns the rapporteur page read-only and back
   assert.equal(await rap.getByTestId('refused').isVisible(), false, 'nothing was refused: the page stopped editing before any edit')
   assert.deepEqual(await axe(rap), [])
   await screenshot(rap, 'rapporteur-desktop-closed')
+  // the participant following the group sees it too
+  await phone.getByTestId('group-closed').waitFor({ timeout: 10_000 })
 
   await setClosed(created, false)
   await rap.getByTestId('closed-notice').waitFor({ state: 'hidden', timeout: 10_000 })
+  await phone.getByTestId('group-closed').waitFor({ state: 'detached', timeout: 10_000 })
   await rap.waitForFunction(() => document.querySelector('[data-testid="notes-editor"]').getAttribute('contenteditable') === 'true', null, { timeout: 5_000 })
   assert.deepEqual(await editState(rap), [true, true, true])
   await rap.getByTestId('notes-editor').click()

@@ -79,7 +79,9 @@ export default async function participant(meeting: string) {
       const render = perFrame(() => {
         if (room !== r) return
         const items = readConclusions(conclusions).filter((c) => (c.text?.toString() ?? '').trim() !== '')
+        const closed = r.state.closed ?? !!g.closed
         rerender(content, () => [
+          closed ? h('p', { class: 'notice', 'data-testid': 'group-closed' }, 'The moderator has closed this group: no more edits.') : null,
           h('h3', null, 'Conclusions'),
           items.length
             ? h(
@@ -94,6 +96,13 @@ export default async function participant(meeting: string) {
       })
       r.doc.on('update', render)
       r.whenSynced.then(render)
+      let wasClosed: boolean | null = null
+      r.onState((st) => {
+        if (st.closed !== wasClosed) {
+          wasClosed = st.closed
+          render()
+        }
+      })
     }
     if (focus) heading.focus()
   }
