@@ -47,7 +47,9 @@ struct Batch {
     diffs: Vec<(Option<ConnId>, Vec<u8>)>,
     acks: Vec<ConnId>,
     replies: Vec<(ConnId, Frame)>,
-    moderator_wrote_plenary: bool,
+    /// Plenary rooms: run the merge before committing (new group input, or a moderator wrote
+    /// and the server-owned parts must be re-asserted).
+    merge_due: bool,
 }
 
 pub struct Room {
@@ -242,22 +244,18 @@ impl Room {
                 self.closed = closed;
                 self.publish_counts();
             }
+            // Plenary inputs only mark the merge as due: one merge per batch, however many
+            // groups reported, so a burst from several groups becomes one update to relay.
             RoomCmd::GroupConclusions(gc) => {
                 if let Some(p) = &mut self.plenary {
                     p.set_conclusions(gc);
-                    if let Some(diff) = p.merge(&self.doc) {
-                        self.full_state = None;
-                        batch.diffs.push((None, diff));
-                    }
+                    batch.merge_due = true;
                 }
             }
             RoomCmd::GroupMeta { group, closed } => {
                 if let Some(p) = &mut self.plenary {
                     p.set_closed(&group, closed);
-                    if let Some(diff) = p.merge(&self.doc) {
-                        self.full_state = None;
-                        batch.diffs.push((None, diff));
-                    }
+                    batch.merge_due = true;
                 }
             }
             RoomCmd::Inspect { reply } => {
@@ -319,7 +317,7 @@ impl Room {
                 if let Some(diff) = diff {
                     self.full_state = None;
                     batch.diffs.push((Some(conn), diff));
-                    batch.moderator_wrote_plenary |= is_moderator_on_plenary;
+                    batch.merge_due |= is_moderator_on_plenary;
                 }
                 if wants_ack {
                     batch.acks.push(conn);
@@ -356,9 +354,11 @@ impl Room {
 
     /// Sends a batch's writes to the store and queues what must wait for them.
     async fn commit_batch(&mut self, mut batch: Batch, inflight: &mut Inflight) {
-        if batch.moderator_wrote_plenary {
-            // Only `curation` is the moderators'; undo any drift in the server-owned parts.
+        if batch.merge_due {
+            // Group input, or a moderator wrote (only `curation` is theirs: undo any drift in
+            // the server-owned parts).
             if let Some(diff) = self.plenary.as_mut().and_then(|p| p.merge(&self.doc)) {
+                self.full_state = None;
                 batch.diffs.push((None, diff));
             }
         }
