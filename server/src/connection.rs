@@ -143,13 +143,15 @@ impl Conn<'_> {
                 _ = self.kick.kicked() => Step::Close(self.kick.code().unwrap_or(close_code::GOING_AWAY)),
                 _ = self.svc.sockets_closing.cancelled() => Step::Close(close_code::GOING_AWAY),
                 n = self.out_rx.recv_many(&mut self.buf, WRITE_BATCH) => {
-                    if n == 0 { Step::Close(close_code::GOING_AWAY) } else { self.write_batch().await }
+                    // Boxed: the write and message futures exist only while busy, which keeps an
+                    // idle connection's task small.
+                    if n == 0 { Step::Close(close_code::GOING_AWAY) } else { Box::pin(self.write_batch()).await }
                 }
                 msg = self.socket.next() => {
                     last_seen = Instant::now();
                     match msg {
                         None | Some(Err(_)) => Step::Gone,
-                        Some(Ok(m)) => self.on_message(m, &mut rate).await,
+                        Some(Ok(m)) => Box::pin(self.on_message(m, &mut rate)).await,
                     }
                 }
                 _ = ping.tick() => {

@@ -52,6 +52,8 @@ pub async fn upgrade(
     let conn = ConnId(svc.next_conn.fetch_add(1, Ordering::Relaxed) + 1);
     let wants_ack = matches!(q.ack.as_deref(), Some("1") | Some("true"));
     let span = tracing::info_span!("conn", meeting = %room.meeting, room = %room, conn = %conn);
+    // Small read buffer: an idle connection should cost little (keystrokes are ~50 bytes;
+    // larger messages grow it on demand).
     // tungstenite's own limit sits well above ours so that an oversized message is read whole
     // and answered with 1009 rather than breaking the stream.
     let hard_limit = svc.limits.max_message_bytes.saturating_mul(4).max(8 << 20);
@@ -59,7 +61,7 @@ pub async fn upgrade(
     let tracker = svc.tracker.clone();
     ws.max_message_size(hard_limit)
         .max_frame_size(hard_limit)
-        .read_buffer_size(4096)
+        .read_buffer_size(1024)
         // frames fed in one batch leave in one write at flush time
         .write_buffer_size(16 * 1024)
         .max_write_buffer_size(hard_limit)
