@@ -137,15 +137,27 @@ impl Conn<'_> {
         let mut rate = RateLimit::new(self.svc.max_messages_per_sec);
         let mut ping = tokio::time::interval_at(Instant::now() + PING_EVERY, PING_EVERY);
         let mut last_seen = Instant::now();
+        // The branches are polled in order and the first ready one wins, so the frequent ones
+        // come first and the rest cost nothing while frames flow. The kick future is created
+        // once and polled by reference (re-creating it would register a waiter, under a lock,
+        // on every turn). Shutdown reaches connections through their rooms, which kick every
+        // member with 1001.
+        let kick = self.kick.clone();
+        let kicked = kick.kicked();
+        tokio::pin!(kicked);
         loop {
             let step = tokio::select! {
                 biased;
-                _ = self.kick.kicked() => Step::Close(self.kick.code().unwrap_or(close_code::GOING_AWAY)),
-                _ = self.svc.sockets_closing.cancelled() => Step::Close(close_code::GOING_AWAY),
                 n = self.out_rx.recv_many(&mut self.buf, WRITE_BATCH) => {
-                    // Boxed: the write and message futures exist only while busy, which keeps an
-                    // idle connection's task small.
-                    if n == 0 { Step::Close(close_code::GOING_AWAY) } else { Box::pin(self.write_batch()).await }
+                    if n == 0 {
+                        Step::Close(close_code::GOING_AWAY)
+                    } else if let Some(code) = self.kick.code() {
+                        Step::Close(code)
+                    } else {
+                        // Boxed: the write and message futures exist only while busy, which
+                        // keeps an idle connection's task small.
+                        Box::pin(self.write_batch()).await
+                    }
                 }
                 msg = self.socket.next() => {
                     last_seen = Instant::now();
@@ -154,6 +166,7 @@ impl Conn<'_> {
                         Some(Ok(m)) => Box::pin(self.on_message(m, &mut rate)).await,
                     }
                 }
+                _ = &mut kicked => Step::Close(self.kick.code().unwrap_or(close_code::GOING_AWAY)),
                 _ = ping.tick() => {
                     if last_seen.elapsed() > IDLE_TIMEOUT {
                         tracing::info!("client silent too long");
@@ -186,7 +199,10 @@ impl Conn<'_> {
             }
             socket.flush().await
         };
+        // The write comes first: the kick and shutdown futures are only polled (and only
+        // register a waiter) when the socket does not take the frames at once.
         let result = tokio::select! {
+            biased;
             r = write => r,
             _ = self.kick.kicked() => return Step::Close(self.kick.code().unwrap_or(close_code::GOING_AWAY)),
             _ = self.svc.sockets_closing.cancelled() => return Step::Close(close_code::GOING_AWAY),

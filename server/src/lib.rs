@@ -149,6 +149,10 @@ pub async fn run(
     let stop_accepting = CancellationToken::new();
     let server = {
         let stop = stop_accepting.clone();
+        // TCP_NODELAY: a keystroke must leave now, not wait for Nagle and a delayed ACK.
+        let listener = axum::serve::ListenerExt::tap_io(listener, |tcp: &mut tokio::net::TcpStream| {
+            let _ = tcp.set_nodelay(true);
+        });
         tokio::spawn(async move {
             axum::serve(listener, app).with_graceful_shutdown(stop.cancelled_owned()).await
         })
