@@ -23,6 +23,8 @@ const PING_EVERY: Duration = Duration::from_secs(30);
 const IDLE_TIMEOUT: Duration = Duration::from_secs(90);
 /// How long to keep reading after our close frame, waiting for the client's.
 const CLOSE_DRAIN: Duration = Duration::from_secs(5);
+/// How long an unreadable socket is kept open after our close frame (see `drain_until_closed`).
+const CLOSE_LINGER: Duration = Duration::from_secs(1);
 /// How long our close frame may take to leave.
 const CLOSE_SEND: Duration = Duration::from_secs(2);
 /// Frames written per socket flush.
@@ -42,7 +44,12 @@ pub async fn serve(mut socket: WebSocket, svc: Services, p: ConnectionParams) {
     let can_write = p.capability.role.can_write(&p.room.doc);
     let (outbox, out_rx) = Outbox::new(svc.outbound_queue);
     let kick = outbox.kick.clone();
+    svc.connections.insert(p.conn, kick.clone());
+    if svc.stopping.is_cancelled() {
+        kick.kick(close_code::GOING_AWAY);
+    }
     let Some(room) = join(&svc, &p, outbox, can_write).await else {
+        svc.connections.remove(&p.conn);
         tracing::warn!("room unavailable");
         let _ = close(&mut socket, close_code::SERVICE_RESTART).await;
         svc.metrics.connections.dec();
@@ -54,11 +61,14 @@ pub async fn serve(mut socket: WebSocket, svc: Services, p: ConnectionParams) {
     let _ = room.tx.send(RoomCmd::Leave { conn: p.conn }).await;
     let mut socket = conn.socket;
     if let Some(code) = code {
+        // A code the room or shutdown gave first wins over the one this task chose.
         kick.kick(code);
+        let code = kick.code().unwrap_or(code);
         if close(&mut socket, code).await {
             drain_until_closed(&mut socket).await;
         }
     }
+    svc.connections.remove(&p.conn);
     svc.metrics.connections.dec();
     tracing::info!(code = kick.code().unwrap_or(0), "disconnected");
 }
@@ -102,9 +112,17 @@ async fn close(socket: &mut WebSocket, code: u16) -> bool {
 /// own close frame or goes away, so that it sees our code rather than a reset.
 async fn drain_until_closed(socket: &mut WebSocket) {
     let _ = tokio::time::timeout(CLOSE_DRAIN, async {
-        while let Some(Ok(m)) = socket.next().await {
-            if matches!(m, WsMessage::Close(_)) {
-                break;
+        loop {
+            match socket.next().await {
+                Some(Ok(WsMessage::Close(_))) => break,
+                Some(Ok(_)) => {}
+                // The stream cannot be read any further (a message above the WebSocket layer's
+                // hard limit is left unread in the socket). Dropping the socket now would send a
+                // reset that may overtake our close frame: give the client time to read it.
+                Some(Err(_)) | None => {
+                    tokio::time::sleep(CLOSE_LINGER).await;
+                    break;
+                }
             }
         }
     })
@@ -138,10 +156,7 @@ impl Conn<'_> {
         let mut ping = tokio::time::interval_at(Instant::now() + PING_EVERY, PING_EVERY);
         let mut last_seen = Instant::now();
         // The branches are polled in order and the first ready one wins, so the frequent ones
-        // come first and the rest cost nothing while frames flow. The kick future is created
-        // once and polled by reference (re-creating it would register a waiter, under a lock,
-        // on every turn). Shutdown reaches connections through their rooms, which kick every
-        // member with 1001.
+        // come first. The kick (from the room, or from shutdown with 1001) is lock-free.
         let kick = self.kick.clone();
         let kicked = kick.kicked();
         tokio::pin!(kicked);
@@ -162,7 +177,8 @@ impl Conn<'_> {
                 msg = self.socket.next() => {
                     last_seen = Instant::now();
                     match msg {
-                        None | Some(Err(_)) => Step::Gone,
+                        None => Step::Gone,
+                        Some(Err(e)) => read_error(self.svc, e),
                         Some(Ok(m)) => Box::pin(self.on_message(m, &mut rate)).await,
                     }
                 }
@@ -171,7 +187,10 @@ impl Conn<'_> {
                     if last_seen.elapsed() > IDLE_TIMEOUT {
                         tracing::info!("client silent too long");
                         Step::Close(close_code::GOING_AWAY)
-                    } else if self.socket.send(WsMessage::Ping(Default::default())).await.is_err() {
+                    } else if !matches!(
+                        tokio::time::timeout(CLOSE_SEND, self.socket.send(WsMessage::Ping(Default::default()))).await,
+                        Ok(Ok(()))
+                    ) {
                         Step::Gone
                     } else {
                         Step::Continue
@@ -199,13 +218,12 @@ impl Conn<'_> {
             }
             socket.flush().await
         };
-        // The write comes first: the kick and shutdown futures are only polled (and only
-        // register a waiter) when the socket does not take the frames at once.
+        // A kick (1013 from the room, 1001 at shutdown) abandons a write the socket does not
+        // take; the close frame then gets a short deadline of its own.
         let result = tokio::select! {
             biased;
             r = write => r,
             _ = self.kick.kicked() => return Step::Close(self.kick.code().unwrap_or(close_code::GOING_AWAY)),
-            _ = self.svc.sockets_closing.cancelled() => return Step::Close(close_code::GOING_AWAY),
         };
         self.buf.clear();
         if result.is_err() {
@@ -254,9 +272,22 @@ impl Conn<'_> {
             Ok(Message::Auth(_) | Message::SavedAck(_)) => return Step::Continue,
         };
         if self.room.tx.send(cmd).await.is_err() {
-            return Step::Close(close_code::SERVICE_RESTART);
+            // The room stopped: for shutdown (1001) or a reload (1012, reconnect).
+            let code = if svc.stopping.is_cancelled() { close_code::GOING_AWAY } else { close_code::SERVICE_RESTART };
+            return Step::Close(code);
         }
         Step::Continue
+    }
+}
+
+/// A message above the WebSocket layer's own hard limit is still "too big" (1009); any other
+/// read error means the peer is gone.
+fn read_error(svc: &Services, e: axum::Error) -> Step {
+    let inner = e.into_inner();
+    tracing::debug!(error = %inner, "read error");
+    match inner.downcast_ref::<tungstenite::Error>() {
+        Some(tungstenite::Error::Capacity(_)) => reject(svc, close_code::TOO_BIG, "message over the hard size limit"),
+        _ => Step::Gone,
     }
 }
 

@@ -113,7 +113,8 @@ pub async fn run(
         rooms: Arc::new(Rooms::default()),
         metrics,
         tracker: TaskTracker::new(),
-        sockets_closing: CancellationToken::new(),
+        stopping: CancellationToken::new(),
+        connections: Default::default(),
         next_conn: Default::default(),
         admin,
         limits: Limits { max_message_bytes: config.max_message_bytes, ..Limits::default() },
@@ -163,6 +164,7 @@ pub async fn run(
 
     shutdown.await;
     tracing::info!("shutting down: flushing rooms");
+    svc.stopping.cancel();
     stop_accepting.cancel();
     let flush = async {
         // Groups first, so their last conclusions reach the plenary before it stops; rooms
@@ -186,7 +188,11 @@ pub async fn run(
     if tokio::time::timeout(SHUTDOWN_DEADLINE, flush).await.is_err() {
         tracing::warn!("some rooms did not flush before the deadline");
     }
-    svc.sockets_closing.cancel();
+    // Rooms closed their members with 1001; anything left (still joining, or a room that
+    // missed the deadline) is closed here.
+    for entry in svc.connections.iter() {
+        entry.value().kick(room::outbox::close_code::GOING_AWAY);
+    }
     svc.tracker.close();
     if tokio::time::timeout(SHUTDOWN_DEADLINE, svc.tracker.wait()).await.is_err() {
         tracing::warn!("some connections did not close before the deadline");

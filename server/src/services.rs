@@ -21,8 +21,10 @@ pub struct Services {
     pub rooms: Arc<Rooms>,
     pub metrics: Arc<Metrics>,
     pub tracker: TaskTracker,
-    /// Cancelled at shutdown once rooms have flushed: every socket closes with 1001.
-    pub sockets_closing: CancellationToken,
+    /// Cancelled when shutdown starts (before rooms flush).
+    pub stopping: CancellationToken,
+    /// Every open connection's kick, so that shutdown can close them all with 1001.
+    pub connections: Arc<dashmap::DashMap<crate::room::ConnId, crate::room::outbox::Kick>>,
     /// Numbers connections for logs.
     pub next_conn: Arc<std::sync::atomic::AtomicU64>,
     pub admin: TokenHash,

@@ -6,7 +6,7 @@ use super::Frame;
 use std::sync::atomic::{AtomicU16, Ordering};
 use std::sync::Arc;
 use tokio::sync::mpsc;
-use tokio_util::sync::CancellationToken;
+use futures_util::task::AtomicWaker;
 
 /// Close codes the room or server may ask a connection to close with.
 pub mod close_code {
@@ -19,29 +19,44 @@ pub mod close_code {
     pub const POLICY: u16 = 1008;
 }
 
-/// Tells a connection's tasks to close with a code.
-#[derive(Clone, Default)]
-pub struct Kick {
-    token: CancellationToken,
-    code: Arc<AtomicU16>,
+#[derive(Default)]
+struct KickState {
+    code: AtomicU16,
+    waker: AtomicWaker,
 }
+
+/// Tells a connection's task to close with a code. Lock-free: the connection polls it on every
+/// turn of its loop, so it must cost an atomic load, not a lock. One task waits on it.
+#[derive(Clone, Default)]
+pub struct Kick(Arc<KickState>);
 
 impl Kick {
     /// The first code wins.
     pub fn kick(&self, code: u16) {
-        let _ = self.code.compare_exchange(0, code, Ordering::AcqRel, Ordering::Acquire);
-        self.token.cancel();
+        let _ = self.0.code.compare_exchange(0, code, Ordering::AcqRel, Ordering::Acquire);
+        self.0.waker.wake();
     }
 
     pub fn code(&self) -> Option<u16> {
-        match self.code.load(Ordering::Acquire) {
+        match self.0.code.load(Ordering::Acquire) {
             0 => None,
             c => Some(c),
         }
     }
 
-    pub async fn kicked(&self) {
-        self.token.cancelled().await
+    /// Resolves once kicked.
+    pub fn kicked(&self) -> impl std::future::Future<Output = ()> + '_ {
+        std::future::poll_fn(move |cx| {
+            if self.code().is_some() {
+                return std::task::Poll::Ready(());
+            }
+            self.0.waker.register(cx.waker());
+            if self.code().is_some() {
+                std::task::Poll::Ready(())
+            } else {
+                std::task::Poll::Pending
+            }
+        })
     }
 }
 

@@ -308,25 +308,28 @@ impl Room {
         let doc = &self.doc;
         let applied = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
             let mut txn = doc.transact_mut();
-            txn.apply_update(update)?;
+            let result = txn.apply_update(update);
+            // Even when the update fails part-way, what was integrated stays in the document:
+            // it must be stored and relayed like any change, or peers would see unsaved data.
             let changed = !txn.insert_set().is_empty() || !txn.delete_set().is_empty();
-            Ok::<_, yrs::error::UpdateError>(changed.then(|| txn.encode_update_v1()))
+            (changed.then(|| txn.encode_update_v1()), result)
         }));
         match applied {
-            Ok(Ok(diff)) => {
+            Ok((diff, result)) => {
                 if let Some(diff) = diff {
                     self.full_state = None;
                     batch.diffs.push((Some(conn), diff));
                     batch.merge_due |= is_moderator_on_plenary;
                 }
-                if wants_ack {
-                    batch.acks.push(conn);
+                match result {
+                    Ok(()) if wants_ack => batch.acks.push(conn),
+                    Ok(()) => {}
+                    Err(e) => {
+                        tracing::warn!(conn = %conn, error = %e, "update does not apply; closing 1002");
+                        self.svc.metrics.rejected_messages.inc();
+                        self.kick(conn, close_code::PROTOCOL_ERROR);
+                    }
                 }
-            }
-            Ok(Err(e)) => {
-                tracing::warn!(conn = %conn, error = %e, "update does not apply; closing 1002");
-                self.svc.metrics.rejected_messages.inc();
-                self.kick(conn, close_code::PROTOCOL_ERROR);
             }
             Err(_) => {
                 // yrs panicked mid-transaction: the in-memory doc can no longer be trusted. The
@@ -348,7 +351,9 @@ impl Room {
         }
         let relay = self.awareness.apply(conn, m.join_epoch, m.member.role.name(), entries);
         if let Some(frame) = awareness_frame(relay) {
-            self.broadcast(None, &frame);
+            // Not back to the sender: the relayed clock may be above its own (after a
+            // reconnect), and a stock client would adopt it, echo it, and loop.
+            self.broadcast(Some(conn), &frame);
         }
     }
 
