@@ -65,7 +65,8 @@ pub struct Config {
     /// `process` (default) survives a killed process; `power` also survives a power cut.
     #[arg(long, env = "PLENARY_DURABILITY", value_enum, default_value_t = Durability::Process)]
     pub durability: Durability,
-    /// Messages per second one connection may send (sustained); bursts of 10x are allowed.
+    /// Messages per second one connection may send (sustained; a message counts one more per
+    /// 16 KiB); bursts of 10x are allowed. Faster senders are slowed down, never disconnected.
     /// Faster senders are slowed down, never disconnected.
     #[arg(long, env = "PLENARY_MAX_MESSAGES_PER_SEC", default_value_t = 200)]
     pub max_messages_per_sec: u32,

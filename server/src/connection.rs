@@ -251,7 +251,7 @@ impl Conn<'_> {
         if data.len() > svc.limits.max_message_bytes {
             return reject(svc, close_code::TOO_BIG, "message over the size limit");
         }
-        if let Some(wait) = rate.take() {
+        if let Some(wait) = rate.take(data.len()) {
             tokio::time::sleep(wait).await;
         }
         let cmd = match Message::decode(&data, &svc.limits) {
@@ -311,12 +311,13 @@ impl RateLimit {
         RateLimit { tokens: per_sec * 10.0, capacity: per_sec * 10.0, per_sec, last: Instant::now() }
     }
 
-    /// How long to wait before the next message may be handled.
-    fn take(&mut self) -> Option<Duration> {
+    /// How long to wait before a message of `bytes` may be handled. A message costs one token
+    /// plus one per 16 KiB, so the budget bounds bytes as well as messages.
+    fn take(&mut self, bytes: usize) -> Option<Duration> {
         let now = Instant::now();
         self.tokens = (self.tokens + now.duration_since(self.last).as_secs_f64() * self.per_sec).min(self.capacity);
         self.last = now;
-        self.tokens -= 1.0;
+        self.tokens -= 1.0 + (bytes / (16 * 1024)) as f64;
         (self.tokens < 0.0).then(|| Duration::from_secs_f64(-self.tokens / self.per_sec))
     }
 }

@@ -10,7 +10,7 @@ use crate::room::RoomCmd;
 use crate::services::Services;
 use crate::store::{StoreError, VersionRecord};
 use axum::body::Bytes;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
@@ -42,7 +42,7 @@ fn render(summary: &Summary, file: &str) -> Result<Response, ApiError> {
 pub async fn summary_file(
     State(svc): State<Services>,
     Path((m, file)): Path<(String, String)>,
-    Query(q): Query<TokenQuery>,
+    q: TokenQuery,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     let (meeting, _cap) = authorize(&svc, &m, &headers, &q)?;
@@ -66,7 +66,7 @@ fn version_view(v: &VersionRecord) -> serde_json::Value {
 pub async fn adopt(
     State(svc): State<Services>,
     Path(m): Path<String>,
-    Query(q): Query<TokenQuery>,
+    q: TokenQuery,
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, ApiError> {
@@ -115,7 +115,7 @@ async fn versions(svc: &Services, meeting: &MeetingId) -> Result<Vec<VersionReco
 pub async fn list_versions(
     State(svc): State<Services>,
     Path(m): Path<String>,
-    Query(q): Query<TokenQuery>,
+    q: TokenQuery,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     let (meeting, _) = authorize(&svc, &m, &headers, &q)?;
@@ -126,7 +126,7 @@ pub async fn list_versions(
 pub async fn version_file(
     State(svc): State<Services>,
     Path((m, v, file)): Path<(String, String, String)>,
-    Query(q): Query<TokenQuery>,
+    q: TokenQuery,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     let (meeting, _) = authorize(&svc, &m, &headers, &q)?;

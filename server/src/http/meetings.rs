@@ -6,7 +6,7 @@ use crate::auth::{authorize_meeting, AuthError, Capability, Role, TokenHash};
 use crate::meetings::{self, CreateError, MeetingSpec};
 use crate::services::Services;
 use axum::body::Bytes;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::IntoResponse;
 use axum::Json;
@@ -50,7 +50,7 @@ pub fn require_moderator(cap: &Capability) -> Result<(), ApiError> {
 pub async fn get(
     State(svc): State<Services>,
     Path(m): Path<String>,
-    Query(q): Query<TokenQuery>,
+    q: TokenQuery,
     headers: HeaderMap,
 ) -> Result<impl IntoResponse, ApiError> {
     let (meeting, cap) = authorize(&svc, &m, &headers, &q)?;
@@ -89,18 +89,18 @@ async fn set_closed(svc: Services, m: String, g: Option<String>, closed: bool, h
     }))
 }
 
-pub async fn close_group(State(svc): State<Services>, Path((m, g)): Path<(String, String)>, Query(q): Query<TokenQuery>, headers: HeaderMap) -> Result<impl IntoResponse, ApiError> {
+pub async fn close_group(State(svc): State<Services>, Path((m, g)): Path<(String, String)>, q: TokenQuery, headers: HeaderMap) -> Result<impl IntoResponse, ApiError> {
     set_closed(svc, m, Some(g), true, headers, q).await
 }
 
-pub async fn reopen_group(State(svc): State<Services>, Path((m, g)): Path<(String, String)>, Query(q): Query<TokenQuery>, headers: HeaderMap) -> Result<impl IntoResponse, ApiError> {
+pub async fn reopen_group(State(svc): State<Services>, Path((m, g)): Path<(String, String)>, q: TokenQuery, headers: HeaderMap) -> Result<impl IntoResponse, ApiError> {
     set_closed(svc, m, Some(g), false, headers, q).await
 }
 
-pub async fn close_all(State(svc): State<Services>, Path(m): Path<String>, Query(q): Query<TokenQuery>, headers: HeaderMap) -> Result<impl IntoResponse, ApiError> {
+pub async fn close_all(State(svc): State<Services>, Path(m): Path<String>, q: TokenQuery, headers: HeaderMap) -> Result<impl IntoResponse, ApiError> {
     set_closed(svc, m, None, true, headers, q).await
 }
 
-pub async fn reopen_all(State(svc): State<Services>, Path(m): Path<String>, Query(q): Query<TokenQuery>, headers: HeaderMap) -> Result<impl IntoResponse, ApiError> {
+pub async fn reopen_all(State(svc): State<Services>, Path(m): Path<String>, q: TokenQuery, headers: HeaderMap) -> Result<impl IntoResponse, ApiError> {
     set_closed(svc, m, None, false, headers, q).await
 }

@@ -36,6 +36,7 @@ pub fn router(svc: Services) -> Router {
         .route("/api/meetings/{m}/{file}", get(exports::summary_file))
         .route("/ws/{m}/{g}", get(ws::upgrade))
         .fallback(web::serve)
+        .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(64 * 1024))
         .layer(
             // Method and path only: query strings carry tokens and never reach the logs.
@@ -44,6 +45,10 @@ pub fn router(svc: Services) -> Router {
             }),
         )
         .with_state(svc)
+}
+
+async fn method_not_allowed() -> error::ApiError {
+    error::ApiError::new(axum::http::StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", "this method is not allowed here")
 }
 
 /// The token of a request: `Authorization: Bearer T`, else `?token=T`.
@@ -56,7 +61,17 @@ pub fn request_token(headers: &HeaderMap, query_token: Option<&str>) -> Option<S
     query_token.map(str::to_owned)
 }
 
+/// `?token=T`, read leniently: a query string that does not parse carries no token (the
+/// request then gets the contract's JSON 401, not a plain-text 400).
 #[derive(serde::Deserialize, Default)]
 pub struct TokenQuery {
     pub token: Option<String>,
+}
+
+impl<S: Send + Sync> axum::extract::FromRequestParts<S> for TokenQuery {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut axum::http::request::Parts, state: &S) -> Result<Self, Self::Rejection> {
+        Ok(axum::extract::Query::<TokenQuery>::from_request_parts(parts, state).await.map(|q| q.0).unwrap_or_default())
+    }
 }

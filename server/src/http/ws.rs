@@ -5,6 +5,7 @@ use crate::auth::{authorize_room, AuthError};
 use crate::connection::{self, ConnectionParams};
 use crate::room::ConnId;
 use crate::services::Services;
+use axum::extract::rejection::QueryRejection;
 use axum::extract::ws::rejection::WebSocketUpgradeRejection;
 use axum::extract::{Path, Query, State, WebSocketUpgrade};
 use axum::http::StatusCode;
@@ -23,20 +24,24 @@ pub struct WsQuery {
 pub async fn upgrade(
     State(svc): State<Services>,
     Path((m, g)): Path<(String, String)>,
-    Query(q): Query<WsQuery>,
+    query: Result<Query<WsQuery>, QueryRejection>,
     ws: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
 ) -> Response {
+    // A query string that does not parse (a repeated `token`, bad escapes) carries no token.
+    let q = query.map(|Query(q)| q).unwrap_or_default();
     let refuse = |e: ApiError| {
         svc.metrics.upgrades_refused.inc();
         e.into_response()
     };
-    // An id that cannot exist is an unknown meeting or group.
-    let room = match RoomPath::from_segments(&m, &g) {
-        Ok(r) => r,
-        Err(_) => {
-            let e = if plenary_protocol::MeetingId::parse(&m).is_err() { AuthError::UnknownMeeting } else { AuthError::UnknownGroup };
-            return refuse(e.into());
-        }
+    // An id that cannot exist is an unknown meeting or group, in the contract's order.
+    let meeting_known = plenary_protocol::MeetingId::parse(&m)
+        .map(|id| svc.directory.meeting(&id).is_some())
+        .unwrap_or(false);
+    if !meeting_known {
+        return refuse(AuthError::UnknownMeeting.into());
+    }
+    let Ok(room) = RoomPath::from_segments(&m, &g) else {
+        return refuse(AuthError::UnknownGroup.into());
     };
     let cap = match authorize_room(svc.directory.as_ref(), &room, q.token.as_deref()) {
         Ok(c) => c,

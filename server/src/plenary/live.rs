@@ -24,13 +24,17 @@ impl GroupFeed {
     }
 
     /// The group's conclusions if they differ from what was last sent.
-    pub fn changed(&mut self, doc: &Doc) -> Option<GroupConclusions> {
+    pub fn changed(&self, doc: &Doc) -> Option<GroupConclusions> {
         let now = merge::read_conclusions(&doc.transact());
         if self.last.as_ref() == Some(&now) {
             return None;
         }
-        self.last = Some(now.clone());
         Some(GroupConclusions { group: self.group.to_string(), conclusions: now })
+    }
+
+    /// Records what the plenary room accepted.
+    pub fn sent(&mut self, conclusions: Vec<Conclusion>) {
+        self.last = Some(conclusions);
     }
 }
 

@@ -49,13 +49,21 @@ fn out_text<T: ReadTxn>(txn: &T, v: Option<Out>) -> String {
     }
 }
 
+/// Most conclusions of one group carried into the plenary (a summary is read by people; the
+/// cap also bounds the merge's work, which is quadratic in the list length at worst).
+pub const MAX_CONCLUSIONS_PER_GROUP: usize = 1000;
+
 /// Reads a group document's conclusions. Items without a string id, and repeated ids after the
-/// first, are skipped; a missing or unknown status reads as `draft`.
+/// first, are skipped; a missing or unknown status reads as `draft`; at most
+/// [`MAX_CONCLUSIONS_PER_GROUP`] are read.
 pub fn read_conclusions<T: ReadTxn>(txn: &T) -> Vec<Conclusion> {
     let Some(arr) = txn.get_array(layout::CONCLUSIONS) else { return Vec::new() };
     let mut seen = HashSet::new();
     let mut out = Vec::new();
     for item in arr.iter(txn) {
+        if out.len() >= MAX_CONCLUSIONS_PER_GROUP {
+            break;
+        }
         let Out::YMap(m) = item else { continue };
         let Some(id) = out_str(m.get(txn, ck::ID)) else { continue };
         if !seen.insert(id.clone()) {
@@ -174,8 +182,20 @@ fn set_str(txn: &mut TransactionMut, m: &MapRef, key: &str, value: &str) {
     }
 }
 
-/// Longest common subsequence of two id lists: the indexes in `a` that are kept.
+/// Longest common subsequence of two id lists: the indexes in `a` that are kept. The common
+/// prefix and suffix (the usual case: one item edited, added or removed) are matched directly;
+/// the table is built for the differing middle only.
 fn lcs_keep(a: &[Option<String>], b: &[&str]) -> Vec<bool> {
+    let same = |x: &Option<String>, y: &&str| x.as_deref() == Some(*y);
+    let prefix = a.iter().zip(b).take_while(|(x, y)| same(x, y)).count();
+    let suffix = a[prefix..].iter().rev().zip(b[prefix..].iter().rev()).take_while(|(x, y)| same(x, y)).count();
+    let mut keep = vec![true; a.len()];
+    let middle = lcs_table_keep(&a[prefix..a.len() - suffix], &b[prefix..b.len() - suffix]);
+    keep[prefix..a.len() - suffix].copy_from_slice(&middle);
+    keep
+}
+
+fn lcs_table_keep(a: &[Option<String>], b: &[&str]) -> Vec<bool> {
     let (n, m) = (a.len(), b.len());
     let mut dp = vec![vec![0u32; m + 1]; n + 1];
     for i in (0..n).rev() {

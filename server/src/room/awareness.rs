@@ -60,6 +60,13 @@ pub fn stamp_role(state: &str, role: &str) -> Option<String> {
 }
 
 impl AwarenessTable {
+    /// A table whose server clock starts at `start` (the room passes the Unix time in seconds,
+    /// so that the server's clock keeps growing across room reloads and restarts: peers ignore
+    /// a state whose clock is not above the one they saw).
+    pub fn with_server_clock(start: u32) -> Self {
+        AwarenessTable { server_clock: start, ..Default::default() }
+    }
+
     /// Registers a joining connection; returns its join epoch.
     pub fn join(&mut self) -> u64 {
         self.epoch += 1;

@@ -29,6 +29,15 @@ const MAX_BATCH: usize = 256;
 /// How often follower counts are republished (when they changed) and idleness checked.
 const TICK: Duration = Duration::from_secs(1);
 pub const PERMISSION_DENIED: &str = "permission denied";
+/// The server's awareness state is renewed this often (y-protocols times out states after 30 s).
+const SERVER_STATE_RENEW: Duration = Duration::from_secs(15);
+
+fn unix_seconds() -> u32 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| u32::try_from(d.as_secs()).unwrap_or(u32::MAX))
+        .unwrap_or(0)
+}
 
 struct MemberState {
     member: Member,
@@ -39,6 +48,7 @@ struct MemberState {
 enum Deferred {
     Broadcast { except: Option<ConnId>, frame: Frame },
     To { conn: ConnId, frame: Frame },
+    Inspection { reply: oneshot::Sender<serde_json::Value>, json: serde_json::Value },
 }
 
 /// What a batch of commands produced.
@@ -47,6 +57,7 @@ struct Batch {
     diffs: Vec<(Option<ConnId>, Vec<u8>)>,
     acks: Vec<ConnId>,
     replies: Vec<(ConnId, Frame)>,
+    inspections: Vec<(oneshot::Sender<serde_json::Value>, serde_json::Value)>,
     /// Plenary rooms: run the merge before committing (new group input, or a moderator wrote
     /// and the server-owned parts must be re-asserted).
     merge_due: bool,
@@ -67,6 +78,7 @@ pub struct Room {
     /// Updates in the store's log since the last snapshot.
     log_len: u64,
     published_counts: (usize, usize, bool),
+    published_at: Instant,
     last_activity: Instant,
     /// Group rooms: feeds the meeting's plenary. Plenary rooms: the merge state.
     group_feed: Option<GroupFeed>,
@@ -104,13 +116,14 @@ impl Room {
             svc,
             instance,
             members: HashMap::new(),
-            awareness: AwarenessTable::default(),
+            awareness: AwarenessTable::with_server_clock(unix_seconds()),
             closed,
             applied_seq: 0,
             durable_seq: 0,
             deferred: VecDeque::new(),
             log_len,
             published_counts: (usize::MAX, usize::MAX, false),
+            published_at: Instant::now(),
             last_activity: Instant::now(),
             full_state: None,
             poisoned: false,
@@ -200,13 +213,28 @@ impl Room {
                 }
             }
         }
-        self.svc.rooms.forget(&self.path, self.instance);
-        inbox.close();
-        // Commands still queued are dropped: joiners see their `joined` reply vanish and retry.
-        while inbox.try_recv().is_ok() {}
+        // Leaving (idle, store failure, poisoned): in-flight writes finish first, so that no
+        // successor can load the document without them.
         while let Some((_, r)) = inflight.next().await {
             if r.is_err() {
                 break;
+            }
+        }
+        self.svc.rooms.forget(&self.path, self.instance);
+        inbox.close();
+        // Commands that raced with the unload: a joiner sees its `joined` reply vanish and
+        // retries on a fresh room; plenary input and exports are handed to that successor.
+        while let Ok(cmd) = inbox.try_recv() {
+            match cmd {
+                RoomCmd::Join { .. } | RoomCmd::Leave { .. } => {}
+                RoomCmd::Shutdown { done } => {
+                    let _ = done.send(());
+                }
+                cmd @ (RoomCmd::GroupConclusions(_) | RoomCmd::GroupMeta { .. } | RoomCmd::Inspect { .. } | RoomCmd::SetClosed { .. }) => {
+                    self.svc.rooms.send(&self.path, &self.svc, cmd).await;
+                }
+                // Member traffic: the sender was not a member (the room was empty); drop it.
+                _ => {}
             }
         }
     }
@@ -259,7 +287,10 @@ impl Room {
                 }
             }
             RoomCmd::Inspect { reply } => {
-                let _ = reply.send(crate::plenary::merge::plenary_json(&self.doc.transact()));
+                // Answered once what it shows is durable: an adopted version must not hold
+                // anything a crash could still take back.
+                let json = crate::plenary::merge::plenary_json(&self.doc.transact());
+                batch.inspections.push((reply, json));
             }
             RoomCmd::Shutdown { done } => return Some(done),
         }
@@ -394,6 +425,9 @@ impl Room {
         for (conn, frame) in batch.replies {
             self.deferred.push_back((seq, Deferred::To { conn, frame }));
         }
+        for (reply, json) in batch.inspections {
+            self.deferred.push_back((seq, Deferred::Inspection { reply, json }));
+        }
         if !batch.acks.is_empty() {
             let sv = self.doc.transact().state_vector();
             let frame = Bytes::from(message::encode_saved_ack(&sv));
@@ -413,6 +447,9 @@ impl Room {
             match d {
                 Deferred::Broadcast { except, frame } => self.broadcast(except, &frame),
                 Deferred::To { conn, frame } => self.send_to(conn, frame),
+                Deferred::Inspection { reply, json } => {
+                    let _ = reply.send(json);
+                }
             }
         }
     }
@@ -469,10 +506,15 @@ impl Room {
         let writers = self.members.values().filter(|m| m.member.can_write).count();
         let followers = self.members.len() - writers;
         let now = (followers, writers, self.closed);
-        if now == self.published_counts {
+        // Stock awareness drops a remote state not renewed within 30 s: renew every 15 s.
+        if now == self.published_counts && self.published_at.elapsed() < SERVER_STATE_RENEW {
+            return;
+        }
+        if self.members.is_empty() {
             return;
         }
         self.published_counts = now;
+        self.published_at = Instant::now();
         let state = serde_json::json!({ "server": { "followers": followers, "writers": writers, "closed": self.closed } });
         let entry = self.awareness.set_server_state(state.to_string());
         if let Some(frame) = awareness_frame(vec![entry]) {
@@ -485,7 +527,11 @@ impl Room {
         let Some(feed) = &mut self.group_feed else { return };
         if let Some(gc) = feed.changed(&self.doc) {
             let plenary = RoomPath::plenary(self.path.meeting.clone());
-            self.svc.rooms.send(&plenary, &self.svc, RoomCmd::GroupConclusions(gc)).await;
+            let sent_list = gc.conclusions.clone();
+            // Remembered only once delivered, so a failed hand-over is retried next time.
+            if self.svc.rooms.send(&plenary, &self.svc, RoomCmd::GroupConclusions(gc)).await {
+                feed.sent(sent_list);
+            }
         }
     }
 
