@@ -176,10 +176,16 @@ scenario_args() {
 
 IFS=, read -r -a SCN <<< "$SCENARIOS"
 IFS=, read -r -a TGT <<< "$TARGETS"
+# Snapshot the binary: target/ is shared, and a rebuild during the run must not mix versions.
+if [[ -x "$PLENARY" ]]; then
+  cp "$PLENARY" "$DATA/plenary"
+  PLENARY_SRC_MTIME="$(date -u -r "$PLENARY" +%Y-%m-%dT%H:%M:%SZ)"
+  PLENARY="$ROOT/$DATA/plenary"
+fi
 echo "== results: $RESULTS (logs in $LOGS)"
-printf '{"meta":true,"started_at":"%s","commit":"%s","plenary_version":"%s","plenary_binary_mtime":"%s","quick":%s}\n' \
+printf '{"meta":true,"started_at":"%s","commit":"%s","plenary_version":"%s","plenary_binary_mtime":"%s","plenary_sha256":"%s","quick":%s}\n' \
   "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "$(git rev-parse --short HEAD 2>/dev/null || echo unknown)" \
-  "$("$PLENARY" --version 2>/dev/null || echo missing)" "$(date -u -r "$PLENARY" +%Y-%m-%dT%H:%M:%SZ 2>/dev/null || echo missing)" \
+  "$("$PLENARY" --version 2>/dev/null || echo missing)" "${PLENARY_SRC_MTIME:-missing}" "$(sha256sum "$PLENARY" 2>/dev/null | cut -c1-16)" \
   "$([[ $QUICK == 1 ]] && echo true || echo false)" >> "$RESULTS"
 for run in $(seq 1 "$RUNS"); do
   for s in "${SCN[@]}"; do
