@@ -19,12 +19,13 @@ const median = xs => {
 const METRICS = {
   typing: [['latency_ms.p50', 'p50', 'ms'], ['latency_ms.p99', 'p99', 'ms'], ['latency_ms.max', 'max', 'ms'],
     ['server.cpu_us_per_delivery', 'server CPU/delivery', 'µs'], ['server.rss_peak_mb', 'peak RSS', 'MB'],
-    ['undelivered_sampled', 'undelivered (sampled)', ''], ['connections.failed', 'failed conns', '']],
+    ['undelivered_sampled', 'undelivered (sampled)', ''], ['connections.failed', 'failed conns', ''],
+    ['convergence.rooms_ok', 'converged rooms', '']],
   crowd: [['latency_ms.p50', 'p50', 'ms'], ['latency_ms.p99', 'p99', 'ms'], ['latency_ms.max', 'max', 'ms'],
     ['deliveries_per_s', 'deliveries/s', ''], ['server.cpu_us_per_delivery', 'server CPU/delivery', 'µs'],
     ['server.rss_peak_mb', 'peak RSS', 'MB'], ['connections.setup_s', 'setup (connect all)', 's'],
     ['undelivered_sampled', 'undelivered (sampled)', ''], ['connections.failed', 'failed conns', ''],
-    ['loadgen.cpu_us_per_delivery', 'loadgen CPU/delivery', 'µs'], ['machine.other_cores', 'other processes (cores)', '']],
+    ['convergence.rooms_ok', 'converged rooms', ''], ['loadgen.cpu_us_per_delivery', 'loadgen CPU/delivery', 'µs'], ['machine.other_cores', 'other processes (cores)', '']],
   storm: [['all_synced_s', 'all synced', 's'], ['sync_ms.p50', 'sync p50', 'ms'], ['sync_ms.p99', 'sync p99', 'ms'],
     ['server.cpu_s', 'server CPU', 's'], ['server.rss_peak_mb', 'peak RSS', 'MB'], ['connections.failed', 'failed conns', ''],
     ['machine.other_cores', 'other processes (cores)', '']],
@@ -61,7 +62,7 @@ for (const s of scenarios) {
     for (const t of targets.filter(t => t !== 'plenary')) {
       const peer = summary.scenarios[s][t]
       const rr = {}
-      for (const [p] of ms) if (p !== 'machine.other_cores' && pl[p] > 0 && peer[p] > 0) rr[p] = pl[p] / peer[p]
+      for (const [p] of ms) if (p !== 'machine.other_cores' && p !== 'convergence.rooms_ok' && pl[p] > 0 && peer[p] > 0) rr[p] = pl[p] / peer[p]
       ;(summary.ratios[s] ||= {})[t] = rr
     }
     const rl = Object.entries(summary.ratios[s] || {}).map(([t, rr]) =>

@@ -88,6 +88,8 @@ pub struct ClientOut {
     pub sv: Option<Vec<(u64, u64)>>,
     pub texts: Option<BTreeMap<String, String>>,
     pub sent: u64,
+    /// writers: the id of their own conclusion
+    pub own_id: Option<String>,
 }
 
 impl ClientOut {
@@ -167,7 +169,7 @@ pub async fn run_client(
     sem: Option<Arc<Semaphore>>,
     counters: Arc<Counters>,
 ) -> ClientOut {
-    let mut out = ClientOut::default();
+    let mut out = ClientOut { own_id: cfg.writer.as_ref().map(|w| conclusion_id(w.client_id)), ..Default::default() };
     let permit = match &sem {
         Some(s) => s.clone().acquire_owned().await.ok(),
         None => None,

@@ -454,6 +454,7 @@ async fn fanout(a: &RunArgs) -> Result<Value> {
     // Convergence: every sampled follower holds each followed writer's final text; in group rooms all
     // sampled followers and the room's writers have equal state vectors.
     let mut rooms_ok = 0;
+    let mut why: Vec<String> = Vec::new();
     for (fr, (_, track)) in follower_rooms.iter().enumerate() {
         let writer_ids: Vec<String> = track
             .iter()
@@ -462,16 +463,21 @@ async fn fanout(a: &RunArgs) -> Result<Value> {
                 Progress::Text(s) => s.clone(),
             })
             .collect();
+        // each writer's own text, as the writer has it
         let writer_texts: std::collections::BTreeMap<String, String> = outs
             .iter()
             .filter(|o| o.2)
-            .filter_map(|o| o.3.texts.as_ref())
-            .flat_map(|t| t.iter())
-            .filter(|(k, _)| writer_ids.contains(k))
-            .map(|(k, v)| (k.clone(), v.clone()))
+            .filter_map(|o| {
+                let id = o.3.own_id.as_ref()?;
+                let text = o.3.texts.as_ref()?.get(id)?;
+                writer_ids.contains(id).then(|| (id.clone(), text.clone()))
+            })
             .collect();
         let samples: Vec<&ClientOut> = outs.iter().filter(|o| o.1 && o.0 == fr && !o.2).map(|o| &o.3).collect();
         let mut ok = !samples.is_empty() && writer_texts.len() == writer_ids.len();
+        if !ok && why.len() < 5 {
+            why.push(format!("room {fr}: {} samples, {} of {} writer texts", samples.len(), writer_texts.len(), writer_ids.len()));
+        }
         for s in &samples {
             let Some(t) = &s.texts else {
                 ok = false;
@@ -479,18 +485,22 @@ async fn fanout(a: &RunArgs) -> Result<Value> {
             };
             for id in &writer_ids {
                 if t.get(id) != writer_texts.get(id) {
+                    if ok && why.len() < 5 {
+                        why.push(format!("room {fr}: follower text of {id} differs: {:?} vs writer {:?}",
+                            t.get(id).map(|x| x.len()), writer_texts.get(id).map(|x| x.len())));
+                    }
                     ok = false;
                 }
             }
         }
         if !plenary_doc {
-            let mut svs: Vec<&Vec<(u64, u64)>> = samples.iter().filter_map(|s| s.sv.as_ref()).collect();
-            for o in outs.iter().filter(|o| o.2 && o.0 == fr) {
-                if let Some(sv) = &o.3.sv {
-                    svs.push(sv);
-                }
-            }
+            // all sampled followers of the room hold the same state (writers may still have the
+            // last keystrokes of the others in flight when they stop, so they are compared by text)
+            let svs: Vec<&Vec<(u64, u64)>> = samples.iter().filter_map(|s| s.sv.as_ref()).collect();
             if svs.windows(2).any(|w| w[0] != w[1]) {
+                if ok && why.len() < 5 {
+                    why.push(format!("room {fr}: state vectors differ: {:?}", svs.iter().map(|v| v.iter().map(|x| x.1).sum::<u64>()).collect::<Vec<_>>()));
+                }
                 ok = false;
             }
         }
@@ -521,7 +531,7 @@ async fn fanout(a: &RunArgs) -> Result<Value> {
         "deliveries": deliveries.round(),
         "deliveries_per_s": round3(deliveries / window),
         "follower_msgs": f_msgs, "follower_bytes": f_bytes,
-        "convergence": {"ok": rooms_ok == follower_rooms.len(), "rooms_ok": rooms_ok, "rooms": follower_rooms.len()},
+        "convergence": {"ok": rooms_ok == follower_rooms.len(), "rooms_ok": rooms_ok, "rooms": follower_rooms.len(), "why": why},
         "server": {"rss_start_mb": rss_start.map(round3), "rss_connected_mb": rss_connected.map(round3),
                    "rss_peak_mb": round3(peak.peak_kib() as f64 / 1024.0), "rss_hwm_mb": proc_.hwm_mb().map(round3),
                    "rss_end_mb": rss_end.map(round3),
