@@ -10,21 +10,14 @@ use crate::store::sqlite::SqliteStore;
 use crate::store::Store;
 use anyhow::{bail, Context};
 use plenary_protocol::{MeetingId, RoomPath};
-use yrs::updates::decoder::Decode;
-use yrs::{Doc, Transact, Update};
+use yrs::Transact;
 
 /// Builds the meeting's live summary from the store, as a running server would serve it.
 pub fn summary_from_store(store: &dyn Store, meeting: &MeetingId) -> anyhow::Result<Summary> {
     let dir = Directory::load(store)?;
     let rec = dir.meeting(meeting).with_context(|| format!("no meeting {meeting} in this data dir"))?;
     let stored = store.load_doc(&RoomPath::plenary(meeting.clone()).to_string())?;
-    let doc = Doc::new();
-    {
-        let mut txn = doc.transact_mut();
-        for bytes in stored.snapshot.iter().chain(stored.updates.iter()) {
-            txn.apply_update(Update::decode_v1(bytes)?)?;
-        }
-    }
+    let doc = stored.to_doc().map_err(anyhow::Error::msg)?;
     PlenaryState::build(store, &rec, &doc).map_err(anyhow::Error::msg)?;
     let json = plenary_json(&doc.transact());
     Ok(summary::from_plenary(rec.id.as_str(), &rec.title, &json, now_rfc3339()))

@@ -10,8 +10,7 @@ use crate::services::Services;
 use crate::store::{MeetingRecord, Store};
 use plenary_protocol::{GroupId, MeetingId, RoomPath};
 use std::collections::HashMap;
-use yrs::updates::decoder::Decode;
-use yrs::{Doc, Transact, Update};
+use yrs::{Doc, Transact};
 
 pub struct GroupFeed {
     group: GroupId,
@@ -52,14 +51,7 @@ fn group_metas(m: &MeetingRecord) -> Vec<GroupMeta> {
 /// Reads a group document from the store and returns its conclusions.
 pub fn stored_conclusions(store: &dyn Store, room: &RoomPath) -> Result<Vec<Conclusion>, String> {
     let stored = store.load_doc(&room.to_string()).map_err(|e| e.to_string())?;
-    let doc = Doc::new();
-    {
-        let mut txn = doc.transact_mut();
-        for bytes in stored.snapshot.iter().chain(stored.updates.iter()) {
-            let u = Update::decode_v1(bytes).map_err(|e| e.to_string())?;
-            txn.apply_update(u).map_err(|e| e.to_string())?;
-        }
-    }
+    let doc = stored.to_doc()?;
     let txn = doc.transact();
     Ok(merge::read_conclusions(&txn))
 }

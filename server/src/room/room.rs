@@ -21,7 +21,6 @@ use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, oneshot};
-use yrs::updates::decoder::Decode;
 use yrs::{Doc, ReadTxn, StateVector, Transact, Update};
 
 /// Most commands handled before their writes are committed together.
@@ -563,14 +562,7 @@ pub async fn load_doc(svc: &Services, key: &str) -> Result<(Doc, u64), String> {
     let key = key.to_owned();
     tokio::task::spawn_blocking(move || {
         let stored = store.load_doc(&key).map_err(|e| e.to_string())?;
-        let doc = Doc::new();
-        {
-            let mut txn = doc.transact_mut();
-            for bytes in stored.snapshot.iter().chain(stored.updates.iter()) {
-                let u = Update::decode_v1(bytes).map_err(|e| format!("stored update of {key}: {e}"))?;
-                txn.apply_update(u).map_err(|e| format!("stored update of {key}: {e}"))?;
-            }
-        }
+        let doc = stored.to_doc().map_err(|e| format!("{key}: {e}"))?;
         Ok((doc, stored.updates.len() as u64))
     })
     .await

@@ -60,6 +60,28 @@ pub struct StoredDoc {
     pub updates: Vec<Vec<u8>>,
 }
 
+/// Updates replayed per transaction when a document is rebuilt: one transaction over a long log
+/// makes yrs's commit (squashing) quadratic; short ones keep a cold load linear.
+const REPLAY_CHUNK: usize = 256;
+
+impl StoredDoc {
+    /// Rebuilds the document: its snapshot, then the logged updates, in order.
+    pub fn to_doc(&self) -> Result<yrs::Doc, String> {
+        use yrs::updates::decoder::Decode;
+        use yrs::Transact;
+        let doc = yrs::Doc::new();
+        let all: Vec<&Vec<u8>> = self.snapshot.iter().chain(self.updates.iter()).collect();
+        for chunk in all.chunks(REPLAY_CHUNK) {
+            let mut txn = doc.transact_mut();
+            for bytes in chunk {
+                let u = yrs::Update::decode_v1(bytes).map_err(|e| format!("stored update: {e}"))?;
+                txn.apply_update(u).map_err(|e| format!("stored update: {e}"))?;
+            }
+        }
+        Ok(doc)
+    }
+}
+
 /// Updates of one document to append in order.
 #[derive(Debug)]
 pub struct DocAppend {
