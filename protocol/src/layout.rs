@@ -23,8 +23,8 @@
 //!   The server creates `hidden`, `intro` and `closing` with the document; clients wait for the
 //!   first sync and never create them (two clients creating them at once would lose text).
 //!
-//! Edits by moderators to `meta` or `groups` are overwritten by the next merge: only `curation`
-//! is theirs.
+//! Only `curation` is the moderators': an update that would change `meta`, `groups` or add a
+//! root type is refused with `permission denied`, like any write without permission.
 
 /// Group document: rich-text notes.
 pub const NOTES: &str = "notes";

@@ -78,6 +78,16 @@ async fn plenary_follows_groups_curation_is_moderated_and_export_matches() {
         cur.insert(t, pk::ORDER, yrs::Any::from(vec![yrs::Any::from("g2"), yrs::Any::from("g1")]));
     });
     wait_until("follower sees curation", || async { follower.json()["curation"]["hidden"]["g1/c2"] == true }).await;
+    assert!(moderator.got.lock().unwrap().auth_denials.is_empty());
+    // ...but not the server's parts of the plenary
+    let other_mod = Peer::connect(s.addr, "m1/plenary", tok(&m, &["moderator"]), "").await.unwrap();
+    wait_until("second moderator synced", || async { other_mod.json()["groups"][0]["conclusions"].is_array() }).await;
+    other_mod.edit(|t| {
+        let groups = t.get_or_insert_array(pk::GROUPS);
+        groups.remove(t, 0);
+    });
+    wait_until("tampering refused", || async { !other_mod.got.lock().unwrap().auth_denials.is_empty() }).await;
+    assert_eq!(follower.json()["groups"].as_array().unwrap().len(), 2);
     let (st, body) = s.http().get("/api/meetings/m1/summary.json", Some(tok(&m, &["participant"]))).await;
     assert_eq!(st, 200);
     let summary: serde_json::Value = serde_json::from_str(&body).unwrap();

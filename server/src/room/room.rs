@@ -335,6 +335,13 @@ impl Room {
         }
         let wants_ack = m.member.wants_ack;
         let is_moderator_on_plenary = self.plenary.is_some();
+        if is_moderator_on_plenary && crate::plenary::guard::touches_server_parts(&self.doc, &update) {
+            // Only `curation` is the moderators'; the rest of the plenary is the server's.
+            self.svc.metrics.rejected_messages.inc();
+            tracing::info!(conn = %conn, "plenary write outside curation refused");
+            self.send_to(conn, Bytes::from(encode_auth(Some(PERMISSION_DENIED))));
+            return;
+        }
         let doc = &self.doc;
         let applied = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
             let mut txn = doc.transact_mut();
