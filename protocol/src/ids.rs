@@ -23,7 +23,8 @@ fn is_valid_id(s: &str) -> bool {
     !b.is_empty()
         && b.len() <= 63
         && (b[0].is_ascii_lowercase() || b[0].is_ascii_digit())
-        && b.iter().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == b'-')
+        && b.iter()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == b'-')
 }
 
 macro_rules! id_type {
@@ -53,7 +54,10 @@ macro_rules! id_type {
 }
 
 id_type!(MeetingId, "A meeting id such as `skopje-2023`.");
-id_type!(GroupId, "A working group id such as `wg-migrants`; never `plenary`.");
+id_type!(
+    GroupId,
+    "A working group id such as `wg-migrants`; never `plenary`."
+);
 
 impl MeetingId {
     pub fn parse(s: &str) -> Result<Self, IdError> {
@@ -93,11 +97,17 @@ pub struct RoomPath {
 
 impl RoomPath {
     pub fn group(meeting: MeetingId, group: GroupId) -> Self {
-        RoomPath { meeting, doc: DocKind::Group(group) }
+        RoomPath {
+            meeting,
+            doc: DocKind::Group(group),
+        }
     }
 
     pub fn plenary(meeting: MeetingId) -> Self {
-        RoomPath { meeting, doc: DocKind::Plenary }
+        RoomPath {
+            meeting,
+            doc: DocKind::Plenary,
+        }
     }
 
     /// Parses the two path segments of `/ws/{m}/{g}`.

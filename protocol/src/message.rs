@@ -167,8 +167,14 @@ pub fn decode_awareness(payload: &[u8], limits: &Limits) -> Result<AwarenessUpda
     for _ in 0..count {
         let client_id = c.read_var_u64("awareness client id")?;
         let clock = c.read_var_u32("awareness clock")?;
-        let state = c.read_string("awareness state", limits.max_awareness_state_bytes)?.to_owned();
-        entries.push(AwarenessEntry { client_id, clock, state });
+        let state = c
+            .read_string("awareness state", limits.max_awareness_state_bytes)?
+            .to_owned();
+        entries.push(AwarenessEntry {
+            client_id,
+            clock,
+            state,
+        });
     }
     if !c.is_empty() {
         return Err(DecodeError::TrailingBytes(c.remaining()));
@@ -184,7 +190,9 @@ pub fn decode_awareness(payload: &[u8], limits: &Limits) -> Result<AwarenessUpda
 pub fn decode_update(bytes: &[u8]) -> Result<Update, DecodeError> {
     match std::panic::catch_unwind(|| Update::decode_v1(bytes)) {
         Ok(r) => r.map_err(|e| DecodeError::MalformedUpdate(e.to_string())),
-        Err(_) => Err(DecodeError::MalformedUpdate("the update decoder rejected these bytes".into())),
+        Err(_) => Err(DecodeError::MalformedUpdate(
+            "the update decoder rejected these bytes".into(),
+        )),
     }
 }
 
@@ -271,7 +279,11 @@ mod tests {
             Message::SyncStep2(sample_update()),
             Message::Update(sample_update()),
             Message::Awareness(AwarenessUpdate {
-                entries: vec![AwarenessEntry { client_id: 42, clock: 3, state: "{\"a\":1}".into() }],
+                entries: vec![AwarenessEntry {
+                    client_id: 42,
+                    clock: 3,
+                    state: "{\"a\":1}".into(),
+                }],
             }),
             Message::QueryAwareness,
             Message::Auth(Some("permission denied".into())),
@@ -290,14 +302,26 @@ mod tests {
 
     #[test]
     fn oversized_frame_is_rejected_before_parsing() {
-        let l = Limits { max_message_bytes: 4, ..Limits::default() };
-        assert!(matches!(Message::decode(&[0, 0, 0, 0, 0], &l), Err(DecodeError::TooLarge { .. })));
+        let l = Limits {
+            max_message_bytes: 4,
+            ..Limits::default()
+        };
+        assert!(matches!(
+            Message::decode(&[0, 0, 0, 0, 0], &l),
+            Err(DecodeError::TooLarge { .. })
+        ));
     }
 
     #[test]
     fn unknown_types_are_errors() {
-        assert_eq!(Message::decode(&[9], &limits()), Err(DecodeError::UnknownMessageType(9)));
-        assert_eq!(Message::decode(&[0, 7, 0], &limits()), Err(DecodeError::UnknownSyncType(7)));
+        assert_eq!(
+            Message::decode(&[9], &limits()),
+            Err(DecodeError::UnknownMessageType(9))
+        );
+        assert_eq!(
+            Message::decode(&[0, 7, 0], &limits()),
+            Err(DecodeError::UnknownSyncType(7))
+        );
     }
 
     #[test]
@@ -319,12 +343,19 @@ mod tests {
         write_var_u64(&mut payload, 5000);
         let mut frame = vec![1];
         write_buf(&mut frame, &payload);
-        assert!(matches!(Message::decode(&frame, &limits()), Err(DecodeError::TooLarge { .. })));
+        assert!(matches!(
+            Message::decode(&frame, &limits()),
+            Err(DecodeError::TooLarge { .. })
+        ));
     }
 
     #[test]
     fn removal_is_recognised() {
-        let e = AwarenessEntry { client_id: 1, clock: 2, state: "null".into() };
+        let e = AwarenessEntry {
+            client_id: 1,
+            clock: 2,
+            state: "null".into(),
+        };
         assert!(e.is_removal());
     }
 

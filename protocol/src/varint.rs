@@ -56,7 +56,11 @@ impl<'a> Cursor<'a> {
         let len = self.read_var_u64(what)?;
         let max_u64 = u64::try_from(max).unwrap_or(u64::MAX);
         if len > max_u64 {
-            return Err(DecodeError::TooLarge { what, len, max: max_u64 });
+            return Err(DecodeError::TooLarge {
+                what,
+                len,
+                max: max_u64,
+            });
         }
         let len = usize::try_from(len).map_err(|_| DecodeError::VarIntOverflow)?;
         if len > self.remaining() {
@@ -113,7 +117,10 @@ mod tests {
     #[test]
     fn var_uint_overflow_is_an_error() {
         let bytes = [0xffu8; 11];
-        assert_eq!(Cursor::new(&bytes).read_var_u64("n"), Err(DecodeError::VarIntOverflow));
+        assert_eq!(
+            Cursor::new(&bytes).read_var_u64("n"),
+            Err(DecodeError::VarIntOverflow)
+        );
     }
 
     #[test]
@@ -121,6 +128,9 @@ mod tests {
         let mut out = Vec::new();
         write_var_u64(&mut out, 1 << 40);
         let mut c = Cursor::new(&out);
-        assert!(matches!(c.read_buf("payload", usize::MAX), Err(DecodeError::Truncated(_))));
+        assert!(matches!(
+            c.read_buf("payload", usize::MAX),
+            Err(DecodeError::Truncated(_))
+        ));
     }
 }

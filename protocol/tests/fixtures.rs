@@ -8,12 +8,19 @@ use yrs::updates::decoder::Decode;
 use yrs::{GetString, ReadTxn, Transact, Update};
 
 fn unhex(s: &str) -> Vec<u8> {
-    (0..s.len()).step_by(2).map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap()).collect()
+    (0..s.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
+        .collect()
 }
 
 fn fixtures() -> serde_json::Map<String, Value> {
     let text = include_str!("fixtures/y-protocols.json");
-    serde_json::from_str::<Value>(text).unwrap().as_object().unwrap().clone()
+    serde_json::from_str::<Value>(text)
+        .unwrap()
+        .as_object()
+        .unwrap()
+        .clone()
 }
 
 fn sv_json(sv: &yrs::StateVector) -> Value {
@@ -48,8 +55,12 @@ fn javascript_fixtures_decode_and_round_trip() {
                     let doc = yrs::Doc::new();
                     let mut txn = doc.transact_mut();
                     if let Some(base) = expect["base"].as_str() {
-                        let base_hex = fixtures()[base]["expect"]["update_hex"].as_str().unwrap().to_owned();
-                        txn.apply_update(Update::decode_v1(&unhex(&base_hex)).unwrap()).unwrap();
+                        let base_hex = fixtures()[base]["expect"]["update_hex"]
+                            .as_str()
+                            .unwrap()
+                            .to_owned();
+                        txn.apply_update(Update::decode_v1(&unhex(&base_hex)).unwrap())
+                            .unwrap();
                     }
                     txn.apply_update(update).unwrap();
                     let text = txn.get_text("t").unwrap();
@@ -71,6 +82,10 @@ fn javascript_fixtures_decode_and_round_trip() {
             }
             (t, m) => panic!("{name}: expected {t}, decoded {m:?}"),
         }
-        assert_eq!(msg.encode(), bytes, "{name}: re-encoding differs from the JS bytes");
+        assert_eq!(
+            msg.encode(),
+            bytes,
+            "{name}: re-encoding differs from the JS bytes"
+        );
     }
 }

@@ -131,7 +131,9 @@ pub fn authorize_meeting(
     token: Option<&str>,
 ) -> Result<Capability, AuthError> {
     let token = token.filter(|t| !t.is_empty()).ok_or(AuthError::InvalidToken)?;
-    let cap = dir.capability(&TokenHash::of(token)).ok_or(AuthError::InvalidToken)?;
+    let cap = dir
+        .capability(&TokenHash::of(token))
+        .ok_or(AuthError::InvalidToken)?;
     if &cap.meeting != meeting {
         return Err(AuthError::OtherMeeting);
     }
@@ -153,7 +155,9 @@ mod tests {
             self.groups.iter().any(|(mm, _)| mm == m.as_str())
         }
         fn group_exists(&self, m: &MeetingId, g: &GroupId) -> bool {
-            self.groups.iter().any(|(mm, gg)| mm == m.as_str() && gg == g.as_str())
+            self.groups
+                .iter()
+                .any(|(mm, gg)| mm == m.as_str() && gg == g.as_str())
         }
         fn capability(&self, h: &TokenHash) -> Option<Capability> {
             self.tokens.get(h).cloned()
@@ -163,22 +167,60 @@ mod tests {
     fn dir() -> Dir {
         let m = |s: &str| MeetingId::parse(s).unwrap();
         let mut tokens = HashMap::new();
-        tokens.insert(TokenHash::of("tok-a"), Capability { meeting: m("a"), role: Role::Participant });
-        tokens.insert(TokenHash::of("tok-b"), Capability { meeting: m("b"), role: Role::Moderator });
-        Dir { groups: vec![("a".into(), "g1".into()), ("b".into(), "g1".into())], tokens }
+        tokens.insert(
+            TokenHash::of("tok-a"),
+            Capability {
+                meeting: m("a"),
+                role: Role::Participant,
+            },
+        );
+        tokens.insert(
+            TokenHash::of("tok-b"),
+            Capability {
+                meeting: m("b"),
+                role: Role::Moderator,
+            },
+        );
+        Dir {
+            groups: vec![("a".into(), "g1".into()), ("b".into(), "g1".into())],
+            tokens,
+        }
     }
 
     #[test]
     fn refusals_follow_the_contract_order() {
         let d = dir();
         let room = |s: &str| RoomPath::parse(s).unwrap();
-        assert_eq!(authorize_room(&d, &room("zz/g1"), Some("tok-b")), Err(AuthError::UnknownMeeting));
-        assert_eq!(authorize_room(&d, &room("a/nope"), None), Err(AuthError::UnknownGroup));
-        assert_eq!(authorize_room(&d, &room("a/g1"), None), Err(AuthError::InvalidToken));
-        assert_eq!(authorize_room(&d, &room("a/g1"), Some("")), Err(AuthError::InvalidToken));
-        assert_eq!(authorize_room(&d, &room("a/g1"), Some("wrong")), Err(AuthError::InvalidToken));
-        assert_eq!(authorize_room(&d, &room("a/g1"), Some("tok-b")), Err(AuthError::OtherMeeting));
-        assert_eq!(authorize_room(&d, &room("a/plenary"), Some("tok-a")).unwrap().role, Role::Participant);
+        assert_eq!(
+            authorize_room(&d, &room("zz/g1"), Some("tok-b")),
+            Err(AuthError::UnknownMeeting)
+        );
+        assert_eq!(
+            authorize_room(&d, &room("a/nope"), None),
+            Err(AuthError::UnknownGroup)
+        );
+        assert_eq!(
+            authorize_room(&d, &room("a/g1"), None),
+            Err(AuthError::InvalidToken)
+        );
+        assert_eq!(
+            authorize_room(&d, &room("a/g1"), Some("")),
+            Err(AuthError::InvalidToken)
+        );
+        assert_eq!(
+            authorize_room(&d, &room("a/g1"), Some("wrong")),
+            Err(AuthError::InvalidToken)
+        );
+        assert_eq!(
+            authorize_room(&d, &room("a/g1"), Some("tok-b")),
+            Err(AuthError::OtherMeeting)
+        );
+        assert_eq!(
+            authorize_room(&d, &room("a/plenary"), Some("tok-a"))
+                .unwrap()
+                .role,
+            Role::Participant
+        );
     }
 
     #[test]

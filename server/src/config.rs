@@ -6,7 +6,12 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 #[derive(Debug, Parser)]
-#[command(name = "plenary", version, args_conflicts_with_subcommands = true, about = "Real-time collaboration server for meetings that split into working groups")]
+#[command(
+    name = "plenary",
+    version,
+    args_conflicts_with_subcommands = true,
+    about = "Real-time collaboration server for meetings that split into working groups"
+)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Option<Command>,

@@ -55,8 +55,21 @@ pub async fn serve(mut socket: WebSocket, svc: Services, p: ConnectionParams) {
         svc.metrics.connections.dec();
         return;
     };
-    tracing::info!(role = p.capability.role.name(), can_write, ack = p.wants_ack, "connected");
-    let mut conn = Conn { socket, svc: &svc, p: &p, room: &room, kick: &kick, out_rx, buf: Vec::with_capacity(WRITE_BATCH) };
+    tracing::info!(
+        role = p.capability.role.name(),
+        can_write,
+        ack = p.wants_ack,
+        "connected"
+    );
+    let mut conn = Conn {
+        socket,
+        svc: &svc,
+        p: &p,
+        room: &room,
+        kick: &kick,
+        out_rx,
+        buf: Vec::with_capacity(WRITE_BATCH),
+    };
     let code = conn.run().await;
     let _ = room.tx.send(RoomCmd::Leave { conn: p.conn }).await;
     let mut socket = conn.socket;
@@ -77,8 +90,22 @@ async fn join(svc: &Services, p: &ConnectionParams, outbox: Outbox, can_write: b
     for _ in 0..3 {
         let handle = svc.rooms.get_or_load(&p.room, svc);
         let (joined, rx) = oneshot::channel();
-        let member = Member { outbox: outbox.clone(), role: p.capability.role.clone(), can_write, wants_ack: p.wants_ack };
-        if handle.tx.send(RoomCmd::Join { conn: p.conn, member, joined }).await.is_err() {
+        let member = Member {
+            outbox: outbox.clone(),
+            role: p.capability.role.clone(),
+            can_write,
+            wants_ack: p.wants_ack,
+        };
+        if handle
+            .tx
+            .send(RoomCmd::Join {
+                conn: p.conn,
+                member,
+                joined,
+            })
+            .await
+            .is_err()
+        {
             svc.rooms.forget(&p.room, handle.instance);
             continue;
         }
@@ -100,12 +127,18 @@ fn close_message(code: u16) -> WsMessage {
         close_code::INTERNAL_ERROR => "internal error",
         _ => "",
     };
-    WsMessage::Close(Some(CloseFrame { code, reason: reason.into() }))
+    WsMessage::Close(Some(CloseFrame {
+        code,
+        reason: reason.into(),
+    }))
 }
 
 /// Sends our close frame; false if the socket would not take it in time.
 async fn close(socket: &mut WebSocket, code: u16) -> bool {
-    matches!(tokio::time::timeout(CLOSE_SEND, socket.send(close_message(code))).await, Ok(Ok(())))
+    matches!(
+        tokio::time::timeout(CLOSE_SEND, socket.send(close_message(code))).await,
+        Ok(Ok(()))
+    )
 }
 
 /// Our close frame is on its way: discard what the client still sends until it answers with its
@@ -267,13 +300,20 @@ impl Conn<'_> {
                     return reject(svc, close_code::PROTOCOL_ERROR, "malformed update");
                 }
             },
-            Ok(Message::Awareness(a)) => RoomCmd::Awareness { conn, entries: a.entries },
+            Ok(Message::Awareness(a)) => RoomCmd::Awareness {
+                conn,
+                entries: a.entries,
+            },
             Ok(Message::QueryAwareness) => RoomCmd::QueryAwareness { conn },
             Ok(Message::Auth(_) | Message::SavedAck(_)) => return Step::Continue,
         };
         if self.room.tx.send(cmd).await.is_err() {
             // The room stopped: for shutdown (1001) or a reload (1012, reconnect).
-            let code = if svc.stopping.is_cancelled() { close_code::GOING_AWAY } else { close_code::SERVICE_RESTART };
+            let code = if svc.stopping.is_cancelled() {
+                close_code::GOING_AWAY
+            } else {
+                close_code::SERVICE_RESTART
+            };
             return Step::Close(code);
         }
         Step::Continue
@@ -286,7 +326,9 @@ fn read_error(svc: &Services, e: axum::Error) -> Step {
     let inner = e.into_inner();
     tracing::debug!(error = %inner, "read error");
     match inner.downcast_ref::<tungstenite::Error>() {
-        Some(tungstenite::Error::Capacity(_)) => reject(svc, close_code::TOO_BIG, "message over the hard size limit"),
+        Some(tungstenite::Error::Capacity(_)) => {
+            reject(svc, close_code::TOO_BIG, "message over the hard size limit")
+        }
         _ => Step::Gone,
     }
 }
@@ -308,14 +350,20 @@ struct RateLimit {
 impl RateLimit {
     fn new(per_sec: u32) -> Self {
         let per_sec = f64::from(per_sec);
-        RateLimit { tokens: per_sec * 10.0, capacity: per_sec * 10.0, per_sec, last: Instant::now() }
+        RateLimit {
+            tokens: per_sec * 10.0,
+            capacity: per_sec * 10.0,
+            per_sec,
+            last: Instant::now(),
+        }
     }
 
     /// How long to wait before a message of `bytes` may be handled. A message costs one token
     /// plus one per 16 KiB, so the budget bounds bytes as well as messages.
     fn take(&mut self, bytes: usize) -> Option<Duration> {
         let now = Instant::now();
-        self.tokens = (self.tokens + now.duration_since(self.last).as_secs_f64() * self.per_sec).min(self.capacity);
+        self.tokens =
+            (self.tokens + now.duration_since(self.last).as_secs_f64() * self.per_sec).min(self.capacity);
         self.last = now;
         self.tokens -= 1.0 + (bytes / (16 * 1024)) as f64;
         (self.tokens < 0.0).then(|| Duration::from_secs_f64(-self.tokens / self.per_sec))

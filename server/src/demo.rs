@@ -19,7 +19,11 @@ fn groups() -> Vec<(&'static str, &'static str, &'static str)> {
             "Handbook on Firearms for Border Guards and Customs and its implementation",
             para("During the second panel"),
         ),
-        ("wg-trends", "New trends and threats in firearms trafficking", para("The Third panel")),
+        (
+            "wg-trends",
+            "New trends and threats in firearms trafficking",
+            para("The Third panel"),
+        ),
     ]
 }
 
@@ -38,16 +42,32 @@ fn initial_notes(title: &str, panel: &str) -> Vec<u8> {
 
 /// Creates the demo meeting and its documents.
 pub async fn seed(svc: &Services) -> anyhow::Result<CreatedMeeting> {
-    let title = SEED.lines().next().unwrap_or("Regional meeting").trim().to_owned();
+    let title = SEED
+        .lines()
+        .next()
+        .unwrap_or("Regional meeting")
+        .trim()
+        .to_owned();
     let spec = MeetingSpec {
         id: Some(MEETING_ID.into()),
         title,
-        groups: groups().iter().map(|(id, t, _)| GroupSpec { id: (*id).into(), title: (*t).into() }).collect(),
+        groups: groups()
+            .iter()
+            .map(|(id, t, _)| GroupSpec {
+                id: (*id).into(),
+                title: (*t).into(),
+            })
+            .collect(),
     };
     let created = meetings::create(svc, spec).await?;
     for (id, t, panel) in groups() {
-        let rx = svc.persister.append(format!("{MEETING_ID}/{id}"), vec![initial_notes(t, panel)]).await;
-        rx.await.map_err(|_| anyhow::anyhow!("store closed"))?.map_err(|e| anyhow::anyhow!("{e}"))?;
+        let rx = svc
+            .persister
+            .append(format!("{MEETING_ID}/{id}"), vec![initial_notes(t, panel)])
+            .await;
+        rx.await
+            .map_err(|_| anyhow::anyhow!("store closed"))?
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
     }
     Ok(created)
 }

@@ -23,7 +23,13 @@ impl Directory {
 
     pub fn add(&self, meeting: MeetingRecord, tokens: &[TokenRecord]) {
         for t in tokens {
-            self.tokens.insert(t.hash, Capability { meeting: t.meeting.clone(), role: t.role.clone() });
+            self.tokens.insert(
+                t.hash,
+                Capability {
+                    meeting: t.meeting.clone(),
+                    role: t.role.clone(),
+                },
+            );
         }
         self.meetings.insert(meeting.id.clone(), meeting);
     }
@@ -62,11 +68,17 @@ impl MeetingDirectory for Directory {
     }
 
     fn group_exists(&self, meeting: &MeetingId, group: &GroupId) -> bool {
-        self.meetings.get(meeting).map(|m| m.groups.iter().any(|g| &g.id == group)).unwrap_or(false)
+        self.meetings
+            .get(meeting)
+            .map(|m| m.groups.iter().any(|g| &g.id == group))
+            .unwrap_or(false)
     }
 
     fn capability(&self, hash: &TokenHash) -> Option<Capability> {
         // The map lookup finds the candidate; the constant-time compare confirms it.
-        self.tokens.get(hash).filter(|e| e.key().ct_eq(hash)).map(|e| e.value().clone())
+        self.tokens
+            .get(hash)
+            .filter(|e| e.key().ct_eq(hash))
+            .map(|e| e.value().clone())
     }
 }

@@ -15,12 +15,19 @@ use yrs::Transact;
 /// Builds the meeting's live summary from the store, as a running server would serve it.
 pub fn summary_from_store(store: &dyn Store, meeting: &MeetingId) -> anyhow::Result<Summary> {
     let dir = Directory::load(store)?;
-    let rec = dir.meeting(meeting).with_context(|| format!("no meeting {meeting} in this data dir"))?;
+    let rec = dir
+        .meeting(meeting)
+        .with_context(|| format!("no meeting {meeting} in this data dir"))?;
     let stored = store.load_doc(&RoomPath::plenary(meeting.clone()).to_string())?;
     let doc = stored.to_doc().map_err(anyhow::Error::msg)?;
     PlenaryState::build(store, &rec, &doc).map_err(anyhow::Error::msg)?;
     let json = plenary_json(&doc.transact());
-    Ok(summary::from_plenary(rec.id.as_str(), &rec.title, &json, now_rfc3339()))
+    Ok(summary::from_plenary(
+        rec.id.as_str(),
+        &rec.title,
+        &json,
+        now_rfc3339(),
+    ))
 }
 
 pub fn run(args: &ExportArgs) -> anyhow::Result<()> {
@@ -33,7 +40,10 @@ pub fn run(args: &ExportArgs) -> anyhow::Result<()> {
         None => summary_from_store(&store, &meeting)?,
         Some(v) => {
             let versions = store.versions(&meeting)?;
-            let rec = versions.iter().find(|x| &x.id == v).with_context(|| format!("no version {v}"))?;
+            let rec = versions
+                .iter()
+                .find(|x| &x.id == v)
+                .with_context(|| format!("no version {v}"))?;
             serde_json::from_str(&rec.summary_json)?
         }
     };

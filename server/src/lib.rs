@@ -70,7 +70,10 @@ fn admin_token(config: &Config, store: &dyn Store) -> anyhow::Result<TokenHash> 
     write_private(&path, &token).with_context(|| format!("writing {}", path.display()))?;
     let h = TokenHash::of(&token);
     store.set_admin_token_hash(&h)?;
-    println!("generated admin token (shown once; also kept in {}): {token}", path.display());
+    println!(
+        "generated admin token (shown once; also kept in {}): {token}",
+        path.display()
+    );
     Ok(h)
 }
 
@@ -117,14 +120,20 @@ pub async fn run(
         connections: Default::default(),
         next_conn: Default::default(),
         admin,
-        limits: Limits { max_message_bytes: config.max_message_bytes, ..Limits::default() },
+        limits: Limits {
+            max_message_bytes: config.max_message_bytes,
+            ..Limits::default()
+        },
         room_idle: config.room_idle(),
         compact_after: config.compact_after.max(1),
         merge_delay: Duration::from_millis(10),
         outbound_queue: config.outbound_queue,
         max_messages_per_sec: config.max_messages_per_sec,
         max_connections: config.max_connections,
-        public_url: config.public_url.clone().unwrap_or_else(|| format!("http://{addr}")),
+        public_url: config
+            .public_url
+            .clone()
+            .unwrap_or_else(|| format!("http://{addr}")),
     };
     if !config.no_demo && svc.directory.is_empty() {
         let created = demo::seed(&svc).await.context("seeding the demo meeting")?;
@@ -155,7 +164,9 @@ pub async fn run(
             let _ = tcp.set_nodelay(true);
         });
         tokio::spawn(async move {
-            axum::serve(listener, app).with_graceful_shutdown(stop.cancelled_owned()).await
+            axum::serve(listener, app)
+                .with_graceful_shutdown(stop.cancelled_owned())
+                .await
         })
     };
     println!("listening on http://{addr}");
@@ -194,7 +205,10 @@ pub async fn run(
         entry.value().kick(room::outbox::close_code::GOING_AWAY);
     }
     svc.tracker.close();
-    if tokio::time::timeout(SHUTDOWN_DEADLINE, svc.tracker.wait()).await.is_err() {
+    if tokio::time::timeout(SHUTDOWN_DEADLINE, svc.tracker.wait())
+        .await
+        .is_err()
+    {
         tracing::warn!("some connections did not close before the deadline");
     }
     let _ = tokio::time::timeout(Duration::from_secs(5), server).await;

@@ -73,12 +73,17 @@ pub fn validate(spec: &MeetingSpec, now: String) -> Result<MeetingRecord, Create
     let invalid = |s: String| CreateError::Invalid(s);
     let id = match &spec.id {
         Some(id) => MeetingId::parse(id).map_err(|e| invalid(format!("meeting id: {e}")))?,
-        None => MeetingId::parse(&format!("m-{}", &generate_token()[..10].to_ascii_lowercase().replace('_', "-")))
-            .map_err(|e| invalid(e.to_string()))?,
+        None => MeetingId::parse(&format!(
+            "m-{}",
+            &generate_token()[..10].to_ascii_lowercase().replace('_', "-")
+        ))
+        .map_err(|e| invalid(e.to_string()))?,
     };
     let title = spec.title.trim();
     if title.is_empty() || title.chars().count() > MAX_TITLE_CHARS {
-        return Err(invalid(format!("title must be 1 to {MAX_TITLE_CHARS} characters")));
+        return Err(invalid(format!(
+            "title must be 1 to {MAX_TITLE_CHARS} characters"
+        )));
     }
     if spec.groups.is_empty() || spec.groups.len() > MAX_GROUPS {
         return Err(invalid(format!("a meeting has 1 to {MAX_GROUPS} groups")));
@@ -91,11 +96,23 @@ pub fn validate(spec: &MeetingSpec, now: String) -> Result<MeetingRecord, Create
         }
         let gt = g.title.trim();
         if gt.is_empty() || gt.chars().count() > MAX_TITLE_CHARS {
-            return Err(invalid(format!("group {:?}: title must be 1 to {MAX_TITLE_CHARS} characters", g.id)));
+            return Err(invalid(format!(
+                "group {:?}: title must be 1 to {MAX_TITLE_CHARS} characters",
+                g.id
+            )));
         }
-        groups.push(GroupRecord { id: gid, title: gt.to_owned(), closed: false });
+        groups.push(GroupRecord {
+            id: gid,
+            title: gt.to_owned(),
+            closed: false,
+        });
     }
-    Ok(MeetingRecord { id, title: title.to_owned(), created_at: now, groups })
+    Ok(MeetingRecord {
+        id,
+        title: title.to_owned(),
+        created_at: now,
+        groups,
+    })
 }
 
 pub fn now_rfc3339() -> String {
@@ -125,14 +142,30 @@ pub async fn create(svc: &Services, spec: MeetingSpec) -> Result<CreatedMeeting,
     let tokens = Tokens {
         moderator: generate_token(),
         participant: generate_token(),
-        rapporteurs: record.groups.iter().map(|g| (g.id.to_string(), generate_token())).collect(),
+        rapporteurs: record
+            .groups
+            .iter()
+            .map(|g| (g.id.to_string(), generate_token()))
+            .collect(),
     };
     let mut records = vec![
-        TokenRecord { hash: TokenHash::of(&tokens.moderator), meeting: record.id.clone(), role: Role::Moderator },
-        TokenRecord { hash: TokenHash::of(&tokens.participant), meeting: record.id.clone(), role: Role::Participant },
+        TokenRecord {
+            hash: TokenHash::of(&tokens.moderator),
+            meeting: record.id.clone(),
+            role: Role::Moderator,
+        },
+        TokenRecord {
+            hash: TokenHash::of(&tokens.participant),
+            meeting: record.id.clone(),
+            role: Role::Participant,
+        },
     ];
     for (g, t) in &tokens.rapporteurs {
-        records.push(TokenRecord { hash: TokenHash::of(t), meeting: record.id.clone(), role: Role::Rapporteur(g.clone()) });
+        records.push(TokenRecord {
+            hash: TokenHash::of(t),
+            meeting: record.id.clone(),
+            role: Role::Rapporteur(g.clone()),
+        });
     }
     let store = svc.store.clone();
     let (rec, recs) = (record.clone(), records.clone());
@@ -148,14 +181,26 @@ pub async fn create(svc: &Services, spec: MeetingSpec) -> Result<CreatedMeeting,
     Ok(CreatedMeeting {
         id: record.id.to_string(),
         title: record.title.clone(),
-        groups: record.groups.iter().map(|g| GroupView { id: g.id.to_string(), title: g.title.clone() }).collect(),
+        groups: record
+            .groups
+            .iter()
+            .map(|g| GroupView {
+                id: g.id.to_string(),
+                title: g.title.clone(),
+            })
+            .collect(),
         links: links(&svc.public_url, &record, &tokens),
         tokens,
     })
 }
 
 /// Closes or reopens groups: store, directory, then the live rooms (writes are refused at once).
-pub async fn set_closed(svc: &Services, meeting: &MeetingId, groups: &[GroupId], closed: bool) -> Result<(), StoreError> {
+pub async fn set_closed(
+    svc: &Services,
+    meeting: &MeetingId,
+    groups: &[GroupId],
+    closed: bool,
+) -> Result<(), StoreError> {
     for g in groups {
         let store = svc.store.clone();
         let (m, gg) = (meeting.clone(), g.clone());
@@ -167,7 +212,16 @@ pub async fn set_closed(svc: &Services, meeting: &MeetingId, groups: &[GroupId],
             let _ = h.tx.send(RoomCmd::SetClosed { closed }).await;
         }
         let plenary = RoomPath::plenary(meeting.clone());
-        svc.rooms.send(&plenary, svc, RoomCmd::GroupMeta { group: g.to_string(), closed }).await;
+        svc.rooms
+            .send(
+                &plenary,
+                svc,
+                RoomCmd::GroupMeta {
+                    group: g.to_string(),
+                    closed,
+                },
+            )
+            .await;
         tracing::info!(meeting = %meeting, group = %g, closed, "group closed flag set");
     }
     Ok(())

@@ -45,23 +45,59 @@ impl Metrics {
             registry: Registry::default(),
         };
         registry.register("connections", "Open WebSocket connections", m.connections.clone());
-        registry.register("connections_opened", "WebSocket connections accepted", m.connections_total.clone());
-        registry.register("rooms_loaded", "Documents loaded in memory", m.rooms_loaded.clone());
-        registry.register("messages_in", "WebSocket messages received", m.messages_in.clone());
+        registry.register(
+            "connections_opened",
+            "WebSocket connections accepted",
+            m.connections_total.clone(),
+        );
+        registry.register(
+            "rooms_loaded",
+            "Documents loaded in memory",
+            m.rooms_loaded.clone(),
+        );
+        registry.register(
+            "messages_in",
+            "WebSocket messages received",
+            m.messages_in.clone(),
+        );
         registry.register("messages_out", "WebSocket messages sent", m.messages_out.clone());
         registry.register("bytes_in", "WebSocket payload bytes received", m.bytes_in.clone());
         registry.register("bytes_out", "WebSocket payload bytes sent", m.bytes_out.clone());
-        registry.register("updates_persisted", "Document updates made durable", m.updates_persisted.clone());
-        registry.register("persist_transactions", "Store transactions committing updates", m.persist_transactions.clone());
-        registry.register("persist_seconds", "Time to commit one batch of updates", m.persist_seconds.clone());
-        registry.register("compactions", "Document logs folded into a snapshot", m.compactions.clone());
+        registry.register(
+            "updates_persisted",
+            "Document updates made durable",
+            m.updates_persisted.clone(),
+        );
+        registry.register(
+            "persist_transactions",
+            "Store transactions committing updates",
+            m.persist_transactions.clone(),
+        );
+        registry.register(
+            "persist_seconds",
+            "Time to commit one batch of updates",
+            m.persist_seconds.clone(),
+        );
+        registry.register(
+            "compactions",
+            "Document logs folded into a snapshot",
+            m.compactions.clone(),
+        );
         registry.register(
             "rejected_messages",
             "Messages refused: undecodable, oversized, or writes without permission",
             m.rejected_messages.clone(),
         );
-        registry.register("slow_disconnects", "Connections closed with 1013 for not keeping up", m.slow_disconnects.clone());
-        registry.register("upgrades_refused", "WebSocket upgrades refused (404/401/403/503)", m.upgrades_refused.clone());
+        registry.register(
+            "slow_disconnects",
+            "Connections closed with 1013 for not keeping up",
+            m.slow_disconnects.clone(),
+        );
+        registry.register(
+            "upgrades_refused",
+            "WebSocket upgrades refused (404/401/403/503)",
+            m.upgrades_refused.clone(),
+        );
         Metrics { registry, ..m }
     }
 

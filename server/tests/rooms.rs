@@ -13,14 +13,23 @@ async fn writers_converge_and_a_late_joiner_gets_everything() {
     let m = s.create_meeting("m1", &["g1"]).await;
     let rap = tok(&m, &["rapporteurs", "g1"]);
     let a = Peer::connect(s.addr, "m1/g1", rap, "").await.unwrap();
-    let b = Peer::connect(s.addr, "m1/g1", tok(&m, &["moderator"]), "").await.unwrap();
+    let b = Peer::connect(s.addr, "m1/g1", tok(&m, &["moderator"]), "")
+        .await
+        .unwrap();
     a.edit(|t| t.get_or_insert_text("t").insert(t, 0, "hello "));
     b.edit(|t| t.get_or_insert_text("t").insert(t, 0, "world "));
-    wait_until("a and b converge", || async { a.text("t").len() == 12 && a.text("t") == b.text("t") }).await;
-    let late = Peer::connect(s.addr, "m1/g1", tok(&m, &["participant"]), "").await.unwrap();
+    wait_until("a and b converge", || async {
+        a.text("t").len() == 12 && a.text("t") == b.text("t")
+    })
+    .await;
+    let late = Peer::connect(s.addr, "m1/g1", tok(&m, &["participant"]), "")
+        .await
+        .unwrap();
     wait_until("late joiner synced", || async { late.text("t") == a.text("t") }).await;
     // rooms are isolated
-    let other = Peer::connect(s.addr, "m1/plenary", tok(&m, &["participant"]), "").await.unwrap();
+    let other = Peer::connect(s.addr, "m1/plenary", tok(&m, &["participant"]), "")
+        .await
+        .unwrap();
     wait_until("plenary synced", || async { other.json()["groups"].is_array() }).await;
     assert_eq!(other.text("t"), "");
     s.stop().await;
@@ -31,19 +40,29 @@ async fn read_only_writes_are_refused_and_never_relayed() {
     let dir = tempfile::tempdir().unwrap();
     let s = Server::start(dir.path().into()).await;
     let m = s.create_meeting("m1", &["g1", "g2"]).await;
-    let writer = Peer::connect(s.addr, "m1/g1", tok(&m, &["rapporteurs", "g1"]), "").await.unwrap();
-    let reader = Peer::connect(s.addr, "m1/g1", tok(&m, &["participant"]), "").await.unwrap();
-    let other_rap = Peer::connect(s.addr, "m1/g1", tok(&m, &["rapporteurs", "g2"]), "").await.unwrap();
+    let writer = Peer::connect(s.addr, "m1/g1", tok(&m, &["rapporteurs", "g1"]), "")
+        .await
+        .unwrap();
+    let reader = Peer::connect(s.addr, "m1/g1", tok(&m, &["participant"]), "")
+        .await
+        .unwrap();
+    let other_rap = Peer::connect(s.addr, "m1/g1", tok(&m, &["rapporteurs", "g2"]), "")
+        .await
+        .unwrap();
     reader.edit(|t| t.get_or_insert_text("t").insert(t, 0, "sneaky"));
     other_rap.edit(|t| t.get_or_insert_text("t").insert(t, 0, "also sneaky"));
     wait_until("denials", || async {
-        !reader.got.lock().unwrap().auth_denials.is_empty() && !other_rap.got.lock().unwrap().auth_denials.is_empty()
+        !reader.got.lock().unwrap().auth_denials.is_empty()
+            && !other_rap.got.lock().unwrap().auth_denials.is_empty()
     })
     .await;
     assert_eq!(reader.got.lock().unwrap().auth_denials[0], "permission denied");
     // the connection stays open and still receives
     writer.edit(|t| t.get_or_insert_text("t").insert(t, 0, "legit"));
-    wait_until("reader receives legit edit", || async { reader.text("t").contains("legit") }).await;
+    wait_until("reader receives legit edit", || async {
+        reader.text("t").contains("legit")
+    })
+    .await;
     assert_eq!(writer.text("t"), "legit");
     assert!(reader.close_code().is_none());
     s.stop().await;
@@ -62,7 +81,10 @@ async fn bad_frames_close_with_1002_and_1009_while_others_carry_on() {
     assert_eq!(garbage.close_code(), Some(1002));
     let bad_update = Peer::connect(s.addr, "m1/g1", rap, "").await.unwrap();
     bad_update.send_raw(encode_update(&[9, 9, 9, 9, 9]));
-    wait_until("bad update closed", || async { bad_update.close_code().is_some() }).await;
+    wait_until("bad update closed", || async {
+        bad_update.close_code().is_some()
+    })
+    .await;
     assert_eq!(bad_update.close_code(), Some(1002));
     let big = Peer::connect(s.addr, "m1/g1", rap, "").await.unwrap();
     big.send_raw(encode_update(&vec![0u8; 1_100_000]));
@@ -89,7 +111,12 @@ async fn upgrades_are_refused_in_contract_order() {
     assert_eq!(Peer::connect(s.addr, "nope/g1", t1, "").await.err(), Some(404));
     assert_eq!(Peer::connect(s.addr, "m1/nope", t1, "").await.err(), Some(404));
     assert_eq!(Peer::connect(s.addr, "m1/g1", "wrong", "").await.err(), Some(401));
-    assert_eq!(Peer::connect(s.addr, "m1/g1", tok(&m2, &["participant"]), "").await.err(), Some(403));
+    assert_eq!(
+        Peer::connect(s.addr, "m1/g1", tok(&m2, &["participant"]), "")
+            .await
+            .err(),
+        Some(403)
+    );
     let (status, body) = s.http().get("/ws/m1/g1", None).await;
     assert_eq!(status, 401);
     let v: serde_json::Value = serde_json::from_str(&body).unwrap();
@@ -102,17 +129,29 @@ async fn ack_clients_learn_their_edits_are_durable() {
     let dir = tempfile::tempdir().unwrap();
     let s = Server::start(dir.path().into()).await;
     let m = s.create_meeting("m1", &["g1"]).await;
-    let a = Peer::connect(s.addr, "m1/g1", tok(&m, &["rapporteurs", "g1"]), "&ack=1").await.unwrap();
-    let plain = Peer::connect(s.addr, "m1/g1", tok(&m, &["rapporteurs", "g1"]), "").await.unwrap();
+    let a = Peer::connect(s.addr, "m1/g1", tok(&m, &["rapporteurs", "g1"]), "&ack=1")
+        .await
+        .unwrap();
+    let plain = Peer::connect(s.addr, "m1/g1", tok(&m, &["rapporteurs", "g1"]), "")
+        .await
+        .unwrap();
     a.edit(|t| t.get_or_insert_text("t").insert(t, 0, "saved?"));
     plain.edit(|t| t.get_or_insert_text("t").insert(t, 0, "x"));
     let mine = a.sv();
     wait_until("ack covers own state", || async {
-        a.got.lock().unwrap().acks.iter().any(|sv| mine.iter().all(|(c, clock)| sv.get(c) >= *clock))
+        a.got
+            .lock()
+            .unwrap()
+            .acks
+            .iter()
+            .any(|sv| mine.iter().all(|(c, clock)| sv.get(c) >= *clock))
     })
     .await;
     wait_until("plain synced", || async { plain.text("t").contains("saved?") }).await;
-    assert!(plain.got.lock().unwrap().acks.is_empty(), "stock clients never get acks");
+    assert!(
+        plain.got.lock().unwrap().acks.is_empty(),
+        "stock clients never get acks"
+    );
     s.stop().await;
 }
 
@@ -131,7 +170,10 @@ async fn restart_keeps_every_document_meeting_and_token() {
         });
     }
     let watcher = Peer::connect(s.addr, "m1/g1", &rap, "").await.unwrap();
-    wait_until("watcher sees all", || async { watcher.text("t").ends_with("49,") }).await;
+    wait_until("watcher sees all", || async {
+        watcher.text("t").ends_with("49,")
+    })
+    .await;
     let expected = a.text("t");
     s.stop().await;
     wait_until("1001 on shutdown", || async { a.close_code().is_some() }).await;
@@ -163,13 +205,24 @@ async fn compaction_folds_the_log_and_keeps_content() {
     }
     s.stop().await;
     use plenary_server::store::Store;
-    let store = plenary_server::store::sqlite::SqliteStore::open(dir.path(), plenary_server::config::Durability::Process).unwrap();
+    let store = plenary_server::store::sqlite::SqliteStore::open(
+        dir.path(),
+        plenary_server::config::Durability::Process,
+    )
+    .unwrap();
     let stored = store.load_doc("m1/g1").unwrap();
     assert!(stored.snapshot.is_some());
-    assert!(stored.updates.len() < 20, "log has {} updates", stored.updates.len());
+    assert!(
+        stored.updates.len() < 20,
+        "log has {} updates",
+        stored.updates.len()
+    );
     let s = Server::start(dir.path().into()).await;
     let b = Peer::connect(s.addr, "m1/g1", &rap, "").await.unwrap();
-    wait_until("restored after compaction", || async { b.text("t") == a.text("t") }).await;
+    wait_until("restored after compaction", || async {
+        b.text("t") == a.text("t")
+    })
+    .await;
     s.stop().await;
 }
 
@@ -185,12 +238,15 @@ async fn a_reader_that_stops_reading_is_closed_with_1013_and_others_keep_up() {
     // a raw socket that never reads: the kernel buffers fill, then the outbox
     let url = format!("ws://{}/ws/m1/g1?token={}", s.addr, tok(&m, &["participant"]));
     let (_stuck, _) = tokio_tungstenite::connect_async(&url).await.unwrap();
-    let fast = Peer::connect(s.addr, "m1/g1", &tok(&m, &["participant"]), "").await.unwrap();
+    let fast = Peer::connect(s.addr, "m1/g1", &tok(&m, &["participant"]), "")
+        .await
+        .unwrap();
     let a = Peer::connect(s.addr, "m1/g1", &rap, "").await.unwrap();
     let chunk = "x".repeat(128 * 1024);
     let metrics_slow = || async {
         let (_, body) = s.http().get("/metrics", None).await;
-        body.lines().any(|l| l.starts_with("plenary_slow_disconnects_total") && !l.ends_with(" 0"))
+        body.lines()
+            .any(|l| l.starts_with("plenary_slow_disconnects_total") && !l.ends_with(" 0"))
     };
     let mut i = 0;
     while i % 4 != 0 || !metrics_slow().await {
@@ -207,7 +263,10 @@ async fn a_reader_that_stops_reading_is_closed_with_1013_and_others_keep_up() {
         }
     }
     let want = a.text("t").len();
-    wait_until("fast reader has everything", || async { fast.text("t").len() == want }).await;
+    wait_until("fast reader has everything", || async {
+        fast.text("t").len() == want
+    })
+    .await;
     assert!(fast.close_code().is_none());
     s.stop().await;
 }
@@ -222,7 +281,10 @@ async fn meetings_api_answers_per_contract() {
     assert_eq!(h.post_json("/api/meetings", Some("nope"), body).await.0, 401);
     let (st, created) = h.post_json("/api/meetings", Some(ADMIN), body).await;
     assert_eq!(st, 201);
-    assert!(created["links"]["rapporteurs"]["wg-a"].as_str().unwrap().contains("#token="));
+    assert!(created["links"]["rapporteurs"]["wg-a"]
+        .as_str()
+        .unwrap()
+        .contains("#token="));
     assert_eq!(h.post_json("/api/meetings", Some(ADMIN), body).await.0, 409);
     for bad in [
         "not json",
@@ -234,7 +296,13 @@ async fn meetings_api_answers_per_contract() {
         assert_eq!(st, 400, "{bad}");
         assert!(err["error"]["code"].is_string() && err["error"]["message"].is_string());
     }
-    let (st, gen) = h.post_json("/api/meetings", Some(ADMIN), r#"{"title":"No id","groups":[{"id":"a","title":"A"}]}"#).await;
+    let (st, gen) = h
+        .post_json(
+            "/api/meetings",
+            Some(ADMIN),
+            r#"{"title":"No id","groups":[{"id":"a","title":"A"}]}"#,
+        )
+        .await;
     assert_eq!(st, 201);
     assert!(gen["id"].as_str().unwrap().len() > 3);
     let part = created["tokens"]["participant"].as_str().unwrap();
@@ -242,7 +310,10 @@ async fn meetings_api_answers_per_contract() {
     assert_eq!(st, 200);
     let got: serde_json::Value = serde_json::from_str(&got).unwrap();
     assert_eq!(got["groups"][0]["id"], "wg-a");
-    assert_eq!(h.get(&format!("/api/meetings/skopje?token={part}"), None).await.0, 200);
+    assert_eq!(
+        h.get(&format!("/api/meetings/skopje?token={part}"), None).await.0,
+        200
+    );
     assert_eq!(h.get("/api/meetings/skopje", None).await.0, 401);
     let other = gen["tokens"]["participant"].as_str().unwrap();
     assert_eq!(h.get("/api/meetings/skopje", Some(other)).await.0, 403);
@@ -261,7 +332,12 @@ async fn tokens_never_reach_the_store_in_clear() {
     s.stop().await;
     let db = std::fs::read(dir.path().join("plenary.db")).unwrap();
     let wal = std::fs::read(dir.path().join("plenary.db-wal")).unwrap_or_default();
-    for t in [tok(&m, &["moderator"]), tok(&m, &["participant"]), tok(&m, &["rapporteurs", "g1"]), ADMIN] {
+    for t in [
+        tok(&m, &["moderator"]),
+        tok(&m, &["participant"]),
+        tok(&m, &["rapporteurs", "g1"]),
+        ADMIN,
+    ] {
         let needle = t.as_bytes();
         assert!(!db.windows(needle.len()).any(|w| w == needle));
         assert!(!wal.windows(needle.len()).any(|w| w == needle));

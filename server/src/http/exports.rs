@@ -19,14 +19,22 @@ use tokio::sync::oneshot;
 
 /// The live summary of a meeting, from its plenary room (loaded if needed).
 pub async fn live_summary(svc: &Services, meeting: &MeetingId) -> Result<Summary, ApiError> {
-    let rec = svc.directory.meeting(meeting).ok_or_else(|| ApiError::from(AuthError::UnknownMeeting))?;
+    let rec = svc
+        .directory
+        .meeting(meeting)
+        .ok_or_else(|| ApiError::from(AuthError::UnknownMeeting))?;
     let (reply, rx) = oneshot::channel();
     let room = RoomPath::plenary(meeting.clone());
     if !svc.rooms.send(&room, svc, RoomCmd::Inspect { reply }).await {
         return Err(ApiError::internal("plenary room unavailable"));
     }
     let json = rx.await.map_err(|_| ApiError::internal("plenary room stopped"))?;
-    Ok(summary::from_plenary(rec.id.as_str(), &rec.title, &json, now_rfc3339()))
+    Ok(summary::from_plenary(
+        rec.id.as_str(),
+        &rec.title,
+        &json,
+        now_rfc3339(),
+    ))
 }
 
 fn render(summary: &Summary, file: &str) -> Result<Response, ApiError> {
@@ -34,9 +42,18 @@ fn render(summary: &Summary, file: &str) -> Result<Response, ApiError> {
         "summary.json" => ("application/json", summary::to_json(summary)),
         "summary.md" => ("text/markdown; charset=utf-8", summary::to_markdown(summary)),
         "summary.html" => ("text/html; charset=utf-8", summary::to_html(summary)),
-        _ => return Err(ApiError::not_found("not_found", "no such export; try summary.json, summary.md or summary.html")),
+        _ => {
+            return Err(ApiError::not_found(
+                "not_found",
+                "no such export; try summary.json, summary.md or summary.html",
+            ))
+        }
     };
-    Ok(([(header::CONTENT_TYPE, ctype), (header::CACHE_CONTROL, "no-store")], body).into_response())
+    Ok((
+        [(header::CONTENT_TYPE, ctype), (header::CACHE_CONTROL, "no-store")],
+        body,
+    )
+        .into_response())
 }
 
 pub async fn summary_file(
@@ -86,7 +103,11 @@ pub async fn adopt(
     let mid = meeting.clone();
     let record = tokio::task::spawn_blocking(move || -> Result<VersionRecord, StoreError> {
         let n = store.versions(&mid)?.len() + 1;
-        let label = if label.is_empty() { format!("Version {n}") } else { label };
+        let label = if label.is_empty() {
+            format!("Version {n}")
+        } else {
+            label
+        };
         let v = VersionRecord {
             id: format!("v{n}"),
             label,
@@ -99,7 +120,11 @@ pub async fn adopt(
     .await
     .map_err(ApiError::internal)?
     .map_err(|e| match e {
-        StoreError::Conflict => ApiError::new(StatusCode::CONFLICT, "version_exists", "another version was adopted at the same time; retry"),
+        StoreError::Conflict => ApiError::new(
+            StatusCode::CONFLICT,
+            "version_exists",
+            "another version was adopted at the same time; retry",
+        ),
         e => ApiError::internal(e),
     })?;
     tracing::info!(meeting = %meeting, version = %record.id, "version adopted");
@@ -109,7 +134,10 @@ pub async fn adopt(
 async fn versions(svc: &Services, meeting: &MeetingId) -> Result<Vec<VersionRecord>, ApiError> {
     let store = svc.store.clone();
     let mid = meeting.clone();
-    tokio::task::spawn_blocking(move || store.versions(&mid)).await.map_err(ApiError::internal)?.map_err(ApiError::internal)
+    tokio::task::spawn_blocking(move || store.versions(&mid))
+        .await
+        .map_err(ApiError::internal)?
+        .map_err(ApiError::internal)
 }
 
 pub async fn list_versions(
@@ -120,7 +148,10 @@ pub async fn list_versions(
 ) -> Result<Response, ApiError> {
     let (meeting, _) = authorize(&svc, &m, &headers, &q)?;
     let list = versions(&svc, &meeting).await?;
-    Ok(Json(serde_json::json!({ "versions": list.iter().map(version_view).collect::<Vec<_>>() })).into_response())
+    Ok(
+        Json(serde_json::json!({ "versions": list.iter().map(version_view).collect::<Vec<_>>() }))
+            .into_response(),
+    )
 }
 
 pub async fn version_file(
@@ -131,7 +162,10 @@ pub async fn version_file(
 ) -> Result<Response, ApiError> {
     let (meeting, _) = authorize(&svc, &m, &headers, &q)?;
     let list = versions(&svc, &meeting).await?;
-    let rec = list.iter().find(|x| x.id == v).ok_or_else(|| ApiError::not_found("unknown_version", "no version with this id"))?;
+    let rec = list
+        .iter()
+        .find(|x| x.id == v)
+        .ok_or_else(|| ApiError::not_found("unknown_version", "no version with this id"))?;
     let s: Summary = serde_json::from_str(&rec.summary_json).map_err(ApiError::internal)?;
     render(&s, &file)
 }

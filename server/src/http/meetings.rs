@@ -12,24 +12,43 @@ use axum::response::IntoResponse;
 use axum::Json;
 use plenary_protocol::{GroupId, MeetingId};
 
-pub async fn create(State(svc): State<Services>, headers: HeaderMap, body: Bytes) -> Result<impl IntoResponse, ApiError> {
+pub async fn create(
+    State(svc): State<Services>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<impl IntoResponse, ApiError> {
     let token = request_token(&headers, None);
-    let ok = token.map(|t| TokenHash::of(&t).ct_eq(&svc.admin)).unwrap_or(false);
+    let ok = token
+        .map(|t| TokenHash::of(&t).ct_eq(&svc.admin))
+        .unwrap_or(false);
     if !ok {
-        return Err(ApiError::new(StatusCode::UNAUTHORIZED, "invalid_token", "the admin token is required"));
+        return Err(ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "invalid_token",
+            "the admin token is required",
+        ));
     }
-    let spec: MeetingSpec =
-        serde_json::from_slice(&body).map_err(|e| ApiError::bad_request(format!("invalid meeting JSON: {e}")))?;
+    let spec: MeetingSpec = serde_json::from_slice(&body)
+        .map_err(|e| ApiError::bad_request(format!("invalid meeting JSON: {e}")))?;
     match meetings::create(&svc, spec).await {
         Ok(created) => Ok((StatusCode::CREATED, Json(created))),
         Err(CreateError::Invalid(msg)) => Err(ApiError::bad_request(msg)),
-        Err(CreateError::Exists) => Err(ApiError::new(StatusCode::CONFLICT, "meeting_exists", "a meeting with this id already exists")),
+        Err(CreateError::Exists) => Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "meeting_exists",
+            "a meeting with this id already exists",
+        )),
         Err(CreateError::Store(e)) => Err(ApiError::internal(e)),
     }
 }
 
 /// Resolves `{m}` and the request's token to a capability in that meeting.
-pub fn authorize(svc: &Services, m: &str, headers: &HeaderMap, q: &TokenQuery) -> Result<(MeetingId, Capability), ApiError> {
+pub fn authorize(
+    svc: &Services,
+    m: &str,
+    headers: &HeaderMap,
+    q: &TokenQuery,
+) -> Result<(MeetingId, Capability), ApiError> {
     let meeting = MeetingId::parse(m).map_err(|_| ApiError::from(AuthError::UnknownMeeting))?;
     if svc.directory.meeting(&meeting).is_none() {
         return Err(AuthError::UnknownMeeting.into());
@@ -43,7 +62,11 @@ pub fn require_moderator(cap: &Capability) -> Result<(), ApiError> {
     if cap.role == Role::Moderator {
         Ok(())
     } else {
-        Err(ApiError::new(StatusCode::FORBIDDEN, "forbidden", "only a moderator may do this"))
+        Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "forbidden",
+            "only a moderator may do this",
+        ))
     }
 }
 
@@ -54,7 +77,10 @@ pub async fn get(
     headers: HeaderMap,
 ) -> Result<impl IntoResponse, ApiError> {
     let (meeting, cap) = authorize(&svc, &m, &headers, &q)?;
-    let rec = svc.directory.meeting(&meeting).ok_or_else(|| ApiError::from(AuthError::UnknownMeeting))?;
+    let rec = svc
+        .directory
+        .meeting(&meeting)
+        .ok_or_else(|| ApiError::from(AuthError::UnknownMeeting))?;
     let mut body = serde_json::json!({
         "id": rec.id.as_str(),
         "title": rec.title,
@@ -67,40 +93,84 @@ pub async fn get(
     Ok(Json(body))
 }
 
-async fn set_closed(svc: Services, m: String, g: Option<String>, closed: bool, headers: HeaderMap, q: TokenQuery) -> Result<Json<serde_json::Value>, ApiError> {
+async fn set_closed(
+    svc: Services,
+    m: String,
+    g: Option<String>,
+    closed: bool,
+    headers: HeaderMap,
+    q: TokenQuery,
+) -> Result<Json<serde_json::Value>, ApiError> {
     let (meeting, cap) = authorize(&svc, &m, &headers, &q)?;
     require_moderator(&cap)?;
-    let rec = svc.directory.meeting(&meeting).ok_or_else(|| ApiError::from(AuthError::UnknownMeeting))?;
+    let rec = svc
+        .directory
+        .meeting(&meeting)
+        .ok_or_else(|| ApiError::from(AuthError::UnknownMeeting))?;
     let one = g.is_some();
     let groups: Vec<GroupId> = match g {
         Some(g) => {
-            let gid = GroupId::parse(&g).ok().filter(|gid| rec.groups.iter().any(|x| &x.id == gid));
+            let gid = GroupId::parse(&g)
+                .ok()
+                .filter(|gid| rec.groups.iter().any(|x| &x.id == gid));
             vec![gid.ok_or_else(|| ApiError::from(AuthError::UnknownGroup))?]
         }
         None => rec.groups.iter().map(|g| g.id.clone()).collect(),
     };
-    meetings::set_closed(&svc, &meeting, &groups, closed).await.map_err(ApiError::internal)?;
-    let rec = svc.directory.meeting(&meeting).ok_or_else(|| ApiError::from(AuthError::UnknownMeeting))?;
+    meetings::set_closed(&svc, &meeting, &groups, closed)
+        .await
+        .map_err(ApiError::internal)?;
+    let rec = svc
+        .directory
+        .meeting(&meeting)
+        .ok_or_else(|| ApiError::from(AuthError::UnknownMeeting))?;
     let view = |g: &crate::store::GroupRecord| serde_json::json!({"id": g.id.as_str(), "title": g.title, "closed": g.closed});
     Ok(Json(match one {
         // one group: that group
-        true => rec.groups.iter().find(|g| g.id == groups[0]).map(view).unwrap_or_default(),
-        false => serde_json::json!({ "id": rec.id.as_str(), "title": rec.title, "groups": rec.groups.iter().map(view).collect::<Vec<_>>() }),
+        true => rec
+            .groups
+            .iter()
+            .find(|g| g.id == groups[0])
+            .map(view)
+            .unwrap_or_default(),
+        false => {
+            serde_json::json!({ "id": rec.id.as_str(), "title": rec.title, "groups": rec.groups.iter().map(view).collect::<Vec<_>>() })
+        }
     }))
 }
 
-pub async fn close_group(State(svc): State<Services>, Path((m, g)): Path<(String, String)>, q: TokenQuery, headers: HeaderMap) -> Result<impl IntoResponse, ApiError> {
+pub async fn close_group(
+    State(svc): State<Services>,
+    Path((m, g)): Path<(String, String)>,
+    q: TokenQuery,
+    headers: HeaderMap,
+) -> Result<impl IntoResponse, ApiError> {
     set_closed(svc, m, Some(g), true, headers, q).await
 }
 
-pub async fn reopen_group(State(svc): State<Services>, Path((m, g)): Path<(String, String)>, q: TokenQuery, headers: HeaderMap) -> Result<impl IntoResponse, ApiError> {
+pub async fn reopen_group(
+    State(svc): State<Services>,
+    Path((m, g)): Path<(String, String)>,
+    q: TokenQuery,
+    headers: HeaderMap,
+) -> Result<impl IntoResponse, ApiError> {
     set_closed(svc, m, Some(g), false, headers, q).await
 }
 
-pub async fn close_all(State(svc): State<Services>, Path(m): Path<String>, q: TokenQuery, headers: HeaderMap) -> Result<impl IntoResponse, ApiError> {
+pub async fn close_all(
+    State(svc): State<Services>,
+    Path(m): Path<String>,
+    q: TokenQuery,
+    headers: HeaderMap,
+) -> Result<impl IntoResponse, ApiError> {
     set_closed(svc, m, None, true, headers, q).await
 }
 
-pub async fn reopen_all(State(svc): State<Services>, Path(m): Path<String>, q: TokenQuery, headers: HeaderMap) -> Result<impl IntoResponse, ApiError> {
+pub async fn reopen_all(
+    State(svc): State<Services>,
+    Path(m): Path<String>,
+    q: TokenQuery,
+    headers: HeaderMap,
+) -> Result<impl IntoResponse, ApiError> {
     set_closed(svc, m, None, false, headers, q).await
 }

@@ -48,12 +48,19 @@ pub fn router(svc: Services) -> Router {
 }
 
 async fn method_not_allowed() -> error::ApiError {
-    error::ApiError::new(axum::http::StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", "this method is not allowed here")
+    error::ApiError::new(
+        axum::http::StatusCode::METHOD_NOT_ALLOWED,
+        "method_not_allowed",
+        "this method is not allowed here",
+    )
 }
 
 /// The token of a request: `Authorization: Bearer T`, else `?token=T`.
 pub fn request_token(headers: &HeaderMap, query_token: Option<&str>) -> Option<String> {
-    if let Some(v) = headers.get(axum::http::header::AUTHORIZATION).and_then(|v| v.to_str().ok()) {
+    if let Some(v) = headers
+        .get(axum::http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+    {
         if let Some(t) = v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")) {
             return Some(t.trim().to_owned());
         }
@@ -71,7 +78,15 @@ pub struct TokenQuery {
 impl<S: Send + Sync> axum::extract::FromRequestParts<S> for TokenQuery {
     type Rejection = std::convert::Infallible;
 
-    async fn from_request_parts(parts: &mut axum::http::request::Parts, state: &S) -> Result<Self, Self::Rejection> {
-        Ok(axum::extract::Query::<TokenQuery>::from_request_parts(parts, state).await.map(|q| q.0).unwrap_or_default())
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        state: &S,
+    ) -> Result<Self, Self::Rejection> {
+        Ok(
+            axum::extract::Query::<TokenQuery>::from_request_parts(parts, state)
+                .await
+                .map(|q| q.0)
+                .unwrap_or_default(),
+        )
     }
 }

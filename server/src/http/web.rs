@@ -13,7 +13,11 @@ struct Assets;
 fn asset(path: &str) -> Option<Response> {
     let file = Assets::get(path)?;
     let mime = mime_guess::from_path(path).first_or_octet_stream();
-    let cache = if path.starts_with("assets/") { "public, max-age=31536000, immutable" } else { "no-cache" };
+    let cache = if path.starts_with("assets/") {
+        "public, max-age=31536000, immutable"
+    } else {
+        "no-cache"
+    };
     Some(
         (
             [
@@ -42,5 +46,9 @@ pub async fn serve(uri: Uri) -> Response {
             return r;
         }
     }
-    (StatusCode::NOT_FOUND, ApiError::not_found("not_found", "no such page")).into_response()
+    (
+        StatusCode::NOT_FOUND,
+        ApiError::not_found("not_found", "no such page"),
+    )
+        .into_response()
 }

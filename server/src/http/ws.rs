@@ -49,10 +49,20 @@ pub async fn upgrade(
     };
     let ws = match ws {
         Ok(ws) => ws,
-        Err(e) => return refuse(ApiError::new(StatusCode::BAD_REQUEST, "not_websocket", e.body_text())),
+        Err(e) => {
+            return refuse(ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "not_websocket",
+                e.body_text(),
+            ))
+        }
     };
     if svc.metrics.connections.get() as usize >= svc.max_connections {
-        return refuse(ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "too_many_connections", "the server is full; try again shortly"));
+        return refuse(ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "too_many_connections",
+            "the server is full; try again shortly",
+        ));
     }
     let conn = ConnId(svc.next_conn.fetch_add(1, Ordering::Relaxed) + 1);
     let wants_ack = matches!(q.ack.as_deref(), Some("1") | Some("true"));
@@ -62,7 +72,12 @@ pub async fn upgrade(
     // tungstenite's own limit sits well above ours so that an oversized message is read whole
     // and answered with 1009 rather than breaking the stream.
     let hard_limit = svc.limits.max_message_bytes.saturating_mul(4).max(8 << 20);
-    let params = ConnectionParams { conn, room, capability: cap, wants_ack };
+    let params = ConnectionParams {
+        conn,
+        room,
+        capability: cap,
+        wants_ack,
+    };
     let tracker = svc.tracker.clone();
     ws.max_message_size(hard_limit)
         .max_frame_size(hard_limit)

@@ -30,12 +30,16 @@ pub fn touches_server_parts(doc: &Doc, update: &Update) -> bool {
     scratch.get_or_insert_map(pk::META);
     scratch.get_or_insert_array(pk::GROUPS);
     scratch.get_or_insert_map(pk::CURATION);
-    let Ok(base) = Update::decode_v1(&state) else { return true };
+    let Ok(base) = Update::decode_v1(&state) else {
+        return true;
+    };
     if scratch.transact_mut().apply_update(base).is_err() {
         return true;
     }
     let before = server_owned(&scratch);
-    let Ok(candidate) = Update::decode_v1(&update.encode_v1()) else { return true };
+    let Ok(candidate) = Update::decode_v1(&update.encode_v1()) else {
+        return true;
+    };
     if scratch.transact_mut().apply_update(candidate).is_err() {
         return true;
     }
@@ -53,8 +57,19 @@ mod tests {
         let doc = Doc::new();
         let mut txn = doc.transact_mut();
         ensure_structure(&mut txn, "m", "Meeting");
-        let groups = vec![GroupMeta { id: "a".into(), title: "A".into(), closed: false }];
-        let data = HashMap::from([("a".to_string(), vec![Conclusion { id: "1".into(), text: "t".into(), status: "draft".into() }])]);
+        let groups = vec![GroupMeta {
+            id: "a".into(),
+            title: "A".into(),
+            closed: false,
+        }];
+        let data = HashMap::from([(
+            "a".to_string(),
+            vec![Conclusion {
+                id: "1".into(),
+                text: "t".into(),
+                status: "draft".into(),
+            }],
+        )]);
         merge(&mut txn, &groups, &data);
         drop(txn);
         doc
@@ -64,7 +79,10 @@ mod tests {
     fn edit(doc: &Doc, f: impl FnOnce(&mut yrs::TransactionMut)) -> Update {
         let replica = Doc::new();
         let state = doc.transact().encode_state_as_update_v1(&StateVector::default());
-        replica.transact_mut().apply_update(Update::decode_v1(&state).unwrap()).unwrap();
+        replica
+            .transact_mut()
+            .apply_update(Update::decode_v1(&state).unwrap())
+            .unwrap();
         let mut txn = replica.transact_mut();
         f(&mut txn);
         Update::decode_v1(&txn.encode_update_v1()).unwrap()

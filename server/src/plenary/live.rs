@@ -28,7 +28,10 @@ impl GroupFeed {
         if self.last.as_ref() == Some(&now) {
             return None;
         }
-        Some(GroupConclusions { group: self.group.to_string(), conclusions: now })
+        Some(GroupConclusions {
+            group: self.group.to_string(),
+            conclusions: now,
+        })
     }
 
     /// Records what the plenary room accepted.
@@ -45,7 +48,14 @@ pub struct PlenaryState {
 }
 
 fn group_metas(m: &MeetingRecord) -> Vec<GroupMeta> {
-    m.groups.iter().map(|g| GroupMeta { id: g.id.to_string(), title: g.title.clone(), closed: g.closed }).collect()
+    m.groups
+        .iter()
+        .map(|g| GroupMeta {
+            id: g.id.to_string(),
+            title: g.title.clone(),
+            closed: g.closed,
+        })
+        .collect()
 }
 
 /// Reads a group document from the store and returns its conclusions.
@@ -59,7 +69,11 @@ pub fn stored_conclusions(store: &dyn Store, room: &RoomPath) -> Result<Vec<Conc
 impl PlenaryState {
     /// Builds the merge state from the stored group documents and brings `doc` up to date.
     /// Returns the edit made, if any. Blocking: call from a blocking context.
-    pub fn build(store: &dyn Store, meeting: &MeetingRecord, doc: &Doc) -> Result<(Self, Option<Vec<u8>>), String> {
+    pub fn build(
+        store: &dyn Store,
+        meeting: &MeetingRecord,
+        doc: &Doc,
+    ) -> Result<(Self, Option<Vec<u8>>), String> {
         let mut data = HashMap::new();
         for g in &meeting.groups {
             let room = RoomPath::group(meeting.id.clone(), g.id.clone());
@@ -75,7 +89,11 @@ impl PlenaryState {
         Ok((state, diff))
     }
 
-    pub async fn load(svc: &Services, meeting: &MeetingId, doc: &Doc) -> Result<(Self, Option<Vec<u8>>), String> {
+    pub async fn load(
+        svc: &Services,
+        meeting: &MeetingId,
+        doc: &Doc,
+    ) -> Result<(Self, Option<Vec<u8>>), String> {
         let record = svc.directory.meeting(meeting).ok_or("meeting vanished")?;
         let store = svc.store.clone();
         let doc = doc.clone();

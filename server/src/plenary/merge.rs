@@ -9,7 +9,10 @@
 use plenary_protocol::layout::{self, conclusion as ck, plenary as pk};
 use std::collections::{HashMap, HashSet};
 use yrs::types::ToJson;
-use yrs::{Any, Array, ArrayPrelim, ArrayRef, GetString, Map, MapPrelim, MapRef, Out, ReadTxn, Text, TextPrelim, TextRef, TransactionMut, WriteTxn};
+use yrs::{
+    Any, Array, ArrayPrelim, ArrayRef, GetString, Map, MapPrelim, MapRef, Out, ReadTxn, Text, TextPrelim,
+    TextRef, TransactionMut, WriteTxn,
+};
 
 /// One conclusion as the plenary shows it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -57,7 +60,9 @@ pub const MAX_CONCLUSIONS_PER_GROUP: usize = 1000;
 /// first, are skipped; a missing or unknown status reads as `draft`; at most
 /// [`MAX_CONCLUSIONS_PER_GROUP`] are read.
 pub fn read_conclusions<T: ReadTxn>(txn: &T) -> Vec<Conclusion> {
-    let Some(arr) = txn.get_array(layout::CONCLUSIONS) else { return Vec::new() };
+    let Some(arr) = txn.get_array(layout::CONCLUSIONS) else {
+        return Vec::new();
+    };
     let mut seen = HashSet::new();
     let mut out = Vec::new();
     for item in arr.iter(txn) {
@@ -65,7 +70,9 @@ pub fn read_conclusions<T: ReadTxn>(txn: &T) -> Vec<Conclusion> {
             break;
         }
         let Out::YMap(m) = item else { continue };
-        let Some(id) = out_str(m.get(txn, ck::ID)) else { continue };
+        let Some(id) = out_str(m.get(txn, ck::ID)) else {
+            continue;
+        };
         if !seen.insert(id.clone()) {
             continue;
         }
@@ -73,7 +80,11 @@ pub fn read_conclusions<T: ReadTxn>(txn: &T) -> Vec<Conclusion> {
             Some(ck::FINAL) => ck::FINAL,
             _ => ck::DRAFT,
         };
-        out.push(Conclusion { id, text: out_text(txn, m.get(txn, ck::TEXT)), status: status.into() });
+        out.push(Conclusion {
+            id,
+            text: out_text(txn, m.get(txn, ck::TEXT)),
+            status: status.into(),
+        });
     }
     out
 }
@@ -113,7 +124,9 @@ pub fn merge(txn: &mut TransactionMut, groups: &[GroupMeta], data: &HashMap<Stri
     let arr = txn.get_or_insert_array(pk::GROUPS);
     align_groups(txn, &arr, groups);
     for (i, g) in groups.iter().enumerate() {
-        let Some(Out::YMap(section)) = arr.get(txn, i as u32) else { continue };
+        let Some(Out::YMap(section)) = arr.get(txn, i as u32) else {
+            continue;
+        };
         set_str(txn, &section, pk::GROUP_TITLE, &g.title);
         if !matches!(section.get(txn, pk::GROUP_CLOSED), Some(Out::Any(Any::Bool(b))) if b == g.closed) {
             section.insert(txn, pk::GROUP_CLOSED, g.closed);
@@ -143,7 +156,8 @@ fn align_groups(txn: &mut TransactionMut, arr: &ArrayRef, groups: &[GroupMeta]) 
                 break;
             }
             // A stray or misplaced entry: drop it if the group appears later, else insert.
-            let later = (i + 1..len).any(|j| arr.get(txn, j).and_then(|v| map_id(txn, &v)).as_deref() == Some(g.id.as_str()));
+            let later = (i + 1..len)
+                .any(|j| arr.get(txn, j).and_then(|v| map_id(txn, &v)).as_deref() == Some(g.id.as_str()));
             if later {
                 arr.remove(txn, i);
             } else {
@@ -188,7 +202,12 @@ fn set_str(txn: &mut TransactionMut, m: &MapRef, key: &str, value: &str) {
 fn lcs_keep(a: &[Option<String>], b: &[&str]) -> Vec<bool> {
     let same = |x: &Option<String>, y: &&str| x.as_deref() == Some(*y);
     let prefix = a.iter().zip(b).take_while(|(x, y)| same(x, y)).count();
-    let suffix = a[prefix..].iter().rev().zip(b[prefix..].iter().rev()).take_while(|(x, y)| same(x, y)).count();
+    let suffix = a[prefix..]
+        .iter()
+        .rev()
+        .zip(b[prefix..].iter().rev())
+        .take_while(|(x, y)| same(x, y))
+        .count();
     let mut keep = vec![true; a.len()];
     let middle = lcs_table_keep(&a[prefix..a.len() - suffix], &b[prefix..b.len() - suffix]);
     keep[prefix..a.len() - suffix].copy_from_slice(&middle);
@@ -200,7 +219,11 @@ fn lcs_table_keep(a: &[Option<String>], b: &[&str]) -> Vec<bool> {
     let mut dp = vec![vec![0u32; m + 1]; n + 1];
     for i in (0..n).rev() {
         for j in (0..m).rev() {
-            dp[i][j] = if a[i].as_deref() == Some(b[j]) { dp[i + 1][j + 1] + 1 } else { dp[i + 1][j].max(dp[i][j + 1]) };
+            dp[i][j] = if a[i].as_deref() == Some(b[j]) {
+                dp[i + 1][j + 1] + 1
+            } else {
+                dp[i + 1][j].max(dp[i][j + 1])
+            };
         }
     }
     let mut keep = vec![false; n];
@@ -277,7 +300,12 @@ pub fn patch_text(txn: &mut TransactionMut, text: &TextRef, target: &str) {
 
 /// Byte range `[start, a_end)` of `a` that differs from `[start, b_end)` of `b`.
 fn middle(a: &str, b: &str) -> (usize, usize, usize) {
-    let prefix: usize = a.chars().zip(b.chars()).take_while(|(x, y)| x == y).map(|(x, _)| x.len_utf8()).sum();
+    let prefix: usize = a
+        .chars()
+        .zip(b.chars())
+        .take_while(|(x, y)| x == y)
+        .map(|(x, _)| x.len_utf8())
+        .sum();
     let a_rest = &a[prefix..];
     let b_rest = &b[prefix..];
     let suffix: usize = a_rest

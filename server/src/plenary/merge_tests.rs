@@ -27,8 +27,16 @@ fn conclusions(doc: &Doc) -> Vec<Conclusion> {
 
 fn metas() -> Vec<GroupMeta> {
     vec![
-        GroupMeta { id: "a".into(), title: "Group A".into(), closed: false },
-        GroupMeta { id: "b".into(), title: "Group B".into(), closed: false },
+        GroupMeta {
+            id: "a".into(),
+            title: "Group A".into(),
+            closed: false,
+        },
+        GroupMeta {
+            id: "b".into(),
+            title: "Group B".into(),
+            closed: false,
+        },
     ]
 }
 
@@ -51,18 +59,27 @@ fn texts(plenary: &Doc, group: usize) -> Vec<(String, String, String)> {
         .unwrap()
         .iter()
         .map(|c| {
-            (c["id"].as_str().unwrap().to_owned(), c["text"].as_str().unwrap().to_owned(), c["status"].as_str().unwrap().to_owned())
+            (
+                c["id"].as_str().unwrap().to_owned(),
+                c["text"].as_str().unwrap().to_owned(),
+                c["status"].as_str().unwrap().to_owned(),
+            )
         })
         .collect()
 }
 
 fn owned(v: &[(&str, &str, &str)]) -> Vec<(String, String, String)> {
-    v.iter().map(|(a, b, c)| (a.to_string(), b.to_string(), c.to_string())).collect()
+    v.iter()
+        .map(|(a, b, c)| (a.to_string(), b.to_string(), c.to_string()))
+        .collect()
 }
 
 #[test]
 fn inserts_every_group_in_meeting_order_even_without_conclusions() {
-    let a = group_doc(&[("1", "Share seizure data", "draft"), ("2", "Train officers", "final")]);
+    let a = group_doc(&[
+        ("1", "Share seizure data", "draft"),
+        ("2", "Train officers", "final"),
+    ]);
     let plenary = Doc::new();
     let data = HashMap::from([("a".to_string(), conclusions(&a))]);
     assert!(run(&plenary, &data) > 0);
@@ -70,7 +87,13 @@ fn inserts_every_group_in_meeting_order_even_without_conclusions() {
     assert_eq!(json["groups"][0]["id"], "a");
     assert_eq!(json["groups"][1]["id"], "b");
     assert_eq!(json["groups"][1]["conclusions"], serde_json::json!([]));
-    assert_eq!(texts(&plenary, 0), owned(&[("1", "Share seizure data", "draft"), ("2", "Train officers", "final")]));
+    assert_eq!(
+        texts(&plenary, 0),
+        owned(&[
+            ("1", "Share seizure data", "draft"),
+            ("2", "Train officers", "final")
+        ])
+    );
     assert_eq!(json["meta"]["title"], "Meeting");
     assert_eq!(json["curation"]["intro"], "");
 }
@@ -87,11 +110,20 @@ fn merging_twice_changes_nothing() {
 #[test]
 fn a_one_character_edit_is_a_small_update() {
     let long = "Strengthen cross-border exchange of ballistic information. ".repeat(20);
-    let mut items: Vec<(String, String, String)> = (0..10).map(|i| (i.to_string(), long.clone(), "draft".to_string())).collect();
+    let mut items: Vec<(String, String, String)> = (0..10)
+        .map(|i| (i.to_string(), long.clone(), "draft".to_string()))
+        .collect();
     let to_data = |items: &Vec<(String, String, String)>| {
         HashMap::from([(
             "a".to_string(),
-            items.iter().map(|(id, t, s)| Conclusion { id: id.clone(), text: t.clone(), status: s.clone() }).collect::<Vec<_>>(),
+            items
+                .iter()
+                .map(|(id, t, s)| Conclusion {
+                    id: id.clone(),
+                    text: t.clone(),
+                    status: s.clone(),
+                })
+                .collect::<Vec<_>>(),
         )])
     };
     let plenary = Doc::new();
@@ -106,20 +138,37 @@ fn a_one_character_edit_is_a_small_update() {
 #[test]
 fn edits_deletes_and_status_changes_are_reflected() {
     let plenary = Doc::new();
-    let g = group_doc(&[("1", "alpha", "draft"), ("2", "beta", "draft"), ("3", "gamma", "draft")]);
+    let g = group_doc(&[
+        ("1", "alpha", "draft"),
+        ("2", "beta", "draft"),
+        ("3", "gamma", "draft"),
+    ]);
     run(&plenary, &HashMap::from([("a".to_string(), conclusions(&g))]));
     let g = group_doc(&[("1", "alpha!", "final"), ("3", "gamma", "draft")]);
     run(&plenary, &HashMap::from([("a".to_string(), conclusions(&g))]));
-    assert_eq!(texts(&plenary, 0), owned(&[("1", "alpha!", "final"), ("3", "gamma", "draft")]));
+    assert_eq!(
+        texts(&plenary, 0),
+        owned(&[("1", "alpha!", "final"), ("3", "gamma", "draft")])
+    );
 }
 
 #[test]
 fn reorder_moves_only_the_moved_item() {
     let plenary = Doc::new();
-    let c = |id: &str| Conclusion { id: id.into(), text: format!("text {id}"), status: "draft".into() };
-    run(&plenary, &HashMap::from([("a".to_string(), vec![c("1"), c("2"), c("3"), c("4")])]));
+    let c = |id: &str| Conclusion {
+        id: id.into(),
+        text: format!("text {id}"),
+        status: "draft".into(),
+    };
+    run(
+        &plenary,
+        &HashMap::from([("a".to_string(), vec![c("1"), c("2"), c("3"), c("4")])]),
+    );
     let before = plenary.transact().state_vector();
-    run(&plenary, &HashMap::from([("a".to_string(), vec![c("4"), c("1"), c("2"), c("3")])]));
+    run(
+        &plenary,
+        &HashMap::from([("a".to_string(), vec![c("4"), c("1"), c("2"), c("3")])]),
+    );
     let ids: Vec<String> = texts(&plenary, 0).into_iter().map(|t| t.0).collect();
     assert_eq!(ids, vec!["4", "1", "2", "3"]);
     // only one item was re-inserted: a handful of new structs, not four
@@ -144,9 +193,21 @@ fn concurrent_edits_in_two_groups_both_arrive() {
 #[test]
 fn unicode_edits_keep_char_boundaries() {
     let plenary = Doc::new();
-    let c = |t: &str| vec![Conclusion { id: "1".into(), text: t.into(), status: "draft".into() }];
-    run(&plenary, &HashMap::from([("a".to_string(), c("Škopje — ćevapi"))]));
-    run(&plenary, &HashMap::from([("a".to_string(), c("Škopje – ćevapčići"))]));
+    let c = |t: &str| {
+        vec![Conclusion {
+            id: "1".into(),
+            text: t.into(),
+            status: "draft".into(),
+        }]
+    };
+    run(
+        &plenary,
+        &HashMap::from([("a".to_string(), c("Škopje — ćevapi"))]),
+    );
+    run(
+        &plenary,
+        &HashMap::from([("a".to_string(), c("Škopje – ćevapčići"))]),
+    );
     assert_eq!(texts(&plenary, 0)[0].1, "Škopje – ćevapčići");
 }
 
@@ -161,7 +222,14 @@ fn reading_skips_items_without_ids_and_duplicates() {
 #[test]
 fn server_owned_parts_are_restored_after_tampering() {
     let plenary = Doc::new();
-    let data = HashMap::from([("a".to_string(), vec![Conclusion { id: "1".into(), text: "t".into(), status: "draft".into() }])]);
+    let data = HashMap::from([(
+        "a".to_string(),
+        vec![Conclusion {
+            id: "1".into(),
+            text: "t".into(),
+            status: "draft".into(),
+        }],
+    )]);
     run(&plenary, &data);
     {
         let mut txn = plenary.transact_mut();
@@ -170,5 +238,11 @@ fn server_owned_parts_are_restored_after_tampering() {
     }
     assert!(run(&plenary, &data) > 0);
     assert_eq!(texts(&plenary, 0), owned(&[("1", "t", "draft")]));
-    assert_eq!(plenary_json(&plenary.transact())["groups"].as_array().unwrap().len(), 2);
+    assert_eq!(
+        plenary_json(&plenary.transact())["groups"]
+            .as_array()
+            .unwrap()
+            .len(),
+        2
+    );
 }

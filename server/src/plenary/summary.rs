@@ -46,7 +46,10 @@ fn s(v: &Value, key: &str) -> String {
 /// The summary of a plenary document given as `plenary_json` output.
 pub fn from_plenary(meeting_id: &str, title: &str, plenary: &Value, generated_at: String) -> Summary {
     let empty = Vec::new();
-    let sections = plenary.get(pk::GROUPS).and_then(Value::as_array).unwrap_or(&empty);
+    let sections = plenary
+        .get(pk::GROUPS)
+        .and_then(Value::as_array)
+        .unwrap_or(&empty);
     let curation = plenary.get(pk::CURATION).cloned().unwrap_or(Value::Null);
     let hidden = curation.get(pk::HIDDEN).and_then(Value::as_object);
     let order: Vec<String> = curation
@@ -79,15 +82,28 @@ pub fn from_plenary(meeting_id: &str, title: &str, plenary: &Value, generated_at
                 .filter(|c| !s(c, "text").trim().is_empty())
                 .filter(|c| {
                     let key = pk::item_key(&gid, &s(c, "id"));
-                    !hidden.map(|h| h.get(&key).map(|v| v.as_bool() == Some(true)).unwrap_or(false)).unwrap_or(false)
+                    !hidden
+                        .map(|h| h.get(&key).map(|v| v.as_bool() == Some(true)).unwrap_or(false))
+                        .unwrap_or(false)
                 })
-                .map(|c| SummaryConclusion { id: s(c, "id"), text: s(c, "text"), status: s(c, "status") })
+                .map(|c| SummaryConclusion {
+                    id: s(c, "id"),
+                    text: s(c, "text"),
+                    status: s(c, "status"),
+                })
                 .collect();
-            SummaryGroup { id: gid, title: s(g, pk::GROUP_TITLE), conclusions }
+            SummaryGroup {
+                id: gid,
+                title: s(g, pk::GROUP_TITLE),
+                conclusions,
+            }
         })
         .collect();
     Summary {
-        meeting: MeetingRef { id: meeting_id.to_owned(), title: title.to_owned() },
+        meeting: MeetingRef {
+            id: meeting_id.to_owned(),
+            title: title.to_owned(),
+        },
         generated_at,
         intro: s(&curation, pk::INTRO),
         groups,
@@ -144,7 +160,10 @@ pub fn to_html(summary: &Summary) -> String {
     let t = escape_html(&summary.meeting.title);
     let mut body = String::new();
     if !summary.intro.trim().is_empty() {
-        body.push_str(&format!("<p class=\"intro\">{}</p>\n", escape_html(summary.intro.trim())));
+        body.push_str(&format!(
+            "<p class=\"intro\">{}</p>\n",
+            escape_html(summary.intro.trim())
+        ));
     }
     for g in &summary.groups {
         body.push_str(&format!("<section>\n<h2>{}</h2>\n", escape_html(&g.title)));
@@ -153,7 +172,11 @@ pub fn to_html(summary: &Summary) -> String {
         } else {
             body.push_str("<ul>\n");
             for c in &g.conclusions {
-                let mark = if c.status == "final" { "" } else { " <span class=\"draft\">(draft)</span>" };
+                let mark = if c.status == "final" {
+                    ""
+                } else {
+                    " <span class=\"draft\">(draft)</span>"
+                };
                 body.push_str(&format!("<li>{}{}</li>\n", escape_html(c.text.trim()), mark));
             }
             body.push_str("</ul>\n");
@@ -161,7 +184,10 @@ pub fn to_html(summary: &Summary) -> String {
         body.push_str("</section>\n");
     }
     if !summary.closing.trim().is_empty() {
-        body.push_str(&format!("<p class=\"closing\">{}</p>\n", escape_html(summary.closing.trim())));
+        body.push_str(&format!(
+            "<p class=\"closing\">{}</p>\n",
+            escape_html(summary.closing.trim())
+        ));
     }
     format!(
         "<!doctype html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n<title>{t}</title>\n<style>\nbody{{font-family:Georgia,serif;max-width:48rem;margin:2rem auto;padding:0 1rem;color:#111;line-height:1.5}}\nh1{{font-size:1.8rem;border-bottom:2px solid #111}}\nh2{{font-size:1.3rem;margin-top:2rem}}\nli{{margin:.4rem 0;white-space:pre-wrap}}\n.draft{{color:#555;font-size:.85em}}\nfooter{{margin-top:3rem;color:#555;font-size:.85rem}}\n@media print{{body{{margin:0}} section{{break-inside:avoid}}}}\n</style>\n</head>\n<body>\n<h1>{t}</h1>\n{body}<footer>Generated {}</footer>\n</body>\n</html>\n",
@@ -187,7 +213,10 @@ mod tests {
     #[test]
     fn follows_curation_and_drops_blank_and_hidden() {
         let s = from_plenary("m", "Meeting", &plenary(), "2026-01-01T00:00:00Z".into());
-        assert_eq!(s.groups.iter().map(|g| g.id.as_str()).collect::<Vec<_>>(), vec!["b", "a"]);
+        assert_eq!(
+            s.groups.iter().map(|g| g.id.as_str()).collect::<Vec<_>>(),
+            vec!["b", "a"]
+        );
         assert_eq!(s.groups[1].conclusions.len(), 1);
         assert_eq!(s.groups[1].conclusions[0].text, "one");
         assert!(s.groups[0].conclusions.is_empty());

@@ -64,7 +64,10 @@ impl AwarenessTable {
     /// so that the server's clock keeps growing across room reloads and restarts: peers ignore
     /// a state whose clock is not above the one they saw).
     pub fn with_server_clock(start: u32) -> Self {
-        AwarenessTable { server_clock: start, ..Default::default() }
+        AwarenessTable {
+            server_clock: start,
+            ..Default::default()
+        }
     }
 
     /// Registers a joining connection; returns its join epoch.
@@ -150,7 +153,11 @@ impl AwarenessTable {
                 entry.released_epoch = self.epoch;
                 if entry.state.take().is_some() {
                     entry.relay_clock = entry.relay_clock.saturating_add(1);
-                    relay.push(AwarenessEntry { client_id: id, clock: entry.relay_clock, state: "null".into() });
+                    relay.push(AwarenessEntry {
+                        client_id: id,
+                        clock: entry.relay_clock,
+                        state: "null".into(),
+                    });
                 }
             }
         }
@@ -218,14 +225,23 @@ mod tests {
     use super::*;
 
     fn st(id: u64, clock: u32, json: &str) -> AwarenessEntry {
-        AwarenessEntry { client_id: id, clock, state: json.into() }
+        AwarenessEntry {
+            client_id: id,
+            clock,
+            state: json.into(),
+        }
     }
 
     #[test]
     fn first_state_claims_and_is_stamped() {
         let mut t = AwarenessTable::default();
         let e = t.join();
-        let out = t.apply(ConnId(1), e, "rapporteur", vec![st(42, 1, r#"{"user":{"name":"A"},"role":"moderator"}"#)]);
+        let out = t.apply(
+            ConnId(1),
+            e,
+            "rapporteur",
+            vec![st(42, 1, r#"{"user":{"name":"A"},"role":"moderator"}"#)],
+        );
         assert_eq!(out.len(), 1);
         let v: serde_json::Value = serde_json::from_str(&out[0].state).unwrap();
         assert_eq!(v["role"], "rapporteur");
@@ -237,8 +253,12 @@ mod tests {
         let mut t = AwarenessTable::default();
         let (e1, e2) = (t.join(), t.join());
         t.apply(ConnId(1), e1, "rapporteur", vec![st(42, 1, r#"{"a":1}"#)]);
-        assert!(t.apply(ConnId(2), e2, "moderator", vec![st(42, 99, r#"{"a":2}"#)]).is_empty());
-        assert!(t.apply(ConnId(2), e2, "moderator", vec![st(42, 100, "null")]).is_empty());
+        assert!(t
+            .apply(ConnId(2), e2, "moderator", vec![st(42, 99, r#"{"a":2}"#)])
+            .is_empty());
+        assert!(t
+            .apply(ConnId(2), e2, "moderator", vec![st(42, 100, "null")])
+            .is_empty());
         assert!(t.snapshot()[0].state.contains("\"a\":1"));
     }
 
@@ -247,9 +267,17 @@ mod tests {
         let mut t = AwarenessTable::default();
         let e1 = t.join();
         t.apply(ConnId(1), e1, "rapporteur", vec![st(42, 5, r#"{"a":1}"#)]);
-        assert!(t.apply(ConnId(1), e1, "rapporteur", vec![st(42, 5, r#"{"a":1}"#)]).is_empty());
-        assert!(t.apply(ConnId(1), e1, "rapporteur", vec![st(42, 4, r#"{"a":0}"#)]).is_empty());
-        assert_eq!(t.apply(ConnId(1), e1, "rapporteur", vec![st(42, 6, r#"{"a":2}"#)]).len(), 1);
+        assert!(t
+            .apply(ConnId(1), e1, "rapporteur", vec![st(42, 5, r#"{"a":1}"#)])
+            .is_empty());
+        assert!(t
+            .apply(ConnId(1), e1, "rapporteur", vec![st(42, 4, r#"{"a":0}"#)])
+            .is_empty());
+        assert_eq!(
+            t.apply(ConnId(1), e1, "rapporteur", vec![st(42, 6, r#"{"a":2}"#)])
+                .len(),
+            1
+        );
     }
 
     #[test]
@@ -262,7 +290,9 @@ mod tests {
         assert_eq!(removed[0].state, "null");
         assert!(removed[0].clock > 5);
         // connection 2 was open while 42 was present: its echo claims nothing
-        assert!(t.apply(ConnId(2), e2, "rapporteur", vec![st(42, 5, r#"{"a":1}"#)]).is_empty());
+        assert!(t
+            .apply(ConnId(2), e2, "rapporteur", vec![st(42, 5, r#"{"a":1}"#)])
+            .is_empty());
         assert!(t.snapshot().is_empty());
     }
 
@@ -282,7 +312,14 @@ mod tests {
     fn non_object_states_and_server_id_are_ignored() {
         let mut t = AwarenessTable::default();
         let e = t.join();
-        assert!(t.apply(ConnId(1), e, "rapporteur", vec![st(7, 1, "42"), st(SERVER_CLIENT_ID, 9, "{}")]).is_empty());
+        assert!(t
+            .apply(
+                ConnId(1),
+                e,
+                "rapporteur",
+                vec![st(7, 1, "42"), st(SERVER_CLIENT_ID, 9, "{}")]
+            )
+            .is_empty());
     }
 
     #[test]
@@ -290,7 +327,10 @@ mod tests {
         let mut t = AwarenessTable::default();
         let e = t.join();
         let many: Vec<_> = (1..=20).map(|i| st(i, 1, "{}")).collect();
-        assert_eq!(t.apply(ConnId(1), e, "rapporteur", many).len(), MAX_CLAIMS_PER_CONNECTION);
+        assert_eq!(
+            t.apply(ConnId(1), e, "rapporteur", many).len(),
+            MAX_CLAIMS_PER_CONNECTION
+        );
     }
 
     #[test]

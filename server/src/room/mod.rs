@@ -3,11 +3,13 @@
 //! - [`registry`]: `RoomPath -> RoomHandle`, loads a room on first use, forgets it when it unloads.
 //! - [`room`]: the owner task. It alone touches its `Doc`: it applies updates, has them made
 //!   durable (batched), and only then relays them, encoded once and shared by every receiver.
+//! - `delivery`: committing a batch, durability-ordered relays, bounded outboxes.
 //! - [`awareness`]: the server-checked awareness table (pure).
 //! - [`readonly`]: would an update change the document (pure).
 //! - [`outbox`]: a connection's bounded outbound queue as the room sees it.
 
 pub mod awareness;
+mod delivery;
 pub mod outbox;
 pub mod readonly;
 pub mod registry;
@@ -45,23 +47,49 @@ pub struct Member {
 
 /// Commands a room's owner task accepts.
 pub enum RoomCmd {
-    Join { conn: ConnId, member: Member, joined: oneshot::Sender<()> },
-    Leave { conn: ConnId },
-    SyncStep1 { conn: ConnId, sv: StateVector },
+    Join {
+        conn: ConnId,
+        member: Member,
+        joined: oneshot::Sender<()>,
+    },
+    Leave {
+        conn: ConnId,
+    },
+    SyncStep1 {
+        conn: ConnId,
+        sv: StateVector,
+    },
     /// A decoded sync step 2 or update.
-    Update { conn: ConnId, update: Update },
-    Awareness { conn: ConnId, entries: Vec<AwarenessEntry> },
-    QueryAwareness { conn: ConnId },
+    Update {
+        conn: ConnId,
+        update: Update,
+    },
+    Awareness {
+        conn: ConnId,
+        entries: Vec<AwarenessEntry>,
+    },
+    QueryAwareness {
+        conn: ConnId,
+    },
     /// Close (true) or reopen (false) a group's document for writing.
-    SetClosed { closed: bool },
+    SetClosed {
+        closed: bool,
+    },
     /// Plenary rooms: a group's current conclusions.
     GroupConclusions(GroupConclusions),
     /// Plenary rooms: a group's closed flag or title changed.
-    GroupMeta { group: String, closed: bool },
+    GroupMeta {
+        group: String,
+        closed: bool,
+    },
     /// Plenary rooms: the document as JSON (for exports).
-    Inspect { reply: oneshot::Sender<serde_json::Value> },
+    Inspect {
+        reply: oneshot::Sender<serde_json::Value>,
+    },
     /// Finish in-flight writes, close connections with 1001 and stop.
-    Shutdown { done: oneshot::Sender<()> },
+    Shutdown {
+        done: oneshot::Sender<()>,
+    },
 }
 
 /// Frames the room sends, each encoded once.

@@ -3,10 +3,10 @@
 //! letting the room stall or memory grow.
 
 use super::Frame;
+use futures_util::task::AtomicWaker;
 use std::sync::atomic::{AtomicU16, Ordering};
 use std::sync::Arc;
 use tokio::sync::mpsc;
-use futures_util::task::AtomicWaker;
 
 /// Close codes the room or server may ask a connection to close with.
 pub mod close_code {
@@ -33,7 +33,10 @@ pub struct Kick(Arc<KickState>);
 impl Kick {
     /// The first code wins.
     pub fn kick(&self, code: u16) {
-        let _ = self.0.code.compare_exchange(0, code, Ordering::AcqRel, Ordering::Acquire);
+        let _ = self
+            .0
+            .code
+            .compare_exchange(0, code, Ordering::AcqRel, Ordering::Acquire);
         self.0.waker.wake();
     }
 
@@ -79,7 +82,13 @@ pub enum Delivery {
 impl Outbox {
     pub fn new(capacity: usize) -> (Outbox, mpsc::Receiver<Frame>) {
         let (tx, rx) = mpsc::channel(capacity);
-        (Outbox { tx, kick: Kick::default() }, rx)
+        (
+            Outbox {
+                tx,
+                kick: Kick::default(),
+            },
+            rx,
+        )
     }
 
     pub fn send(&self, frame: Frame) -> Delivery {

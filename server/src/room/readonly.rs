@@ -43,8 +43,13 @@ mod tests {
         let t = server.get_or_insert_text("t");
         t.insert(&mut server.transact_mut(), 0, "hello");
         let client = Doc::with_client_id(2);
-        let state = server.transact().encode_state_as_update_v1(&StateVector::default());
-        client.transact_mut().apply_update(Update::decode_v1(&state).unwrap()).unwrap();
+        let state = server
+            .transact()
+            .encode_state_as_update_v1(&StateVector::default());
+        client
+            .transact_mut()
+            .apply_update(Update::decode_v1(&state).unwrap())
+            .unwrap();
         // the handshake diff of an up-to-date client is a no-op
         let sv = server.transact().state_vector();
         let diff = client.transact().encode_diff_v1(&sv);

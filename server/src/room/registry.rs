@@ -41,7 +41,8 @@ impl Rooms {
                 let instance = self.next_instance.fetch_add(1, Ordering::Relaxed) + 1;
                 let (tx, rx) = mpsc::channel(INBOX_CAPACITY);
                 let span = tracing::info_span!("room", meeting = %path.meeting, room = %path);
-                svc.tracker.spawn(Room::run(path.clone(), instance, svc.clone(), rx).instrument(span));
+                svc.tracker
+                    .spawn(Room::run(path.clone(), instance, svc.clone(), rx).instrument(span));
                 RoomHandle { tx, instance }
             })
             .clone()
@@ -74,7 +75,10 @@ impl Rooms {
     }
 
     pub fn handles(&self) -> Vec<(RoomPath, RoomHandle)> {
-        self.map.iter().map(|e| (e.key().clone(), e.value().clone())).collect()
+        self.map
+            .iter()
+            .map(|e| (e.key().clone(), e.value().clone()))
+            .collect()
     }
 
     pub fn len(&self) -> usize {

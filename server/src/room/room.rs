@@ -7,7 +7,8 @@
 //! earlier batches are being written. No lock is held across an `.await`.
 
 use super::awareness::AwarenessTable;
-use super::outbox::{close_code, Delivery};
+use super::delivery::{awareness_frame, Batch, Deferred};
+use super::outbox::close_code;
 use super::readonly;
 use super::{ConnId, Frame, Member, RoomCmd};
 use crate::plenary::live::{GroupFeed, PlenaryState};
@@ -16,12 +17,12 @@ use crate::store::persister::PersistResult;
 use bytes::Bytes;
 use futures_util::stream::{FuturesOrdered, StreamExt};
 use plenary_protocol::message::{self, encode_auth};
-use plenary_protocol::{AwarenessEntry, AwarenessUpdate, RoomPath};
+use plenary_protocol::{AwarenessEntry, RoomPath};
 use std::collections::{HashMap, VecDeque};
-use std::sync::Arc;
+
 use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, oneshot};
-use yrs::{Doc, ReadTxn, StateVector, Transact, Update};
+use yrs::{Doc, ReadTxn, Transact, Update};
 
 /// Most commands handled before their writes are committed together.
 const MAX_BATCH: usize = 256;
@@ -38,58 +39,40 @@ fn unix_seconds() -> u32 {
         .unwrap_or(0)
 }
 
-struct MemberState {
-    member: Member,
-    join_epoch: u64,
-}
-
-/// Something that may leave only once the batch `seq` is durable.
-enum Deferred {
-    Broadcast { except: Option<ConnId>, frame: Frame },
-    To { conn: ConnId, frame: Frame },
-    Inspection { reply: oneshot::Sender<serde_json::Value>, json: serde_json::Value },
-}
-
-/// What a batch of commands produced.
-#[derive(Default)]
-struct Batch {
-    diffs: Vec<(Option<ConnId>, Vec<u8>)>,
-    acks: Vec<ConnId>,
-    replies: Vec<(ConnId, Frame)>,
-    inspections: Vec<(oneshot::Sender<serde_json::Value>, serde_json::Value)>,
-    /// Plenary rooms: run the merge before committing (new group input, or a moderator wrote
-    /// and the server-owned parts must be re-asserted).
-    merge_due: bool,
+pub(super) struct MemberState {
+    pub(super) member: Member,
+    pub(super) join_epoch: u64,
 }
 
 pub struct Room {
-    path: RoomPath,
-    doc_key: String,
-    doc: Doc,
-    svc: Services,
-    instance: u64,
-    members: HashMap<ConnId, MemberState>,
-    awareness: AwarenessTable,
-    closed: bool,
-    applied_seq: u64,
-    durable_seq: u64,
-    deferred: VecDeque<(u64, Deferred)>,
+    pub(super) path: RoomPath,
+    pub(super) doc_key: String,
+    pub(super) doc: Doc,
+    pub(super) svc: Services,
+    pub(super) instance: u64,
+    pub(super) members: HashMap<ConnId, MemberState>,
+    pub(super) awareness: AwarenessTable,
+    pub(super) closed: bool,
+    pub(super) applied_seq: u64,
+    pub(super) durable_seq: u64,
+    pub(super) deferred: VecDeque<(u64, Deferred)>,
     /// Updates in the store's log since the last snapshot.
-    log_len: u64,
-    published_counts: (usize, usize, bool),
-    published_at: Instant,
-    last_activity: Instant,
+    pub(super) log_len: u64,
+    pub(super) published_counts: (usize, usize, bool),
+    pub(super) published_at: Instant,
+    pub(super) last_activity: Instant,
     /// Group rooms: feeds the meeting's plenary. Plenary rooms: the merge state.
-    group_feed: Option<GroupFeed>,
-    plenary: Option<PlenaryState>,
+    pub(super) group_feed: Option<GroupFeed>,
+    pub(super) plenary: Option<PlenaryState>,
     /// Sync step 2 for a client that has nothing (a fresh page, a connect storm), encoded once
     /// per document state. Cleared whenever the document changes.
-    full_state: Option<Frame>,
+    pub(super) full_state: Option<Frame>,
     /// yrs panicked while applying an update: the in-memory document is not trusted any more.
-    poisoned: bool,
+    pub(super) poisoned: bool,
 }
 
-type Inflight = FuturesOrdered<std::pin::Pin<Box<dyn std::future::Future<Output = (u64, PersistResult)> + Send>>>;
+pub(super) type Inflight =
+    FuturesOrdered<std::pin::Pin<Box<dyn std::future::Future<Output = (u64, PersistResult)> + Send>>>;
 
 impl Room {
     /// Loads the document and runs the room until it unloads or shuts down.
@@ -105,9 +88,14 @@ impl Room {
                 return;
             }
         };
-        let closed = path.group_id().map(|g| svc.directory.group_closed(&path.meeting, g)).unwrap_or(false);
+        let closed = path
+            .group_id()
+            .map(|g| svc.directory.group_closed(&path.meeting, g))
+            .unwrap_or(false);
         let mut room = Room {
-            group_feed: path.group_id().map(|g| GroupFeed::new(path.meeting.clone(), g.clone())),
+            group_feed: path
+                .group_id()
+                .map(|g| GroupFeed::new(path.meeting.clone(), g.clone())),
             plenary: None,
             path,
             doc_key,
@@ -133,7 +121,10 @@ impl Room {
                 Ok((state, diff)) => {
                     room.plenary = Some(state);
                     if let Some(diff) = diff {
-                        let batch = Batch { diffs: vec![(None, diff)], ..Batch::default() };
+                        let batch = Batch {
+                            diffs: vec![(None, diff)],
+                            ..Batch::default()
+                        };
                         room.commit_batch(batch, &mut inflight).await;
                     }
                 }
@@ -229,7 +220,10 @@ impl Room {
                 RoomCmd::Shutdown { done } => {
                     let _ = done.send(());
                 }
-                cmd @ (RoomCmd::GroupConclusions(_) | RoomCmd::GroupMeta { .. } | RoomCmd::Inspect { .. } | RoomCmd::SetClosed { .. }) => {
+                cmd @ (RoomCmd::GroupConclusions(_)
+                | RoomCmd::GroupMeta { .. }
+                | RoomCmd::Inspect { .. }
+                | RoomCmd::SetClosed { .. }) => {
                     self.svc.rooms.send(&self.path, &self.svc, cmd).await;
                 }
                 // Member traffic: the sender was not a member (the room was empty); drop it.
@@ -309,7 +303,7 @@ impl Room {
         let _ = joined.send(());
     }
 
-    fn leave(&mut self, conn: ConnId) {
+    pub(super) fn leave(&mut self, conn: ConnId) {
         if self.members.remove(&conn).is_none() {
             return;
         }
@@ -386,125 +380,14 @@ impl Room {
         if !m.member.can_write {
             return;
         }
-        let relay = self.awareness.apply(conn, m.join_epoch, m.member.role.name(), entries);
+        let relay = self
+            .awareness
+            .apply(conn, m.join_epoch, m.member.role.name(), entries);
         if let Some(frame) = awareness_frame(relay) {
             // Not back to the sender: the relayed clock may be above its own (after a
             // reconnect), and a stock client would adopt it, echo it, and loop.
             self.broadcast(Some(conn), &frame);
         }
-    }
-
-    /// Sends a batch's writes to the store and queues what must wait for them.
-    async fn commit_batch(&mut self, mut batch: Batch, inflight: &mut Inflight) {
-        if batch.merge_due {
-            // Group input, or a moderator wrote (only `curation` is theirs: undo any drift in
-            // the server-owned parts).
-            if let Some(diff) = self.plenary.as_mut().and_then(|p| p.merge(&self.doc)) {
-                self.full_state = None;
-                batch.diffs.push((None, diff));
-            }
-        }
-        if !batch.diffs.is_empty() {
-            self.full_state = None;
-            self.applied_seq += 1;
-            let seq = self.applied_seq;
-            let updates: Vec<Vec<u8>> = batch.diffs.iter().map(|(_, d)| d.clone()).collect();
-            self.log_len += updates.len() as u64;
-            let rx = self.svc.persister.append(self.doc_key.clone(), updates).await;
-            inflight.push_back(Box::pin(async move {
-                (seq, rx.await.unwrap_or_else(|_| Err(Arc::new(crate::store::StoreError::Closed))))
-            }));
-            for (from, diff) in batch.diffs {
-                let frame = Bytes::from(message::encode_update(&diff));
-                self.deferred.push_back((seq, Deferred::Broadcast { except: from, frame }));
-            }
-            if self.log_len >= self.svc.compact_after {
-                let snapshot = self.doc.transact().encode_state_as_update_v1(&StateVector::default());
-                let rx = self.svc.persister.compact(self.doc_key.clone(), snapshot).await;
-                self.log_len = 0;
-                inflight.push_back(Box::pin(async move {
-                    (seq, rx.await.unwrap_or_else(|_| Err(Arc::new(crate::store::StoreError::Closed))))
-                }));
-            }
-        }
-        let seq = self.applied_seq;
-        for (conn, frame) in batch.replies {
-            self.deferred.push_back((seq, Deferred::To { conn, frame }));
-        }
-        for (reply, json) in batch.inspections {
-            self.deferred.push_back((seq, Deferred::Inspection { reply, json }));
-        }
-        if !batch.acks.is_empty() {
-            let sv = self.doc.transact().state_vector();
-            let frame = Bytes::from(message::encode_saved_ack(&sv));
-            for conn in batch.acks {
-                self.deferred.push_back((seq, Deferred::To { conn, frame: frame.clone() }));
-            }
-        }
-        self.release_deferred();
-    }
-
-    fn release_deferred(&mut self) {
-        while let Some((seq, _)) = self.deferred.front() {
-            if *seq > self.durable_seq {
-                break;
-            }
-            let Some((_, d)) = self.deferred.pop_front() else { break };
-            match d {
-                Deferred::Broadcast { except, frame } => self.broadcast(except, &frame),
-                Deferred::To { conn, frame } => self.send_to(conn, frame),
-                Deferred::Inspection { reply, json } => {
-                    let _ = reply.send(json);
-                }
-            }
-        }
-    }
-
-    fn broadcast(&mut self, except: Option<ConnId>, frame: &Frame) {
-        let mut gone = Vec::new();
-        for (id, m) in &self.members {
-            if Some(*id) == except {
-                continue;
-            }
-            match m.member.outbox.send(frame.clone()) {
-                Delivery::Queued => {}
-                Delivery::TooSlow => {
-                    self.svc.metrics.slow_disconnects.inc();
-                    tracing::info!(conn = %id, "connection too slow; closing 1013");
-                    gone.push(*id);
-                }
-                Delivery::Closed => gone.push(*id),
-            }
-        }
-        for id in gone {
-            self.leave(id);
-        }
-    }
-
-    fn send_to(&mut self, conn: ConnId, frame: Frame) {
-        let Some(m) = self.members.get(&conn) else { return };
-        match m.member.outbox.send(frame) {
-            Delivery::Queued => {}
-            Delivery::TooSlow => {
-                self.svc.metrics.slow_disconnects.inc();
-                self.leave(conn);
-            }
-            Delivery::Closed => self.leave(conn),
-        }
-    }
-
-    fn kick(&mut self, conn: ConnId, code: u16) {
-        if let Some(m) = self.members.get(&conn) {
-            m.member.outbox.kick.kick(code);
-        }
-        self.leave(conn);
-    }
-
-    fn close_all(&mut self, code: u16) {
-        for m in self.members.values() {
-            m.member.outbox.kick.kick(code);
-        }
-        self.members.clear();
     }
 
     /// Publishes `{"server":{"followers","writers","closed"}}` under client id 0 when it changed.
@@ -535,13 +418,23 @@ impl Room {
             let plenary = RoomPath::plenary(self.path.meeting.clone());
             let sent_list = gc.conclusions.clone();
             // Remembered only once delivered, so a failed hand-over is retried next time.
-            if self.svc.rooms.send(&plenary, &self.svc, RoomCmd::GroupConclusions(gc)).await {
+            if self
+                .svc
+                .rooms
+                .send(&plenary, &self.svc, RoomCmd::GroupConclusions(gc))
+                .await
+            {
                 feed.sent(sent_list);
             }
         }
     }
 
-    async fn shutdown(&mut self, inbox: &mut mpsc::Receiver<RoomCmd>, inflight: &mut Inflight, done: oneshot::Sender<()>) {
+    async fn shutdown(
+        &mut self,
+        inbox: &mut mpsc::Receiver<RoomCmd>,
+        inflight: &mut Inflight,
+        done: oneshot::Sender<()>,
+    ) {
         inbox.close();
         while let Some((seq, r)) = inflight.next().await {
             if r.is_ok() {
@@ -554,13 +447,6 @@ impl Room {
         self.svc.rooms.forget(&self.path, self.instance);
         let _ = done.send(());
     }
-}
-
-fn awareness_frame(entries: Vec<AwarenessEntry>) -> Option<Frame> {
-    if entries.is_empty() {
-        return None;
-    }
-    Some(Bytes::from(message::encode_awareness(&AwarenessUpdate { entries })))
 }
 
 /// Reads the snapshot and log of a document and replays them into a fresh `Doc`.

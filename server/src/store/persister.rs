@@ -15,8 +15,16 @@ use tokio::sync::{mpsc, oneshot};
 const MAX_BATCH: usize = 512;
 
 enum Job {
-    Append { doc: String, updates: Vec<Vec<u8>>, done: oneshot::Sender<Result<(), Arc<StoreError>>> },
-    Compact { doc: String, snapshot: Vec<u8>, done: oneshot::Sender<Result<(), Arc<StoreError>>> },
+    Append {
+        doc: String,
+        updates: Vec<Vec<u8>>,
+        done: oneshot::Sender<Result<(), Arc<StoreError>>>,
+    },
+    Compact {
+        doc: String,
+        snapshot: Vec<u8>,
+        done: oneshot::Sender<Result<(), Arc<StoreError>>>,
+    },
 }
 
 /// Async handle to the writer thread. Cheap to clone.

@@ -73,7 +73,10 @@ impl SqliteStore {
         let writer = open(&path, durability)?;
         writer.execute_batch(SCHEMA)?;
         let reader = open(&path, durability)?;
-        Ok(SqliteStore { writer: Mutex::new(writer), reader: Mutex::new(reader) })
+        Ok(SqliteStore {
+            writer: Mutex::new(writer),
+            reader: Mutex::new(reader),
+        })
     }
 }
 
@@ -102,13 +105,18 @@ impl Store for SqliteStore {
     fn admin_token_hash(&self) -> Result<Option<TokenHash>, StoreError> {
         let conn = lock(&self.reader);
         let v: Option<Vec<u8>> = conn
-            .query_row("SELECT value FROM settings WHERE key = 'admin_token_sha256'", [], |r| r.get(0))
+            .query_row(
+                "SELECT value FROM settings WHERE key = 'admin_token_sha256'",
+                [],
+                |r| r.get(0),
+            )
             .optional()?;
         match v {
             None => Ok(None),
             Some(bytes) => {
-                let arr: [u8; 32] =
-                    bytes.try_into().map_err(|_| StoreError::Corrupt("admin token hash".into()))?;
+                let arr: [u8; 32] = bytes
+                    .try_into()
+                    .map_err(|_| StoreError::Corrupt("admin token hash".into()))?;
                 Ok(Some(TokenHash(arr)))
             }
         }
@@ -127,34 +135,68 @@ impl Store for SqliteStore {
         let conn = lock(&self.reader);
         let mut out = Vec::new();
         let mut stmt = conn.prepare("SELECT id, title, created_at FROM meetings ORDER BY created_at, id")?;
-        let rows = stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, String>(2)?)))?;
+        let rows = stmt.query_map([], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, String>(2)?,
+            ))
+        })?;
         let meetings: Vec<(String, String, String)> = rows.collect::<Result<_, _>>()?;
-        let mut gstmt = conn.prepare("SELECT id, title, closed FROM groups WHERE meeting_id = ?1 ORDER BY position")?;
+        let mut gstmt =
+            conn.prepare("SELECT id, title, closed FROM groups WHERE meeting_id = ?1 ORDER BY position")?;
         let mut tstmt = conn.prepare("SELECT hash, role, group_id FROM tokens WHERE meeting_id = ?1")?;
         for (id, title, created_at) in meetings {
             let mid = parse_meeting_id(&id)?;
             let groups = gstmt
-                .query_map([&id], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, bool>(2)?)))?
+                .query_map([&id], |r| {
+                    Ok((
+                        r.get::<_, String>(0)?,
+                        r.get::<_, String>(1)?,
+                        r.get::<_, bool>(2)?,
+                    ))
+                })?
                 .collect::<Result<Vec<_>, _>>()?
                 .into_iter()
                 .map(|(g, t, closed)| {
                     Ok(GroupRecord {
-                        id: GroupId::parse(&g).map_err(|e| StoreError::Corrupt(format!("group id {g:?}: {e}")))?,
+                        id: GroupId::parse(&g)
+                            .map_err(|e| StoreError::Corrupt(format!("group id {g:?}: {e}")))?,
                         title: t,
                         closed,
                     })
                 })
                 .collect::<Result<Vec<_>, StoreError>>()?;
             let tokens = tstmt
-                .query_map([&id], |r| Ok((r.get::<_, Vec<u8>>(0)?, r.get::<_, String>(1)?, r.get::<_, Option<String>>(2)?)))?
+                .query_map([&id], |r| {
+                    Ok((
+                        r.get::<_, Vec<u8>>(0)?,
+                        r.get::<_, String>(1)?,
+                        r.get::<_, Option<String>>(2)?,
+                    ))
+                })?
                 .collect::<Result<Vec<_>, _>>()?
                 .into_iter()
                 .map(|(h, role, g)| {
-                    let arr: [u8; 32] = h.try_into().map_err(|_| StoreError::Corrupt("token hash".into()))?;
-                    Ok(TokenRecord { hash: TokenHash(arr), meeting: mid.clone(), role: role_from_columns(&role, g)? })
+                    let arr: [u8; 32] = h
+                        .try_into()
+                        .map_err(|_| StoreError::Corrupt("token hash".into()))?;
+                    Ok(TokenRecord {
+                        hash: TokenHash(arr),
+                        meeting: mid.clone(),
+                        role: role_from_columns(&role, g)?,
+                    })
                 })
                 .collect::<Result<Vec<_>, StoreError>>()?;
-            out.push((MeetingRecord { id: mid, title, created_at, groups }, tokens));
+            out.push((
+                MeetingRecord {
+                    id: mid,
+                    title,
+                    created_at,
+                    groups,
+                },
+                tokens,
+            ));
         }
         Ok(out)
     }
@@ -163,7 +205,9 @@ impl Store for SqliteStore {
         let mut conn = lock(&self.writer);
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         let exists: bool = tx
-            .query_row("SELECT 1 FROM meetings WHERE id = ?1", [m.id.as_str()], |_| Ok(true))
+            .query_row("SELECT 1 FROM meetings WHERE id = ?1", [m.id.as_str()], |_| {
+                Ok(true)
+            })
             .optional()?
             .unwrap_or(false);
         if exists {
@@ -206,7 +250,9 @@ impl Store for SqliteStore {
         // One read transaction, so a compaction cannot slip between the two reads.
         let tx = conn.transaction()?;
         let snapshot: Option<Vec<u8>> = tx
-            .query_row("SELECT data FROM doc_snapshots WHERE doc = ?1", [doc], |r| r.get(0))
+            .query_row("SELECT data FROM doc_snapshots WHERE doc = ?1", [doc], |r| {
+                r.get(0)
+            })
             .optional()?;
         let updates = {
             let mut stmt = tx.prepare_cached("SELECT data FROM doc_updates WHERE doc = ?1 ORDER BY seq")?;
@@ -252,7 +298,9 @@ impl Store for SqliteStore {
         );
         match r {
             Ok(_) => Ok(()),
-            Err(rusqlite::Error::SqliteFailure(e, _)) if e.code == rusqlite::ErrorCode::ConstraintViolation => {
+            Err(rusqlite::Error::SqliteFailure(e, _))
+                if e.code == rusqlite::ErrorCode::ConstraintViolation =>
+            {
                 Err(StoreError::Conflict)
             }
             Err(e) => Err(e.into()),
@@ -265,7 +313,12 @@ impl Store for SqliteStore {
             "SELECT id, label, created_at, summary FROM versions WHERE meeting_id = ?1 ORDER BY created_at, id",
         )?;
         let rows = stmt.query_map([m.as_str()], |r| {
-            Ok(VersionRecord { id: r.get(0)?, label: r.get(1)?, created_at: r.get(2)?, summary_json: r.get(3)? })
+            Ok(VersionRecord {
+                id: r.get(0)?,
+                label: r.get(1)?,
+                created_at: r.get(2)?,
+                summary_json: r.get(3)?,
+            })
         })?;
         Ok(rows.collect::<Result<Vec<_>, _>>()?)
     }
@@ -286,7 +339,11 @@ mod tests {
             id: MeetingId::parse(id).unwrap(),
             title: "T".into(),
             created_at: now_rfc3339(),
-            groups: vec![GroupRecord { id: GroupId::parse("g1").unwrap(), title: "G".into(), closed: false }],
+            groups: vec![GroupRecord {
+                id: GroupId::parse("g1").unwrap(),
+                title: "G".into(),
+                closed: false,
+            }],
         }
     }
 
@@ -294,20 +351,39 @@ mod tests {
     fn meetings_and_tokens_round_trip_and_conflict() {
         let (_d, s) = store();
         let m = meeting("m1");
-        let t = TokenRecord { hash: TokenHash::of("x"), meeting: m.id.clone(), role: Role::Rapporteur("g1".into()) };
+        let t = TokenRecord {
+            hash: TokenHash::of("x"),
+            meeting: m.id.clone(),
+            role: Role::Rapporteur("g1".into()),
+        };
         s.insert_meeting(&m, std::slice::from_ref(&t)).unwrap();
         assert!(matches!(s.insert_meeting(&m, &[]), Err(StoreError::Conflict)));
         let all = s.meetings().unwrap();
         assert_eq!(all, vec![(m.clone(), vec![t])]);
-        s.set_group_closed(&m.id, &GroupId::parse("g1").unwrap(), true).unwrap();
+        s.set_group_closed(&m.id, &GroupId::parse("g1").unwrap(), true)
+            .unwrap();
         assert!(s.meetings().unwrap()[0].0.groups[0].closed);
     }
 
     #[test]
     fn updates_append_in_order_and_compaction_replaces_the_log() {
         let (_d, s) = store();
-        s.append(&[DocAppend { doc: "m/g".into(), updates: vec![vec![1], vec![2]] }]).unwrap();
-        s.append(&[DocAppend { doc: "m/h".into(), updates: vec![vec![9]] }, DocAppend { doc: "m/g".into(), updates: vec![vec![3]] }]).unwrap();
+        s.append(&[DocAppend {
+            doc: "m/g".into(),
+            updates: vec![vec![1], vec![2]],
+        }])
+        .unwrap();
+        s.append(&[
+            DocAppend {
+                doc: "m/h".into(),
+                updates: vec![vec![9]],
+            },
+            DocAppend {
+                doc: "m/g".into(),
+                updates: vec![vec![3]],
+            },
+        ])
+        .unwrap();
         let d = s.load_doc("m/g").unwrap();
         assert_eq!(d.updates, vec![vec![1], vec![2], vec![3]]);
         assert!(d.snapshot.is_none());

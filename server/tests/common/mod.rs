@@ -33,7 +33,10 @@ impl Server {
 
     pub async fn start_with(config: Config) -> Server {
         if std::env::var_os("PLENARY_TEST_LOG").is_some() {
-            let _ = tracing_subscriber::fmt().with_env_filter("debug,tower_http=warn,hyper=warn").with_test_writer().try_init();
+            let _ = tracing_subscriber::fmt()
+                .with_env_filter("debug,tower_http=warn,hyper=warn")
+                .with_test_writer()
+                .try_init();
         }
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
@@ -44,8 +47,16 @@ impl Server {
         }));
         // wait until it answers
         let client = reqwest_like::Client::new(addr);
-        wait_until("server healthy", || async { client.get_status("/healthz").await == 200 }).await;
-        Server { addr, data_dir, stop: Some(stop), task: Some(task) }
+        wait_until("server healthy", || async {
+            client.get_status("/healthz").await == 200
+        })
+        .await;
+        Server {
+            addr,
+            data_dir,
+            stop: Some(stop),
+            task: Some(task),
+        }
     }
 
     /// Graceful stop (what SIGTERM does).
@@ -67,7 +78,10 @@ impl Server {
             "id": id, "title": format!("Meeting {id}"),
             "groups": groups.iter().map(|g| serde_json::json!({"id": g, "title": format!("Group {g}")})).collect::<Vec<_>>(),
         });
-        let (status, json) = self.http().post_json("/api/meetings", Some(ADMIN), &body.to_string()).await;
+        let (status, json) = self
+            .http()
+            .post_json("/api/meetings", Some(ADMIN), &body.to_string())
+            .await;
         assert_eq!(status, 201, "{json}");
         json
     }
@@ -119,7 +133,12 @@ pub struct Peer {
 
 impl Peer {
     /// Connects and runs the y-websocket handshake in the background.
-    pub async fn connect(addr: std::net::SocketAddr, room: &str, token: &str, extra: &str) -> Result<Peer, u16> {
+    pub async fn connect(
+        addr: std::net::SocketAddr,
+        room: &str,
+        token: &str,
+        extra: &str,
+    ) -> Result<Peer, u16> {
         let url = format!("ws://{addr}/ws/{room}?token={token}{extra}");
         let (ws, _) = match tokio_tungstenite::connect_async(&url).await {
             Ok(v) => v,
@@ -139,7 +158,8 @@ impl Peer {
             }
         });
         let sv = doc.transact().state_vector();
-        out.send(WsMessage::Binary(encode_sync_step1(&sv).into())).unwrap();
+        out.send(WsMessage::Binary(encode_sync_step1(&sv).into()))
+            .unwrap();
         {
             let (doc, got, changed, out) = (doc.clone(), got.clone(), changed.clone(), out.clone());
             tokio::spawn(async move {
@@ -168,7 +188,12 @@ impl Peer {
                 }
             });
         }
-        Ok(Peer { doc, got, changed, out })
+        Ok(Peer {
+            doc,
+            got,
+            changed,
+            out,
+        })
     }
 
     pub fn send_raw(&self, bytes: Vec<u8>) {
@@ -209,7 +234,13 @@ impl Peer {
 }
 
 fn handle(doc: &Doc, got: &Arc<Mutex<Received>>, out: &mpsc::UnboundedSender<WsMessage>, bytes: &[u8]) {
-    match Message::decode(bytes, &Limits { max_message_bytes: usize::MAX, ..Limits::default() }) {
+    match Message::decode(
+        bytes,
+        &Limits {
+            max_message_bytes: usize::MAX,
+            ..Limits::default()
+        },
+    ) {
         Ok(Message::SyncStep1(sv)) => {
             let diff = doc.transact().encode_diff_v1(&sv);
             let _ = out.send(WsMessage::Binary(encode_sync_step2(&diff).into()));
@@ -219,7 +250,9 @@ fn handle(doc: &Doc, got: &Arc<Mutex<Received>>, out: &mpsc::UnboundedSender<WsM
             g.updates += 1;
             g.update_bytes += u.len();
             drop(g);
-            doc.transact_mut().apply_update(Update::decode_v1(&u).unwrap()).unwrap();
+            doc.transact_mut()
+                .apply_update(Update::decode_v1(&u).unwrap())
+                .unwrap();
         }
         Ok(Message::Awareness(a)) => {
             let mut g = got.lock().unwrap();
@@ -250,22 +283,41 @@ pub mod reqwest_like {
             Client { addr }
         }
 
-        pub async fn request(&self, method: &str, path: &str, token: Option<&str>, body: Option<&str>) -> (u16, String) {
+        pub async fn request(
+            &self,
+            method: &str,
+            path: &str,
+            token: Option<&str>,
+            body: Option<&str>,
+        ) -> (u16, String) {
             let mut s = tokio::net::TcpStream::connect(self.addr).await.unwrap();
-            let mut req = format!("{method} {path} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n", self.addr);
+            let mut req = format!(
+                "{method} {path} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n",
+                self.addr
+            );
             if let Some(t) = token {
                 req.push_str(&format!("Authorization: Bearer {t}\r\n"));
             }
             let body = body.unwrap_or("");
-            req.push_str(&format!("Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}", body.len()));
+            req.push_str(&format!(
+                "Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+                body.len()
+            ));
             s.write_all(req.as_bytes()).await.unwrap();
             let mut resp = Vec::new();
             s.read_to_end(&mut resp).await.unwrap();
             let resp = String::from_utf8_lossy(&resp).to_string();
             let status = resp.split(' ').nth(1).and_then(|c| c.parse().ok()).unwrap_or(0);
-            let body = resp.split_once("\r\n\r\n").map(|(_, b)| b.to_owned()).unwrap_or_default();
+            let body = resp
+                .split_once("\r\n\r\n")
+                .map(|(_, b)| b.to_owned())
+                .unwrap_or_default();
             // de-chunk if needed
-            let body = if resp.to_ascii_lowercase().contains("transfer-encoding: chunked") { dechunk(&body) } else { body };
+            let body = if resp.to_ascii_lowercase().contains("transfer-encoding: chunked") {
+                dechunk(&body)
+            } else {
+                body
+            };
             (status, body)
         }
 
@@ -280,9 +332,17 @@ pub mod reqwest_like {
             self.request("GET", path, token, None).await
         }
 
-        pub async fn post_json(&self, path: &str, token: Option<&str>, body: &str) -> (u16, serde_json::Value) {
+        pub async fn post_json(
+            &self,
+            path: &str,
+            token: Option<&str>,
+            body: &str,
+        ) -> (u16, serde_json::Value) {
             let (s, b) = self.request("POST", path, token, Some(body)).await;
-            (s, serde_json::from_str(&b).unwrap_or(serde_json::Value::String(b)))
+            (
+                s,
+                serde_json::from_str(&b).unwrap_or(serde_json::Value::String(b)),
+            )
         }
     }
 
