@@ -96,10 +96,8 @@ impl Config {
         if self.max_messages_per_sec == 0 {
             return Err("--max-messages-per-sec must be positive".into());
         }
-        if let Some(t) = &self.admin_token {
-            if t.len() < 16 {
-                return Err("--admin-token must be at least 16 characters".into());
-            }
+        if self.admin_token.as_deref().is_some_and(str::is_empty) {
+            return Err("--admin-token must not be empty".into());
         }
         Ok(())
     }

@@ -51,13 +51,13 @@ use tokio_util::task::TaskTracker;
 /// How long shutdown waits for rooms and sockets before giving up on them.
 const SHUTDOWN_DEADLINE: Duration = Duration::from_secs(15);
 
-/// What `run` reports back once it is listening (for tests and the banner).
-pub struct Started {
-    pub addr: std::net::SocketAddr,
-}
-
 fn admin_token(config: &Config, store: &dyn Store) -> anyhow::Result<TokenHash> {
     if let Some(t) = &config.admin_token {
+        if t.len() < 16 {
+            tracing::warn!(
+                "the admin token is shorter than 16 characters: anyone who guesses it can create meetings"
+            );
+        }
         let h = TokenHash::of(t);
         store.set_admin_token_hash(&h)?;
         return Ok(h);
