@@ -94,8 +94,6 @@ pub enum AuthError {
     InvalidToken,
     #[error("this token belongs to another meeting")]
     OtherMeeting,
-    #[error("this token's role may not do that")]
-    Forbidden,
 }
 
 /// What [`authorize_room`] needs to know about the meeting, without I/O.

@@ -38,10 +38,6 @@ impl Directory {
         self.meetings.get(id).map(|m| m.clone())
     }
 
-    pub fn meeting_ids(&self) -> Vec<MeetingId> {
-        self.meetings.iter().map(|m| m.key().clone()).collect()
-    }
-
     pub fn is_empty(&self) -> bool {
         self.meetings.is_empty()
     }

@@ -48,7 +48,6 @@ impl From<AuthError> for ApiError {
             AuthError::UnknownGroup => (StatusCode::NOT_FOUND, "unknown_group"),
             AuthError::InvalidToken => (StatusCode::UNAUTHORIZED, "invalid_token"),
             AuthError::OtherMeeting => (StatusCode::FORBIDDEN, "wrong_meeting"),
-            AuthError::Forbidden => (StatusCode::FORBIDDEN, "forbidden"),
         };
         ApiError::new(status, code, e.to_string())
     }

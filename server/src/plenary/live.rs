@@ -18,7 +18,7 @@ pub struct GroupFeed {
 }
 
 impl GroupFeed {
-    pub fn new(_meeting: MeetingId, group: GroupId) -> Self {
+    pub fn new(group: GroupId) -> Self {
         GroupFeed { group, last: None }
     }
 

@@ -34,8 +34,7 @@ pub(super) struct Batch {
     pub(super) acks: Vec<ConnId>,
     pub(super) replies: Vec<(ConnId, Frame)>,
     pub(super) inspections: Vec<(oneshot::Sender<serde_json::Value>, serde_json::Value)>,
-    /// Plenary rooms: run the merge before committing (new group input, or a moderator wrote
-    /// and the server-owned parts must be re-asserted).
+    /// Plenary rooms: new group input arrived; merge once before committing.
     pub(super) merge_due: bool,
 }
 
@@ -43,8 +42,6 @@ impl Room {
     /// Sends a batch's writes to the store and queues what must wait for them.
     pub(super) async fn commit_batch(&mut self, mut batch: Batch, inflight: &mut Inflight) {
         if batch.merge_due {
-            // Group input, or a moderator wrote (only `curation` is theirs: undo any drift in
-            // the server-owned parts).
             if let Some(diff) = self.plenary.as_mut().and_then(|p| p.merge(&self.doc)) {
                 self.full_state = None;
                 batch.diffs.push((None, diff));

@@ -16,7 +16,6 @@ pub mod close_code {
     pub const SERVICE_RESTART: u16 = 1012;
     pub const TRY_AGAIN_LATER: u16 = 1013;
     pub const TOO_BIG: u16 = 1009;
-    pub const POLICY: u16 = 1008;
 }
 
 #[derive(Default)]

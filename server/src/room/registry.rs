@@ -80,12 +80,4 @@ impl Rooms {
             .map(|e| (e.key().clone(), e.value().clone()))
             .collect()
     }
-
-    pub fn len(&self) -> usize {
-        self.map.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.map.is_empty()
-    }
 }

@@ -93,9 +93,7 @@ impl Room {
             .map(|g| svc.directory.group_closed(&path.meeting, g))
             .unwrap_or(false);
         let mut room = Room {
-            group_feed: path
-                .group_id()
-                .map(|g| GroupFeed::new(path.meeting.clone(), g.clone())),
+            group_feed: path.group_id().map(|g| GroupFeed::new(g.clone())),
             plenary: None,
             path,
             doc_key,
@@ -328,8 +326,7 @@ impl Room {
             return;
         }
         let wants_ack = m.member.wants_ack;
-        let is_moderator_on_plenary = self.plenary.is_some();
-        if is_moderator_on_plenary && crate::plenary::guard::touches_server_parts(&self.doc, &update) {
+        if self.plenary.is_some() && crate::plenary::guard::touches_server_parts(&self.doc, &update) {
             // Only `curation` is the moderators'; the rest of the plenary is the server's.
             self.svc.metrics.rejected_messages.inc();
             tracing::info!(conn = %conn, "plenary write outside curation refused");
@@ -350,7 +347,6 @@ impl Room {
                 if let Some(diff) = diff {
                     self.full_state = None;
                     batch.diffs.push((Some(conn), diff));
-                    batch.merge_due |= is_moderator_on_plenary;
                 }
                 match result {
                     Ok(()) if wants_ack => batch.acks.push(conn),

@@ -48,20 +48,21 @@ impl Persister {
 
     /// Appends updates of one document; resolves once they are durable.
     pub async fn append(&self, doc: String, updates: Vec<Vec<u8>>) -> oneshot::Receiver<PersistResult> {
-        let (done, rx) = oneshot::channel();
-        if let Err(mpsc::error::SendError(Job::Append { done, .. } | Job::Compact { done, .. })) =
-            self.tx.send(Job::Append { doc, updates, done }).await
-        {
-            let _ = done.send(Err(Arc::new(StoreError::Closed)));
-        }
-        rx
+        self.submit(|done| Job::Append { doc, updates, done }).await
     }
 
     /// Replaces the document's log by `snapshot`, after every append sent before this call.
     pub async fn compact(&self, doc: String, snapshot: Vec<u8>) -> oneshot::Receiver<PersistResult> {
+        self.submit(|done| Job::Compact { doc, snapshot, done }).await
+    }
+
+    async fn submit(
+        &self,
+        job: impl FnOnce(oneshot::Sender<PersistResult>) -> Job,
+    ) -> oneshot::Receiver<PersistResult> {
         let (done, rx) = oneshot::channel();
         if let Err(mpsc::error::SendError(Job::Append { done, .. } | Job::Compact { done, .. })) =
-            self.tx.send(Job::Compact { doc, snapshot, done }).await
+            self.tx.send(job(done)).await
         {
             let _ = done.send(Err(Arc::new(StoreError::Closed)));
         }
