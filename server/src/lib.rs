@@ -24,6 +24,7 @@ pub mod export;
 pub mod http;
 pub mod meetings;
 pub mod metrics;
+pub mod minutes;
 pub mod plenary;
 pub mod room;
 pub mod services;
