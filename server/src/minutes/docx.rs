@@ -19,9 +19,15 @@ const A4_H: u32 = 16838;
 const MARGIN: i32 = 1418; // 2.5 cm
 /// Indent of a conclusion's text: room for "12.34" and a gap.
 const NUM_INDENT: i32 = 794; // 1.4 cm
-const BULLET_ABSTRACT: usize = 1;
-const DECIMAL_ABSTRACT: usize = 2;
-const BULLET_NUM: usize = 1;
+// docx-rs always writes an abstract numbering 1 and a numbering 1 of its own (decimal):
+// ours start above them.
+const BULLET_ABSTRACT: usize = 11;
+const DECIMAL_ABSTRACT: usize = 12;
+const BULLET_NUM: usize = 11;
+const FIRST_ORDERED_NUM: usize = 20;
+/// Notes in the annex sit under their group's title, like conclusions.
+const NOTES_INDENT: i32 = NUM_INDENT;
+const LIST_STEP: i32 = 425;
 const BODY_FONT: &str = "Arial";
 const CODE_FONT: &str = "Courier New";
 const GREY: &str = "555555";
@@ -106,10 +112,10 @@ fn list_levels(mut a: AbstractNumbering, bullet: bool) -> AbstractNumbering {
         } else {
             ("decimal", format!("%{}.", lvl + 1))
         };
-        let left = 425 * (lvl as i32 + 1);
+        let left = NOTES_INDENT + LIST_STEP * (lvl as i32 + 1);
         a = a.add_level(
             Level::new(lvl, Start::new(1), NumberFormat::new(fmt), LevelText::new(text), LevelJc::new("left"))
-                .indent(Some(left), Some(SpecialIndentType::Hanging(425)), None, None),
+                .indent(Some(left), Some(SpecialIndentType::Hanging(LIST_STEP)), None, None),
         );
     }
     a
@@ -176,12 +182,16 @@ impl Notes {
     /// `list`: (numbering id, level) of the list item this block is in.
     fn block(&mut self, b: &Block, list: Option<(usize, usize)>, quote: bool) {
         let base = |style: &str| {
-            let mut p = Paragraph::new().style(style);
+            // Under the group title; in a list item (after its first paragraph), under the
+            // item's text; a quote one step further.
+            let mut left = NOTES_INDENT;
             if let Some((_, lvl)) = list {
-                // A paragraph in a list item after its first: aligned with the item's text.
-                p = p.indent(Some(425 * (lvl as i32 + 1)), None, None, None);
+                left += LIST_STEP * (lvl as i32 + 1);
             }
-            p
+            if quote {
+                left += 567;
+            }
+            Paragraph::new().style(style).indent(Some(left), None, None, None)
         };
         match b {
             Block::Heading { level, inlines } => {
@@ -193,7 +203,10 @@ impl Notes {
                 let p = inline_para(base(if quote { "Quote" } else { "Normal" }), inlines);
                 self.push(p);
             }
-            Block::CodeBlock(code) => self.push(plain_para("Code", code)),
+            Block::CodeBlock(code) => {
+                let p = text_runs(base("Code"), code, Marks::default(), |r| r);
+                self.push(p);
+            }
             Block::Blockquote(inner) => self.blocks(inner, list, true),
             Block::BulletList(items) => self.items(items, BULLET_NUM, list, quote),
             Block::OrderedList { start, items } => {
@@ -318,7 +331,10 @@ pub fn render_docx(input: &MinutesInput) -> Result<Vec<u8>, MinutesError> {
     }
     if let Some(notes) = &input.notes {
         doc = doc.add_paragraph(plain_para("Heading1", super::ANNEX_TITLE).page_break_before(true));
-        let mut n = Notes { doc, next_num: 10 };
+        let mut n = Notes {
+            doc,
+            next_num: FIRST_ORDERED_NUM,
+        };
         for g in &numbered {
             n.push(
                 plain_para("Heading2", &format!("{}.\t{}", g.number, one_line(&g.group.title)))
@@ -330,6 +346,7 @@ pub fn render_docx(input: &MinutesInput) -> Result<Vec<u8>, MinutesError> {
                 Some(blocks) if !blocks.is_empty() => n.blocks(blocks, None, false),
                 _ => n.push(
                     Paragraph::new()
+                        .indent(Some(NOTES_INDENT), None, None, None)
                         .add_run(Run::new().add_text(super::NO_NOTES).italic().color(GREY)),
                 ),
             }

@@ -391,6 +391,22 @@ impl<'f> Layout<'f> {
         start
     }
 
+    /// A vertical bar at `x` from (`page`, `y`) to just above the current position, on
+    /// every page in between (the mark of a quote).
+    fn bar(&mut self, x: f32, page: usize, y: f32, w: f32) {
+        let end_page = self.page();
+        let end_y = self.y - 6.0;
+        for p in page..=end_page {
+            let top = if p == page { y } else { TOP };
+            let bottom = if p == end_page { end_y } else { BOTTOM };
+            if bottom > top {
+                if let Some(ops) = self.pages.get_mut(p) {
+                    ops.push(Op::Rect { x, y: top, w, h: bottom - top, color: (190, 190, 190) });
+                }
+            }
+        }
+    }
+
     fn rule(&mut self, x: f32, w: f32, h: f32) {
         let y = self.y;
         self.push(Op::Rect { x, y, w, h, color: BLACK });
@@ -486,9 +502,11 @@ impl<'f> Layout<'f> {
                     // A list item that opens with a quote: the bullet on a line of its own.
                     self.para(&Para { label, ..Para::body(&[], x, width) });
                 }
+                let (page, y) = (self.page(), self.y);
                 for b in inner {
                     self.block(b, x + 14.0, width - 14.0, true, None, depth + 1);
                 }
+                self.bar(x + 3.0, page, y, 1.5);
             }
             Block::BulletList(items) => {
                 let bullet = ["\u{2022}", "\u{2013}", "\u{25e6}"][depth % 3];
@@ -648,7 +666,7 @@ pub fn render_pdf(input: &MinutesInput) -> Result<Vec<u8>, MinutesError> {
         });
         l.outline.push((0, super::ANNEX_TITLE.to_owned(), page, y));
         for g in &numbered {
-            l.group_heading(g.number, &g.group.title, 13.0, 12.0, 1);
+            l.group_heading(g.number, &g.group.title, 12.0, 12.0, 1);
             match notes.get(&g.group.id) {
                 Some(blocks) if !blocks.is_empty() => {
                     l.blocks(blocks, MARGIN_X + NUM_INDENT, TEXT_W - NUM_INDENT, false)

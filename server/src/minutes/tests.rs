@@ -257,8 +257,22 @@ fn minutes_docx_notes_annex() {
     let mut zip = zip::ZipArchive::new(std::io::Cursor::new(&bytes)).expect("zip");
     let mut numbering = String::new();
     zip.by_name("word/numbering.xml").expect("numbering").read_to_string(&mut numbering).expect("utf-8");
-    assert!(numbering.contains(r#"<w:numFmt w:val="bullet" />"#));
-    assert!(numbering.contains(r#"<w:numFmt w:val="decimal" />"#));
+    // The list items point at numberings whose first level is a bullet, resp. a number.
+    let level_format = |item: &str, ilvl: usize| -> String {
+        let p = para_xml(item);
+        let num_id = between(p, r#"<w:numId w:val=""#, "\"");
+        let nums: Vec<&str> = numbering.split("<w:num ").skip(1).filter(|n| n.starts_with(&format!(r#"w:numId="{num_id}""#))).collect();
+        assert_eq!(nums.len(), 1, "numId {num_id} defined once");
+        let abs = between(nums[0], r#"<w:abstractNumId w:val=""#, "\"");
+        let def = numbering
+            .split("<w:abstractNum ")
+            .find(|a| a.starts_with(&format!(r#"w:abstractNumId="{abs}""#)))
+            .unwrap_or_else(|| panic!("abstractNum {abs}"));
+        let lvl = def.split("<w:lvl ").nth(ilvl + 1).expect("level");
+        between(lvl, r#"<w:numFmt w:val=""#, "\"").to_owned()
+    };
+    assert_eq!(level_format("Shared seizure format", 0), "bullet");
+    assert_eq!(level_format("Nested ordered point", 1), "decimal");
 }
 
 #[test]
@@ -269,6 +283,12 @@ fn minutes_docx_live_summary_without_version() {
     let xml = document_xml(&render_docx(&i).expect("docx"));
     assert!(!xml.contains("Adopted version"));
     assert!(xml.contains(NO_CONCLUSIONS), "a group without conclusions says so");
+}
+
+fn between<'a>(s: &'a str, start: &str, end: &str) -> &'a str {
+    let a = s.find(start).unwrap_or_else(|| panic!("{start} in {s}")) + start.len();
+    let b = s[a..].find(end).expect("end") + a;
+    &s[a..b]
 }
 
 // ---------- PDF ----------
