@@ -382,6 +382,17 @@ fn minutes_pdf_text_order_fonts_and_pages() {
     let raw = run("pdftotext", &["-layout", &path, "-"]);
     let n = pages(&path);
     assert!(raw.contains(&format!("Page 1 of {n}")) && raw.contains(&format!("Page {n} of {n}")));
+    // Lines are wrapped with the real glyph widths: no word crosses the right margin, and
+    // the lines are filled (a wrapped line ends within a few words of it).
+    let bbox = run("pdftotext", &["-bbox", &path, "-"]);
+    let right = 595.276 - 70.87;
+    let mut widest = 0.0f64;
+    for w in bbox.lines().filter(|l| l.trim_start().starts_with("<word ")) {
+        let x_max: f64 = between(w, "xMax=\"", "\"").parse().expect("xMax");
+        assert!(x_max <= right + 0.5, "beyond the right margin: {w}");
+        widest = widest.max(x_max);
+    }
+    assert!(widest > right - 15.0, "lines are filled up to the margin: {widest}");
     // Every font is embedded.
     let fonts = run("pdffonts", &[&path]);
     let rows: Vec<&str> = fonts.lines().skip(2).filter(|l| !l.trim().is_empty()).collect();
