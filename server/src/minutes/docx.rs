@@ -19,8 +19,8 @@ const A4_H: u32 = 16838;
 const MARGIN: i32 = 1418; // 2.5 cm
 /// Indent of a conclusion's text: room for "12.34" and a gap.
 const NUM_INDENT: i32 = 794; // 1.4 cm
-// docx-rs always writes an abstract numbering 1 and a numbering 1 of its own (decimal):
-// ours start above them.
+                             // docx-rs always writes an abstract numbering 1 and a numbering 1 of its own (decimal):
+                             // ours start above them.
 const BULLET_ABSTRACT: usize = 11;
 const DECIMAL_ABSTRACT: usize = 12;
 const BULLET_NUM: usize = 11;
@@ -56,7 +56,13 @@ fn styles(doc: Docx) -> Docx {
             .q_format(true)
             .size(36)
             .bold()
-            .line_spacing(LineSpacing::new().before(0).after(160).line(240).line_rule(LineSpacingType::Auto)),
+            .line_spacing(
+                LineSpacing::new()
+                    .before(0)
+                    .after(160)
+                    .line(240)
+                    .line_rule(LineSpacingType::Auto),
+            ),
     )
     .add_style(
         Style::new("Subtitle", StyleType::Paragraph)
@@ -77,7 +83,12 @@ fn styles(doc: Docx) -> Docx {
             .name("Conclusion")
             .based_on("Normal")
             .q_format(true)
-            .indent(Some(NUM_INDENT), Some(SpecialIndentType::Hanging(NUM_INDENT)), None, None)
+            .indent(
+                Some(NUM_INDENT),
+                Some(SpecialIndentType::Hanging(NUM_INDENT)),
+                None,
+                None,
+            )
             .line_spacing(LineSpacing::new().before(0).after(140)),
     )
     .add_style(
@@ -94,7 +105,13 @@ fn styles(doc: Docx) -> Docx {
             .based_on("Normal")
             .fonts(fonts(CODE_FONT))
             .size(19)
-            .line_spacing(LineSpacing::new().before(0).after(120).line(240).line_rule(LineSpacingType::Auto)),
+            .line_spacing(
+                LineSpacing::new()
+                    .before(0)
+                    .after(120)
+                    .line(240)
+                    .line_rule(LineSpacingType::Auto),
+            ),
     )
     .add_style(
         Style::new("Footer", StyleType::Paragraph)
@@ -114,8 +131,19 @@ fn list_levels(mut a: AbstractNumbering, bullet: bool) -> AbstractNumbering {
         };
         let left = NOTES_INDENT + LIST_STEP * (lvl as i32 + 1);
         a = a.add_level(
-            Level::new(lvl, Start::new(1), NumberFormat::new(fmt), LevelText::new(text), LevelJc::new("left"))
-                .indent(Some(left), Some(SpecialIndentType::Hanging(LIST_STEP)), None, None),
+            Level::new(
+                lvl,
+                Start::new(1),
+                NumberFormat::new(fmt),
+                LevelText::new(text),
+                LevelJc::new("left"),
+            )
+            .indent(
+                Some(left),
+                Some(SpecialIndentType::Hanging(LIST_STEP)),
+                None,
+                None,
+            ),
         );
     }
     a
@@ -271,7 +299,12 @@ pub fn render_docx(input: &MinutesInput) -> Result<Vec<u8>, MinutesError> {
         )
         .default_fonts(fonts(BODY_FONT))
         .default_size(22)
-        .default_line_spacing(LineSpacing::new().after(120).line(264).line_rule(LineSpacingType::Auto))
+        .default_line_spacing(
+            LineSpacing::new()
+                .after(120)
+                .line(264)
+                .line_rule(LineSpacingType::Auto),
+        )
         .footer(footer)
         .add_abstract_numbering(list_levels(AbstractNumbering::new(BULLET_ABSTRACT), true))
         .add_abstract_numbering(list_levels(AbstractNumbering::new(DECIMAL_ABSTRACT), false))
@@ -297,16 +330,28 @@ pub fn render_docx(input: &MinutesInput) -> Result<Vec<u8>, MinutesError> {
     let numbered = number(s);
     for g in &numbered {
         doc = doc.add_paragraph(
-            plain_para("Heading1", &format!("{}.\t{}", g.number, one_line(&g.group.title)))
-                .keep_next(true)
-                .indent(Some(NUM_INDENT), Some(SpecialIndentType::Hanging(NUM_INDENT)), None, None)
-                .add_tab(Tab::new().val(TabValueType::Left).pos(NUM_INDENT as usize)),
+            plain_para(
+                "Heading1",
+                &format!("{}.\t{}", g.number, one_line(&g.group.title)),
+            )
+            .keep_next(true)
+            .indent(
+                Some(NUM_INDENT),
+                Some(SpecialIndentType::Hanging(NUM_INDENT)),
+                None,
+                None,
+            )
+            .add_tab(Tab::new().val(TabValueType::Left).pos(NUM_INDENT as usize)),
         );
         if g.items.is_empty() {
             doc = doc.add_paragraph(
-                Paragraph::new()
-                    .style("Conclusion")
-                    .add_run(Run::new().add_tab().add_text(super::NO_CONCLUSIONS).italic().color(GREY)),
+                Paragraph::new().style("Conclusion").add_run(
+                    Run::new()
+                        .add_tab()
+                        .add_text(super::NO_CONCLUSIONS)
+                        .italic()
+                        .color(GREY),
+                ),
             );
         }
         for item in &g.items {
@@ -317,7 +362,12 @@ pub fn render_docx(input: &MinutesInput) -> Result<Vec<u8>, MinutesError> {
                 .add_run(Run::new().add_tab());
             p = text_runs(p, item.text(), Marks::default(), |r| r);
             if item.is_draft() {
-                p = p.add_run(Run::new().add_text(format!(" {}", super::DRAFT_MARK)).italic().color(GREY));
+                p = p.add_run(
+                    Run::new()
+                        .add_text(format!(" {}", super::DRAFT_MARK))
+                        .italic()
+                        .color(GREY),
+                );
             }
             doc = doc.add_paragraph(p);
         }
@@ -337,10 +387,18 @@ pub fn render_docx(input: &MinutesInput) -> Result<Vec<u8>, MinutesError> {
         };
         for g in &numbered {
             n.push(
-                plain_para("Heading2", &format!("{}.\t{}", g.number, one_line(&g.group.title)))
-                    .keep_next(true)
-                    .indent(Some(NUM_INDENT), Some(SpecialIndentType::Hanging(NUM_INDENT)), None, None)
-                    .add_tab(Tab::new().val(TabValueType::Left).pos(NUM_INDENT as usize)),
+                plain_para(
+                    "Heading2",
+                    &format!("{}.\t{}", g.number, one_line(&g.group.title)),
+                )
+                .keep_next(true)
+                .indent(
+                    Some(NUM_INDENT),
+                    Some(SpecialIndentType::Hanging(NUM_INDENT)),
+                    None,
+                    None,
+                )
+                .add_tab(Tab::new().val(TabValueType::Left).pos(NUM_INDENT as usize)),
             );
             match notes.get(&g.group.id) {
                 Some(blocks) if !blocks.is_empty() => n.blocks(blocks, None, false),

@@ -46,10 +46,16 @@ pub struct ListItem {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Block {
     /// Level 1–3.
-    Heading { level: u8, inlines: Vec<Inline> },
+    Heading {
+        level: u8,
+        inlines: Vec<Inline>,
+    },
     Paragraph(Vec<Inline>),
     BulletList(Vec<ListItem>),
-    OrderedList { start: u32, items: Vec<ListItem> },
+    OrderedList {
+        start: u32,
+        items: Vec<ListItem>,
+    },
     Blockquote(Vec<Block>),
     /// Lines of code, as typed.
     CodeBlock(String),
@@ -108,7 +114,11 @@ fn attr_str<T: ReadTxn>(txn: &T, el: &XmlElementRef, name: &str) -> Option<Strin
 }
 
 fn attr_num<T: ReadTxn>(txn: &T, el: &XmlElementRef, name: &str) -> Option<i64> {
-    attr_str(txn, el, name)?.trim().parse::<f64>().ok().map(|f| f as i64)
+    attr_str(txn, el, name)?
+        .trim()
+        .parse::<f64>()
+        .ok()
+        .map(|f| f as i64)
 }
 
 fn mark_on(v: &Any) -> bool {
@@ -320,7 +330,11 @@ impl<T: ReadTxn> Reader<'_, T> {
                 continue;
             }
             // Merge with the previous run when the marks are the same.
-            if let Some(Inline::Text { text: prev, marks: pm }) = out.last_mut() {
+            if let Some(Inline::Text {
+                text: prev,
+                marks: pm,
+            }) = out.last_mut()
+            {
                 if *pm == marks {
                     prev.push_str(&text);
                     continue;
@@ -387,7 +401,10 @@ mod tests {
     }
 
     fn t(s: &str, m: Marks) -> Inline {
-        Inline::Text { text: s.into(), marks: m }
+        Inline::Text {
+            text: s.into(),
+            marks: m,
+        }
     }
 
     #[test]
@@ -396,11 +413,18 @@ mod tests {
         let blocks = read_notes(&doc.transact());
         let n = Marks::default();
         let b = Marks { bold: true, ..n };
-        let bi = Marks { bold: true, italic: true, ..n };
+        let bi = Marks {
+            bold: true,
+            italic: true,
+            ..n
+        };
         assert_eq!(
             blocks,
             vec![
-                Block::Heading { level: 2, inlines: vec![t("Škopje findings", n)] },
+                Block::Heading {
+                    level: 2,
+                    inlines: vec![t("Škopje findings", n)]
+                },
                 Block::Paragraph(vec![
                     t("Plain, ", n),
                     t("bold", b),
@@ -410,7 +434,9 @@ mod tests {
                     t("after the break", n),
                 ]),
                 Block::BulletList(vec![
-                    ListItem { blocks: vec![Block::Paragraph(vec![t("first point", n)])] },
+                    ListItem {
+                        blocks: vec![Block::Paragraph(vec![t("first point", n)])]
+                    },
                     ListItem {
                         blocks: vec![
                             Block::Paragraph(vec![t("second point", n)]),
@@ -442,7 +468,10 @@ mod tests {
             h.push_back(&mut txn, XmlTextPrelim::new("deep"));
         }
         let blocks = read_notes(&doc.transact());
-        assert!(matches!(&blocks[0], Block::Heading { level: 3, .. }), "{blocks:?}");
+        assert!(
+            matches!(&blocks[0], Block::Heading { level: 3, .. }),
+            "{blocks:?}"
+        );
     }
 
     fn nested_quotes(levels: usize, tail: &str) -> Doc {
@@ -476,7 +505,10 @@ mod tests {
         let blocks = read_notes(&nested_quotes(30, "after").transact());
         assert!(depth(&blocks[0]) <= MAX_DEPTH, "depth {}", depth(&blocks[0]));
         let text = format!("{blocks:?}");
-        assert!(text.contains("bottom") && text.contains("last paragraph"), "{text}");
+        assert!(
+            text.contains("bottom") && text.contains("last paragraph"),
+            "{text}"
+        );
         assert!(!text.contains("too long"));
 
         // Absurdly deep: no stack overflow; the rest is cut and said so.

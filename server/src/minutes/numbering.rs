@@ -110,7 +110,10 @@ mod tests {
         let groups = number(&s);
         let ids: Vec<(usize, &str)> = groups.iter().map(|g| (g.number, g.group.id.as_str())).collect();
         assert_eq!(ids, vec![(1, "c"), (2, "b"), (3, "a")]);
-        assert!(groups[1].items.is_empty(), "an empty group keeps its number and has no items");
+        assert!(
+            groups[1].items.is_empty(),
+            "an empty group keeps its number and has no items"
+        );
         assert_eq!(
             labels(&s),
             vec![
@@ -125,7 +128,12 @@ mod tests {
 
     #[test]
     fn minutes_numbering_skips_blank_items_left_in_a_summary() {
-        let mut s = from_plenary("m", "M", &json!({"groups":[{"id":"a","title":"A","conclusions":[]}]}), "now".into());
+        let mut s = from_plenary(
+            "m",
+            "M",
+            &json!({"groups":[{"id":"a","title":"A","conclusions":[]}]}),
+            "now".into(),
+        );
         for (id, text) in [("x", "first"), ("y", " "), ("z", "second")] {
             s.groups[0].conclusions.push(SummaryConclusion {
                 id: id.into(),
@@ -135,7 +143,10 @@ mod tests {
         }
         assert_eq!(
             labels(&s),
-            vec![("1.1".to_owned(), "x".to_owned()), ("1.2".to_owned(), "z".to_owned())]
+            vec![
+                ("1.1".to_owned(), "x".to_owned()),
+                ("1.2".to_owned(), "z".to_owned())
+            ]
         );
     }
 }

@@ -317,7 +317,13 @@ impl<'f> Layout<'f> {
                 for c in tok.chars() {
                     let w = self.fonts.width(s.font, size, c.encode_utf8(&mut [0u8; 4]));
                     if cw + w > width && !chunk.is_empty() {
-                        push_piece(&mut line, Sp { text: std::mem::take(&mut chunk), ..s.clone() });
+                        push_piece(
+                            &mut line,
+                            Sp {
+                                text: std::mem::take(&mut chunk),
+                                ..s.clone()
+                            },
+                        );
                         finish(&mut line, &mut lines);
                         cw = 0.0;
                     }
@@ -325,7 +331,13 @@ impl<'f> Layout<'f> {
                     cw += w;
                 }
                 lw = cw;
-                push_piece(&mut line, Sp { text: chunk, ..s.clone() });
+                push_piece(
+                    &mut line,
+                    Sp {
+                        text: chunk,
+                        ..s.clone()
+                    },
+                );
             }
         }
         if !line.is_empty() || lines.is_empty() {
@@ -401,7 +413,13 @@ impl<'f> Layout<'f> {
             let bottom = if p == end_page { end_y } else { BOTTOM };
             if bottom > top {
                 if let Some(ops) = self.pages.get_mut(p) {
-                    ops.push(Op::Rect { x, y: top, w, h: bottom - top, color: (190, 190, 190) });
+                    ops.push(Op::Rect {
+                        x,
+                        y: top,
+                        w,
+                        h: bottom - top,
+                        color: (190, 190, 190),
+                    });
                 }
             }
         }
@@ -409,7 +427,13 @@ impl<'f> Layout<'f> {
 
     fn rule(&mut self, x: f32, w: f32, h: f32) {
         let y = self.y;
-        self.push(Op::Rect { x, y, w, h, color: BLACK });
+        self.push(Op::Rect {
+            x,
+            y,
+            w,
+            h,
+            color: BLACK,
+        });
         self.y += h;
     }
 
@@ -428,7 +452,8 @@ impl<'f> Layout<'f> {
             keep_next: 2.0 * BODY_LEADING,
             preserve: false,
         });
-        self.outline.push((level, format!("{number}. {}", spans[0].text), page, y));
+        self.outline
+            .push((level, format!("{number}. {}", spans[0].text), page, y));
     }
 
     fn inline_spans(inlines: &[Inline], quote: bool, color: (u8, u8, u8)) -> Vec<Sp> {
@@ -467,7 +492,10 @@ impl<'f> Layout<'f> {
                 };
                 let spans: Vec<Sp> = Self::inline_spans(inlines, quote, color)
                     .into_iter()
-                    .map(|s| Sp { font: if s.font == F::Mono { F::Mono } else { font }, ..s })
+                    .map(|s| Sp {
+                        font: if s.font == F::Mono { F::Mono } else { font },
+                        ..s
+                    })
                     .collect();
                 self.para(&Para {
                     spans: &spans,
@@ -500,7 +528,10 @@ impl<'f> Layout<'f> {
             Block::Blockquote(inner) => {
                 if label.is_some() {
                     // A list item that opens with a quote: the bullet on a line of its own.
-                    self.para(&Para { label, ..Para::body(&[], x, width) });
+                    self.para(&Para {
+                        label,
+                        ..Para::body(&[], x, width)
+                    });
                 }
                 let (page, y) = (self.page(), self.y);
                 for b in inner {
@@ -514,7 +545,9 @@ impl<'f> Layout<'f> {
                 self.list(items, &labels, x, width, quote, label, depth);
             }
             Block::OrderedList { start, items } => {
-                let labels: Vec<String> = (0..items.len()).map(|i| format!("{}.", *start as usize + i)).collect();
+                let labels: Vec<String> = (0..items.len())
+                    .map(|i| format!("{}.", *start as usize + i))
+                    .collect();
                 self.list(items, &labels, x, width, quote, label, depth);
             }
         }
@@ -532,7 +565,10 @@ impl<'f> Layout<'f> {
         depth: usize,
     ) {
         if label.is_some() {
-            self.para(&Para { label, ..Para::body(&[], x, width) });
+            self.para(&Para {
+                label,
+                ..Para::body(&[], x, width)
+            });
         }
         let widest = labels
             .iter()
@@ -543,7 +579,10 @@ impl<'f> Layout<'f> {
         for (item, l) in items.iter().zip(labels) {
             let mut lab = Some((sp(l.clone(), F::Regular, color), x));
             if item.blocks.is_empty() {
-                self.para(&Para { label: lab, ..Para::body(&[], x + indent, width - indent) });
+                self.para(&Para {
+                    label: lab,
+                    ..Para::body(&[], x + indent, width - indent)
+                });
                 continue;
             }
             for b in &item.blocks {
@@ -608,7 +647,10 @@ pub fn render_pdf(input: &MinutesInput) -> Result<Vec<u8>, MinutesError> {
     });
     if let Some(v) = &input.version {
         let t = [sp(super::version_line(v), F::Bold, BLACK)];
-        l.para(&Para { after: 2.0, ..Para::body(&t, MARGIN_X, TEXT_W) });
+        l.para(&Para {
+            after: 2.0,
+            ..Para::body(&t, MARGIN_X, TEXT_W)
+        });
     }
     let t = [sp(super::generated_line(input), F::Regular, GREY)];
     l.para(&Para {
@@ -622,7 +664,10 @@ pub fn render_pdf(input: &MinutesInput) -> Result<Vec<u8>, MinutesError> {
 
     for para in super::paragraphs(&s.intro) {
         let t = [sp(para, F::Regular, BLACK)];
-        l.para(&Para { after: 7.0, ..Para::body(&t, MARGIN_X, TEXT_W) });
+        l.para(&Para {
+            after: 7.0,
+            ..Para::body(&t, MARGIN_X, TEXT_W)
+        });
     }
 
     let numbered = number(s);
@@ -651,7 +696,10 @@ pub fn render_pdf(input: &MinutesInput) -> Result<Vec<u8>, MinutesError> {
     }
     for para in closing {
         let t = [sp(para, F::Regular, BLACK)];
-        l.para(&Para { after: 7.0, ..Para::body(&t, MARGIN_X, TEXT_W) });
+        l.para(&Para {
+            after: 7.0,
+            ..Para::body(&t, MARGIN_X, TEXT_W)
+        });
     }
 
     if let Some(notes) = &input.notes {
@@ -684,21 +732,49 @@ pub fn render_pdf(input: &MinutesInput) -> Result<Vec<u8>, MinutesError> {
     let footer_title = ellipsize(&fonts, &footer_title(input, &title), 8.5, TEXT_W * 0.72);
     for (i, page) in l.pages.iter_mut().enumerate() {
         let y = PAGE_H - 42.0;
-        page.push(Op::Rect { x: MARGIN_X, y: y - 10.0, w: TEXT_W, h: 0.4, color: GREY });
-        page.push(Op::Text { x: MARGIN_X, y, font: F::Regular, size: 8.5, color: GREY, text: footer_title.clone() });
+        page.push(Op::Rect {
+            x: MARGIN_X,
+            y: y - 10.0,
+            w: TEXT_W,
+            h: 0.4,
+            color: GREY,
+        });
+        page.push(Op::Text {
+            x: MARGIN_X,
+            y,
+            font: F::Regular,
+            size: 8.5,
+            color: GREY,
+            text: footer_title.clone(),
+        });
         let num = format!("Page {} of {}", i + 1, total);
         let w = fonts.width(F::Regular, 8.5, &num);
-        page.push(Op::Text { x: MARGIN_X + TEXT_W - w, y, font: F::Regular, size: 8.5, color: GREY, text: num });
+        page.push(Op::Text {
+            x: MARGIN_X + TEXT_W - w,
+            y,
+            font: F::Regular,
+            size: 8.5,
+            color: GREY,
+            text: num,
+        });
     }
 
     let mut doc = Document::new();
     for ops in &l.pages {
-        let settings = PageSettings::from_wh(PAGE_W, PAGE_H).ok_or_else(|| MinutesError::Pdf("page size".into()))?;
+        let settings =
+            PageSettings::from_wh(PAGE_W, PAGE_H).ok_or_else(|| MinutesError::Pdf("page size".into()))?;
         let mut page = doc.start_page_with(settings);
         let mut surface = page.surface();
         for op in ops {
             match op {
-                Op::Text { x, y, font, size, color, text } => {
+                Op::Text {
+                    x,
+                    y,
+                    font,
+                    size,
+                    color,
+                    text,
+                } => {
                     if text.is_empty() {
                         continue;
                     }
@@ -730,7 +806,10 @@ pub fn render_pdf(input: &MinutesInput) -> Result<Vec<u8>, MinutesError> {
     let mut outline = Outline::new();
     let mut current: Option<OutlineNode> = None;
     for (level, text, page, y) in &l.outline {
-        let node = OutlineNode::new(text.clone(), XyzDestination::new(*page, Point::from_xy(MARGIN_X, *y)));
+        let node = OutlineNode::new(
+            text.clone(),
+            XyzDestination::new(*page, Point::from_xy(MARGIN_X, *y)),
+        );
         if *level == 0 {
             if let Some(n) = current.take() {
                 outline.push_child(n);

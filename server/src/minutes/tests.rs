@@ -61,16 +61,26 @@ fn expected() -> Vec<(String, String, bool)> {
     let s = skopje_summary();
     let out: Vec<_> = number(&s)
         .iter()
-        .flat_map(|g| g.items.iter().map(|i| (i.label(), i.text().to_owned(), i.is_draft())))
+        .flat_map(|g| {
+            g.items
+                .iter()
+                .map(|i| (i.label(), i.text().to_owned(), i.is_draft()))
+        })
         .collect();
     assert_eq!(out.len(), SHOWN);
     assert_eq!(out[0].0, "1.1");
     assert!(out[0].1.starts_with("Blank-firing"), "wg-trends comes first");
     assert_eq!(out[4].0, "2.1");
     assert_eq!(out[6].0, "2.3");
-    assert!(out[6].1.starts_with("Participants"), "the blank item takes no number");
+    assert!(
+        out[6].1.starts_with("Participants"),
+        "the blank item takes no number"
+    );
     assert_eq!(out[7].0, "2.4");
-    assert!(out[7].1.starts_with("The origin"), "the hidden item takes no number");
+    assert!(
+        out[7].1.starts_with("The origin"),
+        "the hidden item takes no number"
+    );
     assert_eq!(out[8].0, "3.1");
     out
 }
@@ -99,15 +109,26 @@ fn notes() -> std::collections::HashMap<String, Vec<Block>> {
             level: 1,
             inlines: vec![t("Discussion in Skopje")],
         },
-        Block::Paragraph(vec![t("The group agreed on "), Inline::Text { text: "three priorities".into(), marks: bold }, t(".")]),
+        Block::Paragraph(vec![
+            t("The group agreed on "),
+            Inline::Text {
+                text: "three priorities".into(),
+                marks: bold,
+            },
+            t("."),
+        ]),
         Block::BulletList(vec![
-            ListItem { blocks: vec![Block::Paragraph(vec![t("Shared seizure format")])] },
+            ListItem {
+                blocks: vec![Block::Paragraph(vec![t("Shared seizure format")])],
+            },
             ListItem {
                 blocks: vec![
                     Block::Paragraph(vec![t("Joint investigations")]),
                     Block::OrderedList {
                         start: 1,
-                        items: vec![ListItem { blocks: vec![Block::Paragraph(vec![t("Nested ordered point")])] }],
+                        items: vec![ListItem {
+                            blocks: vec![Block::Paragraph(vec![t("Nested ordered point")])],
+                        }],
                     },
                 ],
             },
@@ -117,7 +138,10 @@ fn notes() -> std::collections::HashMap<String, Vec<Block>> {
     ];
     blocks.extend(long);
     m.insert("wg-migrants".to_owned(), blocks);
-    m.insert("wg-trends".to_owned(), vec![Block::Paragraph(vec![t("Notes of the trends group")])]);
+    m.insert(
+        "wg-trends".to_owned(),
+        vec![Block::Paragraph(vec![t("Notes of the trends group")])],
+    );
     m
 }
 
@@ -178,7 +202,11 @@ fn paragraphs_of(xml: &str) -> Vec<String> {
                     _ => {}
                 }
             }
-            out.replace("&amp;", "&").replace("&lt;", "<").replace("&gt;", ">").replace("&quot;", "\"").replace("&apos;", "'")
+            out.replace("&amp;", "&")
+                .replace("&lt;", "<")
+                .replace("&gt;", ">")
+                .replace("&quot;", "\"")
+                .replace("&apos;", "'")
         })
         .collect()
 }
@@ -197,20 +225,43 @@ fn minutes_docx_has_numbered_conclusions_in_curated_order() {
             .position(|p| p.starts_with(&want))
             .unwrap_or_else(|| panic!("no paragraph {want:?} after paragraph {at}"))
             + at;
-        assert_eq!(paras[i].ends_with("(draft)"), draft, "draft marking of {label}: {:?}", paras[i]);
+        assert_eq!(
+            paras[i].ends_with("(draft)"),
+            draft,
+            "draft marking of {label}: {:?}",
+            paras[i]
+        );
         at = i + 1;
     }
     assert!(!xml.contains("must not appear"), "the hidden item is left out");
-    assert!(paras.iter().any(|p| p == "1.\tNew trends and threats in firearms trafficking"));
-    assert!(paras.iter().any(|p| p == "3.\tHandbook on Firearms for Border Guards and Customs and its implementation"));
-    assert!(paras[0].starts_with("Regional Meeting of the Border Police"), "{:?}", paras[0]);
+    assert!(paras
+        .iter()
+        .any(|p| p == "1.\tNew trends and threats in firearms trafficking"));
+    assert!(paras
+        .iter()
+        .any(|p| p == "3.\tHandbook on Firearms for Border Guards and Customs and its implementation"));
     assert!(
-        paras.iter().any(|p| p == "Adopted version \u{ab}Final\u{bb}, 22 November 2023 16:05 UTC"),
+        paras[0].starts_with("Regional Meeting of the Border Police"),
+        "{:?}",
+        paras[0]
+    );
+    assert!(
+        paras
+            .iter()
+            .any(|p| p == "Adopted version \u{ab}Final\u{bb}, 22 November 2023 16:05 UTC"),
         "version line"
     );
     assert!(paras.iter().any(|p| p == "Generated 22 November 2023 15:05 UTC"));
-    assert!(paras.iter().any(|p| p.starts_with("The Regional Meeting of the Border Police")), "intro");
-    assert!(paras.iter().any(|p| p.starts_with("Lively discussions")), "closing");
+    assert!(
+        paras
+            .iter()
+            .any(|p| p.starts_with("The Regional Meeting of the Border Police")),
+        "intro"
+    );
+    assert!(
+        paras.iter().any(|p| p.starts_with("Lively discussions")),
+        "closing"
+    );
     assert!(!xml.contains(ANNEX_TITLE), "no annex unless asked");
     // The draft marking is italic; a conclusion's paragraph has the hanging-indent style.
     assert!(xml.contains(r#"<w:pStyle w:val="Conclusion" />"#));
@@ -225,43 +276,77 @@ fn minutes_docx_notes_annex() {
     std::fs::write(out_dir().join("summary-notes.docx"), &bytes).expect("write");
     let xml = document_xml(&bytes);
     let paras = paragraphs_of(&xml);
-    let annex = paras.iter().position(|p| p == ANNEX_TITLE).expect("annex heading");
+    let annex = paras
+        .iter()
+        .position(|p| p == ANNEX_TITLE)
+        .expect("annex heading");
     let rest = &paras[annex..];
-    let idx = |s: &str| rest.iter().position(|p| p == s).unwrap_or_else(|| panic!("{s:?} missing in the annex"));
+    let idx = |s: &str| {
+        rest.iter()
+            .position(|p| p == s)
+            .unwrap_or_else(|| panic!("{s:?} missing in the annex"))
+    };
     // Groups in curated order, each with its number; one without notes says so.
     assert!(idx("1.\tNew trends and threats in firearms trafficking") < idx("Notes of the trends group"));
     assert!(idx("Notes of the trends group") < idx("2.\tMigrants with weapons"));
     assert!(idx("2.\tMigrants with weapons") < idx("Discussion in Skopje"));
-    assert!(idx("3.\tHandbook on Firearms for Border Guards and Customs and its implementation") < idx(NO_NOTES));
-    for s in ["Shared seizure format", "Joint investigations", "Nested ordered point", "Quoted remark by the rapporteur", "ref: CFSP 2019/2111"] {
+    assert!(
+        idx("3.\tHandbook on Firearms for Border Guards and Customs and its implementation") < idx(NO_NOTES)
+    );
+    for s in [
+        "Shared seizure format",
+        "Joint investigations",
+        "Nested ordered point",
+        "Quoted remark by the rapporteur",
+        "ref: CFSP 2019/2111",
+    ] {
         idx(s);
     }
     let xml_rest = &xml[xml.find(ANNEX_TITLE).expect("annex")..];
     let para_xml = |needle: &str| {
         let at = xml_rest.find(needle).unwrap_or_else(|| panic!("{needle}"));
-        let start = xml_rest[..at].rfind("<w:p>").or_else(|| xml_rest[..at].rfind("<w:p ")).expect("p");
+        let start = xml_rest[..at]
+            .rfind("<w:p>")
+            .or_else(|| xml_rest[..at].rfind("<w:p "))
+            .expect("p");
         &xml_rest[start..at]
     };
     assert!(para_xml("Discussion in Skopje").contains(r#"<w:pStyle w:val="Heading3" />"#));
-    assert!(para_xml("Shared seizure format").contains("<w:numPr>"), "a list item is numbered");
-    assert!(para_xml("Nested ordered point").contains(r#"<w:ilvl w:val="1" />"#), "nested one level deeper");
+    assert!(
+        para_xml("Shared seizure format").contains("<w:numPr>"),
+        "a list item is numbered"
+    );
+    assert!(
+        para_xml("Nested ordered point").contains(r#"<w:ilvl w:val="1" />"#),
+        "nested one level deeper"
+    );
     assert!(para_xml("Quoted remark").contains(r#"<w:pStyle w:val="Quote" />"#));
     let bold = xml_rest.find("three priorities").expect("bold text");
     let run = xml_rest[..bold].rfind("<w:r>").expect("run");
     let rpr = &xml_rest[run..bold];
-    assert!(rpr.contains("<w:b />") || rpr.contains("<w:b/>"), "bold run: {rpr}");
+    assert!(
+        rpr.contains("<w:b />") || rpr.contains("<w:b/>"),
+        "bold run: {rpr}"
+    );
     let plain = xml_rest.find("The group agreed on").expect("plain text");
     let run = xml_rest[..plain].rfind("<w:r>").expect("run");
     assert!(!xml_rest[run..plain].contains("<w:b "), "plain run is not bold");
     // Ordered lists and bullets are defined.
     let mut zip = zip::ZipArchive::new(std::io::Cursor::new(&bytes)).expect("zip");
     let mut numbering = String::new();
-    zip.by_name("word/numbering.xml").expect("numbering").read_to_string(&mut numbering).expect("utf-8");
+    zip.by_name("word/numbering.xml")
+        .expect("numbering")
+        .read_to_string(&mut numbering)
+        .expect("utf-8");
     // The list items point at numberings whose first level is a bullet, resp. a number.
     let level_format = |item: &str, ilvl: usize| -> String {
         let p = para_xml(item);
         let num_id = between(p, r#"<w:numId w:val=""#, "\"");
-        let nums: Vec<&str> = numbering.split("<w:num ").skip(1).filter(|n| n.starts_with(&format!(r#"w:numId="{num_id}""#))).collect();
+        let nums: Vec<&str> = numbering
+            .split("<w:num ")
+            .skip(1)
+            .filter(|n| n.starts_with(&format!(r#"w:numId="{num_id}""#)))
+            .collect();
         assert_eq!(nums.len(), 1, "numId {num_id} defined once");
         let abs = between(nums[0], r#"<w:abstractNumId w:val=""#, "\"");
         let def = numbering
@@ -282,7 +367,10 @@ fn minutes_docx_live_summary_without_version() {
     i.summary.groups[1].conclusions.clear();
     let xml = document_xml(&render_docx(&i).expect("docx"));
     assert!(!xml.contains("Adopted version"));
-    assert!(xml.contains(NO_CONCLUSIONS), "a group without conclusions says so");
+    assert!(
+        xml.contains(NO_CONCLUSIONS),
+        "a group without conclusions says so"
+    );
 }
 
 fn between<'a>(s: &'a str, start: &str, end: &str) -> &'a str {
@@ -323,7 +411,11 @@ fn poppler() -> bool {
 
 fn run(tool: &str, args: &[&str]) -> String {
     let out = Command::new(tool).args(args).output().expect(tool);
-    assert!(out.status.success(), "{tool} failed: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{tool} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     String::from_utf8(out.stdout).expect("utf-8")
 }
 
@@ -361,7 +453,10 @@ fn minutes_pdf_text_order_fonts_and_pages() {
     let text = pdf_text(&path);
     let mut at = 0;
     for (label, body, draft) in expected() {
-        let mut want = format!("{label} {}", body.split_whitespace().collect::<Vec<_>>().join(" "));
+        let mut want = format!(
+            "{label} {}",
+            body.split_whitespace().collect::<Vec<_>>().join(" ")
+        );
         if draft {
             want.push_str(" (draft)");
         }
@@ -373,7 +468,10 @@ fn minutes_pdf_text_order_fonts_and_pages() {
         assert!(draft || !after.starts_with(" (draft)"), "{label} is final");
         at = i + want.len();
     }
-    assert!(text.contains("Škopje") && text.contains("Petrović") && text.contains("Прирачник"), "Latin Extended and Cyrillic");
+    assert!(
+        text.contains("Škopje") && text.contains("Petrović") && text.contains("Прирачник"),
+        "Latin Extended and Cyrillic"
+    );
     assert!(text.contains("Adopted version «Final», 22 November 2023 16:05 UTC"));
     assert!(text.contains("1. New trends and threats in firearms trafficking"));
     assert!(!text.contains("must not appear"));
@@ -392,7 +490,10 @@ fn minutes_pdf_text_order_fonts_and_pages() {
         assert!(x_max <= right + 0.5, "beyond the right margin: {w}");
         widest = widest.max(x_max);
     }
-    assert!(widest > right - 15.0, "lines are filled up to the margin: {widest}");
+    assert!(
+        widest > right - 15.0,
+        "lines are filled up to the margin: {widest}"
+    );
     // Every font is embedded.
     let fonts = run("pdffonts", &[&path]);
     let rows: Vec<&str> = fonts.lines().skip(2).filter(|l| !l.trim().is_empty()).collect();
@@ -414,7 +515,10 @@ fn minutes_pdf_notes_annex_and_wrapping() {
     let text = pdf_text(&path);
     let annex = text.find(ANNEX_TITLE).expect("annex");
     let rest = &text[annex..];
-    let pos = |s: &str| rest.find(s).unwrap_or_else(|| panic!("{s:?} missing in the annex:\n{rest}"));
+    let pos = |s: &str| {
+        rest.find(s)
+            .unwrap_or_else(|| panic!("{s:?} missing in the annex:\n{rest}"))
+    };
     assert!(pos("1. New trends") < pos("Notes of the trends group"));
     assert!(pos("2. Migrants with weapons") < pos("Discussion in Skopje"));
     assert!(pos("• Shared seizure format") < pos("• Joint investigations"));
@@ -425,12 +529,21 @@ fn minutes_pdf_notes_annex_and_wrapping() {
     // Wrapped lines of a conclusion start under its text, not under its number.
     let raw = run("pdftotext", &["-layout", &path, "-"]);
     let lines: Vec<&str> = raw.lines().collect();
-    let first = lines.iter().position(|l| l.trim_start().starts_with("1.1 ")).expect("1.1");
+    let first = lines
+        .iter()
+        .position(|l| l.trim_start().starts_with("1.1 "))
+        .expect("1.1");
     let text_col = lines[first].find("Blank-firing").expect("text column");
     let next = lines[first + 1];
     let indent = next.len() - next.trim_start().len();
-    assert!(!next.trim().is_empty() && !next.trim_start().starts_with("1.2"), "1.1 wraps: {next:?}");
-    assert!(indent.abs_diff(text_col) <= 1, "continuation at column {indent}, text at {text_col}");
+    assert!(
+        !next.trim().is_empty() && !next.trim_start().starts_with("1.2"),
+        "1.1 wraps: {next:?}"
+    );
+    assert!(
+        indent.abs_diff(text_col) <= 1,
+        "continuation at column {indent}, text at {text_col}"
+    );
 }
 
 #[test]
@@ -446,11 +559,13 @@ fn minutes_pdf_empty_and_huge_inputs() {
     let mut i = input(false);
     i.summary.groups[0].conclusions[0].text = "x".repeat(5000);
     for n in 0..300 {
-        i.summary.groups[0].conclusions.push(crate::plenary::summary::SummaryConclusion {
-            id: format!("n{n}"),
-            text: format!("conclusion {n}"),
-            status: "final".into(),
-        });
+        i.summary.groups[0]
+            .conclusions
+            .push(crate::plenary::summary::SummaryConclusion {
+                id: format!("n{n}"),
+                text: format!("conclusion {n}"),
+                status: "final".into(),
+            });
     }
     let bytes = render_pdf(&i).expect("pdf");
     if poppler() {
