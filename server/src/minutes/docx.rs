@@ -9,14 +9,15 @@ use super::notes::{Block, Inline, ListItem, Marks};
 use super::numbering::number;
 use super::{MinutesError, MinutesInput};
 use docx_rs::{
-    AbstractNumbering, AlignmentType, BreakType, Docx, Footer, IndentLevel, Level, LevelJc, LevelOverride,
-    LevelText, LineSpacing, LineSpacingType, NumPages, NumberFormat, Numbering, NumberingId, PageMargin,
-    PageNum, Paragraph, Run, RunFonts, SpecialIndentType, Start, Style, StyleType, Tab, TabValueType,
+    AbstractNumbering, BreakType, Docx, Footer, IndentLevel, Level, LevelJc, LevelOverride, LevelText,
+    LineSpacing, LineSpacingType, NumPages, NumberFormat, Numbering, NumberingId, PageMargin, PageNum,
+    Paragraph, Run, RunFonts, SpecialIndentType, Start, Style, StyleType, Tab, TabValueType,
 };
 
 const A4_W: u32 = 11906;
 const A4_H: u32 = 16838;
 const MARGIN: i32 = 1418; // 2.5 cm
+const TEXT_W: i32 = A4_W as i32 - 2 * MARGIN;
 /// Indent of a conclusion's text: room for "12.34" and a gap.
 const NUM_INDENT: i32 = 794; // 1.4 cm
                              // docx-rs always writes an abstract numbering 1 and a numbering 1 of its own (decimal):
@@ -277,11 +278,16 @@ impl Notes {
 pub fn render_docx(input: &MinutesInput) -> Result<Vec<u8>, MinutesError> {
     let s = &input.summary;
     let title = super::title(input);
+    // "Title — label" at the left, "Page X of Y" at the right margin, as in the PDF.
+    let footer_title = match &input.version {
+        Some(v) => format!("{title} \u{2014} {}", v.label.trim()),
+        None => title.clone(),
+    };
     let footer = Footer::new().add_paragraph(
         Paragraph::new()
             .style("Footer")
-            .align(AlignmentType::Center)
-            .add_run(Run::new().add_text("Page "))
+            .add_tab(Tab::new().val(TabValueType::Right).pos(TEXT_W as usize))
+            .add_run(Run::new().add_text(footer_title).add_tab().add_text("Page "))
             .add_page_num(PageNum::new())
             .add_run(Run::new().add_text(" of "))
             .add_num_pages(NumPages::new()),

@@ -263,6 +263,23 @@ fn minutes_docx_has_numbered_conclusions_in_curated_order() {
         "closing"
     );
     assert!(!xml.contains(ANNEX_TITLE), "no annex unless asked");
+    // A4 and a footer with "Page X of Y".
+    assert!(xml.contains(r#"<w:pgSz w:w="11906" w:h="16838""#), "A4");
+    let mut zip = zip::ZipArchive::new(std::io::Cursor::new(&bytes)).expect("zip");
+    let footer_name = (0..zip.len())
+        .filter_map(|i| zip.by_index(i).ok().map(|f| f.name().to_owned()))
+        .find(|n| n.starts_with("word/footer"))
+        .expect("a footer part");
+    let mut footer = String::new();
+    zip.by_name(&footer_name)
+        .expect("footer")
+        .read_to_string(&mut footer)
+        .expect("utf-8");
+    assert!(
+        footer.contains(">PAGE<") && footer.contains(">NUMPAGES<"),
+        "{footer}"
+    );
+    assert!(footer.contains("Representatives \u{2014} Final"), "{footer}");
     // The draft marking is italic; a conclusion's paragraph has the hanging-indent style.
     assert!(xml.contains(r#"<w:pStyle w:val="Conclusion" />"#));
     let draft_run = xml.find("(draft)").expect("draft mark");
