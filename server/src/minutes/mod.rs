@@ -51,6 +51,27 @@ pub enum MinutesError {
     Pdf(String),
     #[error("the bundled font cannot be read")]
     Font,
+    #[error("reading the notes: {0}")]
+    Store(String),
+}
+
+/// Each group's notes as the store holds them (documents `{meeting}/{group}`), for the annex:
+/// one entry per group of `summary`.
+pub fn notes_from_store(
+    store: &dyn crate::store::Store,
+    summary: &Summary,
+) -> Result<HashMap<String, Vec<Block>>, MinutesError> {
+    use yrs::Transact;
+    let mut out = HashMap::new();
+    for g in &summary.groups {
+        let stored = store
+            .load_doc(&format!("{}/{}", summary.meeting.id, g.id))
+            .map_err(|e| MinutesError::Store(e.to_string()))?;
+        let doc = stored.to_doc().map_err(MinutesError::Store)?;
+        let blocks = read_notes(&doc.transact());
+        out.insert(g.id.clone(), blocks);
+    }
+    Ok(out)
 }
 
 /// The title line of the document: the meeting title, or a neutral one when it is empty.

@@ -346,7 +346,7 @@ impl<T: ReadTxn> Reader<'_, T> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use std::collections::HashMap;
     use std::sync::Arc;

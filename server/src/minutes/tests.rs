@@ -162,6 +162,34 @@ fn out_dir() -> std::path::PathBuf {
     d
 }
 
+#[test]
+fn minutes_notes_from_store_reads_each_group_document() {
+    use crate::store::{DocAppend, Store};
+    use yrs::{ReadTxn, Transact};
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = crate::store::sqlite::SqliteStore::open(dir.path(), crate::config::Durability::Process)
+        .expect("store");
+    let doc = super::notes::tests::sample_doc();
+    let update = doc
+        .transact()
+        .encode_state_as_update_v1(&yrs::StateVector::default());
+    store
+        .append(&[DocAppend {
+            doc: "skopje-2023/wg-migrants".into(),
+            updates: vec![update],
+        }])
+        .expect("append");
+    let s = skopje_summary();
+    let notes = notes_from_store(&store, &s).expect("notes");
+    assert_eq!(notes.len(), 3, "one entry per group");
+    assert_eq!(notes["wg-migrants"], super::notes::read_notes(&doc.transact()));
+    assert!(matches!(
+        &notes["wg-migrants"][0],
+        Block::Heading { level: 2, .. }
+    ));
+    assert!(notes["wg-trends"].is_empty());
+}
+
 // ---------- DOCX ----------
 
 fn document_xml(bytes: &[u8]) -> String {
