@@ -5,6 +5,8 @@
 //! [`Summary`](crate::plenary::summary::Summary) (live or an adopted version), optionally the
 //! adopted [`Version`] and each group's notes read with [`notes::read_notes`], and gets bytes.
 //! Every renderer numbers conclusions through [`numbering::number`], the one `G.N` rule.
+//! For an adopted version: `Version { label: rec.label, adopted_at: rec.created_at }` and the
+//! summary parsed from `rec.summary_json`.
 
 pub mod docx;
 pub mod notes;
@@ -19,7 +21,7 @@ use std::collections::HashMap;
 
 pub use docx::render_docx;
 pub use notes::{read_notes, Block, Inline, ListItem, Marks};
-pub use numbering::{number, NumberedGroup, NumberedItem};
+pub use numbering::{labels_by_key, number, NumberedGroup, NumberedItem};
 pub use pdf::render_pdf;
 
 /// An adopted version of the summary.

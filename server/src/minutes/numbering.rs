@@ -79,6 +79,23 @@ pub fn number(summary: &Summary) -> Vec<NumberedGroup<'_>> {
         .collect()
 }
 
+/// `("{group}/{conclusion}", "G.N")` for every shown conclusion, in order: the key of
+/// `curation.hidden` and `curation.presenting`, for views that show the numbers (the
+/// projector, the console, the phones, `summary.json`).
+pub fn labels_by_key(summary: &Summary) -> Vec<(String, String)> {
+    number(summary)
+        .iter()
+        .flat_map(|g| {
+            g.items.iter().map(|i| {
+                (
+                    plenary_protocol::layout::plenary::item_key(&g.group.id, &i.conclusion.id),
+                    i.label(),
+                )
+            })
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -120,6 +137,14 @@ mod tests {
                 ("1.1".to_owned(), "c1".to_owned()),
                 ("3.1".to_owned(), "a1".to_owned()),
                 ("3.2".to_owned(), "a4".to_owned()),
+            ]
+        );
+        assert_eq!(
+            labels_by_key(&s),
+            vec![
+                ("c/c1".to_owned(), "1.1".to_owned()),
+                ("a/a1".to_owned(), "3.1".to_owned()),
+                ("a/a4".to_owned(), "3.2".to_owned()),
             ]
         );
         assert!(groups[2].items[1].is_draft());
