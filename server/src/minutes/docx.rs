@@ -320,13 +320,14 @@ pub fn render_docx(input: &MinutesInput) -> Result<Vec<u8>, MinutesError> {
     }
     doc = styles(doc);
     doc = doc.add_paragraph(plain_para("Title", &title));
-    if let Some(v) = &input.version {
-        doc = doc.add_paragraph(
-            Paragraph::new()
-                .style("Subtitle")
-                .add_run(Run::new().add_text(super::version_line(v)).bold().color("000000")),
-        );
-    }
+    doc = doc.add_paragraph(
+        Paragraph::new().style("Subtitle").add_run(
+            Run::new()
+                .add_text(super::status_line(input))
+                .bold()
+                .color("000000"),
+        ),
+    );
     doc = doc.add_paragraph(
         plain_para("Subtitle", &super::generated_line(input)).line_spacing(LineSpacing::new().after(240)),
     );

@@ -95,6 +95,16 @@ pub(crate) fn version_line(v: &Version) -> String {
     )
 }
 
+/// The version line, or, for the live summary, a warning that it is not an adopted text.
+pub(crate) fn status_line(input: &MinutesInput) -> String {
+    match &input.version {
+        Some(v) => version_line(v),
+        None => LIVE_MARK.to_owned(),
+    }
+}
+
+pub(crate) const LIVE_MARK: &str = "Live summary, not an adopted version";
+
 /// "Generated 22 November 2023 16:05 UTC".
 pub(crate) fn generated_line(input: &MinutesInput) -> String {
     format!("Generated {}", human_time(&input.summary.generated_at))

@@ -645,13 +645,11 @@ pub fn render_pdf(input: &MinutesInput) -> Result<Vec<u8>, MinutesError> {
         after: 6.0,
         ..Para::body(&t, MARGIN_X, TEXT_W)
     });
-    if let Some(v) = &input.version {
-        let t = [sp(super::version_line(v), F::Bold, BLACK)];
-        l.para(&Para {
-            after: 2.0,
-            ..Para::body(&t, MARGIN_X, TEXT_W)
-        });
-    }
+    let t = [sp(super::status_line(input), F::Bold, BLACK)];
+    l.para(&Para {
+        after: 2.0,
+        ..Para::body(&t, MARGIN_X, TEXT_W)
+    });
     let t = [sp(super::generated_line(input), F::Regular, GREY)];
     l.para(&Para {
         size: 9.0,

@@ -412,6 +412,7 @@ fn minutes_docx_live_summary_without_version() {
     i.summary.groups[1].conclusions.clear();
     let xml = document_xml(&render_docx(&i).expect("docx"));
     assert!(!xml.contains("Adopted version"));
+    assert!(xml.contains(LIVE_MARK), "a live summary says it is not adopted");
     assert!(
         xml.contains(NO_CONCLUSIONS),
         "a group without conclusions says so"
@@ -595,11 +596,21 @@ fn minutes_pdf_notes_annex_and_wrapping() {
 fn minutes_pdf_empty_and_huge_inputs() {
     // An empty meeting still makes a one-page PDF.
     let mut i = input(false);
+    i.version = None;
     i.summary.groups.clear();
     i.summary.intro.clear();
     i.summary.meeting.title.clear();
     let bytes = render_pdf(&i).expect("pdf");
     assert!(bytes.starts_with(b"%PDF-"));
+    if poppler() {
+        let path = write_pdf("empty.pdf", &bytes);
+        assert_eq!(pages(&path), 1);
+        let text = pdf_text(&path);
+        assert!(
+            text.starts_with("Summary of conclusions Live summary, not an adopted version"),
+            "{text}"
+        );
+    }
     // One unbroken word longer than a line, and many conclusions: cut, paged, no panic.
     let mut i = input(false);
     i.summary.groups[0].conclusions[0].text = "x".repeat(5000);
