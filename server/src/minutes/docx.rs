@@ -150,8 +150,23 @@ fn list_levels(mut a: AbstractNumbering, bullet: bool) -> AbstractNumbering {
     a
 }
 
+/// Text as XML 1.0 allows it: control characters (a pasted vertical tab, say) would make
+/// Word refuse the whole file; tabs become spaces.
+fn xml_safe(s: &str) -> String {
+    s.chars()
+        .filter_map(|c| match c {
+            '\n' => Some('\n'),
+            '\t' => Some(' '),
+            '\u{fffe}' | '\u{ffff}' => None,
+            c if c.is_control() => None,
+            c => Some(c),
+        })
+        .collect()
+}
+
 /// A run for one piece of text: line breaks in it become `<w:br/>`.
 fn text_runs(p: Paragraph, text: &str, marks: Marks, extra: impl Fn(Run) -> Run) -> Paragraph {
+    let text = xml_safe(text);
     let mut run = Run::new();
     for (i, line) in text.split('\n').enumerate() {
         if i > 0 {
@@ -336,20 +351,7 @@ pub fn render_docx(input: &MinutesInput) -> Result<Vec<u8>, MinutesError> {
     }
     let numbered = number(s);
     for g in &numbered {
-        doc = doc.add_paragraph(
-            plain_para(
-                "Heading1",
-                &format!("{}.\t{}", g.number, one_line(&g.group.title)),
-            )
-            .keep_next(true)
-            .indent(
-                Some(NUM_INDENT),
-                Some(SpecialIndentType::Hanging(NUM_INDENT)),
-                None,
-                None,
-            )
-            .add_tab(Tab::new().val(TabValueType::Left).pos(NUM_INDENT as usize)),
-        );
+        doc = doc.add_paragraph(numbered_heading("Heading1", g.number, &g.group.title));
         if g.items.is_empty() {
             doc = doc.add_paragraph(
                 Paragraph::new().style("Conclusion").add_run(
@@ -393,20 +395,7 @@ pub fn render_docx(input: &MinutesInput) -> Result<Vec<u8>, MinutesError> {
             next_num: FIRST_ORDERED_NUM,
         };
         for g in &numbered {
-            n.push(
-                plain_para(
-                    "Heading2",
-                    &format!("{}.\t{}", g.number, one_line(&g.group.title)),
-                )
-                .keep_next(true)
-                .indent(
-                    Some(NUM_INDENT),
-                    Some(SpecialIndentType::Hanging(NUM_INDENT)),
-                    None,
-                    None,
-                )
-                .add_tab(Tab::new().val(TabValueType::Left).pos(NUM_INDENT as usize)),
-            );
+            n.push(numbered_heading("Heading2", g.number, &g.group.title));
             match notes.get(&g.group.id) {
                 Some(blocks) if !blocks.is_empty() => n.blocks(blocks, None, false),
                 _ => n.push(
@@ -423,6 +412,22 @@ pub fn render_docx(input: &MinutesInput) -> Result<Vec<u8>, MinutesError> {
         .pack(&mut out)
         .map_err(|e| MinutesError::Docx(e.to_string()))?;
     Ok(out.into_inner())
+}
+
+/// "G." then a tab, the title hanging under the conclusions' text.
+fn numbered_heading(style: &str, number: usize, title: &str) -> Paragraph {
+    let p = Paragraph::new()
+        .style(style)
+        .keep_next(true)
+        .indent(
+            Some(NUM_INDENT),
+            Some(SpecialIndentType::Hanging(NUM_INDENT)),
+            None,
+            None,
+        )
+        .add_tab(Tab::new().val(TabValueType::Left).pos(NUM_INDENT as usize))
+        .add_run(Run::new().add_text(format!("{number}.")).add_tab());
+    text_runs(p, &one_line(title), Marks::default(), |r| r)
 }
 
 fn time_ok(t: &str) -> bool {

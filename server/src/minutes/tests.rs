@@ -410,6 +410,7 @@ fn minutes_docx_live_summary_without_version() {
     let mut i = input(false);
     i.version = None;
     i.summary.groups[1].conclusions.clear();
+    i.summary.groups[0].conclusions[0].text = "A & B <c> \u{b}pasted\u{1}".into();
     let xml = document_xml(&render_docx(&i).expect("docx"));
     assert!(!xml.contains("Adopted version"));
     assert!(xml.contains(LIVE_MARK), "a live summary says it is not adopted");
@@ -417,6 +418,13 @@ fn minutes_docx_live_summary_without_version() {
         xml.contains(NO_CONCLUSIONS),
         "a group without conclusions says so"
     );
+    assert!(
+        xml.contains("A &amp; B &lt;c&gt; pasted"),
+        "escaped, control characters dropped"
+    );
+    assert!(!xml
+        .chars()
+        .any(|c| c.is_control() && c != '\n' && c != '\r' && c != '\t'));
 }
 
 fn between<'a>(s: &'a str, start: &str, end: &str) -> &'a str {
