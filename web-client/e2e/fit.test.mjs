@@ -48,7 +48,7 @@ test('the projector fits many conclusions on one screen and keeps the presented 
   const proj = await projCtx.newPage()
   const modCtx = await browser.newContext(DESKTOP)
   const mod = await modCtx.newPage()
-  const errs = [...watchErrors(proj), ...watchErrors(mod)]
+  const errs = watchErrors(proj, mod)
   await proj.goto(L.projector)
   await waitOnline(proj)
   await proj.waitForFunction((n) => document.querySelectorAll('[data-testid="projector-body"] li').length === n, total, { timeout: 20_000 })

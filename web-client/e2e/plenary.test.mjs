@@ -67,7 +67,7 @@ test('conclusions flow to projector and phone; moderator curation drives the pro
   const phone = await phoneCtx.newPage()
   const modCtx = await browser.newContext(DESKTOP)
   const mod = await modCtx.newPage()
-  const errs = [rap, proj, phone, mod].flatMap((p) => watchErrors(p))
+  const errs = watchErrors(rap, proj, phone, mod)
 
   // the phone loads only what the participant view needs: no editor, no IndexedDB layer
   const phoneScripts = []

@@ -172,7 +172,8 @@ export default async function projector(meeting: string) {
         { class: 'focus-meta' },
         h('span', { class: 'focus-num', 'data-testid': 'focus-number' }, it.label),
         h('span', { class: 'focus-group', 'data-testid': 'focus-group' }, it.g.title),
-        h('span', { class: 'focus-pos', 'data-testid': 'focus-pos' }, `item ${it.n} of ${it.of}`, it.c.status === 'final' ? h('span', { class: 'badge final' }, 'final') : null),
+        h('span', { class: 'focus-pos', 'data-testid': 'focus-pos' }, `item ${it.n} of ${it.of}`),
+        it.c.status === 'final' ? h('span', { class: 'badge final focus-final' }, 'final') : null,
       ),
       box,
       partEl,
@@ -203,7 +204,10 @@ export default async function projector(meeting: string) {
       part = 0
       return
     }
-    // too long even at the smallest size: parts of whole words, each as much as fits
+    // too long even at the smallest size: parts of whole words, each as much as fits (measured with
+    // the part line shown, since it takes room from the text)
+    partEl.hidden = false
+    partEl.textContent = 'part 1 of 2 — continues'
     const words = text.split(/(?<=\s)/)
     const parts: string[] = []
     let s = 0
