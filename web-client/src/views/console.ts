@@ -88,7 +88,7 @@ export default async function consoleView(meeting: string) {
     h(
       'header',
       { class: 'top' },
-      h('div', { class: 'top-title' }, h('p', { class: 'crumb' }, 'Moderator console'), h('h1', null, info.title)),
+      h('div', { class: 'top-title' }, h('p', { class: 'crumb' }, 'Moderator console'), h('h1', { title: info.title }, info.title)),
       h(
         'div',
         { class: 'top-actions' },
@@ -500,9 +500,9 @@ export default async function consoleView(meeting: string) {
       </div>
       <div class="now-ctrl">
         <div class="row stepper">
-          <button type="button" aria-keyshortcuts="ArrowLeft PageUp K" aria-describedby="shortcuts" ?disabled=${!visible.length || at === 0} @click=${() => step(-1)}>◀ Previous</button>
+          <button type="button" aria-keyshortcuts="ArrowLeft PageUp K" aria-describedby="shortcuts" ?disabled=${!visible.length || at === 0} @click=${() => step(-1)}>◀ Present previous</button>
           <button type="button" class="primary" aria-keyshortcuts="ArrowRight PageDown Space J" aria-describedby="shortcuts" ?disabled=${!visible.length || at === visible.length - 1} @click=${() => step(1)}>
-            ${at < 0 ? 'Present the first item ▶' : 'Next ▶'}
+            ${at < 0 ? 'Present the first item ▶' : 'Present next ▶'}
           </button>
           ${visible.length ? html`<span class="meta" data-testid="position">${at < 0 ? `${visible.length} items to present` : `Item ${at + 1} of ${visible.length}`}</span>` : nothing}
           ${p.presenting ? html`<button type="button" class="small" @click=${() => write(() => curation.set('presenting', null))}>Stop presenting</button>` : nothing}

@@ -147,14 +147,21 @@ export default async function projector(meeting: string) {
   const minText = () => Math.max(22, 3 * unit())
   const overflows = (el: HTMLElement) => el.scrollHeight > el.clientHeight + 1 || el.scrollWidth > el.clientWidth + 1
 
-  function fitTitle(t: string) {
+  /** one line if it fits at a readable size, else at most two lines, shrinking; smaller beside a focus slide */
+  function fitTitle(t: string, max: number) {
     if (title.textContent !== t) title.textContent = t
     title.title = p.title || info.title
     const u = unit()
-    // two lines at most, shrinking from 4.6u to 2.6u; beyond that the clamp ends it with an ellipsis
-    for (let s = 4.6; s >= 2.6; s -= 0.2) {
-      title.style.fontSize = `${Math.max(18, s * u)}px`
-      if (!overflows(title)) break
+    const size = (s: number) => (title.style.fontSize = `${Math.max(18, s * u)}px`)
+    title.classList.add('one-line')
+    for (let s = max; s >= max * 0.75; s -= 0.2) {
+      size(s)
+      if (!overflows(title)) return
+    }
+    title.classList.remove('one-line')
+    for (let s = max; s >= max * 0.6; s -= 0.2) {
+      size(s)
+      if (!overflows(title)) return
     }
   }
 
@@ -171,9 +178,12 @@ export default async function projector(meeting: string) {
         'div',
         { class: 'focus-meta' },
         h('span', { class: 'focus-num', 'data-testid': 'focus-number' }, it.label),
-        h('span', { class: 'focus-group', 'data-testid': 'focus-group' }, it.g.title),
-        h('span', { class: 'focus-pos', 'data-testid': 'focus-pos' }, `item ${it.n} of ${it.of}`),
-        it.c.status === 'final' ? h('span', { class: 'badge final focus-final' }, 'final') : null,
+        h(
+          'span',
+          { class: 'focus-head' },
+          h('span', { class: 'focus-group', 'data-testid': 'focus-group' }, it.g.title),
+          h('span', { class: 'focus-sub' }, h('span', { class: 'focus-pos', 'data-testid': 'focus-pos' }, `item ${it.n} of ${it.of}`), it.c.status === 'final' ? h('span', { class: 'badge final focus-final' }, 'final') : null),
+        ),
       ),
       box,
       partEl,
@@ -358,7 +368,7 @@ export default async function projector(meeting: string) {
           continue
         }
         const on = pagesOf.get(s.ng.g.id) ?? [page]
-        const label = on.length > 1 ? `${on.indexOf(page) + 1}/${on.length}` : ''
+        const label = (on.length > 1 ? `${on.indexOf(page) + 1}/${on.length}` : '') + (s.cont ? ' · continued' : '')
         colEl.append(
           h(
             'section',
@@ -409,8 +419,8 @@ export default async function projector(meeting: string) {
       remoteSeen = remote
       local = {}
     }
-    fitTitle(p.shortTitle || p.title || info.title)
     const m = mode()
+    fitTitle(p.shortTitle || p.title || info.title, m === 'focus' ? 2.8 : 3.8)
     if (m === 'focus' || m === 'overview') lastMode = m
     document.body.dataset.screen = m
     const key = presentingKey()
@@ -426,7 +436,7 @@ export default async function projector(meeting: string) {
       const it = presentedItem()!
       renderFocus(it)
       const items = shownItems(p)
-      indicator.textContent = `${it.label} · ${items.indexOf(it) + 1} of ${items.length} in all`
+      indicator.textContent = `${it.label} — ${items.findIndex((x) => x.c.key === it.c.key) + 1} of ${items.length} in all`
     } else if (m === 'overview') {
       renderOverview(key, changed || renderedKey !== 'overview')
       indicator.textContent = pageCount > 1 ? `Page ${page + 1} of ${pageCount}${page < pageCount - 1 ? ' — more follows ▸' : ' — end'}` : ''
