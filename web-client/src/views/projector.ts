@@ -286,7 +286,7 @@ export default async function projector(meeting: string) {
     for (let attempt = 0; attempt < 6; attempt++) {
       measure.style.setProperty('--ov-size', `${font}px`)
       measure.replaceChildren()
-      const hs = groups.map((ng) => groupHead(ng, '1/2'))
+      const hs = groups.map((ng) => groupHead(ng, '10/10 · continued')) // the longest label: never taller in the page
       const lis = groups.map((ng) => ng.shown.map((it) => itemEl(it, presenting)))
       const emptyEl = h('p', { class: 'empty' }, 'No conclusions yet.')
       const intro = h('p', { class: 'intro ctext' }, p.intro)
@@ -438,9 +438,18 @@ export default async function projector(meeting: string) {
       const items = shownItems(p)
       indicator.textContent = `${it.label} — ${items.findIndex((x) => x.c.key === it.c.key) + 1} of ${items.length} in all`
     } else if (m === 'overview') {
+      const setIndicator = () => {
+        indicator.textContent = pageCount > 1 ? `Page ${page + 1} of ${pageCount}${page < pageCount - 1 ? ' — more follows ▸' : ' — end'}` : ''
+        indicator.dataset.more = String(page < pageCount - 1)
+      }
+      // the indicator may change the footer's height, hence the stage's: lay out again then
+      const before = stage.clientHeight
       renderOverview(key, changed || renderedKey !== 'overview')
-      indicator.textContent = pageCount > 1 ? `Page ${page + 1} of ${pageCount}${page < pageCount - 1 ? ' — more follows ▸' : ' — end'}` : ''
-      indicator.dataset.more = String(page < pageCount - 1)
+      setIndicator()
+      if (stage.clientHeight !== before) {
+        renderOverview(key, false)
+        setIndicator()
+      }
     } else if (m === 'join') {
       renderJoin()
       indicator.textContent = ''
