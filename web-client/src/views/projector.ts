@@ -237,10 +237,33 @@ export default async function projector(meeting: string) {
       parts.push(words.slice(s, lo).join(''))
       s = lo
     }
-    partCount = parts.length
-    if (part < 0 || part >= partCount) part = part < 0 ? partCount - 1 : partCount - 1
+    // the same number of parts, balanced (a short last part would waste the slide), if each fits
+    const n = parts.length
+    const total = text.length
+    const balanced: string[] = []
+    let acc = ''
+    for (const w of words) {
+      if (acc && balanced.length < n - 1 && (balanced.join('').length + acc.length + w.length / 2) > ((balanced.length + 1) * total) / n) {
+        balanced.push(acc)
+        acc = ''
+      }
+      acc += w
+    }
+    balanced.push(acc)
+    const chosen = balanced.length === n && balanced.every((t, i) => fits(min, t.trim() + (i < n - 1 ? ' …' : ''))) ? balanced : parts
+    partCount = chosen.length
+    if (part < 0 || part >= partCount) part = partCount - 1
     const last = part === partCount - 1
-    fits(min, parts[part].trim() + (last ? '' : ' …'))
+    const shown = chosen[part].trim() + (last ? '' : ' …')
+    // each part as large as it fits
+    let lo = min
+    let hi = max
+    while (hi - lo > 1) {
+      const mid = (lo + hi) / 2
+      if (fits(mid, shown)) lo = mid
+      else hi = mid
+    }
+    fits(Math.floor(lo), shown)
     partEl.hidden = false
     partEl.textContent = `part ${part + 1} of ${partCount}${last ? '' : ' — continues'}`
   }
