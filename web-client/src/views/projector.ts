@@ -71,6 +71,9 @@ export default async function projector(meeting: string) {
   let lastMode: Screen = 'overview'
   let lastPresenting: string | null = null
   let pageCount = 1
+  /** px taken off the stage height by the overview's safety net; reset when the window changes */
+  let shrink = 0
+  let shrinkFor = ''
   let partCount = 1
   let p: Plenary = readPlenary(room.doc, info.groups, info.title)
 
@@ -287,13 +290,16 @@ export default async function projector(meeting: string) {
       it.c.status === 'final' ? h('span', { class: 'badge final' }, 'final') : null,
     )
 
-  function renderOverview(presenting: string | null, presentingChanged: boolean) {
+  function renderOverview(presenting: string | null, presentingChanged: boolean, retry = false) {
     const groups = numberGroups(p)
-    const W = stage.clientWidth
-    const H = stage.clientHeight
+    // exact (fractional) sizes, rounded towards "less room": a measure 0.4 px wider than the real
+    // column would wrap one line less than the page does
+    const box = stage.getBoundingClientRect()
+    const W = box.width
+    const H = Math.floor(box.height) - shrink
     const cols = W >= 1000 ? 2 : 1
     const gap = 2.5 * unit()
-    const colW = (W - gap * (cols - 1)) / cols
+    const colW = Math.floor((W - gap * (cols - 1)) / cols) - 1
     const u = unit()
     let font = Math.max(20, 2.8 * u)
     // measure every block at the column width
@@ -405,6 +411,14 @@ export default async function projector(meeting: string) {
     }
     if (!groups.length) body.append(h('p', { class: 'empty' }, 'The conclusions of the working groups will appear here.'))
     stage.replaceChildren(body)
+    // safety net: should the page still be taller than the stage (a font that measures differently),
+    // lay everything out again with that much less room; kept for the next pages too
+    const bottom = Math.max(0, ...[...body.querySelectorAll<HTMLElement>('li, .group-head, .empty, .intro, .closing')].map((e) => e.getBoundingClientRect().bottom))
+    const over = bottom - box.bottom
+    if (over > 0.5 && shrink < H / 2 && !retry) {
+      shrink += Math.ceil(over) + 2
+      renderOverview(presenting, presentingChanged, true)
+    }
   }
 
   function renderJoin() {
@@ -461,6 +475,11 @@ export default async function projector(meeting: string) {
       const items = shownItems(p)
       indicator.textContent = `${it.label} — ${items.findIndex((x) => x.c.key === it.c.key) + 1} of ${items.length} in all`
     } else if (m === 'overview') {
+      const size = `${innerWidth}x${innerHeight}`
+      if (size !== shrinkFor) {
+        shrinkFor = size
+        shrink = 0
+      }
       const setIndicator = () => {
         indicator.textContent = pageCount > 1 ? `Page ${page + 1} of ${pageCount}${page < pageCount - 1 ? ' — more follows ▸' : ' — end'}` : ''
         indicator.dataset.more = String(page < pageCount - 1)
