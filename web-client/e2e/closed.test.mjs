@@ -48,7 +48,7 @@ test('closing and reopening a group turns the rapporteur page read-only and back
   const rap = await ctx.newPage()
   const phoneCtx = await browser.newContext(PHONE)
   const phone = await phoneCtx.newPage()
-  const errs = [...watchErrors(rap), ...watchErrors(phone)]
+  const errs = watchErrors(rap, phone)
   await rap.goto(L.rapporteur(G))
   await waitOnline(rap)
   await rap.getByTestId('add-conclusion').click()
@@ -117,7 +117,7 @@ test('after a refused edit, reopening reloads the document cleanly and typing wo
     })
   })
   const b = await ctxB.newPage()
-  const errs = [...watchErrors(a), ...watchErrors(b)]
+  const errs = watchErrors(a, b)
   await b.goto(L.rapporteur(G))
   await waitOnline(b)
   await b.getByTestId('notes-editor').click()

@@ -27,7 +27,7 @@ test('two rapporteurs see each other’s text and carets', { timeout: 120_000 },
   const ctxB = await browser.newContext(DESKTOP)
   const a = await ctxA.newPage()
   const b = await ctxB.newPage()
-  const errs = [...watchErrors(a), ...watchErrors(b)]
+  const errs = watchErrors(a, b)
   await a.goto(L.rapporteur('wg-migrants'))
   await b.goto(L.rapporteur('wg-migrants'))
   await waitOnline(a)

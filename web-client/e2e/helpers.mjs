@@ -171,10 +171,14 @@ export const PHONE = { viewport: { width: 390, height: 844 }, deviceScaleFactor:
 export const DESKTOP = { viewport: { width: 1366, height: 900 } }
 export const PROJECTOR = { viewport: { width: 1920, height: 1080 } }
 
-/** Collect page errors so a test can assert none happened. */
-export function watchErrors(page) {
+/**
+ * Collect the page errors of one or more pages into one live array (it grows as errors happen), so
+ * that a test can assert at its end that none happened. Do not copy it (`[...watchErrors(p)]`)
+ * before the end: the copy would stay empty.
+ */
+export function watchErrors(...pages) {
   const errors = []
-  page.on('pageerror', (e) => errors.push(String(e)))
+  for (const page of pages) page.on('pageerror', (e) => errors.push(`${page.url()}: ${String(e)}`))
   return errors
 }
 

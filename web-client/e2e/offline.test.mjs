@@ -28,7 +28,7 @@ test('offline edits are kept and delivered after reconnecting', { timeout: 180_0
   const ctxB = await browser.newContext(DESKTOP)
   const a = await ctxA.newPage()
   const b = await ctxB.newPage()
-  const errs = [...watchErrors(a), ...watchErrors(b)]
+  const errs = watchErrors(a, b)
   await a.goto(L.rapporteur('wg-handbook'))
   await b.goto(L.rapporteur('wg-handbook'))
   await waitOnline(a)

@@ -67,7 +67,7 @@ test('conclusions flow to projector and phone; moderator curation drives the pro
   const phone = await phoneCtx.newPage()
   const modCtx = await browser.newContext(DESKTOP)
   const mod = await modCtx.newPage()
-  const errs = [rap, proj, phone, mod].flatMap((p) => watchErrors(p))
+  const errs = watchErrors(rap, proj, phone, mod)
 
   // the phone loads only what the participant view needs: no editor, no IndexedDB layer
   const phoneScripts = []
@@ -91,7 +91,7 @@ test('conclusions flow to projector and phone; moderator curation drives the pro
   for (const [page, root] of [[proj, '[data-testid="projector-body"]'], [phone, '[data-testid="content"]']]) {
     for (const t of [T1, T2, T3]) await page.locator(`${root} li`, { hasText: t }).waitFor({ timeout: 20_000 })
   }
-  assert.equal(await proj.locator('[data-testid="join"] img').count(), 1, 'projector shows the participant QR code')
+  assert.match(await proj.getByTestId('address').textContent(), /Follow on your phone/)
 
   // the participant cannot edit anything: no editable control on either tab
   const editable = () => document.querySelectorAll('input, textarea, select, [contenteditable="true"], [contenteditable=""]').length
@@ -118,27 +118,33 @@ test('conclusions flow to projector and phone; moderator curation drives the pro
   await item(T2).getByRole('button', { name: 'Present' }).click()
   await mod.getByTestId('presenting-now').getByText(T2).waitFor({ timeout: 10_000 })
 
-  await proj.locator('[data-testid="projector-body"] li', { hasText: T1 }).waitFor({ state: 'detached', timeout: 15_000 })
-  const presented = proj.locator('[data-testid="projector-body"] li.presenting', { hasText: T2 })
+  // the projector shows the presented item alone (focus slide); T1 hidden, so T2 is now 1.1
+  const presented = proj.locator('[data-testid="focus"]', { hasText: T2 })
   await presented.waitFor({ timeout: 15_000 })
   assert.equal(await presented.getAttribute('aria-current'), 'true')
-  // the presented item is scrolled into view
+  await proj.locator('[data-testid="focus-number"]', { hasText: '1.1' }).waitFor({ timeout: 10_000 })
+  assert.equal(await proj.getByTestId('focus-group').textContent(), 'Migrants with weapons')
   await proj.waitForFunction(() => {
-    const r = document.querySelector('[data-testid="projector-body"] li.presenting')?.getBoundingClientRect()
+    const r = document.querySelector('[data-testid="focus-text"]')?.getBoundingClientRect()
     return r && r.top >= 0 && r.bottom <= window.innerHeight
   }, null, { timeout: 10_000 })
-  assert.equal(await proj.locator('[data-testid="projector-body"] li', { hasText: T3 }).count(), 1)
 
   // the phone's plenary tab follows as well
   await phone.getByRole('button', { name: 'Plenary' }).click()
-  await phone.locator('.now-card', { hasText: T2 }).waitFor({ timeout: 15_000 })
+  await phone.getByTestId('now-line').filter({ hasText: T2 }).waitFor({ timeout: 15_000 })
+  // words apart ("Presenting now 1.1 Train…", not "Presenting nowTrain…"), in the list too
+  assert.equal(await phone.getByTestId('now-line').innerText().then((t) => t.replace(/\s+/g, ' ')), `PRESENTING NOW 1.1 ${T2}`)
+  assert.match(await phone.locator('li.presenting').innerText(), /Presenting now\s*\n/i)
   assert.equal(await phone.locator('[data-testid="content"] li', { hasText: T1 }).count(), 0)
 
   // un-hide and stop presenting: the projector follows again
   await item(T1).getByRole('button', { name: 'Hide' }).click()
-  await proj.locator('[data-testid="projector-body"] li', { hasText: T1 }).waitFor({ timeout: 15_000 })
+  await proj.locator('[data-testid="focus-number"]', { hasText: '1.2' }).waitFor({ timeout: 15_000 })
   await mod.getByRole('button', { name: 'Stop presenting' }).click()
-  await proj.locator('[data-testid="projector-body"] li.presenting').waitFor({ state: 'detached', timeout: 15_000 })
+  // nothing presented: the overview, with every item
+  await proj.locator('[data-testid="projector-body"] li', { hasText: T1 }).waitFor({ timeout: 15_000 })
+  assert.equal(await proj.locator('[data-testid="projector-body"] li', { hasText: T3 }).count(), 1)
+  assert.equal(await proj.locator('[data-testid="projector-body"] li.presenting').count(), 0)
 
   // reorder: move the trends group first; the projector shows it first
   await mod.getByRole('button', { name: 'Move New trends and threats in firearms trafficking up' }).click()
@@ -155,13 +161,16 @@ test('conclusions flow to projector and phone; moderator curation drives the pro
 
   // step through with "Present next": first visible item in projector order is T3 (wg-trends first)
   await mod.getByRole('button', { name: /Present the first item/ }).click()
-  await proj.locator('[data-testid="projector-body"] li.presenting', { hasText: T3 }).waitFor({ timeout: 15_000 })
+  await proj.locator('[data-testid="focus"]', { hasText: T3 }).waitFor({ timeout: 15_000 })
   await mod.getByRole('button', { name: /Present next/ }).click()
-  await proj.locator('[data-testid="projector-body"] li.presenting', { hasText: T1 }).waitFor({ timeout: 15_000 })
+  await proj.locator('[data-testid="focus"]', { hasText: T1 }).waitFor({ timeout: 15_000 })
   await mod.getByRole('button', { name: /Present next/ }).click()
-  await proj.locator('[data-testid="projector-body"] li.presenting', { hasText: T2 }).waitFor({ timeout: 15_000 })
+  await proj.locator('[data-testid="focus"]', { hasText: T2 }).waitFor({ timeout: 15_000 })
   await screenshot(proj, 'projector-desktop-presenting')
 
+  // the overview, chosen in the console, highlights the presented item
+  await mod.getByTestId('screen-overview').click()
+  await proj.locator('[data-testid="projector-body"] li.presenting', { hasText: T2 }).waitFor({ timeout: 15_000 })
   // the moderator closes a group: the rapporteur's page turns read-only at once, and back on reopen
   const migrants = mod.locator('section.cgroup[data-group="wg-migrants"]')
   await migrants.getByRole('button', { name: /Close group/ }).click()

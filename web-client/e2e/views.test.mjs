@@ -76,7 +76,6 @@ test('projector', { timeout: 120_000 }, async () => {
   await check('projector', () => L.projector, {}, async (p) => {
     await waitOnline(p)
     await p.locator('[data-testid="projector-body"] li').first().waitFor({ timeout: 15_000 })
-    await p.locator('[data-testid="join"] img').waitFor()
   })
 })
 
@@ -91,6 +90,9 @@ test('participant phone view, plenary, group tab, dark mode and larger text', { 
   await waitOnline(page)
   await page.getByRole('button', { name: 'Migrants with weapons' }).click()
   await page.locator('.notes li', { hasText: 'Origin of the weapons seized' }).waitFor({ timeout: 15_000 })
+  // settings are behind the menu: content first
+  assert.equal(await page.getByTestId('dark-toggle').isVisible(), false)
+  await page.getByTestId('menu').click()
   await page.getByTestId('dark-toggle').click()
   await page.getByTestId('text-toggle').click()
   assert.equal(await page.evaluate(() => document.documentElement.dataset.theme), 'dark')

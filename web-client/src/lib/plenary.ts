@@ -14,18 +14,27 @@ export interface PConclusion {
 export interface PGroup {
   id: string
   title: string
+  /** optional `short_title` of the group (server-written when present), else '' */
+  shortTitle: string
   closed: boolean
   color: number // index in the group palette, stable by meeting order
   conclusions: PConclusion[]
 }
 export interface Plenary {
   title: string
+  /** `meta.short_title` when the server provides one (projector headline), else '' */
+  shortTitle: string
+  /** `curation.screen`: what the room's projector shows (docs/PLENARY_LAYOUT.md) */
+  screen: Screen | null
   groups: PGroup[]
   presenting: string | null
   intro: string
   closing: string
   ordered: boolean
 }
+
+export type Screen = 'focus' | 'overview' | 'join' | 'blank'
+export const SCREENS: Screen[] = ['focus', 'overview', 'join', 'blank']
 
 export function plenaryRoots(doc: Y.Doc) {
   return {
@@ -53,7 +62,7 @@ export function readPlenary(doc: Y.Doc, fallbackGroups: GroupInfo[] = [], fallba
   const meetingOrder: string[] = []
   fallbackGroups.forEach((g) => {
     meetingOrder.push(g.id)
-    byId.set(g.id, { id: g.id, title: g.title, closed: !!g.closed, color: 0, conclusions: [] })
+    byId.set(g.id, { id: g.id, title: g.title, shortTitle: '', closed: !!g.closed, color: 0, conclusions: [] })
   })
   groups.forEach((gm) => {
     if (!(gm instanceof Y.Map)) return
@@ -70,7 +79,8 @@ export function readPlenary(doc: Y.Doc, fallbackGroups: GroupInfo[] = [], fallba
         conclusions.push({ id: cid, key, text: textOf(cm.get('text')), status: cm.get('status') === 'final' ? 'final' : 'draft', hidden: hidden(key) })
       })
     }
-    byId.set(id, { id, title: String(gm.get('title') ?? byId.get(id)?.title ?? id), closed: gm.get('closed') === true, color: 0, conclusions })
+    const short = gm.get('short_title')
+    byId.set(id, { id, title: String(gm.get('title') ?? byId.get(id)?.title ?? id), shortTitle: typeof short === 'string' ? short.trim() : '', closed: gm.get('closed') === true, color: 0, conclusions })
   })
   meetingOrder.forEach((id, i) => (byId.get(id)!.color = i))
 
@@ -82,8 +92,12 @@ export function readPlenary(doc: Y.Doc, fallbackGroups: GroupInfo[] = [], fallba
   for (const id of meetingOrder) if (!ordered.includes(id)) ordered.push(id)
 
   const presenting = curation.get('presenting')
+  const screen = curation.get('screen')
+  const short = meta.get('short_title')
   return {
     title: String(meta.get('title') ?? fallbackTitle),
+    shortTitle: typeof short === 'string' ? short.trim() : '',
+    screen: typeof screen === 'string' && (SCREENS as string[]).includes(screen) ? (screen as Screen) : null,
     groups: ordered.map((id) => byId.get(id)!),
     presenting: typeof presenting === 'string' && presenting ? presenting : null,
     intro: textOf(curation.get('intro')),

@@ -1,30 +1,33 @@
 import { h } from './dom'
+import { numberGroups } from './numbering'
 import { groupColor, type Plenary } from './plenary'
 
-/** The curated plenary as read-only markup (participant phone view and projector). */
+/** The curated plenary as read-only markup (participant phone view), numbered `G.N`. */
 export function plenaryContent(p: Plenary, opts: { headingLevel?: 2 | 3 } = {}): HTMLElement[] {
   const H = opts.headingLevel === 3 ? 'h3' : 'h2'
   const out: HTMLElement[] = []
   if (p.intro.trim()) out.push(h('section', { class: 'intro', 'aria-label': 'Introduction' }, h('p', { class: 'ctext' }, p.intro)))
-  for (const g of p.groups) {
-    const items = g.conclusions.filter((c) => !c.hidden && c.text.trim() !== '')
+  for (const ng of numberGroups(p)) {
+    const g = ng.g
     const sec = h(
       'section',
       { class: 'pgroup', 'data-group': g.id, style: { '--gc': groupColor(g.color) } },
-      h(H, { class: 'group-head' }, g.title, g.closed ? h('span', { class: 'badge' }, 'closed') : null),
-      items.length
+      h(H, { class: 'group-head' }, h('span', { class: 'gnum' }, `${ng.gi}.`), ' ', g.title, g.closed ? h('span', { class: 'badge' }, 'closed') : null),
+      ng.shown.length
         ? h(
             'ol',
-            { class: 'conclusions' },
-            items.map((c) =>
-              h(
+            { class: 'conclusions numbered' },
+            ng.shown.map((it) => {
+              const now = p.presenting === it.c.key
+              return h(
                 'li',
-                { class: `${c.status}${p.presenting === c.key ? ' presenting' : ''}`, 'data-key': c.key, 'aria-current': p.presenting === c.key ? 'true' : null },
-                p.presenting === c.key ? h('span', { class: 'now' }, 'Presenting now') : null,
-                h('span', { class: 'ctext' }, c.text),
-                c.status === 'final' ? h('span', { class: 'badge final' }, 'final') : null,
-              ),
-            ),
+                { class: `${it.c.status}${now ? ' presenting' : ''}`, 'data-key': it.c.key, 'aria-current': now ? 'true' : null },
+                h('span', { class: 'num', 'data-testid': 'number' }, it.label),
+                now ? h('span', { class: 'now' }, 'Presenting now') : null,
+                h('span', { class: 'ctext' }, it.c.text),
+                it.c.status === 'final' ? h('span', { class: 'badge final' }, 'final') : null,
+              )
+            }),
           )
         : h('p', { class: 'empty' }, 'No conclusions yet.'),
     )
@@ -34,4 +37,3 @@ export function plenaryContent(p: Plenary, opts: { headingLevel?: 2 | 3 } = {}):
   if (p.closing.trim()) out.push(h('section', { class: 'closing', 'aria-label': 'Closing' }, h('p', { class: 'ctext' }, p.closing)))
   return out
 }
-

@@ -1,10 +1,15 @@
 import './console.css'
 import * as Y from 'yjs'
+import { html, nothing, render as litRender } from 'lit-html'
+import { repeat } from 'lit-html/directives/repeat.js'
 import { api, describeError, download, type GroupInfo } from '../lib/api'
 import { boot } from '../lib/boot'
-import { announce, h, mount, perFrame, rerender } from '../lib/dom'
-import { groupColor, plenaryRoots, readPlenary, type PGroup } from '../lib/plenary'
-import { openRoom } from '../lib/room'
+import { announce, h, mount, perFrame } from '../lib/dom'
+import { groupRoots, readConclusions } from '../lib/groupdoc'
+import { storedJoinLink, storeJoinLink, tokenOfLink, verifiedJoinLink } from '../lib/joinlink'
+import { numberGroups, shownItems, type NumberedGroup, type NumberedItem } from '../lib/numbering'
+import { groupColor, plenaryRoots, readPlenary, type Plenary, type Screen } from '../lib/plenary'
+import { openRoom, type Room } from '../lib/room'
 import { statusBar } from '../lib/status'
 import { autosize, bindText } from '../lib/textbinding'
 
@@ -14,6 +19,21 @@ interface Version {
   created_at: string
 }
 
+interface GroupLive {
+  room: Room
+  /** last time a change of this group's document arrived from the server (ms), null: none seen */
+  lastEdit: number | null
+  /** what this console asked for (close/reopen) until the server's next state confirms it */
+  asked: { closed: boolean; stamp: number } | null
+}
+
+const hhmm = (t: number) => new Date(t).toLocaleTimeString([], { hour: '2-digit', minute: '2-digit' })
+const MODERATOR_COLOR = '#111827'
+
+// Moderator console. Rendered with lit-html (keyed by group and item): an update while the groups
+// type changes text in place, so the buttons under the pointer stay the same elements and no click
+// is lost. Each group's document is opened with the moderator token: for its live status (rapporteur
+// online, last edit, closed) and for editing a conclusion's wording in place.
 export default async function consoleView(meeting: string) {
   const b = await boot(meeting)
   if (!b) return
@@ -45,13 +65,15 @@ export default async function consoleView(meeting: string) {
   const { curation } = plenaryRoots(doc)
   let groupsInfo: GroupInfo[] = info.groups
 
-  const nowSlot = h('div', { 'data-testid': 'presenting-now' })
+  const nowSlot = h('div', { class: 'nowbar', 'data-testid': 'presenting-now', role: 'region', 'aria-label': 'Now presenting' })
   const groupsEl = h('div', { 'data-testid': 'groups' })
   const introTa = h('textarea', { id: 'intro', rows: '3', disabled: true, 'data-testid': 'intro' })
   const closingTa = h('textarea', { id: 'closing', rows: '3', disabled: true, 'data-testid': 'closing' })
   const versionsEl = h('ul', { class: 'versions' })
   const labelInput = h('input', { id: 'version-label', type: 'text', placeholder: 'e.g. Adopted in plenary', maxlength: '120' })
   const notReady = h('p', { class: 'notice', role: 'note', hidden: true }, 'Waiting for the server to prepare the plenary document…')
+  const joinInput = h('input', { id: 'join-link', type: 'url', placeholder: 'https://…/m/…#token=…', 'data-testid': 'join-link', value: storedJoinLink(meeting) ?? '' })
+  const joinState = h('p', { class: 'meta', 'data-testid': 'join-state', role: 'status' })
 
   const exportButtons = (prefix: string, stem: string) =>
     h(
@@ -66,7 +88,7 @@ export default async function consoleView(meeting: string) {
     h(
       'header',
       { class: 'top' },
-      h('div', { class: 'top-title' }, h('p', { class: 'crumb' }, 'Moderator console'), h('h1', null, info.title)),
+      h('div', { class: 'top-title' }, h('p', { class: 'crumb' }, 'Moderator console'), h('h1', { title: info.title }, info.title)),
       h(
         'div',
         { class: 'top-actions' },
@@ -86,6 +108,7 @@ export default async function consoleView(meeting: string) {
       ),
     ),
     notReady,
+    nowSlot,
     h(
       'div',
       { class: 'console-grid' },
@@ -94,35 +117,67 @@ export default async function consoleView(meeting: string) {
         null,
         h(
           'section',
-          { 'aria-labelledby': 'now-h' },
-          h('h2', { id: 'now-h' }, 'Presenting now'),
-          nowSlot,
-          h(
-            'p',
-            { class: 'meta shortcuts', id: 'shortcuts', 'data-testid': 'shortcuts' },
-            'Keyboard: ',
-            h('kbd', null, 'J'),
-            ' or ',
-            h('kbd', { 'aria-label': 'Right arrow' }, '→'),
-            ' next item, ',
-            h('kbd', null, 'K'),
-            ' or ',
-            h('kbd', { 'aria-label': 'Left arrow' }, '←'),
-            ' previous item (when the cursor is not in a text field). ',
-            h('label', { class: 'inline-check' }, letterToggle, 'Letter keys J and K'),
-          ),
-        ),
-        h(
-          'section',
           { 'aria-labelledby': 'groups-h' },
-          h('h2', { id: 'groups-h' }, 'Working groups'),
-          h('p', { class: 'meta' }, 'Order the groups, hide items from the projector and the exports, and choose the item being presented.'),
+          h(
+            'div',
+            { class: 'row groups-bar' },
+            h('h2', { id: 'groups-h' }, 'Working groups'),
+            h('span', { class: 'spacer' }),
+            h('button', { type: 'button', class: 'small', 'data-testid': 'collapse-all', onclick: () => setAllCollapsed(true) }, 'Collapse all'),
+            h('button', { type: 'button', class: 'small', onclick: () => setAllCollapsed(false) }, 'Expand all'),
+          ),
+          h('p', { class: 'meta' }, 'Numbers G.N are the ones on the projector, the phones and the exports. Hidden items have no number.'),
           groupsEl,
         ),
       ),
       h(
         'div',
         null,
+        h(
+          'section',
+          { 'aria-labelledby': 'keys-h' },
+          h('h2', { id: 'keys-h' }, 'Keys'),
+          h(
+            'p',
+            { class: 'meta shortcuts', id: 'shortcuts', 'data-testid': 'shortcuts' },
+            h('kbd', { 'aria-label': 'Right arrow' }, '→'),
+            ' ',
+            h('kbd', null, 'PageDown'),
+            ' ',
+            h('kbd', null, 'Space'),
+            ' or ',
+            h('kbd', null, 'J'),
+            ' next item; ',
+            h('kbd', { 'aria-label': 'Left arrow' }, '←'),
+            ' ',
+            h('kbd', null, 'PageUp'),
+            ' or ',
+            h('kbd', null, 'K'),
+            ' previous item; ',
+            h('kbd', null, 'B'),
+            ' blank screen; ',
+            h('kbd', null, 'F'),
+            ' focus / overview — as a presentation clicker sends them, when the cursor is not in a text field. ',
+            h('label', { class: 'inline-check' }, letterToggle, 'Letter keys J and K, B and F'),
+          ),
+        ),
+        h(
+          'section',
+          { 'aria-labelledby': 'join-h' },
+          h('h2', { id: 'join-h' }, 'Join slide'),
+          h(
+            'p',
+            { class: 'meta', 'data-testid': 'projector-note' },
+            '“Open projector” opens the projector with your moderator token, which is never shown on the big screen. Its join slide shows the QR code of the participant link when this browser knows it (from the organizer page, or pasted here); otherwise it asks people to scan the code on their handout.',
+          ),
+          h(
+            'form',
+            { class: 'row', onsubmit: (e: Event) => (e.preventDefault(), void saveJoin()) },
+            h('div', { class: 'grow' }, h('label', { for: 'join-link' }, 'Participant link'), joinInput),
+            h('button', { type: 'submit', style: { alignSelf: 'flex-end' } }, 'Save'),
+          ),
+          joinState,
+        ),
         h(
           'section',
           { 'aria-labelledby': 'texts-h' },
@@ -166,12 +221,101 @@ export default async function consoleView(meeting: string) {
     ),
   )
 
+  async function saveJoin() {
+    const v = joinInput.value.trim()
+    if (!v) {
+      storeJoinLink(meeting, '')
+      joinState.textContent = 'Removed: the join slide asks people to scan the code on their handout.'
+      return
+    }
+    if (!tokenOfLink(meeting, v)) {
+      joinState.textContent = 'This is not a participant link of this meeting (it looks like …/m/' + meeting + '#token=…).'
+      return
+    }
+    const ok = await verifiedJoinLink(meeting, v)
+    if (!ok) {
+      joinState.textContent = 'The server does not accept this as a participant link (only a participant link may go on the big screen).'
+      return
+    }
+    storeJoinLink(meeting, v)
+    joinState.textContent = 'Saved: projectors opened from this browser show its QR code on the join slide.'
+  }
+  void verifiedJoinLink(meeting, storedJoinLink(meeting)).then((l) => {
+    joinState.textContent = l ? 'The join slide shows the QR code of the participant link known to this browser.' : 'No participant link known here: the join slide asks people to scan the code on their handout.'
+  })
+
   async function dl(path: string, filename: string, open = false) {
     try {
       await download(path, token, filename, open)
     } catch (e) {
       announce(describeError(e))
     }
+  }
+
+  // ---- the groups' own documents: live status and inline editing ----
+  const live = new Map<string, GroupLive>()
+  function liveOf(g: string): GroupLive {
+    let gl = live.get(g)
+    if (gl) return gl
+    const r = openRoom(meeting, g, token, { write: true })
+    r.provider.awareness.setLocalState(null)
+    const entry: GroupLive = { room: r, lastEdit: null, asked: null }
+    gl = entry
+    live.set(g, entry)
+    r.doc.on('update', (_u: Uint8Array, origin: unknown) => {
+      if (origin === r.provider && r.state.synced) entry.lastEdit = Date.now()
+      render()
+    })
+    r.onState((s) => {
+      if (entry.asked && s.serverStamp > entry.asked.stamp) entry.asked = null
+      render()
+    })
+    r.provider.awareness.on('change', render)
+    return entry
+  }
+  const closedOf = (gid: string, p: Plenary) => {
+    const gl = live.get(gid)
+    if (gl?.asked) return gl.asked.closed
+    if (gl && gl.room.state.closed !== null) return gl.room.state.closed
+    return p.groups.find((g) => g.id === gid)?.closed ?? !!groupsInfo.find((g) => g.id === gid)?.closed
+  }
+  const rapporteursOnline = (gid: string) => {
+    const gl = live.get(gid)
+    if (!gl) return 0
+    let n = 0
+    gl.room.provider.awareness.getStates().forEach((st, id) => {
+      if (id !== 0 && id !== gl.room.doc.clientID && (st as { role?: string }).role === 'rapporteur') n++
+    })
+    return n
+  }
+
+  // inline editing: a <textarea> bound to the conclusion's Y.Text in the group's document
+  const editing = new Map<string, { ta: HTMLTextAreaElement; unbind: () => void; gid: string }>()
+  function startEdit(it: NumberedItem) {
+    const gl = liveOf(it.g.id)
+    const m = readConclusions(groupRoots(gl.room.doc).conclusions).find((c) => c.id === it.c.id)
+    if (!m?.text) return announce('This conclusion is not loaded yet — try again in a moment.')
+    const ta = h('textarea', { rows: '2', class: 'inline-edit', 'data-testid': 'inline-edit', 'aria-label': `Wording of conclusion ${it.label ?? ''} of ${it.g.title}` })
+    const unbind = bindText(ta, m.text, () => autosize(ta))
+    editing.set(it.c.key, { ta, unbind, gid: it.g.id })
+    gl.room.provider.awareness.setLocalState({ user: { name: 'Moderator', color: MODERATOR_COLOR }, editing: it.c.id })
+    ta.addEventListener('focus', () => gl.room.provider.awareness.setLocalStateField('editing', it.c.id))
+    ta.addEventListener('keydown', (e) => {
+      if (e.key === 'Escape') stopEdit(it.c.key)
+    })
+    render.now()
+    ta.focus()
+    autosize(ta)
+  }
+  function stopEdit(key: string) {
+    const e = editing.get(key)
+    if (!e) return
+    e.unbind()
+    editing.delete(key)
+    const gl = live.get(e.gid)
+    if (gl && ![...editing.values()].some((x) => x.gid === e.gid)) gl.room.provider.awareness.setLocalState(null)
+    render.now()
+    groupsEl.querySelector<HTMLElement>(`li[data-key="${CSS.escape(key)}"] button[data-action="edit"]`)?.focus()
   }
 
   // ---- curation writes (only once synced: the server creates intro/closing/hidden) ----
@@ -192,36 +336,44 @@ export default async function consoleView(meeting: string) {
   function togglePresenting(key: string) {
     write(() => curation.set('presenting', curation.get('presenting') === key ? null : key))
   }
-  function moveGroup(groups: PGroup[], i: number, dir: number) {
+  function setScreen(s: Screen | null) {
+    write(() => (s ? curation.set('screen', s) : curation.delete('screen')))
+    announce(s ? `Projector: ${s}` : 'Projector: automatic (focus while an item is presented)')
+  }
+  function moveGroup(groups: NumberedGroup[], i: number, dir: number) {
     const j = i + dir
     if (j < 0 || j >= groups.length) return
-    const ids = groups.map((g) => g.id)
+    const ids = groups.map((g) => g.g.id)
     ;[ids[i], ids[j]] = [ids[j], ids[i]]
     write(() => curation.set('order', ids))
-    announce(`${groups[i].title} moved to position ${j + 1}`)
+    announce(`${groups[i].g.title} moved to position ${j + 1}`)
   }
   async function setClosed(g: string, closed: boolean) {
+    const gl = liveOf(g)
+    gl.asked = { closed, stamp: gl.room.state.serverStamp }
+    render()
     try {
-      // The layout spec answers {id,title,closed}; some servers answer the meeting's {id,groups}.
-      const r = await api<GroupInfo & { groups?: GroupInfo[] }>(`${base}/groups/${encodeURIComponent(g)}/${closed ? 'close' : 'reopen'}`, token, { method: 'POST' })
-      if (Array.isArray(r.groups)) groupsInfo = r.groups
-      else groupsInfo = groupsInfo.map((x) => (x.id === g ? { ...x, closed: r.closed ?? closed } : x))
+      await api(`${base}/groups/${encodeURIComponent(g)}/${closed ? 'close' : 'reopen'}`, token, { method: 'POST' })
       const title = groupsInfo.find((x) => x.id === g)?.title ?? g
       announce(`${title} ${closed ? 'closed' : 'reopened'}`)
-      render()
     } catch (e) {
+      gl.asked = null
       announce(describeError(e))
     }
+    render()
   }
   async function closeAll(closed: boolean) {
+    for (const gl of live.values()) gl.asked = { closed, stamp: gl.room.state.serverStamp }
+    render()
     try {
       await api(`${base}/${closed ? 'close' : 'reopen'}`, token, { method: 'POST' })
       groupsInfo = (await api<{ groups: GroupInfo[] }>(base, token)).groups
       announce(closed ? 'All groups closed' : 'All groups reopened')
-      render()
     } catch (e) {
+      for (const gl of live.values()) gl.asked = null
       announce(describeError(e))
     }
+    render()
   }
   async function loadVersions() {
     try {
@@ -256,124 +408,179 @@ export default async function consoleView(meeting: string) {
     }
   }
 
-  // ---- rendering ----
-  function groupSection(g: PGroup, i: number, groups: PGroup[], presenting: string | null) {
-    const items = g.conclusions.filter((c) => c.text.trim() !== '')
-    return h(
-      'section',
-      { class: 'cgroup', style: { '--gc': groupColor(g.color) }, 'data-group': g.id, 'aria-label': g.title },
-      h(
-        'div',
-        { class: 'cgroup-head' },
-        h('h3', null, `${i + 1}. ${g.title}`, g.closed ? h('span', { class: 'badge', style: { marginLeft: '0.5rem' } }, 'closed') : null),
-        h('button', { type: 'button', class: 'small', 'aria-label': `Move ${g.title} up`, disabled: i === 0, 'data-focus-key': `${g.id}:up`, onclick: () => moveGroup(groups, i, -1) }, '↑'),
-        h('button', { type: 'button', class: 'small', 'aria-label': `Move ${g.title} down`, disabled: i === groups.length - 1, 'data-focus-key': `${g.id}:down`, onclick: () => moveGroup(groups, i, 1) }, '↓'),
-        h(
-          'button',
-          { type: 'button', class: 'small', 'data-focus-key': `${g.id}:close`, 'data-testid': 'close-group', onclick: () => setClosed(g.id, !g.closed) },
-          g.closed ? 'Reopen group' : 'Close group',
-          h('span', { class: 'sr-only' }, ` ${g.title}`),
-        ),
-        h('a', { class: 'button small', href: `/m/${meeting}/g/${g.id}#token=${encodeURIComponent(token)}`, target: '_blank', rel: 'noopener' }, 'Open editor', h('span', { class: 'sr-only' }, ` of ${g.title}`)),
-      ),
-      items.length
-        ? h(
-            'ol',
-            { class: 'conclusions' },
-            items.map((c) =>
-              h(
-                'li',
-                { class: `${c.status}${presenting === c.key ? ' presenting' : ''}${c.hidden ? ' is-hidden' : ''}`, 'data-key': c.key },
-                h(
-                  'div',
-                  { class: 'citem' },
-                  h('span', { class: 'ctext' }, c.text),
-                  h(
-                    'span',
-                    { class: 'acts' },
-                    c.hidden ? h('span', { class: 'badge' }, 'hidden') : null,
-                    c.status === 'final' ? h('span', { class: 'badge final' }, 'final') : h('span', { class: 'badge' }, 'draft'),
-                    h(
-                      'button',
-                      { type: 'button', class: 'small', 'aria-pressed': String(presenting === c.key), 'data-focus-key': `${c.key}:present`, 'data-action': 'present', onclick: () => togglePresenting(c.key) },
-                      'Present',
-                    ),
-                    h('button', { type: 'button', class: 'small', 'aria-pressed': String(c.hidden), 'data-focus-key': `${c.key}:hide`, 'data-action': 'hide', onclick: () => toggleHidden(c.key) }, 'Hide'),
-                  ),
-                ),
-              ),
-            ),
-          )
-        : h('p', { class: 'empty' }, 'No conclusions yet.'),
-    )
+  // ---- collapsible groups (kept per tab) ----
+  const collapsedKey = `plenary-collapsed:${meeting}`
+  let collapsed = new Set<string>()
+  try {
+    collapsed = new Set(JSON.parse(sessionStorage.getItem(collapsedKey) ?? '[]') as string[])
+  } catch {
+    /* ignore */
+  }
+  const saveCollapsed = () => {
+    try {
+      sessionStorage.setItem(collapsedKey, JSON.stringify([...collapsed]))
+    } catch {
+      /* ignore */
+    }
+  }
+  function toggleCollapsed(g: string) {
+    if (collapsed.has(g)) collapsed.delete(g)
+    else collapsed.add(g)
+    saveCollapsed()
+    render()
+  }
+  function setAllCollapsed(on: boolean) {
+    collapsed = new Set(on ? readPlenary(doc, groupsInfo, info.title).groups.map((g) => g.id) : [])
+    saveCollapsed()
+    render()
   }
 
-  /** the visible items in projector order, and the position of the presented one (-1: none) */
-  function steps(p = readPlenary(doc, groupsInfo, info.title)) {
-    const visible = p.groups.flatMap((g) => g.conclusions.filter((c) => !c.hidden && c.text.trim() !== '').map((c) => ({ key: c.key, text: c.text })))
-    return { visible, at: p.presenting ? visible.findIndex((v) => v.key === p.presenting) : -1 }
-  }
+  // ---- stepping ----
   function step(d: number) {
-    const { visible, at } = steps()
+    const p = readPlenary(doc, groupsInfo, info.title)
+    const visible = shownItems(p)
+    const at = p.presenting ? visible.findIndex((v) => v.c.key === p.presenting) : -1
     if (!visible.length) return announce('Nothing to present yet.')
     const i = at < 0 ? (d > 0 ? 0 : visible.length - 1) : at + d
     if (i < 0) return announce('This is the first item.')
     if (i >= visible.length) return announce('This is the last item.')
-    write(() => curation.set('presenting', visible[i].key))
-    announce(`Presenting item ${i + 1} of ${visible.length}`)
+    write(() => curation.set('presenting', visible[i].c.key))
+    announce(`Presenting ${visible[i].label}, item ${i + 1} of ${visible.length}`)
   }
-  // Shortcuts (as with a presentation clicker): J / → next, K / ← previous, unless typing somewhere.
+  const effectiveScreen = (p: Plenary): Screen => p.screen ?? (p.presenting ? 'focus' : 'overview')
+  // Keys as a presentation clicker sends them, unless typing somewhere.
   document.addEventListener('keydown', (e) => {
     if (e.defaultPrevented || e.ctrlKey || e.metaKey || e.altKey || e.isComposing) return
     const t = e.target as HTMLElement | null
     if (t && (t.isContentEditable || t.closest('input, textarea, select, [contenteditable]:not([contenteditable="false"])'))) return
     const k = e.key
-    const letter = k === 'j' || k === 'J' || k === 'k' || k === 'K'
+    const letter = /^[jkbfJKBF]$/.test(k)
     if (letter && !letterKeys) return
-    const d = k === 'j' || k === 'J' || k === 'ArrowRight' ? 1 : k === 'k' || k === 'K' || k === 'ArrowLeft' ? -1 : 0
-    if (!d) return
+    // Space on a focused button presses it: leave it to the button
+    if (k === ' ' && t && t.closest('button, a, summary')) return
+    if (k === 'j' || k === 'J' || k === 'ArrowRight' || k === 'PageDown' || k === ' ') step(1)
+    else if (k === 'k' || k === 'K' || k === 'ArrowLeft' || k === 'PageUp') step(-1)
+    else if (k === 'b' || k === 'B') {
+      const p = readPlenary(doc, groupsInfo, info.title)
+      setScreen(effectiveScreen(p) === 'blank' ? null : 'blank')
+    } else if (k === 'f' || k === 'F') {
+      const p = readPlenary(doc, groupsInfo, info.title)
+      setScreen(effectiveScreen(p) === 'focus' ? 'overview' : 'focus')
+    } else return
     e.preventDefault()
-    step(d)
   })
 
-  const render = perFrame(() => {
+  // ---- rendering (lit-html, keyed) ----
+  const SCREEN_LABELS: [Screen | null, string][] = [
+    [null, 'Auto'],
+    ['focus', 'Focus'],
+    ['overview', 'Overview'],
+    ['join', 'Join'],
+    ['blank', 'Blank'],
+  ]
+  const snippet = (t: string, n = 140) => (t.length > n ? t.slice(0, n - 1).trimEnd() + '…' : t)
+
+  function nowTpl(p: Plenary) {
+    const visible = shownItems(p)
+    const at = p.presenting ? visible.findIndex((v) => v.c.key === p.presenting) : -1
+    const cur = at >= 0 ? visible[at] : null
+    const hiddenPresented = !cur && p.presenting ? numberGroups(p).flatMap((ng) => ng.all).find((x) => x.c.key === p.presenting) : null
+    const next = at < 0 ? visible[0] : visible[at + 1]
+    return html`
+      <div class="now-main">
+        <p class="now-label">Now presenting</p>
+        ${cur
+          ? html`<div class="now-card card" style="--gc:${groupColor(cur.g.color)}">
+              <p class="meta"><strong class="now-num" data-testid="now-number">${cur.label}</strong> ${cur.g.title} · item ${cur.n} of ${cur.of}</p>
+              <p class="ctext now-text">${cur.c.text}</p>
+            </div>`
+          : hiddenPresented
+            ? html`<div class="now-card card"><p class="meta">${hiddenPresented.g.title} — hidden, so not on the projector</p><p class="ctext now-text">${hiddenPresented.c.text}</p></div>`
+            : html`<p class="empty">Nothing is being presented. Choose “Present” on an item, or press →.</p>`}
+      </div>
+      <div class="now-ctrl">
+        <div class="row stepper">
+          <button type="button" aria-keyshortcuts="ArrowLeft PageUp K" aria-describedby="shortcuts" ?disabled=${!visible.length || at === 0} @click=${() => step(-1)}>◀ Present previous</button>
+          <button type="button" class="primary" aria-keyshortcuts="ArrowRight PageDown Space J" aria-describedby="shortcuts" ?disabled=${!visible.length || at === visible.length - 1} @click=${() => step(1)}>
+            ${at < 0 ? 'Present the first item ▶' : 'Present next ▶'}
+          </button>
+          ${visible.length ? html`<span class="meta" data-testid="position">${at < 0 ? `${visible.length} items to present` : `Item ${at + 1} of ${visible.length}`}</span>` : nothing}
+          ${p.presenting ? html`<button type="button" class="small" @click=${() => write(() => curation.set('presenting', null))}>Stop presenting</button>` : nothing}
+        </div>
+        <p class="meta next-preview" data-testid="next-preview">${next ? html`Next: <strong>${next.label}</strong> ${next.g.title} — ${snippet(next.c.text)}` : at >= 0 ? 'This is the last item.' : ''}</p>
+        <div class="row screens" role="group" aria-label="Projector screen">
+          <span class="meta">Projector:</span>
+          ${SCREEN_LABELS.map(
+            ([s, label]) =>
+              html`<button type="button" class="small" data-testid=${`screen-${s ?? 'auto'}`} aria-pressed=${String(p.screen === s)} @click=${() => setScreen(s)}>${label}</button>`,
+          )}
+          <span class="meta" data-testid="screen-now">showing: ${effectiveScreen(p)}</span>
+        </div>
+      </div>
+    `
+  }
+
+  function itemTpl(it: NumberedItem, p: Plenary) {
+    const key = it.c.key
+    const presenting = p.presenting === key
+    const ed = editing.get(key)
+    return html`<li class="${it.c.status}${presenting ? ' presenting' : ''}${it.c.hidden ? ' is-hidden' : ''}" data-key=${key}>
+      <span class="num" data-testid="number">${it.label ?? 'hidden'}</span>
+      <div class="citem">
+        ${ed ? html`<div class="edit-wrap">${ed.ta}<span class="meta">Editing the group’s text live (the rapporteur sees “Moderator”). Esc or Done to finish.</span></div>` : html`<span class="ctext">${it.c.text}</span>`}
+        <span class="acts">
+          ${it.c.status === 'final' ? html`<span class="badge final">final</span>` : html`<span class="badge">draft</span>`}
+          <button type="button" class="small" aria-pressed=${String(presenting)} data-action="present" ?disabled=${it.c.hidden} @click=${() => togglePresenting(key)}>Present</button>
+          <button type="button" class="small" aria-pressed=${String(it.c.hidden)} data-action="hide" @click=${() => toggleHidden(key)}>Hide</button>
+          <button type="button" class="small" aria-pressed=${String(!!ed)} data-action="edit" @click=${() => (ed ? stopEdit(key) : startEdit(it))}>${ed ? 'Done' : 'Edit'}</button>
+        </span>
+      </div>
+    </li>`
+  }
+
+  function groupTpl(ng: NumberedGroup, i: number, all: NumberedGroup[], p: Plenary) {
+    const g = ng.g
+    const closed = closedOf(g.id, p)
+    const isCollapsed = collapsed.has(g.id)
+    const items = ng.all.filter((it) => it.c.text.trim() !== '' || editing.has(it.c.key))
+    const finals = items.filter((it) => it.c.status === 'final').length
+    const drafts = items.length - finals
+    const online = rapporteursOnline(g.id)
+    const gl = live.get(g.id)
+    const hiddenN = items.filter((it) => it.c.hidden).length
+    return html`<section class="cgroup${isCollapsed ? ' collapsed' : ''}" style="--gc:${groupColor(g.color)}" data-group=${g.id} aria-label=${g.title}>
+      <div class="cgroup-head">
+        <button type="button" class="small collapse" aria-expanded=${String(!isCollapsed)} aria-label=${`${isCollapsed ? 'Expand' : 'Collapse'} ${g.title}`} data-testid="collapse" @click=${() => toggleCollapsed(g.id)}>${isCollapsed ? '▸' : '▾'}</button>
+        <h3><span class="gnum">${ng.gi}.</span> ${g.title}${closed ? html`<span class="badge closed-badge" data-testid="closed-badge">closed</span>` : nothing}</h3>
+        <span class="gactions">
+          <button type="button" class="small" aria-label=${`Move ${g.title} up`} ?disabled=${i === 0} @click=${() => moveGroup(all, i, -1)}>↑</button>
+          <button type="button" class="small" aria-label=${`Move ${g.title} down`} ?disabled=${i === all.length - 1} @click=${() => moveGroup(all, i, 1)}>↓</button>
+          <button type="button" class="small" data-testid="close-group" @click=${() => setClosed(g.id, !closed)}>${closed ? 'Reopen group' : 'Close group'}<span class="sr-only"> ${g.title}</span></button>
+          <a class="button small" href=${`/m/${meeting}/g/${g.id}#token=${encodeURIComponent(token)}`} target="_blank" rel="noopener">Open editor<span class="sr-only"> of ${g.title}</span></a>
+        </span>
+        <p class="meta gstatus" data-testid="group-status">
+          <span class=${online ? 'dot on' : 'dot'} aria-hidden="true"></span>${online ? `Rapporteur online${online > 1 ? ` (${online})` : ''}` : 'No rapporteur online'}
+          · ${finals} final, ${drafts} draft${hiddenN ? `, ${hiddenN} hidden` : ''} · last edit ${gl?.lastEdit ? hhmm(gl.lastEdit) : '—'}${closed ? ' · closed' : ''}
+        </p>
+      </div>
+      ${isCollapsed
+        ? nothing
+        : items.length
+          ? html`<ol class="conclusions numbered">${repeat(items, (it) => it.c.key, (it) => itemTpl(it, p))}</ol>`
+          : html`<p class="empty">No conclusions yet.</p>`}
+    </section>`
+  }
+
+  const paint = () => {
     const p = readPlenary(doc, groupsInfo, info.title)
-    // closing state: the API is authoritative right after a click; the plenary doc follows
-    for (const g of p.groups) {
-      const gi = groupsInfo.find((x) => x.id === g.id)
-      if (gi && gi.closed !== undefined) g.closed = gi.closed
-    }
-    const presented = p.groups.flatMap((g) => g.conclusions.map((c) => ({ g, c }))).find(({ c }) => c.key === p.presenting)
-    const { visible, at } = steps(p)
-    const stepper = h(
-      'div',
-      { class: 'row stepper' },
-      h(
-        'button',
-        { type: 'button', 'data-focus-key': 'prev', 'aria-keyshortcuts': 'K ArrowLeft', 'aria-describedby': 'shortcuts', disabled: !visible.length || at === 0, onclick: () => step(-1) },
-        '◀ Present previous',
-      ),
-      h(
-        'button',
-        { type: 'button', class: 'primary', 'data-focus-key': 'next', 'aria-keyshortcuts': 'J ArrowRight', 'aria-describedby': 'shortcuts', disabled: !visible.length || at === visible.length - 1, onclick: () => step(1) },
-        at < 0 ? 'Present the first item ▶' : 'Present next ▶',
-      ),
-      visible.length ? h('span', { class: 'meta', 'data-testid': 'position' }, at < 0 ? `${visible.length} items to present` : `Item ${at + 1} of ${visible.length}`) : null,
-    )
-    rerender(nowSlot, () => [
-      presented
-        ? h(
-            'div',
-            { class: 'card now-card', style: { '--gc': groupColor(presented.g.color) } },
-            h('p', { class: 'meta' }, presented.g.title, presented.c.hidden ? ' — hidden, so not on the projector' : ''),
-            h('p', { class: 'ctext' }, presented.c.text),
-            h('button', { type: 'button', 'data-focus-key': 'stop-presenting', onclick: () => write(() => curation.set('presenting', null)) }, 'Stop presenting'),
-          )
-        : h('p', { class: 'empty' }, 'Nothing is being presented. Choose “Present” on an item.'),
-      stepper,
-    ])
-    rerender(groupsEl, () => p.groups.map((g, i) => groupSection(g, i, p.groups, p.presenting)))
-  })
+    for (const g of p.groups) liveOf(g.id)
+    // editors of items that disappeared
+    for (const key of [...editing.keys()]) if (!p.groups.some((g) => g.conclusions.some((c) => c.key === key))) stopEdit(key)
+    const ngs = numberGroups(p)
+    litRender(nowTpl(p), nowSlot)
+    litRender(html`${repeat(ngs, (ng) => ng.g.id, (ng, i) => groupTpl(ng, i, ngs, p))}`, groupsEl)
+  }
+  const render = Object.assign(perFrame(paint), { now: paint })
   doc.on('update', render)
 
   let boundTexts = false
@@ -397,6 +604,8 @@ export default async function consoleView(meeting: string) {
     render()
   })
   doc.on('update', bindTexts)
+  // the minute of "last edit" ages
+  setInterval(render, 30_000)
   render()
   loadVersions()
 }

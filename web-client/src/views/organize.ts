@@ -2,6 +2,7 @@ import './organize.css'
 import { api, describeError } from '../lib/api'
 import { announce, h, mount } from '../lib/dom'
 import { qrImage } from '../lib/qr'
+import { storeJoinLink } from '../lib/joinlink'
 
 interface Created {
   id: string
@@ -112,6 +113,8 @@ export default function organize() {
   async function showResult(c: Created) {
     const origin = location.origin
     const link = (path: string, t: string) => `${origin}${path}#token=${encodeURIComponent(t)}`
+    // a projector opened from this browser's console (moderator token) can then show the join QR code
+    storeJoinLink(c.id, link(`/m/${c.id}`, c.tokens.participant))
     const roles: { who: string; name: string; url: string; steps: string[] }[] = [
       {
         who: 'Moderator',

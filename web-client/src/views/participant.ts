@@ -1,35 +1,83 @@
 import { boot } from '../lib/boot'
 import { h, mount, perFrame, rerender } from '../lib/dom'
-import { groupRoots, readConclusions } from '../lib/groupdoc'
+import { groupRoots } from '../lib/groupdoc'
 import { notesEmpty, renderNotes } from '../lib/notes'
-import { readPlenary, plenaryRoots, groupColor } from '../lib/plenary'
+import { numberGroups, shownItems } from '../lib/numbering'
+import { readPlenary, plenaryRoots, groupColor, type Plenary } from '../lib/plenary'
 import { plenaryContent } from '../lib/plenaryview'
 import { prefsControls } from '../lib/prefs'
 import { openRoom, type Room } from '../lib/room'
 import { statusBar } from '../lib/status'
 
-// Participant phone view: read-only. Only the document being viewed is connected (and downloaded).
+const hhmm = (t: number) => new Date(t).toLocaleTimeString([], { hour: '2-digit', minute: '2-digit' })
+
+interface Tab {
+  room: Room
+  status: HTMLElement
+  /** when this page last had the document live from the server (ms), 0: never */
+  updated: number
+}
+
+// Participant phone view: read-only, content first. The plenary document stays connected (it
+// carries the numbering, what is hidden and what is presented, for every tab); a group's document
+// is connected while its tab is shown and kept in memory afterwards, so that a tab seen once still
+// shows its last content offline, with the time it was last updated.
 export default async function participant(meeting: string) {
   const b = await boot(meeting)
   if (!b) return
   const { token, info } = b
   document.title = `${info.title} — plenary`
-
-  const statusSlot = h('div', { class: 'status-slot' })
-  const tabs = h('nav', { class: 'tabs', 'aria-label': 'Sections' })
-  const content = h('div', { class: 'content', 'data-testid': 'content' })
-  const heading = h('h2', { class: 'sr-only', tabindex: '-1' })
-  mount(
-    h('header', { class: 'top' }, h('div', null, h('p', { class: 'crumb' }, 'Plenary — live'), h('h1', null, info.title)), prefsControls()),
-    statusSlot,
-    tabs,
-    h('section', { 'aria-labelledby': 'view-heading' }, heading, content),
-  )
-  heading.id = 'view-heading'
   document.body.classList.add('participant')
 
-  let room: Room | null = null
+  const menuPanel = h('div', { class: 'menu-panel', id: 'menu-panel', hidden: true }, h('p', { class: 'crumb' }, 'Plenary — live, read only'), h('p', { class: 'full-title' }, info.title), prefsControls())
+  const menuBtn = h('button', { type: 'button', class: 'small menu-btn', 'aria-expanded': 'false', 'aria-controls': 'menu-panel', 'data-testid': 'menu' }, h('span', { 'aria-hidden': 'true' }, '☰'), ' Menu')
+  menuBtn.addEventListener('click', () => {
+    menuPanel.hidden = !menuPanel.hidden
+    menuBtn.setAttribute('aria-expanded', String(!menuPanel.hidden))
+  })
+  const title = h('h1', { class: 'one-line', title: info.title }, info.title)
+  const nowLine = h('div', { class: 'now-line', 'data-testid': 'now-line', hidden: true, 'aria-live': 'polite' })
+  const statusSlot = h('div', { class: 'status-slot' })
+  const updatedEl = h('span', { class: 'meta updated', 'data-testid': 'updated' })
+  const tabs = h('nav', { class: 'tabs', 'aria-label': 'Sections' })
+  const content = h('div', { class: 'content', 'data-testid': 'content' })
+  const heading = h('h2', { class: 'sr-only', tabindex: '-1', id: 'view-heading' })
+  mount(
+    h('header', { class: 'top phone-top' }, title, menuBtn),
+    menuPanel,
+    h('div', { class: 'sticky-top' }, nowLine, tabs),
+    h('div', { class: 'row status-row' }, statusSlot, updatedEl),
+    h('section', { 'aria-labelledby': 'view-heading' }, heading, content),
+  )
+
   let current = 'plenary'
+  const open = new Map<string, Tab>()
+  const plenaryTab = openTab('plenary')
+  const plenaryRoom = plenaryTab.room
+  plenaryRoots(plenaryRoom.doc)
+  open.set('plenary', plenaryTab)
+  let p: Plenary = readPlenary(plenaryRoom.doc, info.groups, info.title)
+
+  function openTab(id: string): Tab {
+    const room = openRoom(meeting, id, token)
+    const tab: Tab = { room, status: statusBar(room), updated: 0 }
+    const touch = () => {
+      if (room.state.status === 'connected' && room.state.synced) {
+        tab.updated = Date.now()
+        if (current === id) showUpdated()
+      }
+    }
+    room.onState(touch)
+    room.doc.on('update', touch)
+    return tab
+  }
+
+  function showUpdated() {
+    const tab = open.get(current)
+    if (!tab) return
+    const live = tab.room.state.status === 'connected' && tab.room.state.synced
+    updatedEl.textContent = live ? '' : tab.updated ? `last updated ${hhmm(tab.updated)}` : 'not loaded yet'
+  }
 
   const tabButton = (id: string, label: string, color?: string) =>
     h(
@@ -40,70 +88,95 @@ export default async function participant(meeting: string) {
     )
   tabs.append(tabButton('plenary', 'Plenary'), ...info.groups.map((g, i) => tabButton(g.id, g.title, groupColor(i))))
 
-  function show(id: string, focus = false) {
-    current = id
-    for (const btn of tabs.querySelectorAll<HTMLButtonElement>('button')) {
-      if (btn.dataset.tab === id) btn.setAttribute('aria-current', 'page')
-      else btn.removeAttribute('aria-current')
-    }
-    void room?.destroy()
-    room = openRoom(meeting, id, token)
-    statusSlot.replaceChildren(statusBar(room))
-    content.replaceChildren(h('p', { class: 'muted' }, 'Loading…'))
-    const r = room
+  function renderNow() {
+    const k = p.presenting
+    const it = k ? shownItems(p).find((x) => x.c.key === k) : undefined
+    nowLine.hidden = !it
+    if (!it) return nowLine.replaceChildren()
+    nowLine.style.setProperty('--gc', groupColor(it.g.color))
+    rerender(nowLine, () => [
+      h('span', { class: 'now-label' }, 'Presenting now'),
+      ' ',
+      h('span', { class: 'now-num' }, it.label),
+      ' ',
+      h('span', { class: 'now-text' }, it.c.text),
+    ])
+  }
+
+  function renderContent() {
+    const id = current
     if (id === 'plenary') {
       heading.textContent = 'Plenary summary'
-      plenaryRoots(r.doc)
-      const render = perFrame(() => {
-        if (room !== r) return
-        const p = readPlenary(r.doc, info.groups, info.title)
-        const presented = p.groups.flatMap((g) => g.conclusions.map((c) => ({ g, c }))).find(({ c }) => c.key === p.presenting && !c.hidden)
-        rerender(content, () => [
-          presented
-            ? h(
-                'div',
-                { class: 'card now-card', style: { '--gc': groupColor(presented.g.color) } },
-                h('p', { class: 'meta' }, `Presenting now — ${presented.g.title}`),
-                h('p', { class: 'ctext' }, presented.c.text),
-              )
-            : null,
-          ...plenaryContent(p),
-        ])
-      })
-      r.doc.on('update', render)
-      r.whenSynced.then(render)
-    } else {
-      const g = info.groups.find((x) => x.id === id)!
-      heading.textContent = g.title
-      const { notes, conclusions } = groupRoots(r.doc)
-      const render = perFrame(() => {
-        if (room !== r) return
-        const items = readConclusions(conclusions).filter((c) => (c.text?.toString() ?? '').trim() !== '')
-        const closed = r.state.closed ?? !!g.closed
-        rerender(content, () => [
-          closed ? h('p', { class: 'notice', 'data-testid': 'group-closed' }, 'The moderator has closed this group: no more edits.') : null,
-          h('h3', null, 'Conclusions'),
-          items.length
-            ? h(
-                'ol',
-                { class: 'conclusions' },
-                items.map((c) => h('li', { class: c.status }, h('span', { class: 'ctext' }, c.text!.toString()), c.status === 'final' ? h('span', { class: 'badge final' }, 'final') : null)),
-              )
-            : h('p', { class: 'empty' }, 'No conclusions yet.'),
-          h('h3', null, 'Notes'),
-          notesEmpty(notes) ? h('p', { class: 'empty' }, 'No notes yet.') : h('div', { class: 'notes' }, renderNotes(notes)),
-        ])
-      })
-      r.doc.on('update', render)
-      r.whenSynced.then(render)
-      let wasClosed: boolean | null = null
-      r.onState((st) => {
-        if (st.closed !== wasClosed) {
-          wasClosed = st.closed
-          render()
-        }
-      })
+      if (!plenaryTab.updated && !plenaryRoom.state.synced) return content.replaceChildren(h('p', { class: 'muted' }, 'Loading…'))
+      rerender(content, () => plenaryContent(p))
+      return
     }
+    const tab = open.get(id)!
+    const g = info.groups.find((x) => x.id === id)!
+    heading.textContent = g.title
+    const ng = numberGroups(p).find((x) => x.g.id === id)
+    const hidden = ng ? ng.all.filter((x) => x.c.hidden && x.c.text.trim() !== '').length : 0
+    const { notes } = groupRoots(tab.room.doc)
+    const closed = tab.room.state.closed ?? ng?.g.closed ?? !!g.closed
+    const notesLoaded = tab.updated > 0 || tab.room.state.synced
+    rerender(content, () => [
+      closed ? h('p', { class: 'notice', 'data-testid': 'group-closed' }, 'The moderator has closed this group: no more edits.') : null,
+      h('h3', null, 'Conclusions'),
+      ng && ng.shown.length
+        ? h(
+            'ol',
+            { class: 'conclusions numbered' },
+            ng.shown.map((it) =>
+              h(
+                'li',
+                { class: `${it.c.status}${p.presenting === it.c.key ? ' presenting' : ''}`, 'data-key': it.c.key },
+                h('span', { class: 'num', 'data-testid': 'number' }, it.label),
+                h('span', { class: 'ctext' }, it.c.text),
+                it.c.status === 'final' ? h('span', { class: 'badge final' }, 'final') : null,
+              ),
+            ),
+          )
+        : h('p', { class: 'empty' }, plenaryTab.updated || plenaryRoom.state.synced ? 'No conclusions yet.' : 'Loading…'),
+      hidden ? h('p', { class: 'meta', 'data-testid': 'hidden-count' }, `${hidden} ${hidden === 1 ? 'item is' : 'items are'} not shown: the moderator hid ${hidden === 1 ? 'it' : 'them'} from the plenary.`) : null,
+      h('h3', null, 'Notes'),
+      !notesLoaded ? h('p', { class: 'muted' }, 'Loading…') : notesEmpty(notes) ? h('p', { class: 'empty' }, 'No notes yet.') : h('div', { class: 'notes' }, renderNotes(notes)),
+    ])
+  }
+
+  const render = perFrame(() => {
+    p = readPlenary(plenaryRoom.doc, info.groups, info.title)
+    renderNow()
+    renderContent()
+    showUpdated()
+  })
+  plenaryRoom.doc.on('update', render)
+  plenaryRoom.onState(render)
+
+  const watched = new Set<string>()
+  function show(id: string, focus = false) {
+    // the group document of the tab we leave stops syncing; its Y.Doc stays for later (offline)
+    if (current !== id && current !== 'plenary') open.get(current)?.room.provider.disconnect()
+    current = id
+    for (const btn of tabs.querySelectorAll<HTMLButtonElement>('button')) {
+      if (btn.dataset.tab === id) {
+        btn.setAttribute('aria-current', 'page')
+        btn.scrollIntoView({ block: 'nearest', inline: 'nearest' })
+      } else btn.removeAttribute('aria-current')
+    }
+    let tab = open.get(id)
+    if (!tab) {
+      tab = openTab(id)
+      open.set(id, tab)
+    } else if (id !== 'plenary') tab.room.provider.connect()
+    if (!watched.has(id)) {
+      watched.add(id)
+      const r = tab.room
+      const rerenderIfCurrent = () => current === id && render()
+      r.doc.on('update', rerenderIfCurrent)
+      r.onState(rerenderIfCurrent)
+    }
+    statusSlot.replaceChildren(tab.status)
+    render()
     if (focus) heading.focus()
   }
   show(current)

@@ -207,6 +207,25 @@ export default async function rapporteur(meeting: string, groupId: string) {
         items.push(h('li', { style: { background: u.color ?? '#444' } }, id === doc.clientID ? `${u.name} (you)` : u.name))
       })
       people.replaceChildren(...items)
+      // the moderator may edit a conclusion's wording from the console: say so on that item
+      const by = new Map<string, string>()
+      provider.awareness.getStates().forEach((st, id) => {
+        const s = st as { user?: { name?: string }; editing?: unknown }
+        if (id !== doc.clientID && typeof s.editing === 'string' && s.user?.name) by.set(s.editing, s.user.name)
+      })
+      for (const li of list.querySelectorAll<HTMLLIElement>('li[data-id]')) {
+        const who = by.get(li.dataset.id ?? '')
+        let mark = li.querySelector<HTMLElement>('.editing-by')
+        if (!who) {
+          mark?.remove()
+          continue
+        }
+        if (!mark) {
+          mark = h('span', { class: 'badge editing-by', 'data-testid': 'editing-by' })
+          li.querySelector('.citem-actions')?.append(mark)
+        }
+        mark.textContent = `${who} is editing`
+      }
     }
     provider.awareness.on('change', renderPeople)
     renderPeople()
@@ -320,7 +339,7 @@ export default async function rapporteur(meeting: string, groupId: string) {
       list.querySelector<HTMLTextAreaElement>(`li[data-id="${CSS.escape(id)}"] textarea`)?.focus()
     })
 
-    conclusions.observeDeep(() => syncList())
+    conclusions.observeDeep(() => (syncList(), renderPeople()))
     syncList()
     room.whenSynced.then(syncList)
 
