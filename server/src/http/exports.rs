@@ -1,16 +1,18 @@
-//! Summaries (`summary.json|md|html`) and adopted versions.
+//! Summaries (`summary.json|md|html|docx|pdf`) and adopted versions.
 
 use super::error::ApiError;
 use super::meetings::{authorize, require_moderator};
 use super::TokenQuery;
 use crate::auth::AuthError;
 use crate::meetings::now_rfc3339;
+use crate::minutes::{self, MinutesError, MinutesInput, Version};
 use crate::plenary::summary::{self, Summary};
 use crate::room::RoomCmd;
 use crate::services::Services;
 use crate::store::{StoreError, VersionRecord};
 use axum::body::Bytes;
-use axum::extract::{Path, State};
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{Path, Query, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
@@ -37,20 +39,88 @@ pub async fn live_summary(svc: &Services, meeting: &MeetingId) -> Result<Summary
     ))
 }
 
-fn render(summary: &Summary, file: &str) -> Result<Response, ApiError> {
-    let (ctype, body) = match file {
-        "summary.json" => ("application/json", summary::to_json(summary)),
-        "summary.md" => ("text/markdown; charset=utf-8", summary::to_markdown(summary)),
-        "summary.html" => ("text/html; charset=utf-8", summary::to_html(summary)),
-        _ => {
-            return Err(ApiError::not_found(
-                "not_found",
-                "no such export; try summary.json, summary.md or summary.html",
-            ))
+/// The export files, by name.
+pub const FILES: [&str; 5] = [
+    "summary.json",
+    "summary.md",
+    "summary.html",
+    "summary.docx",
+    "summary.pdf",
+];
+
+/// `?notes=1` adds the groups' notes as an annex to `summary.docx` and `summary.pdf`.
+#[derive(serde::Deserialize, Default)]
+pub struct ExportQuery {
+    notes: Option<String>,
+}
+
+impl ExportQuery {
+    fn wants_notes(q: &Result<Query<ExportQuery>, QueryRejection>) -> bool {
+        matches!(q, Ok(Query(ExportQuery { notes: Some(n) })) if n == "1" || n == "true")
+    }
+}
+
+fn unknown_file() -> ApiError {
+    ApiError::not_found(
+        "not_found",
+        "no such export; try summary.json, summary.md, summary.html, summary.docx or summary.pdf",
+    )
+}
+
+/// Renders one export file. DOCX and PDF are built off the async workers (a long PDF takes
+/// milliseconds of CPU), with the groups' notes read from the store when asked for.
+async fn render(
+    svc: &Services,
+    summary: Summary,
+    version: Option<Version>,
+    file: &str,
+    notes: bool,
+) -> Result<Response, ApiError> {
+    let (ctype, body): (&str, Vec<u8>) = match file {
+        "summary.json" => ("application/json", summary::to_json(&summary).into_bytes()),
+        "summary.md" => ("text/markdown; charset=utf-8", summary::to_markdown(&summary).into_bytes()),
+        "summary.html" => ("text/html; charset=utf-8", summary::to_html(&summary).into_bytes()),
+        "summary.docx" | "summary.pdf" => {
+            let store = svc.store.clone();
+            let pdf = file == "summary.pdf";
+            let bytes = tokio::task::spawn_blocking(move || -> Result<Vec<u8>, MinutesError> {
+                let notes = if notes {
+                    Some(minutes::notes_from_store(store.as_ref(), &summary)?)
+                } else {
+                    None
+                };
+                let input = MinutesInput {
+                    summary,
+                    version,
+                    notes,
+                };
+                if pdf {
+                    minutes::render_pdf(&input)
+                } else {
+                    minutes::render_docx(&input)
+                }
+            })
+            .await
+            .map_err(ApiError::internal)?
+            .map_err(ApiError::internal)?;
+            let ctype = if pdf {
+                "application/pdf"
+            } else {
+                "application/vnd.openxmlformats-officedocument.wordprocessingml.document"
+            };
+            (ctype, bytes)
         }
+        _ => return Err(unknown_file()),
     };
     Ok((
-        [(header::CONTENT_TYPE, ctype), (header::CACHE_CONTROL, "no-store")],
+        [
+            (header::CONTENT_TYPE, ctype.to_owned()),
+            (header::CACHE_CONTROL, "no-store".to_owned()),
+            (
+                header::CONTENT_DISPOSITION,
+                format!("inline; filename=\"{file}\""),
+            ),
+        ],
         body,
     )
         .into_response())
@@ -60,14 +130,15 @@ pub async fn summary_file(
     State(svc): State<Services>,
     Path((m, file)): Path<(String, String)>,
     q: TokenQuery,
+    eq: Result<Query<ExportQuery>, QueryRejection>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     let (meeting, _cap) = authorize(&svc, &m, &headers, &q)?;
-    if !matches!(file.as_str(), "summary.json" | "summary.md" | "summary.html") {
-        return Err(ApiError::not_found("not_found", "no such resource"));
+    if !FILES.contains(&file.as_str()) {
+        return Err(unknown_file());
     }
     let s = live_summary(&svc, &meeting).await?;
-    render(&s, &file)
+    render(&svc, s, None, &file, ExportQuery::wants_notes(&eq)).await
 }
 
 #[derive(serde::Deserialize, Default)]
@@ -158,6 +229,7 @@ pub async fn version_file(
     State(svc): State<Services>,
     Path((m, v, file)): Path<(String, String, String)>,
     q: TokenQuery,
+    eq: Result<Query<ExportQuery>, QueryRejection>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     let (meeting, _) = authorize(&svc, &m, &headers, &q)?;
@@ -166,6 +238,13 @@ pub async fn version_file(
         .iter()
         .find(|x| x.id == v)
         .ok_or_else(|| ApiError::not_found("unknown_version", "no version with this id"))?;
+    if !FILES.contains(&file.as_str()) {
+        return Err(unknown_file());
+    }
     let s: Summary = serde_json::from_str(&rec.summary_json).map_err(ApiError::internal)?;
-    render(&s, &file)
+    let version = Version {
+        label: rec.label.clone(),
+        adopted_at: rec.created_at.clone(),
+    };
+    render(&svc, s, Some(version), &file, ExportQuery::wants_notes(&eq)).await
 }
