@@ -42,6 +42,7 @@ fn render(summary: &Summary, file: &str) -> Result<Response, ApiError> {
         "summary.json" => ("application/json", summary::to_json(summary)),
         "summary.md" => ("text/markdown; charset=utf-8", summary::to_markdown(summary)),
         "summary.html" => ("text/html; charset=utf-8", summary::to_html(summary)),
+
         _ => {
             return Err(ApiError::not_found(
                 "not_found",
@@ -49,8 +50,17 @@ fn render(summary: &Summary, file: &str) -> Result<Response, ApiError> {
             ))
         }
     };
+    let csp = if file == "summary.html" {
+        super::EXPORT_CSP
+    } else {
+        super::DEFAULT_CSP
+    };
     Ok((
-        [(header::CONTENT_TYPE, ctype), (header::CACHE_CONTROL, "no-store")],
+        [
+            (header::CONTENT_TYPE, ctype),
+            (header::CACHE_CONTROL, "no-store"),
+            (header::CONTENT_SECURITY_POLICY, csp),
+        ],
         body,
     )
         .into_response())
