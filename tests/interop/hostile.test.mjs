@@ -61,6 +61,43 @@ const closedP = (ws) => ws.readyState === WebSocket.CLOSED
   ? Promise.resolve()
   : new Promise((resolve) => ws.once('close', resolve))
 
+/**
+ * Keeps `conns` attacker sockets (from `open()`) sending `frame(n)` until the attack's deadline
+ * or `cap` messages, reopening sockets the server closed (at most `maxReopen` times), never
+ * buffering more than 256 KiB per socket on this side.
+ */
+async function flood (ctx, open, frame, { conns = 4, cap = 200000, maxReopen = 40 } = {}) {
+  const socks = []
+  for (let c = 0; c < conns; c++) socks.push(await open())
+  let sent = 0
+  let reopened = 0
+  while (sent < cap && !ctx.over) {
+    let progressed = false
+    for (let k = 0; k < socks.length && sent < cap; k++) {
+      let ws = socks[k]
+      if (ws.readyState !== WebSocket.OPEN) {
+        if (reopened >= maxReopen) continue
+        reopened++
+        try { ws = socks[k] = await open() } catch { continue }
+      }
+      if (ws.bufferedAmount > 256 * 1024) continue
+      ws.send(frame(sent), () => {})
+      sent++
+      progressed = true
+    }
+    await new Promise((resolve) => progressed && sent % 64 >= socks.length ? resolve() : setTimeout(resolve, progressed ? 0 : 5))
+  }
+  for (const ws of socks) ws.terminate()
+  return { sent, reopened }
+}
+
+/** An attacker socket that never reads what the server sends. */
+async function deaf (ctx, token) {
+  const ws = await rawSocket(ctx.server, ctx.room, { token })
+  ws._socket.pause()
+  return ws
+}
+
 // ------------------------------------------------------------------ the frame around each attack
 
 /**
@@ -314,90 +351,56 @@ async function fatten (ctx, kib) {
 }
 
 test('sync-step-1 floods with random state vectors from a participant that does not read', async (t) => {
-  let sent = 0
+  let r
   await underAttack(t, 'sync-step-1 flood', async (ctx) => {
     await fatten(ctx, 256)
-    const socks = []
-    for (let c = 0; c < 4; c++) {
-      const ws = await rawSocket(ctx.server, ctx.room, { token: ctx.token.participant })
-      ws._socket.pause() // never read: replies pile up on the server
-      socks.push(ws)
-    }
-    for (let i = 0; i < 4000 && !ctx.over; i++) {
-      const ws = socks[i % socks.length]
-      if (ws.readyState !== WebSocket.OPEN) continue
+    r = await flood(ctx, () => deaf(ctx, ctx.token.participant), () => {
       const sv = bytes((e) => {
         const n = 1 + Math.floor(ctx.rnd() * 8)
         encoding.writeVarUint(e, n)
         for (let k = 0; k < n; k++) { encoding.writeVarUint(e, Math.floor(ctx.rnd() * 2 ** 31)); encoding.writeVarUint(e, Math.floor(ctx.rnd() * 2 ** 20)) }
       })
-      const frame = bytes((e) => { encoding.writeVarUint(e, 0); encoding.writeVarUint(e, 0); encoding.writeVarUint8Array(e, sv) })
-      if (ws.bufferedAmount > 1 << 20) { await new Promise((resolve) => setTimeout(resolve, 5)); continue }
-      ws.send(frame, () => {})
-      sent++
-      if (i % 200 === 0) await new Promise((resolve) => setImmediate(resolve))
-    }
-    for (const ws of socks) ws.terminate()
+      return bytes((e) => { encoding.writeVarUint(e, 0); encoding.writeVarUint(e, 0); encoding.writeVarUint8Array(e, sv) })
+    }, { cap: 50000 })
   }, { attackMs: 6000 })
-  t.diagnostic(`sync-step-1 flood: ${sent} messages sent`)
+  t.diagnostic(`sync-step-1 flood: ${r.sent} messages sent, ${r.reopened} sockets reopened`)
 })
 
 test('no-op update floods from a participant', async (t) => {
-  let sent = 0
+  let r
   await underAttack(t, 'no-op update flood', async (ctx) => {
-    const socks = []
-    for (let c = 0; c < 4; c++) socks.push(await rawSocket(ctx.server, ctx.room, { token: ctx.token.participant }))
-    const empty = Y.encodeStateAsUpdate(new Y.Doc())
-    for (let i = 0; i < 40000 && !ctx.over; i++) {
-      const ws = socks[i % socks.length]
-      if (ws.readyState !== WebSocket.OPEN) continue
-      if (ws.bufferedAmount > 1 << 20) { await new Promise((resolve) => setTimeout(resolve, 5)); continue }
-      ws.send(enc.update(empty), () => {})
-      sent++
-      if (i % 500 === 0) await new Promise((resolve) => setImmediate(resolve))
-    }
-    for (const ws of socks) ws.terminate()
+    const empty = enc.update(Y.encodeStateAsUpdate(new Y.Doc()))
+    r = await flood(ctx, () => rawSocket(ctx.server, ctx.room, { token: ctx.token.participant }), () => empty, { cap: 400000 })
   }, { attackMs: 6000 })
-  t.diagnostic(`no-op update flood: ${sent} messages sent`)
+  t.diagnostic(`no-op update flood: ${r.sent} messages sent, ${r.reopened} sockets reopened`)
 })
 
 test('awareness floods: many client ids, large states, many connections of one token', async (t) => {
-  let sent = 0
+  let r
   await underAttack(t, 'awareness flood', async (ctx) => {
-    // 40 connections of one rapporteur token; they never read what is relayed back
-    const socks = []
-    for (let c = 0; c < 40 && !ctx.over; c++) {
-      const ws = await rawSocket(ctx.server, ctx.room, { token: ctx.token.rapporteur })
-      ws._socket.pause()
-      socks.push(ws)
-    }
-    let clock = 1
-    for (let round = 0; round < 200 && !ctx.over; round++) {
-      for (const [k, ws] of socks.entries()) {
-        if (ws.readyState !== WebSocket.OPEN || ws.bufferedAmount > 1 << 20) continue
-        let entries
-        if (round % 3 === 0) {
-          // many client ids in one message
-          entries = Array.from({ length: 500 }, (_, j) => ({ clientID: 1000000 + k * 10000 + ((round * 500 + j) % 10000), clock, state: { user: { name: `bot ${j}` } } }))
-        } else if (round % 3 === 1) {
-          // one large state
-          entries = [{ clientID: 2000000 + k, clock, state: { user: { name: 'big' }, pad: 'p'.repeat(100000) } }]
-        } else {
-          entries = [{ clientID: 3000000 + k, clock, state: { cursor: { anchor: round } } }]
-        }
-        ws.send(enc.awareness(entries), () => {})
-        sent++
+    // 40 connections of one rapporteur token that never read what is relayed back
+    let conn = 0
+    r = await flood(ctx, async () => { const ws = await deaf(ctx, ctx.token.rapporteur); ws.k = conn++; return ws }, (n) => {
+      const k = n % 40
+      const clock = 1 + Math.floor(n / 40)
+      let entries
+      if (clock % 3 === 0) {
+        // many client ids in one message
+        entries = Array.from({ length: 500 }, (_, j) => ({ clientID: 1000000 + k * 10000 + ((clock * 500 + j) % 10000), clock, state: { user: { name: `bot ${j}` } } }))
+      } else if (clock % 3 === 1) {
+        // one large state
+        entries = [{ clientID: 2000000 + k, clock, state: { user: { name: 'big' }, pad: 'p'.repeat(100000) } }]
+      } else {
+        entries = [{ clientID: 3000000 + k, clock, state: { cursor: { anchor: clock } } }]
       }
-      clock++
-      await new Promise((resolve) => setImmediate(resolve))
-    }
-    for (const ws of socks) ws.terminate()
+      return enc.awareness(entries)
+    }, { conns: 40, cap: 40000 })
   }, { attackMs: 6000 })
-  t.diagnostic(`awareness flood: ${sent} messages sent`)
+  t.diagnostic(`awareness flood: ${r.sent} messages sent, ${r.reopened} sockets reopened`)
 })
 
 test('query-awareness floods from participants that do not read', async (t) => {
-  let sent = 0
+  let r
   await underAttack(t, 'query-awareness flood', async (ctx) => {
     // make the room's awareness big: writers with large states that stay connected
     const writers = []
@@ -406,24 +409,11 @@ test('query-awareness floods from participants that do not read', async (t) => {
       await sendP(ws, enc.awareness([{ clientID: 5000000 + k, clock: 1, state: { user: { name: `w${k}` }, pad: 'q'.repeat(50000) } }]))
       writers.push(ws)
     }
-    const socks = []
-    for (let c = 0; c < 4; c++) {
-      const ws = await rawSocket(ctx.server, ctx.room, { token: ctx.token.participant })
-      ws._socket.pause()
-      socks.push(ws)
-    }
     const q = enc.queryAwareness()
-    for (let i = 0; i < 20000 && !ctx.over; i++) {
-      const ws = socks[i % socks.length]
-      if (ws.readyState !== WebSocket.OPEN) continue
-      if (ws.bufferedAmount > 1 << 20) { await new Promise((resolve) => setTimeout(resolve, 5)); continue }
-      ws.send(q, () => {})
-      sent++
-      if (i % 500 === 0) await new Promise((resolve) => setImmediate(resolve))
-    }
-    for (const ws of [...socks, ...writers]) ws.terminate()
+    r = await flood(ctx, () => deaf(ctx, ctx.token.participant), () => q, { cap: 200000 })
+    for (const ws of writers) ws.terminate()
   }, { attackMs: 6000 })
-  t.diagnostic(`query-awareness flood: ${sent} messages sent`)
+  t.diagnostic(`query-awareness flood: ${r.sent} messages sent, ${r.reopened} sockets reopened`)
 })
 
 test('slowloris: 300 sockets sending request headers one byte at a time', async (t) => {
