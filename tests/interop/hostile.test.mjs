@@ -134,8 +134,9 @@ async function underAttack (t, name, attack, { attackMs = 8000 } = {}) {
     const own = Y.decodeStateVector(Y.encodeStateVector(b.doc))
     let w
     const acked = new Promise((resolve) => { w = { own, resolve }; ackWaiters.add(w) })
+    const died = server.exited.then((info) => { throw new Error(`the server exited (${JSON.stringify(info)})`) })
     try {
-      await withTimeout(acked, 15000, `saved ack of bystander edit ${probeN}`)
+      await withTimeout(Promise.race([acked, died]), 15000, `saved ack of bystander edit ${probeN}`)
     } finally { ackWaiters.delete(w) }
     return performance.now() - t0
   }
@@ -172,10 +173,9 @@ async function underAttack (t, name, attack, { attackMs = 8000 } = {}) {
   rssPeak = Math.max(rssPeak, rssKiB(pid) || 0)
   const ratio = median(during) / median(before)
   t.diagnostic(`${name}: ack round trip median ${round(median(before))} ms before, ${round(median(during))} ms during (ratio ${round(ratio)}, ${during.length} probes); RSS ${Math.round(rss0 / 1024)} MiB before, peak +${Math.round((rssPeak - rss0) / 1024)} MiB; alive after: ${server.running}`)
-  if (attackError) throw attackError
-
   // 1. alive and healthy
   assert.ok(server.running, `the server died during "${name}": ${JSON.stringify(server.exitInfo)}\n${server.logs.slice(-1500)}`)
+  if (attackError) throw attackError
   const health = await server.request('GET', '/healthz')
   assert.equal(health.status, 200)
   // 2. the bystander's acks kept arriving

@@ -32,7 +32,8 @@ pub const APP_CSP: &str = "default-src 'self'; connect-src 'self' ws: wss:; img-
 /// Exported HTML: its one inline style sheet and nothing else (no script, no request out).
 pub const EXPORT_CSP: &str = "default-src 'none'; style-src 'unsafe-inline'; img-src data:; frame-ancestors 'none'; base-uri 'none'; form-action 'none'";
 /// Everything else (JSON, Markdown, metrics): nothing to run, not to be framed.
-pub const DEFAULT_CSP: &str = "default-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'";
+pub const DEFAULT_CSP: &str =
+    "default-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'";
 
 pub fn router(svc: Services) -> Router {
     Router::new()

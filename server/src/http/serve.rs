@@ -41,12 +41,7 @@ const ACCEPT_ERROR_PAUSE: Duration = Duration::from_millis(50);
 
 /// Serves `app` on `listener` until `stop` is cancelled; then stops accepting, asks every
 /// connection that has not upgraded to finish its request and close, and waits for them.
-pub async fn serve(
-    listener: TcpListener,
-    app: axum::Router,
-    limits: HttpLimits,
-    stop: CancellationToken,
-) {
+pub async fn serve(listener: TcpListener, app: axum::Router, limits: HttpLimits, stop: CancellationToken) {
     let pending = Arc::new(Semaphore::new(limits.max_pending));
     let conns = TaskTracker::new();
     let mut builder = hyper::server::conn::http1::Builder::new();
@@ -170,11 +165,7 @@ impl AsyncRead for Tracked {
 }
 
 impl AsyncWrite for Tracked {
-    fn poll_write(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<io::Result<usize>> {
+    fn poll_write(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
         let r = Pin::new(&mut self.inner).poll_write(cx, buf);
         if matches!(r, Poll::Ready(Ok(n)) if n > 0) {
             self.activity.touch();

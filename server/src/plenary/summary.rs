@@ -316,7 +316,10 @@ mod tests {
         let md = to_markdown(&s);
         // raw HTML: no '<' or '>' at all outside the escapes, no live entity
         assert!(!md.contains('<') && !md.contains('>'), "{md}");
-        assert!(!md.contains("&lt;script&gt; written"), "an entity in the text must stay text: {md}");
+        assert!(
+            !md.contains("&lt;script&gt; written"),
+            "an entity in the text must stay text: {md}"
+        );
         assert!(md.contains("&amp;lt;script&amp;gt; written"), "{md}");
         // structure: exactly one '# ', one '## ', one '- ' per conclusion, at line starts
         let starts = |p: &str| md.lines().filter(|l| l.starts_with(p)).count();
@@ -325,24 +328,39 @@ mod tests {
         assert_eq!(starts("- "), HOSTILE.len(), "{md}");
         // every other line is a continuation of a list item, indented by exactly two spaces and
         // starting with no block marker
-        for l in md.lines().skip(4).filter(|l| !l.is_empty() && !l.starts_with("- ")) {
+        for l in md
+            .lines()
+            .skip(4)
+            .filter(|l| !l.is_empty() && !l.starts_with("- "))
+        {
             assert!(l.starts_with("  ") && !l.starts_with("   "), "{l:?} in {md}");
             let rest = &l[2..];
             assert!(
                 !rest.starts_with(['#', '-', '+', '*', '=', '>', '`', '<'])
-                    && !rest.split(['.', ')']).next().is_some_and(|d| !d.is_empty() && d.chars().all(|c| c.is_ascii_digit()) && rest.len() > d.len()),
+                    && !rest.split(['.', ')']).next().is_some_and(|d| !d.is_empty()
+                        && d.chars().all(|c| c.is_ascii_digit())
+                        && rest.len() > d.len()),
                 "line {l:?} opens a block: {md}"
             );
         }
         // inline syntax is escaped, text is still readable
-        assert!(md.contains("\\*\\*bold\\*\\* \\_em\\_ \\`code\\` \\~\\~strike\\~\\~ \\| table \\|"), "{md}");
+        assert!(
+            md.contains("\\*\\*bold\\*\\* \\_em\\_ \\`code\\` \\~\\~strike\\~\\~ \\| table \\|"),
+            "{md}"
+        );
         assert!(md.contains("\\[click\\](javascript:alert(1))"), "{md}");
         assert!(md.contains("- &lt;script&gt;alert(1)&lt;/script&gt;\n"), "{md}");
         assert!(md.starts_with("# Title &lt;b&gt;x&lt;/b&gt; \\#\n"), "{md}");
         assert!(md.contains("back\\\\slash"), "{md}");
         // ordinary text untouched
-        let plain = to_markdown(&one_group("Migrants, e.g. 2023: R & D (draft).", &["Keep it 100% simple, e.g. this."]));
-        assert!(plain.contains("# Migrants, e.g. 2023: R & D (draft).\n"), "{plain}");
+        let plain = to_markdown(&one_group(
+            "Migrants, e.g. 2023: R & D (draft).",
+            &["Keep it 100% simple, e.g. this."],
+        ));
+        assert!(
+            plain.contains("# Migrants, e.g. 2023: R & D (draft).\n"),
+            "{plain}"
+        );
         assert!(plain.contains("- Keep it 100% simple, e.g. this.\n"), "{plain}");
     }
 
