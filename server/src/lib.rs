@@ -120,7 +120,7 @@ pub async fn run(
         connections: Default::default(),
         next_conn: Default::default(),
         admin_gate: Arc::new(http::admin::AdminGate::new(
-            admin.clone(),
+            admin,
             config.admin_failures_per_sec,
         )),
         admin,

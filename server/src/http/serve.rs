@@ -41,6 +41,8 @@ const ACCEPT_ERROR_PAUSE: Duration = Duration::from_millis(50);
 
 /// Serves `app` on `listener` until `stop` is cancelled; then stops accepting, asks every
 /// connection that has not upgraded to finish its request and close, and waits for them.
+// `u64::is_multiple_of` is newer than the workspace's rust-version (1.85).
+#[allow(clippy::manual_is_multiple_of)]
 pub async fn serve(listener: TcpListener, app: axum::Router, limits: HttpLimits, stop: CancellationToken) {
     let pending = Arc::new(Semaphore::new(limits.max_pending));
     let conns = TaskTracker::new();
