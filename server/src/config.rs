@@ -72,12 +72,27 @@ pub struct Config {
     pub durability: Durability,
     /// Messages per second one connection may send (sustained; a message counts one more per
     /// 16 KiB); bursts of 10x are allowed. Faster senders are slowed down, never disconnected.
-    /// Faster senders are slowed down, never disconnected.
     #[arg(long, env = "PLENARY_MAX_MESSAGES_PER_SEC", default_value_t = 200)]
     pub max_messages_per_sec: u32,
     /// Most simultaneous WebSocket connections; further upgrades get 503.
     #[arg(long, env = "PLENARY_MAX_CONNECTIONS", default_value_t = 50_000)]
     pub max_connections: usize,
+    /// TCP connections that have not upgraded to a WebSocket (reading a request, answering one,
+    /// or idle between requests); a new connection beyond it is closed at once.
+    #[arg(long, env = "PLENARY_MAX_PENDING_CONNECTIONS", default_value_t = 1024)]
+    pub max_pending_connections: usize,
+    /// Seconds a client has to send a whole request head (line and headers); a keep-alive
+    /// connection waiting for its next request is closed after it too.
+    #[arg(long, env = "PLENARY_HEADER_READ_TIMEOUT_SECS", default_value_t = 10)]
+    pub header_read_timeout_secs: u64,
+    /// Seconds an HTTP connection (not yet upgraded) may stay silent, in both directions, with no
+    /// request in progress, before it is closed.
+    #[arg(long, env = "PLENARY_HTTP_IDLE_SECS", default_value_t = 5)]
+    pub http_idle_secs: u64,
+    /// Failed admin-token attempts accepted per second, server-wide (bursts of twice that);
+    /// beyond it every admin request gets 429 until the budget refills.
+    #[arg(long, env = "PLENARY_ADMIN_FAILURES_PER_SEC", default_value_t = 10)]
+    pub admin_failures_per_sec: u32,
 }
 
 impl Config {
@@ -95,6 +110,15 @@ impl Config {
         }
         if self.max_messages_per_sec == 0 {
             return Err("--max-messages-per-sec must be positive".into());
+        }
+        if self.max_pending_connections == 0 {
+            return Err("--max-pending-connections must be positive".into());
+        }
+        if self.header_read_timeout_secs == 0 || self.http_idle_secs == 0 {
+            return Err("--header-read-timeout-secs and --http-idle-secs must be positive".into());
+        }
+        if self.admin_failures_per_sec == 0 {
+            return Err("--admin-failures-per-sec must be positive".into());
         }
         if self.admin_token.as_deref().is_some_and(str::is_empty) {
             return Err("--admin-token must not be empty".into());
@@ -117,6 +141,10 @@ impl Config {
             durability: Durability::Process,
             max_messages_per_sec: 200,
             max_connections: 50_000,
+            max_pending_connections: 1024,
+            header_read_timeout_secs: 10,
+            http_idle_secs: 5,
+            admin_failures_per_sec: 10,
         }
     }
 }

@@ -120,6 +120,10 @@ pub async fn run(
         stopping: CancellationToken::new(),
         connections: Default::default(),
         next_conn: Default::default(),
+        admin_gate: Arc::new(http::admin::AdminGate::new(
+            admin,
+            config.admin_failures_per_sec,
+        )),
         admin,
         limits: Limits {
             max_message_bytes: config.max_message_bytes,
@@ -158,18 +162,17 @@ pub async fn run(
 
     let app = http::router(svc.clone());
     let stop_accepting = CancellationToken::new();
-    let server = {
-        let stop = stop_accepting.clone();
-        // TCP_NODELAY: a keystroke must leave now, not wait for Nagle and a delayed ACK.
-        let listener = axum::serve::ListenerExt::tap_io(listener, |tcp: &mut tokio::net::TcpStream| {
-            let _ = tcp.set_nodelay(true);
-        });
-        tokio::spawn(async move {
-            axum::serve(listener, app)
-                .with_graceful_shutdown(stop.cancelled_owned())
-                .await
-        })
+    let http_limits = http::serve::HttpLimits {
+        max_pending: config.max_pending_connections,
+        header_read_timeout: Duration::from_secs(config.header_read_timeout_secs),
+        idle: Duration::from_secs(config.http_idle_secs),
     };
+    let server = tokio::spawn(http::serve::serve(
+        listener,
+        app,
+        http_limits,
+        stop_accepting.clone(),
+    ));
     println!("listening on http://{addr}");
     let _ = std::io::stdout().flush();
     tracing::info!(%addr, "listening");
@@ -221,6 +224,17 @@ pub async fn run(
     }
     tracing::info!("stopped");
     Ok(())
+}
+
+/// Raises the soft limit on open files to the hard limit (each connection is one descriptor; the
+/// usual soft limit of 1,024 would stop accepting long before `--max-connections`). Returns
+/// the limit in force afterwards.
+pub fn raise_fd_limit() -> std::io::Result<u64> {
+    let (soft, hard) = rlimit::Resource::NOFILE.get()?;
+    if soft < hard {
+        rlimit::Resource::NOFILE.set(hard, hard)?;
+    }
+    Ok(rlimit::Resource::NOFILE.get()?.0)
 }
 
 /// Resolves on SIGINT or SIGTERM.

@@ -20,6 +20,10 @@ fn main() -> anyhow::Result<()> {
         None => cli.serve,
     };
     config.validate().map_err(anyhow::Error::msg)?;
+    match plenary_server::raise_fd_limit() {
+        Ok(n) => tracing::info!(limit = n, "open files limit"),
+        Err(e) => tracing::warn!(error = %e, "could not raise the open files limit"),
+    }
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     rt.block_on(async move {
         let listener = bind(config.addr).with_context(|| format!("binding {}", config.addr))?;

@@ -28,6 +28,8 @@ pub struct Services {
     /// Numbers connections for logs.
     pub next_conn: Arc<std::sync::atomic::AtomicU64>,
     pub admin: TokenHash,
+    /// The admin bearer check with its server-wide budget for wrong guesses.
+    pub admin_gate: Arc<crate::http::admin::AdminGate>,
     pub limits: Limits,
     pub room_idle: Duration,
     pub compact_after: u64,

@@ -105,6 +105,8 @@ export class Server {
    * @param {string[]} [opts.args] extra command line arguments
    * @param {object} [opts.env] extra environment
    * @param {number} [opts.startTimeoutMs]
+   * @param {string[]} [opts.wrapper] run the binary through this command, which must exec it
+   *   (so that the PID stays the server's), e.g. ['bash', '-c', 'ulimit -Sn 1024 && exec "$@"', 'plenary']
    */
   static async start (opts = {}) {
     const s = new Server(opts)
@@ -112,7 +114,8 @@ export class Server {
     return s
   }
 
-  constructor ({ dataDir, adminToken, args = [], env = {}, startTimeoutMs = 30000, argv = null } = {}) {
+  constructor ({ dataDir, adminToken, args = [], env = {}, startTimeoutMs = 30000, argv = null, wrapper = null } = {}) {
+    this.wrapper = wrapper
     /** argv: the whole command line after the binary (default: serve on port 0 with a temp data dir) */
     this.argv = argv
     this.ownsDataDir = !dataDir
@@ -136,7 +139,9 @@ export class Server {
     // the server's own PLENARY_* variables of the caller's shell must not leak into the tests
     const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('PLENARY_') || k === 'PLENARY_BIN'))
     Object.assign(env, this.env)
-    const proc = spawn(BIN, args, { env, stdio: ['ignore', 'pipe', 'pipe'] })
+    const proc = this.wrapper
+      ? spawn(this.wrapper[0], [...this.wrapper.slice(1), BIN, ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] })
+      : spawn(BIN, args, { env, stdio: ['ignore', 'pipe', 'pipe'] })
     this.proc = proc
     this.runs++
     livePids.add(proc.pid)

@@ -112,10 +112,16 @@ async fn render(
         }
         _ => return Err(unknown_file()),
     };
+    let csp = if file == "summary.html" {
+        super::EXPORT_CSP
+    } else {
+        super::DEFAULT_CSP
+    };
     Ok((
         [
             (header::CONTENT_TYPE, ctype.to_owned()),
             (header::CACHE_CONTROL, "no-store".to_owned()),
+            (header::CONTENT_SECURITY_POLICY, csp.to_owned()),
             (
                 header::CONTENT_DISPOSITION,
                 format!("inline; filename=\"{file}\""),

@@ -2,7 +2,7 @@
 
 use super::error::ApiError;
 use super::{request_token, TokenQuery};
-use crate::auth::{authorize_meeting, AuthError, Capability, Role, TokenHash};
+use crate::auth::{authorize_meeting, AuthError, Capability, Role};
 use crate::meetings::{self, CreateError, MeetingSpec};
 use crate::services::Services;
 use axum::body::Bytes;
@@ -17,17 +17,7 @@ pub async fn create(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<impl IntoResponse, ApiError> {
-    let token = request_token(&headers, None);
-    let ok = token
-        .map(|t| TokenHash::of(&t).ct_eq(&svc.admin))
-        .unwrap_or(false);
-    if !ok {
-        return Err(ApiError::new(
-            StatusCode::UNAUTHORIZED,
-            "invalid_token",
-            "the admin token is required",
-        ));
-    }
+    super::admin::require_admin(&svc, &headers)?;
     let spec: MeetingSpec = serde_json::from_slice(&body)
         .map_err(|e| ApiError::bad_request(format!("invalid meeting JSON: {e}")))?;
     match meetings::create(&svc, spec).await {

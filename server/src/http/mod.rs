@@ -5,21 +5,35 @@
 //! - [`ws`]: the WebSocket upgrade, refused before upgrading (404/401/403).
 //! - [`ops`]: `/healthz`, `/metrics`.
 //! - [`web`]: the embedded web client.
+//! - [`admin`]: the admin bearer check and its budget for wrong guesses.
 //! - [`error`]: `ApiError`, the contract's JSON error body.
+//! - [`serve`]: the accept loop and the limits on connections that have not upgraded.
 
+pub mod admin;
 pub mod error;
 pub mod exports;
 pub mod meetings;
 pub mod ops;
+pub mod serve;
 pub mod web;
 pub mod ws;
 
 use crate::services::Services;
 use axum::extract::DefaultBodyLimit;
-use axum::http::{HeaderMap, Request};
+use axum::http::{header, HeaderMap, HeaderValue, Request};
 use axum::routing::{get, post};
 use axum::Router;
+use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::trace::TraceLayer;
+
+/// The web client's policy: its own scripts and styles (Tiptap sets inline styles), WebSockets
+/// to any host (the app connects to the page's own host, `ws:` or `wss:`), QR codes as data URLs.
+pub const APP_CSP: &str = "default-src 'self'; connect-src 'self' ws: wss:; img-src 'self' data: blob:; style-src 'self' 'unsafe-inline'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'";
+/// Exported HTML: its one inline style sheet and nothing else (no script, no request out).
+pub const EXPORT_CSP: &str = "default-src 'none'; style-src 'unsafe-inline'; img-src data:; frame-ancestors 'none'; base-uri 'none'; form-action 'none'";
+/// Everything else (JSON, Markdown, metrics): nothing to run, not to be framed.
+pub const DEFAULT_CSP: &str =
+    "default-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'";
 
 pub fn router(svc: Services) -> Router {
     Router::new()
@@ -38,6 +52,24 @@ pub fn router(svc: Services) -> Router {
         .fallback(web::serve)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(64 * 1024))
+        // On every response, errors and the web client included; handlers that need another
+        // Content-Security-Policy (the app, exported HTML) set their own first.
+        .layer(SetResponseHeaderLayer::overriding(
+            header::X_CONTENT_TYPE_OPTIONS,
+            HeaderValue::from_static("nosniff"),
+        ))
+        .layer(SetResponseHeaderLayer::overriding(
+            header::X_FRAME_OPTIONS,
+            HeaderValue::from_static("DENY"),
+        ))
+        .layer(SetResponseHeaderLayer::overriding(
+            header::REFERRER_POLICY,
+            HeaderValue::from_static("no-referrer"),
+        ))
+        .layer(SetResponseHeaderLayer::if_not_present(
+            header::CONTENT_SECURITY_POLICY,
+            HeaderValue::from_static(DEFAULT_CSP),
+        ))
         .layer(
             // Method and path only: query strings carry tokens and never reach the logs.
             TraceLayer::new_for_http().make_span_with(|req: &Request<_>| {
@@ -48,11 +80,7 @@ pub fn router(svc: Services) -> Router {
 }
 
 async fn method_not_allowed() -> error::ApiError {
-    error::ApiError::new(
-        axum::http::StatusCode::METHOD_NOT_ALLOWED,
-        "method_not_allowed",
-        "this method is not allowed here",
-    )
+    error::ApiError::method_not_allowed()
 }
 
 /// The token of a request: `Authorization: Bearer T`, else `?token=T`.

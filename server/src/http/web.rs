@@ -1,8 +1,9 @@
 //! The web client, embedded at compile time from `web-client/dist` (committed; the test command
-//! checks it is current). App routes (`/`, `/m/...`, `/organize`) get `index.html`.
+//! checks it is current). App routes (`/`, `/m/...`, `/organize`) get `index.html`; only GET
+//! and HEAD make sense there (405 otherwise).
 
 use super::error::ApiError;
-use axum::http::{header, StatusCode, Uri};
+use axum::http::{header, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use rust_embed::RustEmbed;
 
@@ -23,8 +24,7 @@ fn asset(path: &str) -> Option<Response> {
             [
                 (header::CONTENT_TYPE, mime.as_ref().to_owned()),
                 (header::CACHE_CONTROL, cache.to_owned()),
-                (header::REFERRER_POLICY, "no-referrer".to_owned()),
-                (header::X_CONTENT_TYPE_OPTIONS, "nosniff".to_owned()),
+                (header::CONTENT_SECURITY_POLICY, super::APP_CSP.to_owned()),
             ],
             file.data,
         )
@@ -32,10 +32,16 @@ fn asset(path: &str) -> Option<Response> {
     )
 }
 
-pub async fn serve(uri: Uri) -> Response {
+pub async fn serve(method: Method, uri: Uri) -> Response {
     let path = uri.path().trim_start_matches('/');
     if path.starts_with("api/") || path.starts_with("ws/") {
         return ApiError::not_found("not_found", "no such resource").into_response();
+    }
+    if method != Method::GET && method != Method::HEAD {
+        let mut r = ApiError::method_not_allowed().into_response();
+        r.headers_mut()
+            .insert(header::ALLOW, header::HeaderValue::from_static("GET, HEAD"));
+        return r;
     }
     if let Some(r) = (!path.is_empty()).then(|| asset(path)).flatten() {
         return r;

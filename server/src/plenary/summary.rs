@@ -115,22 +115,25 @@ pub fn to_json(summary: &Summary) -> String {
     serde_json::to_string_pretty(summary).unwrap_or_else(|_| "{}".into())
 }
 
-/// One line per conclusion; line breaks inside a conclusion are kept inside its list item.
+/// One list item per conclusion; line breaks inside a conclusion stay inside its item. Every
+/// text is escaped ([`escape_markdown`]), so a title or conclusion can neither inject HTML nor
+/// change the `# ` / `## ` / `- ` structure.
 pub fn to_markdown(summary: &Summary) -> String {
-    let mut out = format!("# {}\n\n", one_line(&summary.meeting.title));
+    let mut out = format!("# {}\n\n", escape_markdown(&one_line(&summary.meeting.title)));
     if !summary.intro.trim().is_empty() {
-        out.push_str(summary.intro.trim());
+        out.push_str(&escape_markdown(summary.intro.trim()));
         out.push_str("\n\n");
     }
     for g in &summary.groups {
-        out.push_str(&format!("## {}\n\n", one_line(&g.title)));
+        out.push_str(&format!("## {}\n\n", escape_markdown(&one_line(&g.title))));
         for c in &g.conclusions {
-            out.push_str(&format!("- {}\n", c.text.trim().replace('\n', "\n  ")));
+            let text = escape_markdown(c.text.trim()).replace('\n', "\n  ");
+            out.push_str(&format!("- {text}\n"));
         }
         out.push('\n');
     }
     if !summary.closing.trim().is_empty() {
-        out.push_str(summary.closing.trim());
+        out.push_str(&escape_markdown(summary.closing.trim()));
         out.push('\n');
     }
     out
@@ -138,6 +141,55 @@ pub fn to_markdown(summary: &Summary) -> String {
 
 fn one_line(s: &str) -> String {
     s.replace(['\n', '\r'], " ")
+}
+
+/// Text as Markdown that renders as that text: no raw HTML (`<`, `>` and entity-like `&`
+/// become character references), no emphasis, code, links, tables or strike-through (their
+/// characters are backslash-escaped), and no block structure of its own (each line loses its
+/// leading white space, so no code block, and a line starting like a heading, list item,
+/// thematic break or setext underline has that character escaped). Ordinary punctuation is
+/// left alone so that the file stays readable.
+pub fn escape_markdown(text: &str) -> String {
+    let text = text.replace("\r\n", "\n").replace('\r', "\n");
+    let lines: Vec<String> = text.split('\n').map(escape_markdown_line).collect();
+    lines.join("\n")
+}
+
+fn escape_markdown_line(line: &str) -> String {
+    let line = line.trim_start();
+    let mut out = String::with_capacity(line.len() + 8);
+    let chars: Vec<char> = line.chars().collect();
+    // "1." / "1)" at the start of a line would open an ordered list
+    let digits = chars.iter().take_while(|c| c.is_ascii_digit()).count();
+    let ordered_marker = (digits > 0 && matches!(chars.get(digits), Some('.' | ')'))).then_some(digits);
+    for (i, &c) in chars.iter().enumerate() {
+        match c {
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '&' if chars
+                .get(i + 1)
+                .is_some_and(|n| n.is_ascii_alphanumeric() || *n == '#') =>
+            {
+                out.push_str("&amp;")
+            }
+            '\\' | '`' | '*' | '_' | '[' | ']' | '|' | '~' => {
+                out.push('\\');
+                out.push(c);
+            }
+            '#' | '=' | '+' | '-' if i == 0 => {
+                out.push('\\');
+                out.push(c);
+            }
+            // a closing sequence of an ATX heading
+            '#' if i + 1 == chars.len() => out.push_str("\\#"),
+            '.' | ')' if ordered_marker == Some(i) => {
+                out.push('\\');
+                out.push(c);
+            }
+            c => out.push(c),
+        }
+    }
+    out
 }
 
 pub fn escape_html(s: &str) -> String {
@@ -229,9 +281,99 @@ mod tests {
         let s = from_plenary("m", "Meeting", &p, "now".into());
         let md = to_markdown(&s);
         assert!(md.starts_with("# Meeting\n"));
-        assert!(md.contains("## A\n\n- one\n- three <b>\n"));
+        assert!(md.contains("## A\n\n- one\n- three &lt;b&gt;\n"), "{md}");
         let html = to_html(&s);
         assert!(html.contains("three &lt;b&gt;"));
         assert!(!html.contains("three <b>"));
+    }
+
+    fn one_group(title: &str, texts: &[&str]) -> Summary {
+        let conclusions: Vec<Value> = texts
+            .iter()
+            .enumerate()
+            .map(|(i, t)| json!({"id": i.to_string(), "text": t, "status": "final"}))
+            .collect();
+        let p = json!({"groups": [{"id": "a", "title": title, "conclusions": conclusions}]});
+        from_plenary("m", title, &p, "now".into())
+    }
+
+    const HOSTILE: &[&str] = &[
+        "<script>alert(1)</script>",
+        "<img src=x onerror=alert(1)>",
+        "a <a href=\"javascript:alert(1)\">link</a>",
+        "<!-- comment --> and <![CDATA[x]]>",
+        "&lt;script&gt; written as entities",
+        "[click](javascript:alert(1)) and ![img](http://x/y.png)",
+        "<javascript:alert(1)>",
+        "**bold** _em_ `code` ~~strike~~ | table |",
+        "line one\n# heading\n## sub\n- item\n+ item\n* item\n1. ordered\n2) ordered\n> quote\n---\n===\n    code block\n```\nfence",
+        "back\\slash\r\n<b>crlf</b>\rcr",
+    ];
+
+    #[test]
+    fn markdown_never_passes_raw_html_or_structure_through() {
+        let s = one_group("Title <b>x</b> #", HOSTILE);
+        let md = to_markdown(&s);
+        // raw HTML: no '<' or '>' at all outside the escapes, no live entity
+        assert!(!md.contains('<') && !md.contains('>'), "{md}");
+        assert!(
+            !md.contains("&lt;script&gt; written"),
+            "an entity in the text must stay text: {md}"
+        );
+        assert!(md.contains("&amp;lt;script&amp;gt; written"), "{md}");
+        // structure: exactly one '# ', one '## ', one '- ' per conclusion, at line starts
+        let starts = |p: &str| md.lines().filter(|l| l.starts_with(p)).count();
+        assert_eq!(starts("# "), 1, "{md}");
+        assert_eq!(starts("## "), 1, "{md}");
+        assert_eq!(starts("- "), HOSTILE.len(), "{md}");
+        // every other line is a continuation of a list item, indented by exactly two spaces and
+        // starting with no block marker
+        for l in md
+            .lines()
+            .skip(4)
+            .filter(|l| !l.is_empty() && !l.starts_with("- "))
+        {
+            assert!(l.starts_with("  ") && !l.starts_with("   "), "{l:?} in {md}");
+            let rest = &l[2..];
+            assert!(
+                !rest.starts_with(['#', '-', '+', '*', '=', '>', '`', '<'])
+                    && !rest.split(['.', ')']).next().is_some_and(|d| !d.is_empty()
+                        && d.chars().all(|c| c.is_ascii_digit())
+                        && rest.len() > d.len()),
+                "line {l:?} opens a block: {md}"
+            );
+        }
+        // inline syntax is escaped, text is still readable
+        assert!(
+            md.contains("\\*\\*bold\\*\\* \\_em\\_ \\`code\\` \\~\\~strike\\~\\~ \\| table \\|"),
+            "{md}"
+        );
+        assert!(md.contains("\\[click\\](javascript:alert(1))"), "{md}");
+        assert!(md.contains("- &lt;script&gt;alert(1)&lt;/script&gt;\n"), "{md}");
+        assert!(md.starts_with("# Title &lt;b&gt;x&lt;/b&gt; \\#\n"), "{md}");
+        assert!(md.contains("back\\\\slash"), "{md}");
+        // ordinary text untouched
+        let plain = to_markdown(&one_group(
+            "Migrants, e.g. 2023: R & D (draft).",
+            &["Keep it 100% simple, e.g. this."],
+        ));
+        assert!(
+            plain.contains("# Migrants, e.g. 2023: R & D (draft).\n"),
+            "{plain}"
+        );
+        assert!(plain.contains("- Keep it 100% simple, e.g. this.\n"), "{plain}");
+    }
+
+    #[test]
+    fn html_escapes_every_text() {
+        let s = one_group("<b>T</b>", HOSTILE);
+        let html = to_html(&s);
+        let body = &html[html.find("<body>").unwrap_or(0)..];
+        for bad in ["<script", "<img", "<a ", "<!--", "<![CDATA", "<b>", "<javascript"] {
+            assert!(!body.contains(bad), "{bad} passed through: {html}");
+        }
+        assert!(body.contains("&lt;script&gt;alert(1)&lt;/script&gt;"), "{html}");
+        assert!(body.contains("&lt;img src=x onerror=alert(1)&gt;"), "{html}");
+        assert!(html.contains("<title>&lt;b&gt;T&lt;/b&gt;</title>"), "{html}");
     }
 }
