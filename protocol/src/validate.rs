@@ -31,7 +31,8 @@
 //!   `clock + len` (of structs within a client block and of delete ranges) fits `u32` too;
 //! - GC, Skip and delete ranges are not empty; delete ranges of a client are ascending and do
 //!   not overlap (Yjs always writes them sorted and merged);
-//! - a client appears at most once in the struct section and once in the delete set;
+//! - a client appears at most once in the struct section, in the delete set and in a state
+//!   vector;
 //! - an origin, right origin or parent id of the struct's own client points to an earlier clock
 //!   (an item can only refer to what existed when it was created);
 //! - no bytes follow the delete set.
@@ -47,6 +48,7 @@
 //! updates in a separate process.
 
 use crate::Limits;
+use std::collections::HashSet;
 use thiserror::Error;
 
 /// Bounds of [`validate_update`] and [`validate_state_vector`]. Defaults in [`Limits`].
@@ -220,8 +222,21 @@ pub fn validate_state_vector(bytes: &[u8], limits: &Limits) -> Result<usize, Upd
         2,
         limits.update.max_state_vector_entries,
     )?;
+    // yrs keeps the last clock of a repeated client, plenary kept the largest; Yjs writes each
+    // client once, so a repeat is refused rather than interpreted.
+    let mut seen = HashSet::new();
     for _ in 0..count {
-        r.client("state vector client id")?;
+        let at = r.pos;
+        let client = r.client("state vector client id")?;
+        if !seen.insert(client) {
+            return r.fail(
+                at,
+                Reason::DuplicateClient {
+                    what: "state vector",
+                    client,
+                },
+            );
+        }
         r.var_u32("state vector clock")?;
     }
     r.finish()?;
@@ -253,7 +268,7 @@ impl<'a> Validator<'a> {
     fn update(&mut self) -> Result<UpdateSummary, UpdateError> {
         // A client block takes at least 3 bytes (struct count, client, clock).
         let clients = self.r.count("client count", 3, self.limits.max_clients)?;
-        let mut seen = Vec::new();
+        let mut seen = HashSet::new();
         for _ in 0..clients {
             self.client_block(&mut seen)?;
         }
@@ -265,7 +280,7 @@ impl<'a> Validator<'a> {
         })
     }
 
-    fn client_block(&mut self, seen: &mut Vec<u64>) -> Result<(), UpdateError> {
+    fn client_block(&mut self, seen: &mut HashSet<u64>) -> Result<(), UpdateError> {
         // Every struct takes at least 2 bytes (info + length, or info + parent / origin).
         let count_at = self.r.pos;
         let count = self.r.count("struct count", 2, usize::MAX)?;
@@ -285,7 +300,7 @@ impl<'a> Validator<'a> {
         let client = self.r.client("client id")?;
         // yrs appends the structs of a repeated client to the same list, with a new start
         // clock: the list would no longer be ordered.
-        if seen.contains(&client) {
+        if !seen.insert(client) {
             return Err(UpdateError {
                 at: client_at,
                 reason: Reason::DuplicateClient {
@@ -294,7 +309,6 @@ impl<'a> Validator<'a> {
                 },
             });
         }
-        seen.push(client);
         let mut clock = self.r.var_u32("start clock")?;
         for _ in 0..count {
             let at = self.r.pos;
@@ -507,12 +521,12 @@ impl<'a> Validator<'a> {
     fn delete_set(&mut self) -> Result<usize, UpdateError> {
         // A delete set entry takes at least 2 bytes (client, range count).
         let clients = self.r.count("delete set client count", 2, self.limits.max_clients)?;
-        let mut seen = Vec::new();
+        let mut seen = HashSet::new();
         let mut ranges_total: usize = 0;
         for _ in 0..clients {
             let client_at = self.r.pos;
             let client = self.r.client("delete set client id")?;
-            if seen.contains(&client) {
+            if !seen.insert(client) {
                 return Err(UpdateError {
                     at: client_at,
                     reason: Reason::DuplicateClient {
@@ -521,7 +535,6 @@ impl<'a> Validator<'a> {
                     },
                 });
             }
-            seen.push(client);
             let count_at = self.r.pos;
             // A range takes at least 2 bytes (clock, len).
             let ranges = self.r.count("delete range count", 2, usize::MAX)?;

@@ -370,6 +370,28 @@ fn repeated_clients_are_rejected() {
 }
 
 #[test]
+fn many_clients_are_checked_in_linear_time() {
+    // 60,000 one-struct client blocks, and as many delete set clients
+    let mut u = Vec::new();
+    var(&mut u, 60_000);
+    for c in 0..60_000u64 {
+        u.push(1);
+        var(&mut u, c + 1);
+        u.push(0);
+        u.extend(root_string(b"x"));
+    }
+    var(&mut u, 60_000);
+    for c in 0..60_000u64 {
+        var(&mut u, c + 1);
+        u.extend_from_slice(&[1, 0, 1]);
+    }
+    let start = Instant::now();
+    let s = validate_update(&u, &limits()).unwrap();
+    assert_eq!((s.clients, s.structs, s.delete_ranges), (60_000, 60_000, 60_000));
+    assert!(start.elapsed() < Duration::from_secs(2), "{:?}", start.elapsed());
+}
+
+#[test]
 fn client_ids_must_fit_53_bits() {
     let u = update_of(1 << 53, 0, 1, &root_string(b"x"));
     assert_eq!(reason(&u), Reason::ClientIdOutOfRange(1 << 53));
@@ -515,6 +537,15 @@ fn state_vectors_are_bounded() {
     let mut big = vec![1, 1];
     var(&mut big, 1 << 32);
     assert!(validate_state_vector(&big, &limits()).is_err());
+    // a repeated client (found by fuzzing: yrs keeps the last clock, set_max kept the largest)
+    let dup = [7, 15, 2, 196, 7, 189, 1, 4, 7, 35, 5, 1, 44, 196, 7, 0, 7, 1];
+    assert_eq!(
+        validate_state_vector(&dup, &limits()).unwrap_err().reason,
+        Reason::DuplicateClient {
+            what: "state vector",
+            client: 964
+        }
+    );
     // and what passes decodes to the same state vector yrs reads
     let doc = Doc::with_client_id(42);
     doc.get_or_insert_text("t").insert(&mut doc.transact_mut(), 0, "abc");
@@ -847,5 +878,37 @@ mod props {
                 prop_assert!(validate_state_vector(&sv, &limits()).is_ok());
             }
         }
+    }
+}
+
+/// Writes the fuzz seed corpus: `PLENARY_FUZZ_CORPUS=protocol/fuzz/corpus/validate_update
+/// cargo test --release -p plenary-protocol --test validate -- --ignored write_fuzz_seed_corpus`.
+#[test]
+#[ignore]
+fn write_fuzz_seed_corpus() {
+    let dir = std::path::PathBuf::from(std::env::var("PLENARY_FUZZ_CORPUS").expect("set PLENARY_FUZZ_CORPUS"));
+    std::fs::create_dir_all(&dir).unwrap();
+    let mut seeds: Vec<(String, Vec<u8>)> = vec![
+        ("yrs-text".into(), yrs_text_update()),
+        ("yrs-rich".into(), yrs_rich_update()),
+        ("yrs-empty".into(), vec![0, 0]),
+        ("any-nested-8".into(), nested_any(8, false)),
+        ("any-map-nested-8".into(), nested_any(8, true)),
+        ("delete-set".into(), vec![0, 2, 9, 2, 0, 2, 5, 1, 3, 1, 7, 4]),
+    ];
+    let doc = Doc::with_client_id(3);
+    doc.get_or_insert_text("t").insert(&mut doc.transact_mut(), 0, "abc");
+    seeds.push((
+        "yrs-state-vector".into(),
+        yrs::updates::encoder::Encode::encode_v1(&doc.transact().state_vector()),
+    ));
+    let all: Value = serde_json::from_str(include_str!("fixtures/y-protocols.json")).unwrap();
+    for (name, f) in all.as_object().unwrap() {
+        if let Some(hex) = f["expect"]["update_hex"].as_str() {
+            seeds.push((format!("yjs-{name}"), unhex(hex)));
+        }
+    }
+    for (name, bytes) in seeds {
+        std::fs::write(dir.join(format!("{name}.bin")), bytes).unwrap();
     }
 }
