@@ -217,11 +217,7 @@ pub fn validate_update(bytes: &[u8], limits: &Limits) -> Result<UpdateSummary, U
 /// Validates a v1 state vector: var-uint count, then (client, clock) var-uint pairs.
 pub fn validate_state_vector(bytes: &[u8], limits: &Limits) -> Result<usize, UpdateError> {
     let mut r = Reader { buf: bytes, pos: 0 };
-    let count = r.count(
-        "state vector length",
-        2,
-        limits.update.max_state_vector_entries,
-    )?;
+    let count = r.count("state vector length", 2, limits.update.max_state_vector_entries)?;
     // yrs keeps the last clock of a repeated client, plenary kept the largest; Yjs writes each
     // client once, so a repeat is refused rather than interpreted.
     let mut seen = HashSet::new();
@@ -244,10 +240,7 @@ pub fn validate_state_vector(bytes: &[u8], limits: &Limits) -> Result<usize, Upd
 }
 
 /// The state vector entries of a validated state vector, in wire order.
-pub(crate) fn state_vector_entries(
-    bytes: &[u8],
-    limits: &Limits,
-) -> Result<Vec<(u64, u32)>, UpdateError> {
+pub(crate) fn state_vector_entries(bytes: &[u8], limits: &Limits) -> Result<Vec<(u64, u32)>, UpdateError> {
     let count = validate_state_vector(bytes, limits)?;
     let mut r = Reader { buf: bytes, pos: 0 };
     r.var_u64("state vector length")?;
@@ -327,7 +320,11 @@ impl<'a> Validator<'a> {
         let info = self.r.u8("struct info")?;
         match info {
             BLOCK_GC | BLOCK_SKIP => {
-                let what = if info == BLOCK_GC { "GC range" } else { "Skip range" };
+                let what = if info == BLOCK_GC {
+                    "GC range"
+                } else {
+                    "Skip range"
+                };
                 let at = self.r.pos;
                 let len = self.r.var_u32(what)?;
                 if len == 0 {
@@ -520,7 +517,9 @@ impl<'a> Validator<'a> {
 
     fn delete_set(&mut self) -> Result<usize, UpdateError> {
         // A delete set entry takes at least 2 bytes (client, range count).
-        let clients = self.r.count("delete set client count", 2, self.limits.max_clients)?;
+        let clients = self
+            .r
+            .count("delete set client count", 2, self.limits.max_clients)?;
         let mut seen = HashSet::new();
         let mut ranges_total: usize = 0;
         for _ in 0..clients {

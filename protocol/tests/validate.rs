@@ -188,7 +188,13 @@ fn claimed_counts_beyond_the_bytes_are_rejected_before_anything_is_reserved() {
     let mut u = vec![1];
     var(&mut u, 1 << 31);
     u.extend_from_slice(&[1, 0, 0]);
-    assert!(matches!(reason(&u), Reason::CountExceedsBytes { what: "struct count", .. }));
+    assert!(matches!(
+        reason(&u),
+        Reason::CountExceedsBytes {
+            what: "struct count",
+            ..
+        }
+    ));
     // an Any array, an Any map and an Any content claiming millions of entries
     for body in [&[117u8, 0xff, 0xff, 0x7f][..], &[118, 0xff, 0xff, 0x7f]] {
         let mut s = vec![8, 1];
@@ -216,7 +222,10 @@ fn claimed_counts_beyond_the_bytes_are_rejected_before_anything_is_reserved() {
     assert!(validate_update(&two_clients, &limits()).is_ok());
     assert!(matches!(
         validate_update(&two_clients, &few).unwrap_err().reason,
-        Reason::OverLimit { what: "client count", .. }
+        Reason::OverLimit {
+            what: "client count",
+            ..
+        }
     ));
 }
 
@@ -321,8 +330,14 @@ fn clocks_past_u32_are_rejected() {
 #[test]
 fn zero_length_ranges_are_rejected() {
     assert_eq!(reason(&[0, 1, 9, 1, 5, 0]), Reason::ZeroLength("delete range"));
-    assert_eq!(reason(&update_of(1, 0, 1, &[0, 0])), Reason::ZeroLength("GC range"));
-    assert_eq!(reason(&update_of(1, 0, 1, &[10, 0])), Reason::ZeroLength("Skip range"));
+    assert_eq!(
+        reason(&update_of(1, 0, 1, &[0, 0])),
+        Reason::ZeroLength("GC range")
+    );
+    assert_eq!(
+        reason(&update_of(1, 0, 1, &[10, 0])),
+        Reason::ZeroLength("Skip range")
+    );
     // yrs drops a zero-length string item (old clients wrote some); so do we, without error
     let u = update_of(5, 0, 1, &root_string(b""));
     assert!(validate_update(&u, &limits()).is_ok());
@@ -332,15 +347,9 @@ fn zero_length_ranges_are_rejected() {
 #[test]
 fn delete_ranges_must_ascend_without_overlap() {
     // client 9: [5, 8) then [2, 3)
-    assert_eq!(
-        reason(&[0, 1, 9, 2, 5, 3, 2, 1]),
-        Reason::UnsortedDeleteRanges(9)
-    );
+    assert_eq!(reason(&[0, 1, 9, 2, 5, 3, 2, 1]), Reason::UnsortedDeleteRanges(9));
     // overlapping: [5, 8) then [7, 9)
-    assert_eq!(
-        reason(&[0, 1, 9, 2, 5, 3, 7, 2]),
-        Reason::UnsortedDeleteRanges(9)
-    );
+    assert_eq!(reason(&[0, 1, 9, 2, 5, 3, 7, 2]), Reason::UnsortedDeleteRanges(9));
     // adjacent and gapped are fine
     assert!(validate_update(&[0, 1, 9, 3, 0, 2, 2, 1, 9, 1], &limits()).is_ok());
 }
@@ -412,7 +421,10 @@ fn references_to_the_future_of_the_same_client_are_rejected() {
     string(&mut s, b"x");
     assert!(matches!(
         reason(&update_of(1, 3, 1, &s)),
-        Reason::ReferenceNotBefore { what: "right origin", .. }
+        Reason::ReferenceNotBefore {
+            what: "right origin",
+            ..
+        }
     ));
     // parent id pointing at the item itself
     let mut s = vec![4, 0, 1, 0];
@@ -455,7 +467,8 @@ fn unknown_and_unsupported_refs_are_rejected() {
         string(&mut s, b"hook");
         let r = reason(&update_of(1, 0, 1, &s));
         assert!(
-            matches!(r, Reason::UnknownTypeRef(t) if t == tr) || matches!(r, Reason::UnsupportedContent(_)) && tr == 5,
+            matches!(r, Reason::UnknownTypeRef(t) if t == tr)
+                || matches!(r, Reason::UnsupportedContent(_)) && tr == 5,
             "{tr}: {r}"
         );
     }
@@ -548,7 +561,8 @@ fn state_vectors_are_bounded() {
     );
     // and what passes decodes to the same state vector yrs reads
     let doc = Doc::with_client_id(42);
-    doc.get_or_insert_text("t").insert(&mut doc.transact_mut(), 0, "abc");
+    doc.get_or_insert_text("t")
+        .insert(&mut doc.transact_mut(), 0, "abc");
     let bytes = yrs::updates::encoder::Encode::encode_v1(&doc.transact().state_vector());
     assert_eq!(
         decode_state_vector(&bytes).unwrap(),
@@ -578,12 +592,20 @@ fn yrs_rich_update() -> Vec<u8> {
     text.insert(&mut txn, 0, "Hello, world");
     let bold: Attrs = HashMap::from([(Arc::from("bold"), Any::Bool(true))]);
     text.format(&mut txn, 0, 5, bold);
-    text.insert_embed(&mut txn, 5, Any::from(HashMap::from([("image".to_owned(), Any::from("x.png"))])));
+    text.insert_embed(
+        &mut txn,
+        5,
+        Any::from(HashMap::from([("image".to_owned(), Any::from("x.png"))])),
+    );
     text.remove_range(&mut txn, 7, 2);
     map.insert(&mut txn, "n", 3.5);
     map.insert(&mut txn, "big", Any::Number(yrs::Number::Int(1 << 40)));
     map.insert(&mut txn, "bin", Any::Buffer(Arc::from(&b"\x00\x01"[..])));
-    map.insert(&mut txn, "list", Any::from(vec![Any::Null, Any::Undefined, Any::from("s")]));
+    map.insert(
+        &mut txn,
+        "list",
+        Any::from(vec![Any::Null, Any::Undefined, Any::from("s")]),
+    );
     let inner = map.insert(&mut txn, "text", TextPrelim::new("nested"));
     inner.insert(&mut txn, 0, ">");
     let sub = map.insert(&mut txn, "map", MapPrelim::default());
@@ -781,7 +803,10 @@ mod props {
                 let al = arr.len(&txn);
                 if al > 0 {
                     let from = a % al;
-                    if let Some(v) = arr.get(&txn, from).and_then(|o| match o { yrs::Out::Any(a) => Some(a), _ => None }) {
+                    if let Some(v) = arr.get(&txn, from).and_then(|o| match o {
+                        yrs::Out::Any(a) => Some(a),
+                        _ => None,
+                    }) {
                         arr.remove(&mut txn, from);
                         let to = within(*b, al - 1);
                         arr.insert(&mut txn, to, v);
@@ -886,7 +911,8 @@ mod props {
 #[test]
 #[ignore]
 fn write_fuzz_seed_corpus() {
-    let dir = std::path::PathBuf::from(std::env::var("PLENARY_FUZZ_CORPUS").expect("set PLENARY_FUZZ_CORPUS"));
+    let dir =
+        std::path::PathBuf::from(std::env::var("PLENARY_FUZZ_CORPUS").expect("set PLENARY_FUZZ_CORPUS"));
     std::fs::create_dir_all(&dir).unwrap();
     let mut seeds: Vec<(String, Vec<u8>)> = vec![
         ("yrs-text".into(), yrs_text_update()),
@@ -897,7 +923,8 @@ fn write_fuzz_seed_corpus() {
         ("delete-set".into(), vec![0, 2, 9, 2, 0, 2, 5, 1, 3, 1, 7, 4]),
     ];
     let doc = Doc::with_client_id(3);
-    doc.get_or_insert_text("t").insert(&mut doc.transact_mut(), 0, "abc");
+    doc.get_or_insert_text("t")
+        .insert(&mut doc.transact_mut(), 0, "abc");
     seeds.push((
         "yrs-state-vector".into(),
         yrs::updates::encoder::Encode::encode_v1(&doc.transact().state_vector()),

@@ -10,7 +10,7 @@ use plenary_protocol::{validate_update, Limits};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::{Once, OnceLock};
 use yrs::updates::decoder::Decode;
-use yrs::{Doc, ReadTxn, StateVector, Text, Transact, Update};
+use yrs::{Doc, GetString, ReadTxn, StateVector, Text, Transact, Update};
 
 /// A small document in the plenary layout, encoded once: text, a map and an array.
 fn seed() -> &'static [u8] {
@@ -28,9 +28,7 @@ fn seed() -> &'static [u8] {
             m.insert(&mut txn, "k", "v");
             a.insert_range(&mut txn, 0, [1, 2, 3]);
         }
-        let out = doc
-            .transact()
-            .encode_state_as_update_v1(&StateVector::default());
+        let out = doc.transact().encode_state_as_update_v1(&StateVector::default());
         out
     })
 }
@@ -54,9 +52,11 @@ fuzz_target!(|data: &[u8]| {
             let _ = txn.apply_update(update);
         }
         drop(txn);
-        // what the server does next: read the state, encode it for others
+        // what the server does next: read the state, encode it for others (root refs are
+        // taken before the read transaction: getting one needs a write transaction)
+        let text = doc.get_or_insert_text("t");
         let txn = doc.transact();
-        let _ = doc.get_or_insert_text("t").len(&txn);
+        let _ = text.get_string(&txn);
         let state = txn.encode_state_as_update_v1(&StateVector::default());
         let _ = txn.encode_diff_v1(&StateVector::default());
         drop(txn);
