@@ -27,8 +27,10 @@
 //! - every count is checked against the bytes left (each element needs at least one byte, most
 //!   two or three) and against an [`UpdateLimits`] bound before anything is trusted;
 //! - `Any` values and JSON strings nest at most [`UpdateLimits::max_nesting`] levels;
-//! - client ids fit 53 bits (yrs' `ClientID`); clocks and lengths fit `u32`, and every
-//!   `clock + len` (of structs within a client block and of delete ranges) fits `u32` too;
+//! - client ids fit 53 bits (yrs' `ClientID`); lengths fit `u32`; every clock in an update,
+//!   including `clock + len` of structs within a client block and of delete ranges and the
+//!   clocks of origins and parents, is at most [`MAX_CLOCK`] = 2^31 - 1, because yrs computes
+//!   clock offsets as `i32` when it integrates (`update.rs`, `text.rs`);
 //! - GC, Skip and delete ranges are not empty; delete ranges of a client are ascending and do
 //!   not overlap (Yjs always writes them sorted and merged);
 //! - a client appears at most once in the struct section, in the delete set and in a state
@@ -118,7 +120,7 @@ pub enum Reason {
     TooDeep(usize),
     #[error("client id {0} does not fit 53 bits")]
     ClientIdOutOfRange(u64),
-    #[error("clocks of client {client} pass 2^32 - 1")]
+    #[error("clocks of client {client} pass 2^31 - 1")]
     ClockOverflow { client: u64 },
     #[error("zero-length {0}")]
     ZeroLength(&'static str),
@@ -159,6 +161,11 @@ pub struct UpdateSummary {
 
 /// Largest client id: yrs' `ClientID` keeps 53 bits (Yjs ids are random `u32`s).
 pub const MAX_CLIENT_ID: u64 = (1 << 53) - 1;
+
+/// Largest clock in an update: yrs casts clocks to `i32` to compute offsets while integrating
+/// (found by fuzzing `apply`), so anything above `i32::MAX` wraps there. A client would need
+/// two billion operations under one client id to get near it.
+pub const MAX_CLOCK: u32 = 0x7fff_ffff;
 
 // Struct info byte (yrs `block.rs`, Yjs `Item.write`).
 const BLOCK_GC: u8 = 0;
@@ -302,14 +309,24 @@ impl<'a> Validator<'a> {
                 },
             });
         }
+        let start_at = self.r.pos;
         let mut clock = self.r.var_u32("start clock")?;
+        if clock > MAX_CLOCK {
+            return Err(UpdateError {
+                at: start_at,
+                reason: Reason::ClockOverflow { client },
+            });
+        }
         for _ in 0..count {
             let at = self.r.pos;
             let len = self.structure(client, clock)?;
-            clock = clock.checked_add(len).ok_or(UpdateError {
-                at,
-                reason: Reason::ClockOverflow { client },
-            })?;
+            clock = clock
+                .checked_add(len)
+                .filter(|&end| end <= MAX_CLOCK)
+                .ok_or(UpdateError {
+                    at,
+                    reason: Reason::ClockOverflow { client },
+                })?;
         }
         Ok(())
     }
@@ -375,6 +392,12 @@ impl<'a> Validator<'a> {
         let at = self.r.pos;
         let ref_client = self.r.client(what)?;
         let ref_clock = self.r.var_u32(what)?;
+        if ref_clock > MAX_CLOCK {
+            return Err(UpdateError {
+                at,
+                reason: Reason::ClockOverflow { client: ref_client },
+            });
+        }
         if ref_client == client && ref_clock >= clock {
             return Err(UpdateError {
                 at,
@@ -559,10 +582,13 @@ impl<'a> Validator<'a> {
                         reason: Reason::ZeroLength("delete range"),
                     });
                 }
-                let end = clock.checked_add(len).ok_or(UpdateError {
-                    at,
-                    reason: Reason::ClockOverflow { client },
-                })?;
+                let end = clock
+                    .checked_add(len)
+                    .filter(|&end| end <= MAX_CLOCK)
+                    .ok_or(UpdateError {
+                        at,
+                        reason: Reason::ClockOverflow { client },
+                    })?;
                 if clock < prev_end {
                     return Err(UpdateError {
                         at,

@@ -299,32 +299,50 @@ fn invalid_utf8_is_rejected_wherever_a_string_is() {
 }
 
 #[test]
-fn clocks_past_u32_are_rejected() {
-    let max = u64::from(u32::MAX);
+fn clocks_past_i32_max_are_rejected() {
+    // yrs computes clock offsets as i32 while integrating, so clocks stop at 2^31 - 1
+    let max = u64::from(plenary_protocol::validate::MAX_CLOCK);
+    assert_eq!(max, (1 << 31) - 1);
     // five UTF-16 units starting 2 below the top
     assert_eq!(
         reason(&update_of(1, max - 2, 1, &root_string(b"hello"))),
         Reason::ClockOverflow { client: 1 }
     );
-    // exactly up to u32::MAX is fine
+    // exactly up to the top is fine
     assert!(validate_update(&update_of(1, max - 5, 1, &root_string(b"hello")), &limits()).is_ok());
-    // a start clock above u32
+    // a start clock above it, and above u32
     assert_eq!(
         reason(&update_of(1, max + 1, 1, &root_string(b"x"))),
-        Reason::IntegerOverflow("start clock")
-    );
-    // a GC range pushing the clock over
-    let mut s = vec![0];
-    var(&mut s, 10);
-    assert_eq!(
-        reason(&update_of(1, max - 3, 1, &s)),
         Reason::ClockOverflow { client: 1 }
     );
-    // a delete range whose end passes u32
-    let mut u = vec![0, 1, 9, 1];
-    var(&mut u, max - 1);
-    var(&mut u, 2);
-    assert_eq!(reason(&u), Reason::ClockOverflow { client: 9 });
+    assert_eq!(
+        reason(&update_of(1, u64::from(u32::MAX) + 1, 1, &root_string(b"x"))),
+        Reason::IntegerOverflow("start clock")
+    );
+    // a GC range pushing the clock over, also where clock + len wraps u32
+    for (start, len) in [(max - 3, 10), (max - 3, u64::from(u32::MAX))] {
+        let mut s = vec![0];
+        var(&mut s, len);
+        assert_eq!(
+            reason(&update_of(1, start, 1, &s)),
+            Reason::ClockOverflow { client: 1 }
+        );
+    }
+    // an origin of another client beyond it
+    let mut s = vec![4 | 0x80, 2];
+    var(&mut s, max + 1);
+    string(&mut s, b"x");
+    assert_eq!(
+        reason(&update_of(1, 0, 1, &s)),
+        Reason::ClockOverflow { client: 2 }
+    );
+    // a delete range whose end passes it, and one whose end wraps u32
+    for (clock, len) in [(max - 1, 2), (u64::from(u32::MAX) - 1, 2)] {
+        let mut u = vec![0, 1, 9, 1];
+        var(&mut u, clock);
+        var(&mut u, len);
+        assert_eq!(reason(&u), Reason::ClockOverflow { client: 9 });
+    }
 }
 
 #[test]
