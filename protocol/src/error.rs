@@ -1,5 +1,6 @@
 //! The one error type of decoding: what was wrong with the bytes a client sent.
 
+use crate::validate::UpdateError;
 use thiserror::Error;
 
 /// Why a frame could not be decoded. Every variant means "close the connection with 1002".
@@ -21,6 +22,10 @@ pub enum DecodeError {
     InvalidUtf8,
     #[error("{0} trailing bytes after the message")]
     TrailingBytes(usize),
+    /// The update or state vector failed [`crate::validate`]; nothing reached yrs.
+    #[error("invalid Yjs update: {0}")]
+    InvalidUpdate(#[from] UpdateError),
+    /// yrs itself refused an update that passed validation.
     #[error("malformed Yjs update: {0}")]
     MalformedUpdate(String),
 }

@@ -7,6 +7,8 @@
 //!   awareness, query-awareness, auth, and plenary's saved acknowledgement) into typed messages
 //!   and encoding back. Decoding never panics and checks every length against the bytes left
 //!   and the configured [`Limits`] before allocating.
+//! - [`validate`]: a complete structural check of untrusted v1 Yjs updates and state vectors
+//!   (counts, nesting, clocks, UTF-8, content refs) that runs before any byte reaches yrs.
 //! - [`ids`]: meeting, group and room identifiers, validated once at the edge.
 //! - [`layout`]: the names of the Yjs root types of group and plenary documents, and the
 //!   documented plenary layout for third-party clients.
@@ -18,9 +20,11 @@ pub mod ids;
 pub mod layout;
 pub mod limits;
 pub mod message;
+pub mod validate;
 mod varint;
 
 pub use error::DecodeError;
 pub use ids::{DocKind, GroupId, IdError, MeetingId, RoomPath};
 pub use limits::Limits;
 pub use message::{AwarenessEntry, AwarenessUpdate, Message};
+pub use validate::{validate_state_vector, validate_update, UpdateError, UpdateLimits};

@@ -1,5 +1,7 @@
 //! Bounds applied while decoding untrusted input.
 
+use crate::validate::UpdateLimits;
+
 /// Upper bounds for decoding. Every allocation made while decoding is bounded by one of these
 /// or by the length of the frame itself.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -10,6 +12,8 @@ pub struct Limits {
     pub max_awareness_clients: usize,
     /// Largest JSON state of one awareness entry.
     pub max_awareness_state_bytes: usize,
+    /// Bounds of Yjs updates and state vectors (see [`crate::validate`]).
+    pub update: UpdateLimits,
 }
 
 impl Default for Limits {
@@ -18,6 +22,7 @@ impl Default for Limits {
             max_message_bytes: 1_048_576,
             max_awareness_clients: 1_024,
             max_awareness_state_bytes: 64 * 1024,
+            update: UpdateLimits::default(),
         }
     }
 }

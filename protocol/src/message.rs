@@ -13,6 +13,7 @@
 //!
 //! [y-protocols]: https://github.com/yjs/y-protocols/blob/master/PROTOCOL.md
 
+use crate::validate::{state_vector_entries, validate_update};
 use crate::varint::{write_buf, write_var_u64, Cursor};
 use crate::{DecodeError, Limits};
 use yrs::updates::decoder::Decode;
@@ -37,7 +38,7 @@ const AUTH_PERMISSION_GRANTED: u64 = 1;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Message {
     SyncStep1(StateVector),
-    /// A v1-encoded Yjs update (not yet validated: see [`decode_update`]).
+    /// A v1-encoded Yjs update (not yet validated: [`decode_update`] validates and decodes it).
     SyncStep2(Vec<u8>),
     Update(Vec<u8>),
     Awareness(AwarenessUpdate),
@@ -84,7 +85,7 @@ impl Message {
         let mut c = Cursor::new(frame);
         let msg = match c.read_var_u64("message type")? {
             MSG_SYNC => match c.read_var_u64("sync type")? {
-                SYNC_STEP_1 => Message::SyncStep1(decode_state_vector_from(&mut c)?),
+                SYNC_STEP_1 => Message::SyncStep1(decode_state_vector_from(&mut c, limits)?),
                 SYNC_STEP_2 => Message::SyncStep2(c.read_buf("update", usize::MAX)?.to_vec()),
                 SYNC_UPDATE => Message::Update(c.read_buf("update", usize::MAX)?.to_vec()),
                 other => return Err(DecodeError::UnknownSyncType(other)),
@@ -100,7 +101,7 @@ impl Message {
                 _ => Message::Auth(None),
             },
             MSG_QUERY_AWARENESS => Message::QueryAwareness,
-            MSG_SAVED_ACK => Message::SavedAck(decode_state_vector_from(&mut c)?),
+            MSG_SAVED_ACK => Message::SavedAck(decode_state_vector_from(&mut c, limits)?),
             other => return Err(DecodeError::UnknownMessageType(other)),
         };
         if !c.is_empty() {
@@ -123,27 +124,24 @@ impl Message {
     }
 }
 
-fn decode_state_vector_from(c: &mut Cursor<'_>) -> Result<StateVector, DecodeError> {
+fn decode_state_vector_from(c: &mut Cursor<'_>, limits: &Limits) -> Result<StateVector, DecodeError> {
     let payload = c.read_buf("state vector", usize::MAX)?;
-    decode_state_vector(payload)
+    decode_state_vector_with(payload, limits)
 }
 
-/// Decodes a v1 state vector: var-uint count, then (client, clock) var-uint pairs.
+/// Decodes a v1 state vector (var-uint count, then (client, clock) var-uint pairs) within the
+/// default [`Limits`].
 pub fn decode_state_vector(payload: &[u8]) -> Result<StateVector, DecodeError> {
-    let mut c = Cursor::new(payload);
-    // Each pair takes at least two bytes, so the count is bounded by the payload itself.
-    let count = c.read_var_u64("state vector length")?;
-    if count > (c.remaining() / 2) as u64 {
-        return Err(DecodeError::Truncated("state vector"));
-    }
+    decode_state_vector_with(payload, &Limits::default())
+}
+
+/// Decodes a v1 state vector after [`crate::validate::validate_state_vector`]: the count is bounded by the payload
+/// and `limits.update.max_state_vector_entries`, client ids fit 53 bits, clocks fit `u32`.
+/// Built entry by entry, so yrs' `StateVector::decode_v1` never sees untrusted bytes.
+pub fn decode_state_vector_with(payload: &[u8], limits: &Limits) -> Result<StateVector, DecodeError> {
     let mut sv = StateVector::default();
-    for _ in 0..count {
-        let client = c.read_var_u64("client id")?;
-        let clock = c.read_var_u32("clock")?;
+    for (client, clock) in state_vector_entries(payload, limits)? {
         sv.set_max(yrs::block::ClientID::new(client), clock);
-    }
-    if !c.is_empty() {
-        return Err(DecodeError::TrailingBytes(c.remaining()));
     }
     Ok(sv)
 }
@@ -182,12 +180,20 @@ pub fn decode_awareness(payload: &[u8], limits: &Limits) -> Result<AwarenessUpda
     Ok(AwarenessUpdate { entries })
 }
 
-/// Validates a v1 Yjs update by decoding it with yrs.
-///
-/// yrs 0.28 can panic on some malformed input (an `IdRange` assertion, found by the proptest
-/// below), so the decode runs under `catch_unwind`: untrusted bytes must yield an error, never
-/// unwind into the caller.
+/// Validates an untrusted v1 Yjs update with [`validate_update`] (default [`Limits`]), then
+/// decodes it with yrs.
 pub fn decode_update(bytes: &[u8]) -> Result<Update, DecodeError> {
+    decode_update_with(bytes, &Limits::default())
+}
+
+/// [`decode_update`] with explicit limits.
+///
+/// Only bytes that passed the validator reach `Update::decode_v1`. The decode still runs under
+/// `catch_unwind` as a second line: should yrs panic on something the validator let through,
+/// untrusted bytes yield an error rather than unwind into the caller. (A stack overflow could
+/// not be caught; the validator's nesting bound is what prevents one.)
+pub fn decode_update_with(bytes: &[u8], limits: &Limits) -> Result<Update, DecodeError> {
+    validate_update(bytes, limits)?;
     match std::panic::catch_unwind(|| Update::decode_v1(bytes)) {
         Ok(r) => r.map_err(|e| DecodeError::MalformedUpdate(e.to_string())),
         Err(_) => Err(DecodeError::MalformedUpdate(
