@@ -535,8 +535,6 @@ mod tests {
         assert_eq!(t.size().0, 4);
         assert_eq!(t.take_refused(), 2);
         // growing a held state past the byte bound is refused; the old state stays
-        let e = t.join();
-        let _ = e;
         let big = format!(r#"{{"x":"{}"}}"#, "a".repeat(300));
         assert!(t.apply(ConnId(1), tk(1), 1, "rapporteur", vec![st(1, 2, &big)]).is_empty());
         assert_eq!(t.take_refused(), 1);
