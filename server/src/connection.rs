@@ -99,6 +99,7 @@ pub async fn serve(mut socket: WebSocket, svc: Services, p: ConnectionParams) {
         buf: Vec::with_capacity(WRITE_BATCH),
         replies: Arc::new(ReplyMeter::default()),
         reply_bucket: ByteBucket::new(svc.token_limits.reply_bytes_per_sec),
+        resume_at: None,
     };
     let code = conn.run().await;
     let _ = room.tx.send(RoomCmd::Leave { conn: p.conn }).await;
@@ -209,6 +210,8 @@ struct Conn<'a> {
     /// What the room charged for the replies this connection asked for.
     replies: Arc<ReplyMeter>,
     reply_bucket: ByteBucket,
+    /// Reads resume then (the reply budget is in debt).
+    resume_at: Option<Instant>,
 }
 
 /// How a step of the connection ended: go on, close with a code, or stop (the peer is gone).
@@ -243,7 +246,12 @@ impl Conn<'_> {
                         Box::pin(self.write_batch()).await
                     }
                 }
-                msg = self.socket.next() => {
+                // Paused for the reply budget: no reading, but queued frames keep leaving.
+                _ = tokio::time::sleep_until(self.resume_at.unwrap_or_else(Instant::now)), if self.resume_at.is_some() => {
+                    self.resume_at = None;
+                    Step::Continue
+                }
+                msg = self.socket.next(), if self.resume_at.is_none() => {
                     last_seen = Instant::now();
                     match msg {
                         None => Step::Gone,
@@ -369,8 +377,9 @@ impl Conn<'_> {
 
 impl Conn<'_> {
     /// Before asking for another reply: waits until the previous one was answered, then pays
-    /// for what the answers cost (the connection's bucket, and the token's budget for answers
-    /// that had to be encoded). Reads are paused meanwhile; nothing else is.
+    /// for what the answers cost: the token's budget for answers that had to be encoded (waited
+    /// for here), and the connection's bucket, whose debt pauses reads after this request
+    /// while queued frames keep leaving.
     async fn reply_ticket(&mut self) -> Result<ReplyTicket, Step> {
         let replies = self.replies.clone();
         let ticket = tokio::select! {
@@ -381,9 +390,7 @@ impl Conn<'_> {
         let (charged, encoded) = self.replies.take();
         if let Some(wait) = self.reply_bucket.take(charged) {
             tracing::debug!(wait_ms = wait.as_millis() as u64, "reply budget spent; pausing reads");
-            if let Some(step) = unless_kicked(self.kick, tokio::time::sleep(wait)).await {
-                return Err(step);
-            }
+            self.resume_at = Some(Instant::now() + wait);
         }
         let limits = &self.svc.token_limits;
         if let Some(step) = unless_kicked(self.kick, limits.encoded_reply(&self.p.token, encoded)).await {
