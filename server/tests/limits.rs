@@ -4,7 +4,7 @@
 mod common;
 
 use common::*;
-use plenary_protocol::message::encode_awareness;
+use plenary_protocol::message::{encode_awareness, encode_update};
 use plenary_protocol::{AwarenessEntry, AwarenessUpdate};
 use plenary_server::config::Config;
 use yrs::{Text, WriteTxn};
@@ -226,5 +226,46 @@ async fn awareness_from_one_token_stays_within_its_bounds_and_newcomers_still_jo
         .and_then(|v| v.trim().parse().ok())
         .unwrap_or(0);
     assert!(refused >= 96 - 32, "{refused} refused");
+    s.stop().await;
+}
+
+/// Sends `n` empty updates (no-ops) and waits for a round trip behind them.
+async fn no_op_burst(p: &Peer, n: usize) -> std::time::Duration {
+    let t0 = std::time::Instant::now();
+    let empty = yrs::Update::new();
+    let bytes = yrs::updates::encoder::Encode::encode_v1(&empty);
+    for _ in 0..n {
+        p.send_raw(encode_update(&bytes));
+    }
+    let seen = p.got.lock().unwrap().updates;
+    p.send_raw(plenary_protocol::message::encode_sync_step1(&p.sv()));
+    wait_until("round trip", || async { p.got.lock().unwrap().updates > seen }).await;
+    t0.elapsed()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_token_sending_past_its_message_rate_is_slowed_over_all_its_connections_not_cut() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = Config::for_tests(dir.path().into(), ADMIN);
+    config.moderator_token_messages_per_sec = 50;
+    let s = Server::start_with(config).await;
+    let m = s.create_meeting("m1", &["g1"]).await;
+    let moderator = tok(&m, &["moderator"]);
+    let a1 = Peer::connect(s.addr, "m1/g1", moderator, "").await.unwrap();
+    let a2 = Peer::connect(s.addr, "m1/g1", moderator, "").await.unwrap();
+    let rap = Peer::connect(s.addr, "m1/g1", tok(&m, &["rapporteurs", "g1"]), "")
+        .await
+        .unwrap();
+    // each connection alone stays within its own rate (200/s, bursts of 2000); together the
+    // moderator token sends 200 messages at 50/s after a burst of 50, the rapporteur 200 at once
+    let (slowed, _) = tokio::join!(no_op_burst(&a1, 100), no_op_burst(&a2, 100));
+    let free = no_op_burst(&rap, 200).await;
+    assert!(
+        slowed > free * 5,
+        "the rate-limited token took {slowed:?}, the other {free:?}"
+    );
+    for p in [&a1, &a2, &rap] {
+        assert!(p.close_code().is_none());
+    }
     s.stop().await;
 }
