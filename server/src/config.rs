@@ -100,13 +100,25 @@ pub struct Config {
     pub rapporteur_token_connections: usize,
     /// Messages per second all connections of one participant token may send together
     /// (bursts of one second); faster senders are slowed, never disconnected.
-    #[arg(long, env = "PLENARY_PARTICIPANT_TOKEN_MESSAGES_PER_SEC", default_value_t = 20_000)]
+    #[arg(
+        long,
+        env = "PLENARY_PARTICIPANT_TOKEN_MESSAGES_PER_SEC",
+        default_value_t = 20_000
+    )]
     pub participant_token_messages_per_sec: u32,
     /// Messages per second all connections of one moderator token may send together.
-    #[arg(long, env = "PLENARY_MODERATOR_TOKEN_MESSAGES_PER_SEC", default_value_t = 2_000)]
+    #[arg(
+        long,
+        env = "PLENARY_MODERATOR_TOKEN_MESSAGES_PER_SEC",
+        default_value_t = 2_000
+    )]
     pub moderator_token_messages_per_sec: u32,
     /// Messages per second all connections of one rapporteur token may send together.
-    #[arg(long, env = "PLENARY_RAPPORTEUR_TOKEN_MESSAGES_PER_SEC", default_value_t = 2_000)]
+    #[arg(
+        long,
+        env = "PLENARY_RAPPORTEUR_TOKEN_MESSAGES_PER_SEC",
+        default_value_t = 2_000
+    )]
     pub rapporteur_token_messages_per_sec: u32,
 }
 
@@ -130,7 +142,9 @@ impl Config {
             return Err("--outbound-queue-bytes must be at least 65536".into());
         }
         if self.reply_bytes_per_sec < 64 * 1024 || self.token_reply_bytes_per_sec < 64 * 1024 {
-            return Err("--reply-bytes-per-sec and --token-reply-bytes-per-sec must be at least 65536".into());
+            return Err(
+                "--reply-bytes-per-sec and --token-reply-bytes-per-sec must be at least 65536".into(),
+            );
         }
         if [
             self.participant_token_connections,

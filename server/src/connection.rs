@@ -389,7 +389,10 @@ impl Conn<'_> {
         };
         let (charged, encoded) = self.replies.take();
         if let Some(wait) = self.reply_bucket.take(charged) {
-            tracing::debug!(wait_ms = wait.as_millis() as u64, "reply budget spent; pausing reads");
+            tracing::debug!(
+                wait_ms = wait.as_millis() as u64,
+                "reply budget spent; pausing reads"
+            );
             self.resume_at = Some(Instant::now() + wait);
         }
         let limits = &self.svc.token_limits;

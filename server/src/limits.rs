@@ -138,12 +138,10 @@ pub struct TokenSlot {
 
 impl Drop for TokenSlot {
     fn drop(&mut self) {
-        self.limits
-            .open
-            .remove_if_mut(&self.token, |_, n| {
-                *n = n.saturating_sub(1);
-                *n == 0
-            });
+        self.limits.open.remove_if_mut(&self.token, |_, n| {
+            *n = n.saturating_sub(1);
+            *n == 0
+        });
     }
 }
 
@@ -243,7 +241,10 @@ mod tests {
         assert_eq!(b.take(600), None);
         // 600 + 5000 goes 4600 into debt: about 4.6 s at 1000 B/s
         let wait = b.take(5000).unwrap();
-        assert!(wait > Duration::from_secs(4) && wait < Duration::from_secs(5), "{wait:?}");
+        assert!(
+            wait > Duration::from_secs(4) && wait < Duration::from_secs(5),
+            "{wait:?}"
+        );
     }
 
     #[tokio::test]

@@ -252,7 +252,11 @@ pub struct IssuedToken {
 /// Issues a fresh token for `role` and revokes the one(s) it replaces at once: the store (one
 /// transaction), the directory, then every open socket opened with an old one (1008, "token
 /// revoked"). A connection that registers meanwhile checks its token again (see `connection`).
-pub async fn rotate_token(svc: &Services, meeting: &MeetingId, role: Role) -> Result<IssuedToken, StoreError> {
+pub async fn rotate_token(
+    svc: &Services,
+    meeting: &MeetingId,
+    role: Role,
+) -> Result<IssuedToken, StoreError> {
     let token = generate_token();
     let record = TokenRecord {
         hash: TokenHash::of(&token),

@@ -28,7 +28,11 @@ async fn rotating_a_token_closes_its_sockets_with_1008_and_the_old_token_gets_40
 
     let http = s.http();
     let (status, body) = http
-        .post_json("/api/meetings/m1/tokens", Some(ADMIN), r#"{"role":"participant"}"#)
+        .post_json(
+            "/api/meetings/m1/tokens",
+            Some(ADMIN),
+            r#"{"role":"participant"}"#,
+        )
         .await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["role"], "participant");
@@ -50,7 +54,10 @@ async fn rotating_a_token_closes_its_sockets_with_1008_and_the_old_token_gets_40
     assert!(writer.close_code().is_none());
 
     // the old token is refused everywhere; the new one works
-    assert_eq!(Peer::connect(s.addr, "m1/g1", &old_part, "").await.err(), Some(401));
+    assert_eq!(
+        Peer::connect(s.addr, "m1/g1", &old_part, "").await.err(),
+        Some(401)
+    );
     assert_eq!(http.get("/api/meetings/m1", Some(&old_part)).await.0, 401);
     assert_eq!(http.get("/api/meetings/m1", Some(&new_part)).await.0, 200);
 
@@ -65,7 +72,10 @@ async fn rotating_a_token_closes_its_sockets_with_1008_and_the_old_token_gets_40
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["group"], "g1");
     assert!(body["link"].as_str().unwrap().contains("/m/m1/g/g1#token="));
-    wait_until("rapporteur socket closed", || async { writer.close_code().is_some() }).await;
+    wait_until("rapporteur socket closed", || async {
+        writer.close_code().is_some()
+    })
+    .await;
     assert_eq!(writer.close_code(), Some(1008));
     assert!(fresh.close_code().is_none());
     assert_eq!(http.get("/api/meetings/m1", Some(&rap)).await.0, 401);
@@ -90,14 +100,44 @@ async fn the_token_route_refuses_every_bad_request_with_the_json_error_body() {
     let moderator = tok(&m, &["moderator"]);
     let cases: &[(&str, Option<&str>, &str, u16, &str)] = &[
         ("m1", None, r#"{"role":"participant"}"#, 401, "invalid_token"),
-        ("m1", Some("wrong"), r#"{"role":"participant"}"#, 401, "invalid_token"),
-        ("m1", Some(moderator), r#"{"role":"participant"}"#, 401, "invalid_token"),
-        ("nope", Some(ADMIN), r#"{"role":"participant"}"#, 404, "unknown_meeting"),
+        (
+            "m1",
+            Some("wrong"),
+            r#"{"role":"participant"}"#,
+            401,
+            "invalid_token",
+        ),
+        (
+            "m1",
+            Some(moderator),
+            r#"{"role":"participant"}"#,
+            401,
+            "invalid_token",
+        ),
+        (
+            "nope",
+            Some(ADMIN),
+            r#"{"role":"participant"}"#,
+            404,
+            "unknown_meeting",
+        ),
         ("m1", Some(ADMIN), "not json", 400, "bad_request"),
         ("m1", Some(ADMIN), r#"{"role":"king"}"#, 400, "bad_request"),
         ("m1", Some(ADMIN), r#"{"role":"rapporteur"}"#, 400, "bad_request"),
-        ("m1", Some(ADMIN), r#"{"role":"moderator","group":"g1"}"#, 400, "bad_request"),
-        ("m1", Some(ADMIN), r#"{"role":"rapporteur","group":"g9"}"#, 404, "unknown_group"),
+        (
+            "m1",
+            Some(ADMIN),
+            r#"{"role":"moderator","group":"g1"}"#,
+            400,
+            "bad_request",
+        ),
+        (
+            "m1",
+            Some(ADMIN),
+            r#"{"role":"rapporteur","group":"g9"}"#,
+            404,
+            "unknown_group",
+        ),
     ];
     for (meeting, token, body, status, code) in cases {
         let (got, json) = http
@@ -194,9 +234,13 @@ async fn awareness_from_one_token_stays_within_its_bounds_and_newcomers_still_jo
         flooders.push(p);
     }
     // a small state from another token still fits
-    let moderator = Peer::connect(s.addr, "m1/g1", tok(&m, &["moderator"]), "").await.unwrap();
+    let moderator = Peer::connect(s.addr, "m1/g1", tok(&m, &["moderator"]), "")
+        .await
+        .unwrap();
     moderator.send_raw(awareness(vec![(7, 1, r#"{"user":"mod"}"#.into())]));
-    let watcher = Peer::connect(s.addr, "m1/g1", tok(&m, &["moderator"]), "").await.unwrap();
+    let watcher = Peer::connect(s.addr, "m1/g1", tok(&m, &["moderator"]), "")
+        .await
+        .unwrap();
     wait_until("moderator's state relayed", || async {
         present_states(&watcher).iter().any(|(id, _)| *id == 7)
     })
@@ -204,14 +248,21 @@ async fn awareness_from_one_token_stays_within_its_bounds_and_newcomers_still_jo
     // every flooder's message was handled before the moderator's: each is behind a round trip
     for p in &flooders {
         let seen = p.got.lock().unwrap().updates;
-        p.send_raw(plenary_protocol::message::encode_sync_step1(&yrs::StateVector::default()));
-        wait_until("flooder round trip", || async { p.got.lock().unwrap().updates > seen }).await;
+        p.send_raw(plenary_protocol::message::encode_sync_step1(
+            &yrs::StateVector::default(),
+        ));
+        wait_until("flooder round trip", || async {
+            p.got.lock().unwrap().updates > seen
+        })
+        .await;
     }
     // a newcomer (the rapporteur's own reconnect) joins, syncs, and is greeted within bounds
     let newcomer = Peer::connect(s.addr, "m1/g1", rap, "").await.unwrap();
     wait_until("newcomer synced", || async { newcomer.text("t") == "notes" }).await;
-    wait_until("newcomer greeted", || async { present_states(&newcomer).iter().any(|(id, _)| *id == 7) })
-        .await;
+    wait_until("newcomer greeted", || async {
+        present_states(&newcomer).iter().any(|(id, _)| *id == 7)
+    })
+    .await;
     let states = present_states(&newcomer);
     let bytes: usize = states.iter().map(|(_, s)| s.len()).sum();
     let from_token = states.iter().filter(|(id, _)| *id >= 1000).count();

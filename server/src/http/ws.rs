@@ -68,7 +68,10 @@ pub async fn upgrade(
     }
     let token = TokenHash::of(q.token.as_deref().unwrap_or_default());
     let Some(slot) = svc.token_limits.open(token, &cap.role) else {
-        tracing::info!(role = cap.role.name(), "token holds all its connections; refusing 429");
+        tracing::info!(
+            role = cap.role.name(),
+            "token holds all its connections; refusing 429"
+        );
         return refuse(ApiError::new(
             StatusCode::TOO_MANY_REQUESTS,
             "too_many_connections_for_token",

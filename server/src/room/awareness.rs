@@ -513,11 +513,19 @@ mod tests {
         assert_eq!(t.size().0, 3);
         // another token is not held back
         let e = t.join();
-        assert_eq!(t.apply(ConnId(9), tk(8), e, "rapporteur", vec![st(99, 1, "{}")]).len(), 1);
+        assert_eq!(
+            t.apply(ConnId(9), tk(8), e, "rapporteur", vec![st(99, 1, "{}")])
+                .len(),
+            1
+        );
         // a leave frees the token's id
         t.leave(ConnId(1));
         let e = t.join();
-        assert_eq!(t.apply(ConnId(6), tk(9), e, "rapporteur", vec![st(6, 1, "{}")]).len(), 1);
+        assert_eq!(
+            t.apply(ConnId(6), tk(9), e, "rapporteur", vec![st(6, 1, "{}")])
+                .len(),
+            1
+        );
     }
 
     #[test]
@@ -536,15 +544,25 @@ mod tests {
         assert_eq!(t.take_refused(), 2);
         // growing a held state past the byte bound is refused; the old state stays
         let big = format!(r#"{{"x":"{}"}}"#, "a".repeat(300));
-        assert!(t.apply(ConnId(1), tk(1), 1, "rapporteur", vec![st(1, 2, &big)]).is_empty());
+        assert!(t
+            .apply(ConnId(1), tk(1), 1, "rapporteur", vec![st(1, 2, &big)])
+            .is_empty());
         assert_eq!(t.take_refused(), 1);
         let (n, bytes) = t.size();
         assert_eq!(n, 4);
         assert!(bytes <= 200, "{bytes}");
         // shrinking or removing is always accepted, and frees room for others
-        assert_eq!(t.apply(ConnId(1), tk(1), 1, "rapporteur", vec![st(1, 3, "null")]).len(), 1);
+        assert_eq!(
+            t.apply(ConnId(1), tk(1), 1, "rapporteur", vec![st(1, 3, "null")])
+                .len(),
+            1
+        );
         let e = t.join();
-        assert_eq!(t.apply(ConnId(7), tk(7), e, "rapporteur", vec![st(7, 1, "{}")]).len(), 1);
+        assert_eq!(
+            t.apply(ConnId(7), tk(7), e, "rapporteur", vec![st(7, 1, "{}")])
+                .len(),
+            1
+        );
     }
 
     #[test]

@@ -122,7 +122,9 @@ impl Outbox {
     pub fn written(&self, bytes: usize) {
         let _ = self
             .queued
-            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |q| Some(q.saturating_sub(bytes)));
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |q| {
+                Some(q.saturating_sub(bytes))
+            });
     }
 
     /// Bytes queued and not yet written.

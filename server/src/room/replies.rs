@@ -60,7 +60,9 @@ impl StepTwoCache {
             return;
         }
         while self.entries.len() >= MAX_CACHED || self.bytes + frame.len() > MAX_CACHED_BYTES {
-            let Some((_, old)) = self.entries.pop_front() else { break };
+            let Some((_, old)) = self.entries.pop_front() else {
+                break;
+            };
             self.bytes -= old.len();
         }
         self.bytes += frame.len();

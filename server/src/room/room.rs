@@ -385,13 +385,9 @@ impl Room {
         if !m.member.can_write {
             return;
         }
-        let relay = self.awareness.apply(
-            conn,
-            m.member.token,
-            m.join_epoch,
-            m.member.role.name(),
-            entries,
-        );
+        let relay = self
+            .awareness
+            .apply(conn, m.member.token, m.join_epoch, m.member.role.name(), entries);
         let refused = self.awareness.take_refused();
         if refused > 0 {
             self.svc.metrics.awareness_refused.inc_by(refused);

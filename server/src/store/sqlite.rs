@@ -249,9 +249,11 @@ impl Store for SqliteStore {
         let mut conn = lock(&self.writer);
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         let exists = tx
-            .query_row("SELECT 1 FROM meetings WHERE id = ?1", [t.meeting.as_str()], |_| {
-                Ok(())
-            })
+            .query_row(
+                "SELECT 1 FROM meetings WHERE id = ?1",
+                [t.meeting.as_str()],
+                |_| Ok(()),
+            )
             .optional()?
             .is_some();
         if !exists {
@@ -260,9 +262,8 @@ impl Store for SqliteStore {
         let (role, group) = role_to_columns(&t.role);
         // `IS` matches a NULL group (moderator, participant) as well as a group id.
         let old = {
-            let mut stmt = tx.prepare(
-                "SELECT hash FROM tokens WHERE meeting_id = ?1 AND role = ?2 AND group_id IS ?3",
-            )?;
+            let mut stmt =
+                tx.prepare("SELECT hash FROM tokens WHERE meeting_id = ?1 AND role = ?2 AND group_id IS ?3")?;
             let rows = stmt.query_map(params![t.meeting.as_str(), role, group], |r| {
                 r.get::<_, Vec<u8>>(0)
             })?;
@@ -435,7 +436,11 @@ mod tests {
         let s = SqliteStore::open(d.path(), Durability::Process).unwrap();
         let mut hashes: Vec<_> = s.meetings().unwrap()[0].1.iter().map(|t| t.hash).collect();
         hashes.sort_by_key(|h| h.0);
-        let mut want = vec![TokenHash::of("mod"), TokenHash::of("part2"), TokenHash::of("rap2")];
+        let mut want = vec![
+            TokenHash::of("mod"),
+            TokenHash::of("part2"),
+            TokenHash::of("rap2"),
+        ];
         want.sort_by_key(|h| h.0);
         assert_eq!(hashes, want);
         let other = TokenRecord {

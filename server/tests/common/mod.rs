@@ -350,13 +350,19 @@ pub mod reqwest_like {
                 }
                 resp.extend_from_slice(&buf[..n]);
                 let text = String::from_utf8_lossy(&resp);
-                let Some((head, body)) = text.split_once("\r\n\r\n") else { continue };
+                let Some((head, body)) = text.split_once("\r\n\r\n") else {
+                    continue;
+                };
                 if head.starts_with("HTTP/1.1 101") {
                     break;
                 }
                 let len = head
                     .lines()
-                    .find_map(|l| l.to_ascii_lowercase().strip_prefix("content-length:").map(|v| v.trim().to_owned()))
+                    .find_map(|l| {
+                        l.to_ascii_lowercase()
+                            .strip_prefix("content-length:")
+                            .map(|v| v.trim().to_owned())
+                    })
                     .and_then(|v| v.parse::<usize>().ok());
                 if len.is_some_and(|len| body.len() >= len) || body.ends_with("0\r\n\r\n") {
                     break;
@@ -364,13 +370,19 @@ pub mod reqwest_like {
             }
             let resp = String::from_utf8_lossy(&resp).to_string();
             let status = resp.split(' ').nth(1).and_then(|c| c.parse().ok()).unwrap_or(0);
-            let body = resp.split_once("\r\n\r\n").map(|(_, b)| b.to_owned()).unwrap_or_default();
+            let body = resp
+                .split_once("\r\n\r\n")
+                .map(|(_, b)| b.to_owned())
+                .unwrap_or_default();
             let body = if resp.to_ascii_lowercase().contains("transfer-encoding: chunked") {
                 dechunk(&body)
             } else {
                 body
             };
-            (status, serde_json::from_str(&body).unwrap_or(serde_json::Value::String(body)))
+            (
+                status,
+                serde_json::from_str(&body).unwrap_or(serde_json::Value::String(body)),
+            )
         }
 
         pub async fn get_status(&self, path: &str) -> u16 {
