@@ -257,6 +257,10 @@ pub async fn rotate_token(
     meeting: &MeetingId,
     role: Role,
 ) -> Result<IssuedToken, StoreError> {
+    // One rotation at a time, so that the directory applies them in the store's order (two
+    // racing rotations of one role must not leave the first one's token alive in memory).
+    static ROTATION: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+    let _one_at_a_time = ROTATION.lock().await;
     let token = generate_token();
     let record = TokenRecord {
         hash: TokenHash::of(&token),
