@@ -93,6 +93,49 @@ pub struct Config {
     /// beyond it every admin request gets 429 until the budget refills.
     #[arg(long, env = "PLENARY_ADMIN_FAILURES_PER_SEC", default_value_t = 10)]
     pub admin_failures_per_sec: u32,
+    /// Bytes queued for one connection before it is closed as too slow (1013); one frame is
+    /// always admitted into an empty queue.
+    #[arg(long, env = "PLENARY_OUTBOUND_QUEUE_BYTES", default_value_t = 16 << 20)]
+    pub outbound_queue_bytes: usize,
+    /// Bytes per second of sync-step-2 and awareness replies one connection may cause (asking
+    /// with sync step 1 or query-awareness); past it its reads are paused, never cut.
+    #[arg(long, env = "PLENARY_REPLY_BYTES_PER_SEC", default_value_t = 4 << 20)]
+    pub reply_bytes_per_sec: u32,
+    /// Bytes per second of replies that had to be encoded (not served from a cache) that all
+    /// connections of one token may cause together; past it they are paused.
+    #[arg(long, env = "PLENARY_TOKEN_REPLY_BYTES_PER_SEC", default_value_t = 32 << 20)]
+    pub token_reply_bytes_per_sec: u32,
+    /// Simultaneous connections of one participant token (a venue shares it); 429 past it.
+    #[arg(long, env = "PLENARY_PARTICIPANT_TOKEN_CONNECTIONS", default_value_t = 20_000)]
+    pub participant_token_connections: usize,
+    /// Simultaneous connections of one moderator token; 429 past it.
+    #[arg(long, env = "PLENARY_MODERATOR_TOKEN_CONNECTIONS", default_value_t = 64)]
+    pub moderator_token_connections: usize,
+    /// Simultaneous connections of one rapporteur token; 429 past it.
+    #[arg(long, env = "PLENARY_RAPPORTEUR_TOKEN_CONNECTIONS", default_value_t = 64)]
+    pub rapporteur_token_connections: usize,
+    /// Messages per second all connections of one participant token may send together
+    /// (bursts of one second); faster senders are slowed, never disconnected.
+    #[arg(
+        long,
+        env = "PLENARY_PARTICIPANT_TOKEN_MESSAGES_PER_SEC",
+        default_value_t = 20_000
+    )]
+    pub participant_token_messages_per_sec: u32,
+    /// Messages per second all connections of one moderator token may send together.
+    #[arg(
+        long,
+        env = "PLENARY_MODERATOR_TOKEN_MESSAGES_PER_SEC",
+        default_value_t = 2_000
+    )]
+    pub moderator_token_messages_per_sec: u32,
+    /// Messages per second all connections of one rapporteur token may send together.
+    #[arg(
+        long,
+        env = "PLENARY_RAPPORTEUR_TOKEN_MESSAGES_PER_SEC",
+        default_value_t = 2_000
+    )]
+    pub rapporteur_token_messages_per_sec: u32,
 }
 
 impl Config {
@@ -120,6 +163,32 @@ impl Config {
         if self.admin_failures_per_sec == 0 {
             return Err("--admin-failures-per-sec must be positive".into());
         }
+        if self.outbound_queue_bytes < 64 * 1024 {
+            return Err("--outbound-queue-bytes must be at least 65536".into());
+        }
+        if self.reply_bytes_per_sec < 64 * 1024 || self.token_reply_bytes_per_sec < 64 * 1024 {
+            return Err(
+                "--reply-bytes-per-sec and --token-reply-bytes-per-sec must be at least 65536".into(),
+            );
+        }
+        if [
+            self.participant_token_connections,
+            self.moderator_token_connections,
+            self.rapporteur_token_connections,
+        ]
+        .contains(&0)
+        {
+            return Err("the --*-token-connections budgets must be positive".into());
+        }
+        if [
+            self.participant_token_messages_per_sec,
+            self.moderator_token_messages_per_sec,
+            self.rapporteur_token_messages_per_sec,
+        ]
+        .contains(&0)
+        {
+            return Err("the --*-token-messages-per-sec budgets must be positive".into());
+        }
         if self.admin_token.as_deref().is_some_and(str::is_empty) {
             return Err("--admin-token must not be empty".into());
         }
@@ -145,6 +214,15 @@ impl Config {
             header_read_timeout_secs: 10,
             http_idle_secs: 5,
             admin_failures_per_sec: 10,
+            outbound_queue_bytes: 16 << 20,
+            reply_bytes_per_sec: 4 << 20,
+            token_reply_bytes_per_sec: 32 << 20,
+            participant_token_connections: 20_000,
+            moderator_token_connections: 64,
+            rapporteur_token_connections: 64,
+            participant_token_messages_per_sec: 20_000,
+            moderator_token_messages_per_sec: 2_000,
+            rapporteur_token_messages_per_sec: 2_000,
         }
     }
 }

@@ -1,12 +1,17 @@
 //! One WebSocket connection, one task: it decodes what the client sends and forwards it to the
 //! room, drains the bounded outbound queue (every queued frame, one flush), sends pings, and
 //! closes with the contract's codes: 1002 undecodable, 1009 oversized, 1013 too slow, 1001
-//! shutdown.
+//! shutdown, 1008 token revoked.
+//!
+//! Budgets (see [`crate::limits`]): per connection, a message rate and a reply-byte bucket;
+//! per token, a message rate and a byte rate of encoded replies. Over budget, the connection
+//! stops reading for a while; it is never cut for it.
 //!
 //! After a close frame is sent, what the client still sends is read and discarded until it
 //! closes (or a deadline passes), so that it sees our close code rather than a reset.
 
-use crate::auth::Capability;
+use crate::auth::{Capability, TokenHash};
+use crate::limits::{ByteBucket, ReplyMeter, ReplyTicket, TokenSlot};
 use crate::room::outbox::{close_code, Kick};
 use crate::room::{ConnId, Frame, Member, Outbox, RoomCmd, RoomHandle};
 use crate::services::Services;
@@ -14,6 +19,7 @@ use axum::extract::ws::{CloseFrame, Message as WsMessage, WebSocket};
 use futures_util::{SinkExt, StreamExt};
 use plenary_protocol::message::decode_update;
 use plenary_protocol::{Message, RoomPath};
+use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
@@ -34,7 +40,17 @@ pub struct ConnectionParams {
     pub conn: ConnId,
     pub room: RoomPath,
     pub capability: Capability,
+    /// The token it was opened with: revoking it closes this connection (1008).
+    pub token: TokenHash,
+    /// Its token's connection slot, held until the connection ends.
+    pub slot: TokenSlot,
     pub wants_ack: bool,
+}
+
+/// An open connection as the server knows it: enough to close it (shutdown, revocation).
+pub struct OpenConn {
+    pub token: TokenHash,
+    pub kick: Kick,
 }
 
 /// Runs a connection to completion.
@@ -42,13 +58,24 @@ pub async fn serve(mut socket: WebSocket, svc: Services, p: ConnectionParams) {
     svc.metrics.connections.inc();
     svc.metrics.connections_total.inc();
     let can_write = p.capability.role.can_write(&p.room.doc);
-    let (outbox, out_rx) = Outbox::new(svc.outbound_queue);
+    let (outbox, out_rx) = Outbox::new(svc.outbound_queue, svc.outbound_queue_bytes);
     let kick = outbox.kick.clone();
-    svc.connections.insert(p.conn, kick.clone());
+    svc.connections.insert(
+        p.conn,
+        OpenConn {
+            token: p.token,
+            kick: kick.clone(),
+        },
+    );
     if svc.stopping.is_cancelled() {
         kick.kick(close_code::GOING_AWAY);
     }
-    let Some(room) = join(&svc, &p, outbox, can_write).await else {
+    // A revocation between the upgrade's check and the insert above did not see this
+    // connection: look again now that it is registered.
+    if crate::auth::MeetingDirectory::capability(svc.directory.as_ref(), &p.token).is_none() {
+        kick.kick(close_code::POLICY_VIOLATION);
+    }
+    let Some(room) = join(&svc, &p, outbox.clone(), can_write).await else {
         svc.connections.remove(&p.conn);
         tracing::warn!("room unavailable");
         let _ = close(&mut socket, close_code::SERVICE_RESTART).await;
@@ -67,8 +94,12 @@ pub async fn serve(mut socket: WebSocket, svc: Services, p: ConnectionParams) {
         p: &p,
         room: &room,
         kick: &kick,
+        outbox: &outbox,
         out_rx,
         buf: Vec::with_capacity(WRITE_BATCH),
+        replies: Arc::new(ReplyMeter::default()),
+        reply_bucket: ByteBucket::new(svc.token_limits.reply_bytes_per_sec),
+        resume_at: None,
     };
     let code = conn.run().await;
     let _ = room.tx.send(RoomCmd::Leave { conn: p.conn }).await;
@@ -93,6 +124,7 @@ async fn join(svc: &Services, p: &ConnectionParams, outbox: Outbox, can_write: b
         let member = Member {
             outbox: outbox.clone(),
             role: p.capability.role.clone(),
+            token: p.token,
             can_write,
             wants_ack: p.wants_ack,
         };
@@ -125,6 +157,7 @@ fn close_message(code: u16) -> WsMessage {
         close_code::GOING_AWAY => "server shutting down",
         close_code::SERVICE_RESTART => "room restarting; reconnect",
         close_code::INTERNAL_ERROR => "internal error",
+        close_code::POLICY_VIOLATION => "token revoked",
         _ => "",
     };
     WsMessage::Close(Some(CloseFrame {
@@ -171,8 +204,14 @@ struct Conn<'a> {
     p: &'a ConnectionParams,
     room: &'a RoomHandle,
     kick: &'a Kick,
+    outbox: &'a Outbox,
     out_rx: mpsc::Receiver<Frame>,
     buf: Vec<Frame>,
+    /// What the room charged for the replies this connection asked for.
+    replies: Arc<ReplyMeter>,
+    reply_bucket: ByteBucket,
+    /// Reads resume then (the reply budget is in debt).
+    resume_at: Option<Instant>,
 }
 
 /// How a step of the connection ended: go on, close with a code, or stop (the peer is gone).
@@ -207,7 +246,12 @@ impl Conn<'_> {
                         Box::pin(self.write_batch()).await
                     }
                 }
-                msg = self.socket.next() => {
+                // Paused for the reply budget: no reading, but queued frames keep leaving.
+                _ = tokio::time::sleep_until(self.resume_at.unwrap_or_else(Instant::now)), if self.resume_at.is_some() => {
+                    self.resume_at = None;
+                    Step::Continue
+                }
+                msg = self.socket.next(), if self.resume_at.is_none() => {
                     last_seen = Instant::now();
                     match msg {
                         None => Step::Gone,
@@ -259,6 +303,7 @@ impl Conn<'_> {
             _ = self.kick.kicked() => return Step::Close(self.kick.code().unwrap_or(close_code::GOING_AWAY)),
         };
         self.buf.clear();
+        self.outbox.written(bytes);
         if result.is_err() {
             return Step::Gone;
         }
@@ -287,12 +332,19 @@ impl Conn<'_> {
         if let Some(wait) = rate.take(data.len()) {
             tokio::time::sleep(wait).await;
         }
+        let (limits, token, role) = (&svc.token_limits, &self.p.token, &self.p.capability.role);
+        if let Some(step) = unless_kicked(self.kick, limits.message(token, role)).await {
+            return step;
+        }
         let cmd = match Message::decode(&data, &svc.limits) {
             Err(e) => {
                 tracing::info!(error = %e, "undecodable message");
                 return reject(svc, close_code::PROTOCOL_ERROR, "undecodable");
             }
-            Ok(Message::SyncStep1(sv)) => RoomCmd::SyncStep1 { conn, sv },
+            Ok(Message::SyncStep1(sv)) => match self.reply_ticket().await {
+                Ok(ticket) => RoomCmd::SyncStep1 { conn, sv, ticket },
+                Err(step) => return step,
+            },
             Ok(Message::SyncStep2(bytes) | Message::Update(bytes)) => match decode_update(&bytes) {
                 Ok(update) => RoomCmd::Update { conn, update },
                 Err(e) => {
@@ -304,7 +356,10 @@ impl Conn<'_> {
                 conn,
                 entries: a.entries,
             },
-            Ok(Message::QueryAwareness) => RoomCmd::QueryAwareness { conn },
+            Ok(Message::QueryAwareness) => match self.reply_ticket().await {
+                Ok(ticket) => RoomCmd::QueryAwareness { conn, ticket },
+                Err(step) => return step,
+            },
             Ok(Message::Auth(_) | Message::SavedAck(_)) => return Step::Continue,
         };
         if self.room.tx.send(cmd).await.is_err() {
@@ -317,6 +372,43 @@ impl Conn<'_> {
             return Step::Close(code);
         }
         Step::Continue
+    }
+}
+
+impl Conn<'_> {
+    /// Before asking for another reply: waits until the previous one was answered, then pays
+    /// for what the answers cost: the token's budget for answers that had to be encoded (waited
+    /// for here), and the connection's bucket, whose debt pauses reads after this request
+    /// while queued frames keep leaving.
+    async fn reply_ticket(&mut self) -> Result<ReplyTicket, Step> {
+        let replies = self.replies.clone();
+        let ticket = tokio::select! {
+            biased;
+            _ = self.kick.kicked() => return Err(Step::Close(self.kick.code().unwrap_or(close_code::GOING_AWAY))),
+            t = replies.ticket() => t,
+        };
+        let (charged, encoded) = self.replies.take();
+        if let Some(wait) = self.reply_bucket.take(charged) {
+            tracing::debug!(
+                wait_ms = wait.as_millis() as u64,
+                "reply budget spent; pausing reads"
+            );
+            self.resume_at = Some(Instant::now() + wait);
+        }
+        let limits = &self.svc.token_limits;
+        if let Some(step) = unless_kicked(self.kick, limits.encoded_reply(&self.p.token, encoded)).await {
+            return Err(step);
+        }
+        Ok(ticket)
+    }
+}
+
+/// Waits for `f`, unless the connection is told to close first.
+async fn unless_kicked<F: std::future::Future>(kick: &Kick, f: F) -> Option<Step> {
+    tokio::select! {
+        biased;
+        _ = kick.kicked() => Some(Step::Close(kick.code().unwrap_or(close_code::GOING_AWAY))),
+        _ = f => None,
     }
 }
 

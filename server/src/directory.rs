@@ -34,6 +34,20 @@ impl Directory {
         self.meetings.insert(meeting.id.clone(), meeting);
     }
 
+    /// A token rotation, after the store's: the old hashes stop working at once.
+    pub fn replace_tokens(&self, old: &[TokenHash], new: &TokenRecord) {
+        self.tokens.insert(
+            new.hash,
+            Capability {
+                meeting: new.meeting.clone(),
+                role: new.role.clone(),
+            },
+        );
+        for h in old {
+            self.tokens.remove(h);
+        }
+    }
+
     pub fn meeting(&self, id: &MeetingId) -> Option<MeetingRecord> {
         self.meetings.get(id).map(|m| m.clone())
     }

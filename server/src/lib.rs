@@ -11,7 +11,8 @@
 //! - [`plenary`]: the merge of group conclusions into the plenary document, and exports.
 //! - [`store`]: the `Store` trait, the SQLite implementation, the group-commit persister.
 //! - [`auth`]: roles, capabilities, token hashing (pure decisions).
-//! - [`directory`], [`meetings`]: meetings in memory and their creation.
+//! - [`directory`], [`meetings`]: meetings in memory, their creation, token rotation.
+//! - [`limits`]: budgets per token (connections, messages, reply bytes) and per connection.
 //! - [`demo`]: the Skopje demo meeting.
 //! - [`metrics`]: Prometheus metrics.
 
@@ -22,6 +23,7 @@ pub mod demo;
 pub mod directory;
 pub mod export;
 pub mod http;
+pub mod limits;
 pub mod meetings;
 pub mod metrics;
 pub mod minutes;
@@ -119,6 +121,7 @@ pub async fn run(
         tracker: TaskTracker::new(),
         stopping: CancellationToken::new(),
         connections: Default::default(),
+        token_limits: Arc::new(limits::TokenLimits::new(&config)),
         next_conn: Default::default(),
         admin_gate: Arc::new(http::admin::AdminGate::new(
             admin,
@@ -133,6 +136,7 @@ pub async fn run(
         compact_after: config.compact_after.max(1),
         merge_delay: Duration::from_millis(10),
         outbound_queue: config.outbound_queue,
+        outbound_queue_bytes: config.outbound_queue_bytes,
         max_messages_per_sec: config.max_messages_per_sec,
         max_connections: config.max_connections,
         public_url: config
@@ -206,7 +210,7 @@ pub async fn run(
     // Rooms closed their members with 1001; anything left (still joining, or a room that
     // missed the deadline) is closed here.
     for entry in svc.connections.iter() {
-        entry.value().kick(room::outbox::close_code::GOING_AWAY);
+        entry.value().kick.kick(room::outbox::close_code::GOING_AWAY);
     }
     svc.tracker.close();
     if tokio::time::timeout(SHUTDOWN_DEADLINE, svc.tracker.wait())

@@ -1,6 +1,8 @@
-//! Meeting creation and group closing: the domain operations behind the HTTP API and the demo.
+//! Meeting creation, group closing and token rotation: the domain operations behind the HTTP
+//! API and the demo.
 
 use crate::auth::{generate_token, Role, TokenHash};
+use crate::room::outbox::close_code;
 use crate::room::RoomCmd;
 use crate::services::Services;
 use crate::store::{GroupRecord, MeetingRecord, StoreError, TokenRecord};
@@ -121,17 +123,27 @@ pub fn now_rfc3339() -> String {
         .unwrap_or_default()
 }
 
+/// The web link of one capability (the token rides in the URL fragment).
+pub fn link(base: &str, m: &MeetingId, role: &Role, token: &str) -> String {
+    let base = base.trim_end_matches('/');
+    match role {
+        Role::Moderator => format!("{base}/m/{m}/console#token={token}"),
+        Role::Participant => format!("{base}/m/{m}#token={token}"),
+        Role::Rapporteur(g) => format!("{base}/m/{m}/g/{g}#token={token}"),
+    }
+}
+
 /// Web links for a meeting's capabilities (the token rides in the URL fragment).
 pub fn links(base: &str, m: &MeetingRecord, tokens: &Tokens) -> Links {
     let base = base.trim_end_matches('/');
     Links {
-        moderator: format!("{base}/m/{}/console#token={}", m.id, tokens.moderator),
+        moderator: link(base, &m.id, &Role::Moderator, &tokens.moderator),
         projector: format!("{base}/m/{}/projector#token={}", m.id, tokens.participant),
-        participant: format!("{base}/m/{}#token={}", m.id, tokens.participant),
+        participant: link(base, &m.id, &Role::Participant, &tokens.participant),
         rapporteurs: tokens
             .rapporteurs
             .iter()
-            .map(|(g, t)| (g.clone(), format!("{base}/m/{}/g/{g}#token={t}", m.id)))
+            .map(|(g, t)| (g.clone(), link(base, &m.id, &Role::Rapporteur(g.clone()), t)))
             .collect(),
     }
 }
@@ -225,4 +237,58 @@ pub async fn set_closed(
         tracing::info!(meeting = %meeting, group = %g, closed, "group closed flag set");
     }
     Ok(())
+}
+
+/// A freshly issued token (contract: `POST /api/meetings/{m}/tokens`).
+#[derive(Debug, Serialize)]
+pub struct IssuedToken {
+    pub role: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub group: Option<String>,
+    pub token: String,
+    pub link: String,
+}
+
+/// Issues a fresh token for `role` and revokes the one(s) it replaces at once: the store (one
+/// transaction), the directory, then every open socket opened with an old one (1008, "token
+/// revoked"). A connection that registers meanwhile checks its token again (see `connection`).
+pub async fn rotate_token(
+    svc: &Services,
+    meeting: &MeetingId,
+    role: Role,
+) -> Result<IssuedToken, StoreError> {
+    // One rotation at a time, so that the directory applies them in the store's order (two
+    // racing rotations of one role must not leave the first one's token alive in memory).
+    static ROTATION: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+    let _one_at_a_time = ROTATION.lock().await;
+    let token = generate_token();
+    let record = TokenRecord {
+        hash: TokenHash::of(&token),
+        meeting: meeting.clone(),
+        role: role.clone(),
+    };
+    let store = svc.store.clone();
+    let rec = record.clone();
+    let old = tokio::task::spawn_blocking(move || store.replace_token(&rec))
+        .await
+        .map_err(|e| StoreError::Corrupt(e.to_string()))??;
+    svc.directory.replace_tokens(&old, &record);
+    let mut closed = 0;
+    for entry in svc.connections.iter() {
+        if old.contains(&entry.value().token) {
+            entry.value().kick.kick(close_code::POLICY_VIOLATION);
+            closed += 1;
+        }
+    }
+    tracing::info!(meeting = %meeting, role = role.name(), revoked = old.len(), closed, "token rotated");
+    let group = match &role {
+        Role::Rapporteur(g) => Some(g.clone()),
+        _ => None,
+    };
+    Ok(IssuedToken {
+        role: role.name(),
+        group,
+        link: link(&svc.public_url, meeting, &role, &token),
+        token,
+    })
 }

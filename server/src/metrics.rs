@@ -22,6 +22,7 @@ pub struct Metrics {
     pub rejected_messages: Counter,
     pub slow_disconnects: Counter,
     pub upgrades_refused: Counter,
+    pub awareness_refused: Counter,
 }
 
 impl Metrics {
@@ -42,6 +43,7 @@ impl Metrics {
             rejected_messages: Counter::default(),
             slow_disconnects: Counter::default(),
             upgrades_refused: Counter::default(),
+            awareness_refused: Counter::default(),
             registry: Registry::default(),
         };
         registry.register("connections", "Open WebSocket connections", m.connections.clone());
@@ -97,6 +99,11 @@ impl Metrics {
             "upgrades_refused",
             "WebSocket upgrades refused (404/401/403/503)",
             m.upgrades_refused.clone(),
+        );
+        registry.register(
+            "awareness_refused",
+            "Awareness states refused for a per-room or per-token bound",
+            m.awareness_refused.clone(),
         );
         Metrics { registry, ..m }
     }

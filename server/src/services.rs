@@ -23,8 +23,11 @@ pub struct Services {
     pub tracker: TaskTracker,
     /// Cancelled when shutdown starts (before rooms flush).
     pub stopping: CancellationToken,
-    /// Every open connection's kick, so that shutdown can close them all with 1001.
-    pub connections: Arc<dashmap::DashMap<crate::room::ConnId, crate::room::outbox::Kick>>,
+    /// Every open connection with its token, so that shutdown can close them all with 1001
+    /// and a revoked token's with 1008.
+    pub connections: Arc<dashmap::DashMap<crate::room::ConnId, crate::connection::OpenConn>>,
+    /// Connections, messages and reply bytes per token.
+    pub token_limits: Arc<crate::limits::TokenLimits>,
     /// Numbers connections for logs.
     pub next_conn: Arc<std::sync::atomic::AtomicU64>,
     pub admin: TokenHash,
@@ -36,6 +39,7 @@ pub struct Services {
     /// Coalescing window between a group's edits and the plenary merge.
     pub merge_delay: Duration,
     pub outbound_queue: usize,
+    pub outbound_queue_bytes: usize,
     pub max_messages_per_sec: u32,
     pub max_connections: usize,
     /// Base of the web links handed out (`http://host:port`).

@@ -1,4 +1,5 @@
-//! `POST /api/meetings`, `GET /api/meetings/{m}`, closing and reopening groups.
+//! `POST /api/meetings`, `GET /api/meetings/{m}`, closing and reopening groups, rotating a
+//! token (`POST /api/meetings/{m}/tokens`).
 
 use super::error::ApiError;
 use super::{request_token, TokenQuery};
@@ -11,6 +12,8 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::IntoResponse;
 use axum::Json;
 use plenary_protocol::{GroupId, MeetingId};
+
+/// 401 unless the request carries the admin token as a bearer.
 
 pub async fn create(
     State(svc): State<Services>,
@@ -163,4 +166,54 @@ pub async fn reopen_all(
     headers: HeaderMap,
 ) -> Result<impl IntoResponse, ApiError> {
     set_closed(svc, m, None, false, headers, q).await
+}
+
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TokenRequest {
+    role: String,
+    group: Option<String>,
+}
+
+/// `POST /api/meetings/{m}/tokens` (admin): a fresh token for a role; the old one is revoked.
+pub async fn rotate_token(
+    State(svc): State<Services>,
+    Path(m): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<impl IntoResponse, ApiError> {
+    super::admin::require_admin(&svc, &headers)?;
+    let meeting = MeetingId::parse(&m).map_err(|_| ApiError::from(AuthError::UnknownMeeting))?;
+    let rec = svc
+        .directory
+        .meeting(&meeting)
+        .ok_or_else(|| ApiError::from(AuthError::UnknownMeeting))?;
+    let req: TokenRequest = serde_json::from_slice(&body)
+        .map_err(|e| ApiError::bad_request(format!("invalid token request JSON: {e}")))?;
+    let role = match (req.role.as_str(), req.group) {
+        ("moderator", None) => Role::Moderator,
+        ("participant", None) => Role::Participant,
+        ("rapporteur", Some(g)) => {
+            let known = GroupId::parse(&g)
+                .ok()
+                .filter(|gid| rec.groups.iter().any(|x| &x.id == gid));
+            let gid = known.ok_or_else(|| ApiError::from(AuthError::UnknownGroup))?;
+            Role::Rapporteur(gid.to_string())
+        }
+        ("rapporteur", None) => return Err(ApiError::bad_request("a rapporteur token needs \"group\"")),
+        ("moderator" | "participant", Some(_)) => {
+            return Err(ApiError::bad_request("\"group\" is only for the rapporteur role"))
+        }
+        _ => {
+            return Err(ApiError::bad_request(
+                "\"role\" must be \"moderator\", \"participant\" or \"rapporteur\"",
+            ))
+        }
+    };
+    match meetings::rotate_token(&svc, &meeting, role).await {
+        Ok(issued) => Ok(Json(issued)),
+        // deleted meanwhile
+        Err(crate::store::StoreError::NotFound) => Err(AuthError::UnknownMeeting.into()),
+        Err(e) => Err(ApiError::internal(e)),
+    }
 }

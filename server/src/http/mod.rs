@@ -1,6 +1,6 @@
 //! HTTP and WebSocket on one port (axum).
 //!
-//! - [`meetings`]: create and read meetings, close and reopen groups.
+//! - [`meetings`]: create and read meetings, close and reopen groups, rotate tokens.
 //! - [`exports`]: summaries and adopted versions.
 //! - [`ws`]: the WebSocket upgrade, refused before upgrading (404/401/403).
 //! - [`ops`]: `/healthz`, `/metrics`.
@@ -41,6 +41,7 @@ pub fn router(svc: Services) -> Router {
         .route("/metrics", get(ops::metrics))
         .route("/api/meetings", post(meetings::create))
         .route("/api/meetings/{m}", get(meetings::get))
+        .route("/api/meetings/{m}/tokens", post(meetings::rotate_token))
         .route("/api/meetings/{m}/close", post(meetings::close_all))
         .route("/api/meetings/{m}/reopen", post(meetings::reopen_all))
         .route("/api/meetings/{m}/groups/{g}/close", post(meetings::close_group))

@@ -1,7 +1,9 @@
-//! `GET /ws/{m}/{g}?token=T[&ack=1]`: capability checked before the upgrade.
+//! `GET /ws/{m}/{g}?token=T[&ack=1]`: capability and connection budgets checked before the
+//! upgrade (503 when the server is full, 429 when the token has all the connections its role
+//! may hold).
 
 use super::error::ApiError;
-use crate::auth::{authorize_room, AuthError};
+use crate::auth::{authorize_room, AuthError, TokenHash};
 use crate::connection::{self, ConnectionParams};
 use crate::room::ConnId;
 use crate::services::Services;
@@ -64,6 +66,18 @@ pub async fn upgrade(
             "the server is full; try again shortly",
         ));
     }
+    let token = TokenHash::of(q.token.as_deref().unwrap_or_default());
+    let Some(slot) = svc.token_limits.open(token, &cap.role) else {
+        tracing::info!(
+            role = cap.role.name(),
+            "token holds all its connections; refusing 429"
+        );
+        return refuse(ApiError::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "too_many_connections_for_token",
+            "this link has as many open connections as it may hold; close one or try again later",
+        ));
+    };
     let conn = ConnId(svc.next_conn.fetch_add(1, Ordering::Relaxed) + 1);
     let wants_ack = matches!(q.ack.as_deref(), Some("1") | Some("true"));
     let span = tracing::info_span!("conn", meeting = %room.meeting, room = %room, conn = %conn);
@@ -76,6 +90,8 @@ pub async fn upgrade(
         conn,
         room,
         capability: cap,
+        token,
+        slot,
         wants_ack,
     };
     let tracker = svc.tracker.clone();

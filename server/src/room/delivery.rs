@@ -43,12 +43,12 @@ impl Room {
     pub(super) async fn commit_batch(&mut self, mut batch: Batch, inflight: &mut Inflight) {
         if batch.merge_due {
             if let Some(diff) = self.plenary.as_mut().and_then(|p| p.merge(&self.doc)) {
-                self.full_state = None;
+                self.doc_changed();
                 batch.diffs.push((None, diff));
             }
         }
         if !batch.diffs.is_empty() {
-            self.full_state = None;
+            self.doc_changed();
             self.applied_seq += 1;
             let seq = self.applied_seq;
             let updates: Vec<Vec<u8>> = batch.diffs.iter().map(|(_, d)| d.clone()).collect();

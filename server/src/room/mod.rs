@@ -5,7 +5,8 @@
 //!   durable (batched), and only then relays them, encoded once and shared by every receiver.
 //! - `delivery`: committing a batch, durability-ordered relays, bounded outboxes.
 //! - [`awareness`]: the server-checked awareness table (pure).
-//! - [`readonly`]: would an update change the document (pure).
+//! - [`readonly`]: would an update change the document (pure), with its state cached.
+//! - `replies`: sync step 2 and awareness answers built once per state and shared.
 //! - [`outbox`]: a connection's bounded outbound queue as the room sees it.
 
 pub mod awareness;
@@ -13,9 +14,11 @@ mod delivery;
 pub mod outbox;
 pub mod readonly;
 pub mod registry;
+mod replies;
 pub mod room;
 
-use crate::auth::Role;
+use crate::auth::{Role, TokenHash};
+use crate::limits::ReplyTicket;
 use crate::plenary::merge::GroupConclusions;
 use bytes::Bytes;
 use plenary_protocol::AwarenessEntry;
@@ -39,6 +42,8 @@ impl std::fmt::Display for ConnId {
 pub struct Member {
     pub outbox: Outbox,
     pub role: Role,
+    /// The token the connection was opened with (awareness is bounded per token).
+    pub token: TokenHash,
     /// From the capability; a closed group turns it off for everybody at once.
     pub can_write: bool,
     /// The contract's `ack=1`: wants saved acknowledgements.
@@ -55,9 +60,11 @@ pub enum RoomCmd {
     Leave {
         conn: ConnId,
     },
+    /// Answered with a sync step 2, charged to the ticket.
     SyncStep1 {
         conn: ConnId,
         sv: StateVector,
+        ticket: ReplyTicket,
     },
     /// A decoded sync step 2 or update.
     Update {
@@ -68,8 +75,10 @@ pub enum RoomCmd {
         conn: ConnId,
         entries: Vec<AwarenessEntry>,
     },
+    /// Answered with the awareness snapshot, charged to the ticket.
     QueryAwareness {
         conn: ConnId,
+        ticket: ReplyTicket,
     },
     /// Close (true) or reopen (false) a group's document for writing.
     SetClosed {

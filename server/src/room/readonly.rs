@@ -1,7 +1,37 @@
 //! Would an update change a document? Read-only connections may send no-op updates (a stock
 //! client's handshake sync step 2 usually is one); anything else is refused.
+//!
+//! [`ReadOnlyCheck`] answers it cheaply: an empty update (no structs, no deletions) is a no-op
+//! without looking at the document, and the document's state vector and delete set are built
+//! once per document state, not once per message.
 
-use yrs::{ReadTxn, StateVector, Update};
+use yrs::{Doc, ReadTxn, StateVector, Transact, Update};
+
+/// The document state a read-only update is compared with, kept until the document changes.
+#[derive(Default)]
+pub struct ReadOnlyCheck {
+    state: Option<(StateVector, yrs::IdSet)>,
+}
+
+impl ReadOnlyCheck {
+    /// The document changed: the cached state is stale.
+    pub fn invalidate(&mut self) {
+        self.state = None;
+    }
+
+    /// True if applying `update` to `doc` would change it.
+    pub fn would_change(&mut self, doc: &Doc, update: &Update) -> bool {
+        if update.is_empty() {
+            return false;
+        }
+        let (sv, ds) = self.state.get_or_insert_with(|| doc_state(&doc.transact()));
+        would_change(update, sv, ds)
+    }
+
+    pub fn is_cached(&self) -> bool {
+        self.state.is_some()
+    }
+}
 
 /// True if applying `update` to a document whose state is `sv` with delete set `deleted`
 /// would add or delete anything (or leave pending structs behind).
@@ -35,6 +65,30 @@ mod tests {
         let txn = doc.transact();
         let (sv, ds) = doc_state(&txn);
         would_change(&Update::decode_v1(update).unwrap(), &sv, &ds)
+    }
+
+    #[test]
+    fn the_check_caches_the_document_state_until_invalidated_and_skips_empty_updates() {
+        let doc = Doc::with_client_id(1);
+        let t = doc.get_or_insert_text("t");
+        let mut check = ReadOnlyCheck::default();
+        // an empty update is a no-op without building the document state
+        assert!(!check.would_change(&doc, &Update::new()));
+        assert!(!check.is_cached());
+        let edit = |doc: &Doc, s: &str| {
+            let mut txn = doc.transact_mut();
+            t.insert(&mut txn, 0, s);
+            txn.encode_update_v1()
+        };
+        let first = Update::decode_v1(&edit(&doc, "a")).unwrap();
+        assert!(!check.would_change(&doc, &first));
+        assert!(check.is_cached());
+        // the cached state is used as it is: an update the document already holds but the
+        // cache does not looks like a change until the room invalidates it
+        let second = Update::decode_v1(&edit(&doc, "b")).unwrap();
+        assert!(check.would_change(&doc, &second));
+        check.invalidate();
+        assert!(!check.would_change(&doc, &second));
     }
 
     #[test]

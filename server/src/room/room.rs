@@ -9,7 +9,8 @@
 use super::awareness::AwarenessTable;
 use super::delivery::{awareness_frame, Batch, Deferred};
 use super::outbox::close_code;
-use super::readonly;
+use super::readonly::ReadOnlyCheck;
+use super::replies::{SnapshotCache, StepTwoCache};
 use super::{ConnId, Frame, Member, RoomCmd};
 use crate::plenary::live::{GroupFeed, PlenaryState};
 use crate::services::Services;
@@ -67,6 +68,12 @@ pub struct Room {
     /// Sync step 2 for a client that has nothing (a fresh page, a connect storm), encoded once
     /// per document state. Cleared whenever the document changes.
     pub(super) full_state: Option<Frame>,
+    /// Sync step 2 for other state vectors, per document state (see `replies`).
+    pub(super) step2_cache: StepTwoCache,
+    /// The document state read-only updates are checked against, per document state.
+    pub(super) readonly: ReadOnlyCheck,
+    /// The encoded awareness snapshot, per awareness table version.
+    pub(super) snapshot_cache: SnapshotCache,
     /// yrs panicked while applying an update: the in-memory document is not trusted any more.
     pub(super) poisoned: bool,
 }
@@ -111,6 +118,9 @@ impl Room {
             published_at: Instant::now(),
             last_activity: Instant::now(),
             full_state: None,
+            step2_cache: StepTwoCache::default(),
+            readonly: ReadOnlyCheck::default(),
+            snapshot_cache: SnapshotCache::default(),
             poisoned: false,
         };
         let mut inflight: Inflight = FuturesOrdered::new();
@@ -232,29 +242,31 @@ impl Room {
 
     /// Handles one command; returns the shutdown acknowledgement if asked to stop.
     fn handle(&mut self, cmd: RoomCmd, batch: &mut Batch) -> Option<oneshot::Sender<()>> {
+        // Every change of the document produces a diff to store: that is when the answers
+        // built from the document (cached sync step 2s, the read-only check's state) go stale.
+        let diffs = batch.diffs.len();
+        let done = self.handle_cmd(cmd, batch);
+        if batch.diffs.len() != diffs {
+            self.doc_changed();
+        }
+        done
+    }
+
+    fn handle_cmd(&mut self, cmd: RoomCmd, batch: &mut Batch) -> Option<oneshot::Sender<()>> {
         match cmd {
             RoomCmd::Join { conn, member, joined } => self.join(conn, member, joined),
             RoomCmd::Leave { conn } => self.leave(conn),
-            RoomCmd::SyncStep1 { conn, sv } => {
-                let frame = if sv.is_empty() {
-                    let doc = &self.doc;
-                    self.full_state
-                        .get_or_insert_with(|| {
-                            let diff = doc.transact().encode_diff_v1(&sv);
-                            Bytes::from(message::encode_sync_step2(&diff))
-                        })
-                        .clone()
-                } else {
-                    let diff = self.doc.transact().encode_diff_v1(&sv);
-                    Bytes::from(message::encode_sync_step2(&diff))
-                };
+            RoomCmd::SyncStep1 { conn, sv, ticket } => {
+                let (frame, encoded) = self.sync_step2_for(&sv);
+                ticket.charge(frame.len(), encoded);
                 batch.replies.push((conn, frame));
             }
             RoomCmd::Update { conn, update } => self.update(conn, update, batch),
             RoomCmd::Awareness { conn, entries } => self.awareness_update(conn, entries),
-            RoomCmd::QueryAwareness { conn } => {
-                let frame = awareness_frame(self.awareness.snapshot());
+            RoomCmd::QueryAwareness { conn, ticket } => {
+                let (frame, encoded) = self.awareness_snapshot();
                 if let Some(frame) = frame {
+                    ticket.charge(frame.len(), encoded);
                     self.send_to(conn, frame);
                 }
             }
@@ -293,7 +305,7 @@ impl Room {
         // Greeting, as the reference server: our sync step 1, then the awareness states.
         let sv = self.doc.transact().state_vector();
         let _ = member.outbox.send(Bytes::from(message::encode_sync_step1(&sv)));
-        if let Some(frame) = awareness_frame(self.awareness.snapshot()) {
+        if let (Some(frame), _) = self.awareness_snapshot() {
             let _ = member.outbox.send(frame);
         }
         tracing::debug!(conn = %conn, role = member.role.name(), can_write = member.can_write, "joined");
@@ -315,10 +327,7 @@ impl Room {
         let Some(m) = self.members.get(&conn) else { return };
         let may_write = m.member.can_write && !self.closed;
         if !may_write {
-            let txn = self.doc.transact();
-            let (sv, ds) = readonly::doc_state(&txn);
-            drop(txn);
-            if readonly::would_change(&update, &sv, &ds) {
+            if self.readonly.would_change(&self.doc, &update) {
                 self.svc.metrics.rejected_messages.inc();
                 tracing::debug!(conn = %conn, "write refused: permission denied");
                 self.send_to(conn, Bytes::from(encode_auth(Some(PERMISSION_DENIED))));
@@ -378,7 +387,13 @@ impl Room {
         }
         let relay = self
             .awareness
-            .apply(conn, m.join_epoch, m.member.role.name(), entries);
+            .apply(conn, m.member.token, m.join_epoch, m.member.role.name(), entries);
+        let refused = self.awareness.take_refused();
+        if refused > 0 {
+            self.svc.metrics.awareness_refused.inc_by(refused);
+            let (states, bytes) = self.awareness.size();
+            tracing::debug!(conn = %conn, refused, states, bytes, "awareness past a bound refused");
+        }
         if let Some(frame) = awareness_frame(relay) {
             // Not back to the sender: the relayed clock may be above its own (after a
             // reconnect), and a stock client would adopt it, echo it, and loop.

@@ -109,6 +109,10 @@ pub trait Store: Send + Sync + 'static {
     /// Creates a meeting and its tokens in one transaction; `Conflict` if the id exists.
     fn insert_meeting(&self, meeting: &MeetingRecord, tokens: &[TokenRecord]) -> Result<(), StoreError>;
     fn set_group_closed(&self, meeting: &MeetingId, group: &GroupId, closed: bool) -> Result<(), StoreError>;
+    /// Replaces every token of `token.meeting` with `token.role` (same group for a rapporteur)
+    /// by `token`, in one transaction; returns the hashes it removed. `NotFound` if the meeting
+    /// does not exist.
+    fn replace_token(&self, token: &TokenRecord) -> Result<Vec<TokenHash>, StoreError>;
 
     fn load_doc(&self, doc: &str) -> Result<StoredDoc, StoreError>;
     /// Appends every batch in one transaction: all are durable when this returns.

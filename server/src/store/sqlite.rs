@@ -245,6 +245,49 @@ impl Store for SqliteStore {
         Ok(())
     }
 
+    fn replace_token(&self, t: &TokenRecord) -> Result<Vec<TokenHash>, StoreError> {
+        let mut conn = lock(&self.writer);
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let exists = tx
+            .query_row(
+                "SELECT 1 FROM meetings WHERE id = ?1",
+                [t.meeting.as_str()],
+                |_| Ok(()),
+            )
+            .optional()?
+            .is_some();
+        if !exists {
+            return Err(StoreError::NotFound);
+        }
+        let (role, group) = role_to_columns(&t.role);
+        // `IS` matches a NULL group (moderator, participant) as well as a group id.
+        let old = {
+            let mut stmt =
+                tx.prepare("SELECT hash FROM tokens WHERE meeting_id = ?1 AND role = ?2 AND group_id IS ?3")?;
+            let rows = stmt.query_map(params![t.meeting.as_str(), role, group], |r| {
+                r.get::<_, Vec<u8>>(0)
+            })?;
+            rows.collect::<Result<Vec<_>, _>>()?
+                .into_iter()
+                .map(|h| {
+                    h.try_into()
+                        .map(TokenHash)
+                        .map_err(|_| StoreError::Corrupt("token hash".into()))
+                })
+                .collect::<Result<Vec<_>, _>>()?
+        };
+        tx.execute(
+            "DELETE FROM tokens WHERE meeting_id = ?1 AND role = ?2 AND group_id IS ?3",
+            params![t.meeting.as_str(), role, group],
+        )?;
+        tx.execute(
+            "INSERT INTO tokens (hash, meeting_id, role, group_id) VALUES (?1, ?2, ?3, ?4)",
+            params![t.hash.0.to_vec(), t.meeting.as_str(), role, group],
+        )?;
+        tx.commit()?;
+        Ok(old)
+    }
+
     fn load_doc(&self, doc: &str) -> Result<StoredDoc, StoreError> {
         let mut conn = lock(&self.reader);
         // One read transaction, so a compaction cannot slip between the two reads.
@@ -363,6 +406,49 @@ mod tests {
         s.set_group_closed(&m.id, &GroupId::parse("g1").unwrap(), true)
             .unwrap();
         assert!(s.meetings().unwrap()[0].0.groups[0].closed);
+    }
+
+    #[test]
+    fn replacing_a_token_removes_only_that_role_and_survives_a_reopen() {
+        let (d, s) = store();
+        let m = meeting("m1");
+        let rec = |t: &str, role: Role| TokenRecord {
+            hash: TokenHash::of(t),
+            meeting: m.id.clone(),
+            role,
+        };
+        s.insert_meeting(
+            &m,
+            &[
+                rec("mod", Role::Moderator),
+                rec("part", Role::Participant),
+                rec("rap", Role::Rapporteur("g1".into())),
+            ],
+        )
+        .unwrap();
+        let old = s.replace_token(&rec("part2", Role::Participant)).unwrap();
+        assert_eq!(old, vec![TokenHash::of("part")]);
+        let old = s
+            .replace_token(&rec("rap2", Role::Rapporteur("g1".into())))
+            .unwrap();
+        assert_eq!(old, vec![TokenHash::of("rap")]);
+        drop(s);
+        let s = SqliteStore::open(d.path(), Durability::Process).unwrap();
+        let mut hashes: Vec<_> = s.meetings().unwrap()[0].1.iter().map(|t| t.hash).collect();
+        hashes.sort_by_key(|h| h.0);
+        let mut want = vec![
+            TokenHash::of("mod"),
+            TokenHash::of("part2"),
+            TokenHash::of("rap2"),
+        ];
+        want.sort_by_key(|h| h.0);
+        assert_eq!(hashes, want);
+        let other = TokenRecord {
+            hash: TokenHash::of("x"),
+            meeting: MeetingId::parse("nope").unwrap(),
+            role: Role::Moderator,
+        };
+        assert!(matches!(s.replace_token(&other), Err(StoreError::NotFound)));
     }
 
     #[test]

@@ -120,6 +120,7 @@ pub struct Received {
     pub awareness: Vec<(u64, u32, String)>,
     pub acks: Vec<StateVector>,
     pub close: Option<u16>,
+    pub close_reason: String,
     pub updates: usize,
     pub update_bytes: usize,
 }
@@ -169,7 +170,10 @@ impl Peer {
                         Ok(WsMessage::Close(f)) => {
                             // answer the close handshake, as browsers and `ws` do
                             let _ = out.send(WsMessage::Close(None));
-                            got.lock().unwrap().close = Some(f.map(|f| u16::from(f.code)).unwrap_or(1005));
+                            let mut g = got.lock().unwrap();
+                            g.close_reason = f.as_ref().map(|f| f.reason.to_string()).unwrap_or_default();
+                            g.close = Some(f.map(|f| u16::from(f.code)).unwrap_or(1005));
+                            drop(g);
                             changed.notify_waiters();
                             break;
                         }
@@ -198,6 +202,11 @@ impl Peer {
 
     pub fn send_raw(&self, bytes: Vec<u8>) {
         let _ = self.out.send(WsMessage::Binary(bytes.into()));
+    }
+
+    /// Starts the close handshake from the client side.
+    pub fn close(&self) {
+        let _ = self.out.send(WsMessage::Close(None));
     }
 
     pub fn send_text(&self, s: &str) {
@@ -319,6 +328,61 @@ pub mod reqwest_like {
                 body
             };
             (status, body)
+        }
+
+        /// A WebSocket upgrade request by hand, to read the refusal's status and JSON body.
+        pub async fn upgrade(&self, path: &str) -> (u16, serde_json::Value) {
+            let mut s = tokio::net::TcpStream::connect(self.addr).await.unwrap();
+            let req = format!(
+                "GET {path} HTTP/1.1\r\nHost: {}\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\
+                 Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n",
+                self.addr
+            );
+            s.write_all(req.as_bytes()).await.unwrap();
+            let mut resp = Vec::new();
+            let mut buf = [0u8; 4096];
+            // A refusal closes the connection; an accepted upgrade would stay open, so stop at
+            // the end of the headers when the status is 101.
+            loop {
+                let n = s.read(&mut buf).await.unwrap_or(0);
+                if n == 0 {
+                    break;
+                }
+                resp.extend_from_slice(&buf[..n]);
+                let text = String::from_utf8_lossy(&resp);
+                let Some((head, body)) = text.split_once("\r\n\r\n") else {
+                    continue;
+                };
+                if head.starts_with("HTTP/1.1 101") {
+                    break;
+                }
+                let len = head
+                    .lines()
+                    .find_map(|l| {
+                        l.to_ascii_lowercase()
+                            .strip_prefix("content-length:")
+                            .map(|v| v.trim().to_owned())
+                    })
+                    .and_then(|v| v.parse::<usize>().ok());
+                if len.is_some_and(|len| body.len() >= len) || body.ends_with("0\r\n\r\n") {
+                    break;
+                }
+            }
+            let resp = String::from_utf8_lossy(&resp).to_string();
+            let status = resp.split(' ').nth(1).and_then(|c| c.parse().ok()).unwrap_or(0);
+            let body = resp
+                .split_once("\r\n\r\n")
+                .map(|(_, b)| b.to_owned())
+                .unwrap_or_default();
+            let body = if resp.to_ascii_lowercase().contains("transfer-encoding: chunked") {
+                dechunk(&body)
+            } else {
+                body
+            };
+            (
+                status,
+                serde_json::from_str(&body).unwrap_or(serde_json::Value::String(body)),
+            )
         }
 
         pub async fn get_status(&self, path: &str) -> u16 {
