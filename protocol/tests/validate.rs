@@ -2,6 +2,8 @@
 //! of updates that yrs and JS Yjs really produce, and proptests that it never panics, never
 //! lets through what yrs cannot decode, and never refuses what yrs encodes.
 
+#![allow(clippy::unwrap_used)] // tests fail loudly on purpose
+
 use plenary_protocol::message::{decode_state_vector, decode_update};
 use plenary_protocol::validate::{validate_state_vector, validate_update, Reason, UpdateLimits};
 use plenary_protocol::{DecodeError, Limits, Message};
