@@ -22,6 +22,7 @@ pub struct Metrics {
     pub rejected_messages: Counter,
     pub slow_disconnects: Counter,
     pub upgrades_refused: Counter,
+    pub sandbox_restarts: Counter,
 }
 
 impl Metrics {
@@ -42,6 +43,7 @@ impl Metrics {
             rejected_messages: Counter::default(),
             slow_disconnects: Counter::default(),
             upgrades_refused: Counter::default(),
+            sandbox_restarts: Counter::default(),
             registry: Registry::default(),
         };
         registry.register("connections", "Open WebSocket connections", m.connections.clone());
@@ -97,6 +99,11 @@ impl Metrics {
             "upgrades_refused",
             "WebSocket upgrades refused (404/401/403/503)",
             m.upgrades_refused.clone(),
+        );
+        registry.register(
+            "sandbox_restarts",
+            "Sandbox children killed (deadline) or dead (crash) and restarted",
+            m.sandbox_restarts.clone(),
         );
         Metrics { registry, ..m }
     }

@@ -7,6 +7,8 @@
 //! - [`awareness`]: the server-checked awareness table (pure).
 //! - [`readonly`]: would an update change the document (pure).
 //! - [`outbox`]: a connection's bounded outbound queue as the room sees it.
+//! - [`vetting`]: the room's use of the apply sandbox (vetted updates, loads, compaction) and
+//!   the panic containment that poisons only one room.
 
 pub mod awareness;
 mod delivery;
@@ -14,6 +16,7 @@ pub mod outbox;
 pub mod readonly;
 pub mod registry;
 pub mod room;
+pub mod vetting;
 
 use crate::auth::Role;
 use crate::plenary::merge::GroupConclusions;
@@ -59,10 +62,11 @@ pub enum RoomCmd {
         conn: ConnId,
         sv: StateVector,
     },
-    /// A decoded sync step 2 or update.
+    /// A decoded sync step 2 or update, and its bytes (for the sandbox).
     Update {
         conn: ConnId,
         update: Update,
+        raw: Vec<u8>,
     },
     Awareness {
         conn: ConnId,
