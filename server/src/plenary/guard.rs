@@ -13,7 +13,7 @@
 use plenary_protocol::layout::plenary as pk;
 use std::collections::HashSet;
 use yrs::branch::BranchID;
-use yrs::{Doc, ReadTxn, Transact, TransactionMut};
+use yrs::{Doc, ReadTxn, TransactionMut};
 
 /// Declares the plenary's root types on `doc` (a replica rebuilt from bytes has them untyped,
 /// and yrs reports changes only on typed parents). Changes no content.
@@ -49,7 +49,7 @@ mod tests {
     use crate::plenary::merge::{ensure_structure, merge, Conclusion, GroupMeta};
     use std::collections::HashMap;
     use yrs::updates::decoder::Decode;
-    use yrs::{Array, Map, MapPrelim, Out, StateVector, Text, Update, WriteTxn};
+    use yrs::{Array, Map, MapPrelim, Out, StateVector, Text, Transact, Update, WriteTxn};
 
     /// Applies `u` to a copy of `doc` rebuilt from bytes (as the sandbox replica is) and asks
     /// the guard.

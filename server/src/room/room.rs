@@ -192,7 +192,9 @@ impl Room {
                             return;
                         }
                     }
-                    let wrote = !batch.diffs.is_empty();
+                    // Updates still wait for the sandbox here: arm the feed for them too (it
+                    // sends only what changed).
+                    let wrote = !batch.diffs.is_empty() || !batch.pending.is_empty();
                     self.commit_batch(batch, inflight).await;
                     if self.poisoned {
                         // Unload; the next connection reloads the document from the store.

@@ -10,9 +10,9 @@ use std::collections::HashMap;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use yrs::Doc;
 
-/// Set by the parent (from `PLENARY_SANDBOX_TEST_CRASH`) for tests of the isolation only: an
+/// Set by the parent (when its config has `PLENARY_SANDBOX_TEST_CRASH`) for tests of the isolation only: an
 /// update that carries one of the markers below aborts, segfaults or hangs this process.
-pub const TEST_CRASH_ENV: &str = "PLENARY_SANDBOX_TEST_CRASH";
+pub const TEST_CRASH_ENV: &str = "PLENARY_SANDBOX_WORKER_TEST_CRASH";
 pub const MARK_ABORT: &[u8] = b"PLENARY-TEST-ABORT";
 pub const MARK_SEGV: &[u8] = b"PLENARY-TEST-SEGV";
 pub const MARK_LOOP: &[u8] = b"PLENARY-TEST-LOOP";
