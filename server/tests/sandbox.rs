@@ -520,9 +520,12 @@ async fn fuzzed_updates_never_take_the_server_down_and_every_document_still_load
     let mut rng = rand::rngs::StdRng::seed_from_u64(20261201);
     let pool = valid_updates(&mut rng, 200);
     let mut w = RawWriter::open(s.addr, "m1/g1", &rap1).await;
-    let (mut refused, mut handled) = (0usize, 0usize);
+    let (mut refused, mut handled, mut undecodable) = (0usize, 0usize, 0usize);
     for i in 0..inputs {
         let u = mutate(&mut rng, &pool);
+        if plenary_protocol::message::decode_update(&u).is_err() {
+            undecodable += 1;
+        }
         match w.send(&u).await {
             None => handled += 1,
             Some(code) => {
@@ -538,7 +541,11 @@ async fn fuzzed_updates_never_take_the_server_down_and_every_document_still_load
     }
     let restarts = metric(&s, "plenary_sandbox_restarts_total").await;
     let rejected = metric(&s, "plenary_rejected_messages_total").await;
-    println!("fuzz: {inputs} inputs, {handled} handled, {refused} refused (closed), {rejected} rejected_messages, {restarts} sandbox restarts");
+    println!(
+        "fuzz: {inputs} inputs, {handled} handled, {refused} refused (closed): {undecodable} by the decoder, \
+         {} by the sandbox; {rejected} rejected_messages, {restarts} sandbox restarts",
+        refused - undecodable
+    );
     assert!(refused > 0 && handled > 0);
     assert_eq!(s.http().get_status("/healthz").await, 200);
     saved_edit(&other, "end;").await;
