@@ -391,6 +391,8 @@ fn m2_title(t: &yrs::TransactionMut, meta: &yrs::MapRef) -> String {
 
 /// Valid updates of every kind a client makes, built with yrs from a seeded RNG.
 fn valid_updates(rng: &mut impl rand::Rng, n: usize) -> Vec<Vec<u8>> {
+    // Every history uses the same client id: two histories then disagree about what each
+    // clock is (the class of input behind yrs's aborts and dangling pointers).
     let d = Doc::with_client_id(1000);
     let mut out = Vec::new();
     for i in 0..n {
@@ -439,9 +441,15 @@ fn valid_updates(rng: &mut impl rand::Rng, n: usize) -> Vec<Vec<u8>> {
     out
 }
 
-fn mutate(rng: &mut impl rand::Rng, pool: &[Vec<u8>]) -> Vec<u8> {
+fn mutate(rng: &mut impl rand::Rng, pool: &[Vec<u8>], rival: &[Vec<u8>]) -> Vec<u8> {
     let mut u = pool[rng.gen_range(0..pool.len())].clone();
-    match rng.gen_range(0..4) {
+    match rng.gen_range(0..6) {
+        // a rival history's update, intact or merged with ours: decodes, conflicts
+        4 => return rival[rng.gen_range(0..rival.len())].clone(),
+        5 => {
+            let r = &rival[rng.gen_range(0..rival.len())];
+            return yrs::merge_updates_v1([u.as_slice(), r.as_slice()]).unwrap_or(u);
+        }
         0 => {
             for _ in 0..rng.gen_range(1..4) {
                 if !u.is_empty() {
@@ -519,10 +527,11 @@ async fn fuzzed_updates_never_take_the_server_down_and_every_document_still_load
     let other = Peer::connect(s.addr, "m1/g2", tok(&m, &["rapporteurs", "g2"]), "&ack=1").await.unwrap();
     let mut rng = rand::rngs::StdRng::seed_from_u64(20261201);
     let pool = valid_updates(&mut rng, 200);
+    let rival = valid_updates(&mut rng, 200);
     let mut w = RawWriter::open(s.addr, "m1/g1", &rap1).await;
     let (mut refused, mut handled, mut undecodable) = (0usize, 0usize, 0usize);
     for i in 0..inputs {
-        let u = mutate(&mut rng, &pool);
+        let u = mutate(&mut rng, &pool, &rival);
         if plenary_protocol::message::decode_update(&u).is_err() {
             undecodable += 1;
         }
@@ -554,6 +563,7 @@ async fn fuzzed_updates_never_take_the_server_down_and_every_document_still_load
     assert!(ok, "{out}");
     let s = Server::start(dir.path().into()).await;
     for room in ["m1/g1", "m1/g2", "m1/plenary"] {
+        println!("fuzz: loading {room}");
         let p = Peer::connect(s.addr, room, tok(&m, &["participant"]), "").await.unwrap();
         wait_until("room loads", || async { p.got.lock().unwrap().updates > 0 }).await;
         assert!(p.close_code().is_none(), "{room}");

@@ -53,7 +53,20 @@ impl Room {
                 Some(Some(diff)) => {
                     self.full_state = None;
                     self.bump_generation();
-                    batch.diffs.push((None, diff));
+                    // The merged state is checked in the child (it replays, every read works)
+                    // before it is stored or relayed; seeding now also spares the next
+                    // moderator write a round trip.
+                    match self.seed_sandbox().await {
+                        Ok(()) => batch.diffs.push((None, diff)),
+                        Err(e) if self.poisoned => {
+                            tracing::error!(error = %e, "the merged plenary does not pass the sandbox; not stored");
+                        }
+                        // The child could not be reached: the merge is the server's own edit.
+                        Err(e) => {
+                            tracing::warn!(error = %e, "could not check the merged plenary in the sandbox");
+                            batch.diffs.push((None, diff));
+                        }
+                    }
                 }
                 Some(None) => {}
                 None => self.poison("merging group conclusions into the plenary"),

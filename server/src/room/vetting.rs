@@ -182,7 +182,7 @@ impl Room {
     }
 
     /// Gives the child this room's document at the current generation.
-    async fn seed_sandbox(&mut self) -> Result<(), String> {
+    pub(super) async fn seed_sandbox(&mut self) -> Result<(), String> {
         let doc = &self.doc;
         let Some(state) = contained(|| doc.transact().encode_state_as_update_v1(&StateVector::default()))
         else {

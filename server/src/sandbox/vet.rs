@@ -33,13 +33,21 @@ pub fn fingerprint<T: ReadTxn>(txn: &T, plenary: bool) -> String {
 }
 
 /// Every read the server does on a document once it changed: the feed's conclusions (or the
-/// plenary JSON), the notes, a full-state encoding that must decode again, and the sync step 1
-/// answer to a peer that had the previous state.
+/// plenary JSON), the notes, a full-state encoding that must decode and replay into a fresh
+/// document (a new client's sync), and the sync step 1 answer to a peer that had the previous
+/// state.
 pub fn reads(doc: &Doc, previous: &StateVector, plenary: bool) -> Result<(), String> {
     let txn = doc.transact();
     let _ = fingerprint(&txn, plenary);
     let state = txn.encode_state_as_update_v1(&StateVector::default());
-    Update::decode_v1(&state).map_err(|e| format!("the document's state does not decode: {e}"))?;
+    let decoded =
+        Update::decode_v1(&state).map_err(|e| format!("the document's state does not decode: {e}"))?;
+    // What a new client does with our sync step 2: the state must replay into a fresh document
+    // (the fuzz test found accepted histories whose full state makes yrs panic there).
+    Doc::new()
+        .transact_mut()
+        .apply_update(decoded)
+        .map_err(|e| format!("the document's state does not replay: {e}"))?;
     let diff = txn.encode_diff_v1(previous);
     Update::decode_v1(&diff).map_err(|e| format!("a sync answer does not decode: {e}"))?;
     let _ = txn.state_vector().encode_v1();
