@@ -26,6 +26,12 @@ pub enum Command {
     Serve(Config),
     /// Write a meeting's summary (JSON, Markdown, HTML) from a data dir, without a running server.
     Export(ExportArgs),
+    /// List the documents that do not load; with `--repair`, rebuild each from the longest
+    /// prefix of its log that loads.
+    Doctor(DoctorArgs),
+    /// The apply sandbox's child process (started by the server; not for people).
+    #[command(hide = true)]
+    SandboxWorker,
 }
 
 /// How hard SQLite works to keep a commit: see the README's durability section.
@@ -136,6 +142,21 @@ pub struct Config {
         default_value_t = 2_000
     )]
     pub rapporteur_token_messages_per_sec: u32,
+    /// Child processes that vet updates before any room applies them (docs are sharded by key).
+    #[arg(long, env = "PLENARY_SANDBOX_WORKERS", default_value_t = 2)]
+    pub sandbox_workers: usize,
+    /// Milliseconds a sandbox child may take on one request before it is killed and restarted.
+    #[arg(long, env = "PLENARY_SANDBOX_DEADLINE_MS", default_value_t = 2000)]
+    pub sandbox_deadline_ms: u64,
+    /// The binary run as `plenary sandbox-worker` (default: this executable).
+    #[arg(long, env = "PLENARY_SANDBOX_PROGRAM", hide = true)]
+    pub sandbox_program: Option<PathBuf>,
+    /// Tests only: sandbox children abort, segfault or hang on updates carrying a marker.
+    #[arg(long, env = "PLENARY_SANDBOX_TEST_CRASH", hide = true)]
+    pub sandbox_test_crash: bool,
+    /// Tests only: compaction snapshots are truncated, so that their check must refuse them.
+    #[arg(long, env = "PLENARY_TEST_CORRUPT_SNAPSHOTS", hide = true)]
+    pub test_corrupt_snapshots: bool,
 }
 
 impl Config {
@@ -189,6 +210,12 @@ impl Config {
         {
             return Err("the --*-token-messages-per-sec budgets must be positive".into());
         }
+        if self.sandbox_workers == 0 || self.sandbox_workers > 64 {
+            return Err("--sandbox-workers must be between 1 and 64".into());
+        }
+        if self.sandbox_deadline_ms < 10 {
+            return Err("--sandbox-deadline-ms must be at least 10".into());
+        }
         if self.admin_token.as_deref().is_some_and(str::is_empty) {
             return Err("--admin-token must not be empty".into());
         }
@@ -223,7 +250,16 @@ impl Config {
             participant_token_messages_per_sec: 20_000,
             moderator_token_messages_per_sec: 2_000,
             rapporteur_token_messages_per_sec: 2_000,
+            sandbox_workers: 2,
+            sandbox_deadline_ms: 2000,
+            sandbox_program: None,
+            sandbox_test_crash: false,
+            test_corrupt_snapshots: false,
         }
+    }
+
+    pub fn sandbox_deadline(&self) -> Duration {
+        Duration::from_millis(self.sandbox_deadline_ms)
     }
 }
 
@@ -241,4 +277,17 @@ pub struct ExportArgs {
     /// Export an adopted version instead of the live summary.
     #[arg(long)]
     pub version: Option<String>,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct DoctorArgs {
+    /// Folder of the embedded SQLite store.
+    #[arg(long, env = "PLENARY_DATA_DIR", default_value = "./plenary-data")]
+    pub data_dir: PathBuf,
+    /// Check only this document (`meeting/group` or `meeting/plenary`).
+    #[arg(long)]
+    pub doc: Option<String>,
+    /// Rebuild each document that does not load from the longest prefix of its log that does.
+    #[arg(long)]
+    pub repair: bool,
 }

@@ -150,6 +150,12 @@ async fn join(svc: &Services, p: &ConnectionParams, outbox: Outbox, can_write: b
 }
 
 fn close_message(code: u16) -> WsMessage {
+    if code == close_code::QUARANTINED {
+        return WsMessage::Close(Some(CloseFrame {
+            code: close_code::INTERNAL_ERROR,
+            reason: "document quarantined".into(),
+        }));
+    }
     let reason = match code {
         close_code::PROTOCOL_ERROR => "message could not be decoded",
         close_code::TOO_BIG => "message too big",
@@ -346,7 +352,11 @@ impl Conn<'_> {
                 Err(step) => return step,
             },
             Ok(Message::SyncStep2(bytes) | Message::Update(bytes)) => match decode_update(&bytes) {
-                Ok(update) => RoomCmd::Update { conn, update },
+                Ok(update) => RoomCmd::Update {
+                    conn,
+                    update,
+                    raw: bytes,
+                },
                 Err(e) => {
                     tracing::info!(error = %e, "malformed update");
                     return reject(svc, close_code::PROTOCOL_ERROR, "malformed update");

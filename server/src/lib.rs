@@ -10,6 +10,8 @@
 //! - [`room`]: one owner task per document; registry; server-checked awareness.
 //! - [`plenary`]: the merge of group conclusions into the plenary document, and exports.
 //! - [`store`]: the `Store` trait, the SQLite implementation, the group-commit persister.
+//! - [`sandbox`]: child processes that vet every update (yrs can abort, segfault or hang on
+//!   crafted input) before a room applies it; `plenary doctor`.
 //! - [`auth`]: roles, capabilities, token hashing (pure decisions).
 //! - [`directory`], [`meetings`]: meetings in memory, their creation, token rotation.
 //! - [`limits`]: budgets per token (connections, messages, reply bytes) and per connection.
@@ -29,6 +31,7 @@ pub mod metrics;
 pub mod minutes;
 pub mod plenary;
 pub mod room;
+pub mod sandbox;
 pub mod services;
 pub mod store;
 
@@ -112,9 +115,24 @@ pub async fn run(
     let directory = Arc::new(Directory::load(store.as_ref())?);
     let metrics = Arc::new(Metrics::new());
     let (persister, writer_thread) = Persister::start(store.clone(), metrics.clone());
+    let sandbox_program = match &config.sandbox_program {
+        Some(p) => p.clone(),
+        None => std::env::current_exe().context("locating this executable for the sandbox")?,
+    };
+    let sandbox = sandbox::Sandbox::start(
+        sandbox::SandboxSettings {
+            program: sandbox_program,
+            workers: config.sandbox_workers,
+            deadline: config.sandbox_deadline(),
+            test_crash: config.sandbox_test_crash,
+        },
+        metrics.clone(),
+    );
     let svc = Services {
         store,
         persister,
+        sandbox,
+        test_corrupt_snapshots: config.test_corrupt_snapshots,
         directory,
         rooms: Arc::new(Rooms::default()),
         metrics,

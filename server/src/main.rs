@@ -7,6 +7,10 @@ use tracing_subscriber::EnvFilter;
 
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
+    if let Some(Command::SandboxWorker) = cli.command {
+        // The child speaks frames on stdout: no tracing, no runtime, nothing else there.
+        std::process::exit(plenary_server::sandbox::worker::run());
+    }
     tracing_subscriber::fmt()
         .with_env_filter(
             EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info,tower_http=warn")),
@@ -16,6 +20,8 @@ fn main() -> anyhow::Result<()> {
         .init();
     let config = match cli.command {
         Some(Command::Export(args)) => return plenary_server::export::run(&args),
+        Some(Command::Doctor(args)) => return plenary_server::sandbox::doctor::run(&args),
+        Some(Command::SandboxWorker) => unreachable!("dispatched above"),
         Some(Command::Serve(c)) => c,
         None => cli.serve,
     };

@@ -23,6 +23,7 @@ pub struct Metrics {
     pub slow_disconnects: Counter,
     pub upgrades_refused: Counter,
     pub awareness_refused: Counter,
+    pub sandbox_restarts: Counter,
 }
 
 impl Metrics {
@@ -44,6 +45,7 @@ impl Metrics {
             slow_disconnects: Counter::default(),
             upgrades_refused: Counter::default(),
             awareness_refused: Counter::default(),
+            sandbox_restarts: Counter::default(),
             registry: Registry::default(),
         };
         registry.register("connections", "Open WebSocket connections", m.connections.clone());
@@ -104,6 +106,11 @@ impl Metrics {
             "awareness_refused",
             "Awareness states refused for a per-room or per-token bound",
             m.awareness_refused.clone(),
+        );
+        registry.register(
+            "sandbox_restarts",
+            "Sandbox children killed (deadline) or dead (crash) and restarted",
+            m.sandbox_restarts.clone(),
         );
         Metrics { registry, ..m }
     }

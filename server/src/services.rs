@@ -17,6 +17,10 @@ use tokio_util::task::TaskTracker;
 pub struct Services {
     pub store: Arc<dyn Store>,
     pub persister: Persister,
+    /// Child processes that vet every update before a room applies it.
+    pub sandbox: crate::sandbox::Sandbox,
+    /// Tests only: corrupt compaction snapshots (their check must refuse them).
+    pub test_corrupt_snapshots: bool,
     pub directory: Arc<Directory>,
     pub rooms: Arc<Rooms>,
     pub metrics: Arc<Metrics>,

@@ -68,7 +68,10 @@ pub fn stored_conclusions(store: &dyn Store, room: &RoomPath) -> Result<Vec<Conc
 
 impl PlenaryState {
     /// Builds the merge state from the stored group documents and brings `doc` up to date.
-    /// Returns the edit made, if any. Blocking: call from a blocking context.
+    /// Returns the edit made, if any. A group document that does not load is skipped (its
+    /// section keeps what the plenary shows) with an error log. Blocking; used offline
+    /// (`plenary export`): the server goes through [`PlenaryState::load`], which vets each
+    /// group document in the sandbox first.
     pub fn build(
         store: &dyn Store,
         meeting: &MeetingRecord,
@@ -77,8 +80,18 @@ impl PlenaryState {
         let mut data = HashMap::new();
         for g in &meeting.groups {
             let room = RoomPath::group(meeting.id.clone(), g.id.clone());
-            data.insert(g.id.to_string(), stored_conclusions(store, &room)?);
+            match stored_conclusions(store, &room) {
+                Ok(c) => {
+                    data.insert(g.id.to_string(), c);
+                }
+                Err(e) => tracing::error!(doc = %room, error = %e,
+                    "group document does not load; the plenary keeps its last conclusions"),
+            }
         }
+        Ok(Self::from_data(meeting, data, doc))
+    }
+
+    fn from_data(meeting: &MeetingRecord, data: HashMap<String, Vec<Conclusion>>, doc: &Doc) -> (Self, Option<Vec<u8>>) {
         let mut state = PlenaryState {
             meeting_id: meeting.id.to_string(),
             title: meeting.title.clone(),
@@ -86,20 +99,52 @@ impl PlenaryState {
             data,
         };
         let diff = state.merge(doc);
-        Ok((state, diff))
+        (state, diff)
     }
 
+    /// Builds the merge state for a plenary room: each group document is replayed in the
+    /// sandbox before it is read here; a quarantined group is skipped with an error log (its
+    /// section keeps what the plenary shows) instead of failing the whole plenary.
     pub async fn load(
         svc: &Services,
         meeting: &MeetingId,
         doc: &Doc,
     ) -> Result<(Self, Option<Vec<u8>>), String> {
         let record = svc.directory.meeting(meeting).ok_or("meeting vanished")?;
-        let store = svc.store.clone();
+        let mut data = HashMap::new();
+        for g in &record.groups {
+            let room = RoomPath::group(record.id.clone(), g.id.clone());
+            let key = room.to_string();
+            let stored = match crate::room::vetting::vetted_stored(svc, &key).await {
+                Ok(s) => s,
+                Err(e) => {
+                    tracing::error!(doc = %key, error = %e,
+                        "group document does not load; the plenary keeps its last conclusions. Run `plenary doctor`");
+                    continue;
+                }
+            };
+            let read = tokio::task::spawn_blocking(move || {
+                std::panic::catch_unwind(move || {
+                    stored
+                        .to_doc()
+                        .map(|d| merge::read_conclusions(&d.transact()))
+                })
+            })
+            .await;
+            match read {
+                Ok(Ok(Ok(c))) => {
+                    data.insert(g.id.to_string(), c);
+                }
+                _ => tracing::error!(doc = %key, "group document does not read; the plenary keeps its last conclusions"),
+            }
+        }
         let doc = doc.clone();
-        tokio::task::spawn_blocking(move || PlenaryState::build(store.as_ref(), &record, &doc))
-            .await
-            .map_err(|e| e.to_string())?
+        tokio::task::spawn_blocking(move || {
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| Self::from_data(&record, data, &doc)))
+                .map_err(|_| "yrs panicked merging the plenary".to_string())
+        })
+        .await
+        .map_err(|e| e.to_string())?
     }
 
     pub fn set_conclusions(&mut self, gc: GroupConclusions) {

@@ -9,7 +9,7 @@ use plenary_protocol::message;
 use plenary_protocol::{AwarenessEntry, AwarenessUpdate};
 use std::sync::Arc;
 use tokio::sync::oneshot;
-use yrs::{ReadTxn, StateVector, Transact};
+use yrs::{ReadTxn, Transact};
 
 /// Something that may leave only once the batch `seq` is durable.
 pub(super) enum Deferred {
@@ -34,6 +34,8 @@ pub(super) struct Batch {
     pub(super) acks: Vec<ConnId>,
     pub(super) replies: Vec<(ConnId, Frame)>,
     pub(super) inspections: Vec<(oneshot::Sender<serde_json::Value>, serde_json::Value)>,
+    /// Updates waiting for the sandbox's verdict, in arrival order.
+    pub(super) pending: Vec<super::vetting::Pending>,
     /// Plenary rooms: new group input arrived; merge once before committing.
     pub(super) merge_due: bool,
 }
@@ -41,10 +43,33 @@ pub(super) struct Batch {
 impl Room {
     /// Sends a batch's writes to the store and queues what must wait for them.
     pub(super) async fn commit_batch(&mut self, mut batch: Batch, inflight: &mut Inflight) {
-        if batch.merge_due {
-            if let Some(diff) = self.plenary.as_mut().and_then(|p| p.merge(&self.doc)) {
-                self.doc_changed();
-                batch.diffs.push((None, diff));
+        if !batch.pending.is_empty() {
+            self.vet_pending(&mut batch).await;
+        }
+        if batch.merge_due && !self.poisoned {
+            let doc = &self.doc;
+            let plenary = &mut self.plenary;
+            match super::vetting::contained(|| plenary.as_mut().and_then(|p| p.merge(doc))) {
+                Some(Some(diff)) => {
+                    self.doc_changed();
+                    self.bump_generation();
+                    // The merged state is checked in the child (it replays, every read works)
+                    // before it is stored or relayed; seeding now also spares the next
+                    // moderator write a round trip.
+                    match self.seed_sandbox().await {
+                        Ok(()) => batch.diffs.push((None, diff)),
+                        Err(e) if self.poisoned => {
+                            tracing::error!(error = %e, "the merged plenary does not pass the sandbox; not stored");
+                        }
+                        // The child could not be reached: the merge is the server's own edit.
+                        Err(e) => {
+                            tracing::warn!(error = %e, "could not check the merged plenary in the sandbox");
+                            batch.diffs.push((None, diff));
+                        }
+                    }
+                }
+                Some(None) => {}
+                None => self.poison("merging group conclusions into the plenary"),
             }
         }
         if !batch.diffs.is_empty() {
@@ -61,18 +86,18 @@ impl Room {
                         .unwrap_or_else(|_| Err(Arc::new(crate::store::StoreError::Closed))),
                 )
             }));
-            for (from, diff) in batch.diffs {
+            for (from, diff) in std::mem::take(&mut batch.diffs) {
                 let frame = Bytes::from(message::encode_update(&diff));
                 self.deferred
                     .push_back((seq, Deferred::Broadcast { except: from, frame }));
             }
-            if self.log_len >= self.svc.compact_after {
-                let snapshot = self
-                    .doc
-                    .transact()
-                    .encode_state_as_update_v1(&StateVector::default());
-                let rx = self.svc.persister.compact(self.doc_key.clone(), snapshot).await;
+            if self.log_len >= self.svc.compact_after && !self.poisoned {
+                // Whether or not it passes its check, the next try is `compact_after` away.
                 self.log_len = 0;
+                let Some(snapshot) = self.vetted_snapshot().await else {
+                    return self.finish_batch(batch);
+                };
+                let rx = self.svc.persister.compact(self.doc_key.clone(), snapshot).await;
                 inflight.push_back(Box::pin(async move {
                     (
                         seq,
@@ -82,6 +107,11 @@ impl Room {
                 }));
             }
         }
+        self.finish_batch(batch);
+    }
+
+    /// Queues the batch's replies, inspections and acks behind its writes.
+    fn finish_batch(&mut self, batch: Batch) {
         let seq = self.applied_seq;
         for (conn, frame) in batch.replies {
             self.deferred.push_back((seq, Deferred::To { conn, frame }));
@@ -90,7 +120,7 @@ impl Room {
             self.deferred
                 .push_back((seq, Deferred::Inspection { reply, json }));
         }
-        if !batch.acks.is_empty() {
+        if !batch.acks.is_empty() && !self.poisoned {
             let sv = self.doc.transact().state_vector();
             let frame = Bytes::from(message::encode_saved_ack(&sv));
             for conn in batch.acks {

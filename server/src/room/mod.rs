@@ -8,6 +8,8 @@
 //! - [`readonly`]: would an update change the document (pure), with its state cached.
 //! - `replies`: sync step 2 and awareness answers built once per state and shared.
 //! - [`outbox`]: a connection's bounded outbound queue as the room sees it.
+//! - [`vetting`]: the room's use of the apply sandbox (vetted updates, loads, compaction) and
+//!   the panic containment that poisons only one room.
 
 pub mod awareness;
 mod delivery;
@@ -16,6 +18,7 @@ pub mod readonly;
 pub mod registry;
 mod replies;
 pub mod room;
+pub mod vetting;
 
 use crate::auth::{Role, TokenHash};
 use crate::limits::ReplyTicket;
@@ -66,10 +69,11 @@ pub enum RoomCmd {
         sv: StateVector,
         ticket: ReplyTicket,
     },
-    /// A decoded sync step 2 or update.
+    /// A decoded sync step 2 or update, and its bytes (for the sandbox).
     Update {
         conn: ConnId,
         update: Update,
+        raw: Vec<u8>,
     },
     Awareness {
         conn: ConnId,

@@ -18,6 +18,9 @@ pub mod close_code {
     pub const TRY_AGAIN_LATER: u16 = 1013;
     pub const POLICY_VIOLATION: u16 = 1008;
     pub const TOO_BIG: u16 = 1009;
+    /// Sent as 1011 with the reason "document quarantined" (a stored document that does not
+    /// load); a distinct value inside the server only.
+    pub const QUARANTINED: u16 = 4011;
 }
 
 #[derive(Default)]

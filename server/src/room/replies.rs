@@ -85,29 +85,32 @@ impl Room {
         self.readonly.invalidate();
     }
 
-    /// The sync step 2 answering `sv`, and whether it had to be encoded now.
-    pub(super) fn sync_step2_for(&mut self, sv: &StateVector) -> (Frame, bool) {
-        let key = {
-            let txn = self.doc.transact();
+    /// The sync step 2 answering `sv`, and whether it had to be encoded now; `None` if yrs
+    /// panicked while encoding it (the caller poisons the room).
+    pub(super) fn sync_step2_for(&mut self, sv: &StateVector) -> Option<(Frame, bool)> {
+        let doc = &self.doc;
+        let key = super::vetting::contained(|| {
+            let txn = doc.transact();
             reduce(sv, &txn.state_vector())
-        };
+        })?;
         let cached = if key.is_empty() {
             self.full_state.clone()
         } else {
             self.step2_cache.get(&key)
         };
         if let Some(frame) = cached {
-            return (frame, false);
+            return Some((frame, false));
         }
         let reduced = StateVector::from_iter(key.iter().copied());
-        let diff = self.doc.transact().encode_diff_v1(&reduced);
-        let frame = Bytes::from(message::encode_sync_step2(&diff));
+        let frame = super::vetting::contained(|| {
+            Bytes::from(message::encode_sync_step2(&doc.transact().encode_diff_v1(&reduced)))
+        })?;
         if key.is_empty() {
             self.full_state = Some(frame.clone());
         } else {
             self.step2_cache.insert(key, frame.clone());
         }
-        (frame, true)
+        Some((frame, true))
     }
 
     /// The awareness snapshot as one frame (`None` when empty), and whether it had to be

@@ -11,6 +11,7 @@ use super::delivery::{awareness_frame, Batch, Deferred};
 use super::outbox::close_code;
 use super::readonly::ReadOnlyCheck;
 use super::replies::{SnapshotCache, StepTwoCache};
+use super::vetting::{contained, LoadError, Pending};
 use super::{ConnId, Frame, Member, RoomCmd};
 use crate::plenary::live::{GroupFeed, PlenaryState};
 use crate::services::Services;
@@ -74,8 +75,11 @@ pub struct Room {
     pub(super) readonly: ReadOnlyCheck,
     /// The encoded awareness snapshot, per awareness table version.
     pub(super) snapshot_cache: SnapshotCache,
-    /// yrs panicked while applying an update: the in-memory document is not trusted any more.
+    /// yrs panicked on the document: the in-memory copy is not trusted any more.
     pub(super) poisoned: bool,
+    /// The sandbox replica's generation: bumped whenever the document changes other than by
+    /// an update the sandbox vetted (load, plenary merge), so the child re-seeds.
+    pub(super) generation: u64,
 }
 
 pub(super) type Inflight =
@@ -85,9 +89,16 @@ impl Room {
     /// Loads the document and runs the room until it unloads or shuts down.
     pub async fn run(path: RoomPath, instance: u64, svc: Services, mut inbox: mpsc::Receiver<RoomCmd>) {
         let doc_key = path.to_string();
-        let loaded = load_doc(&svc, &doc_key).await;
+        let loaded = super::vetting::load_doc(&svc, &doc_key).await;
         let (doc, log_len) = match loaded {
             Ok(v) => v,
+            Err(LoadError::Quarantined(why)) => {
+                tracing::error!(doc = %doc_key, reason = %why,
+                    "document quarantined: it does not load; connections are refused with 1011. \
+                     Stop the server and run `plenary doctor --data-dir DIR --doc {doc_key} --repair`");
+                quarantined(&svc, &path, instance, &mut inbox).await;
+                return;
+            }
             Err(e) => {
                 tracing::error!(error = %e, "could not load document");
                 svc.rooms.forget(&path, instance);
@@ -122,7 +133,9 @@ impl Room {
             readonly: ReadOnlyCheck::default(),
             snapshot_cache: SnapshotCache::default(),
             poisoned: false,
+            generation: 0,
         };
+        room.bump_generation();
         let mut inflight: Inflight = FuturesOrdered::new();
         if room.path.is_plenary() {
             match PlenaryState::load(&room.svc, &room.path.meeting, &room.doc).await {
@@ -141,6 +154,10 @@ impl Room {
                     room.svc.rooms.forget(&room.path, instance);
                     return;
                 }
+            }
+            if room.poisoned {
+                room.svc.rooms.forget(&room.path, instance);
+                return;
             }
         }
         room.svc.metrics.rooms_loaded.inc();
@@ -185,7 +202,9 @@ impl Room {
                             return;
                         }
                     }
-                    let wrote = !batch.diffs.is_empty();
+                    // Updates still wait for the sandbox here: arm the feed for them too (it
+                    // sends only what changed).
+                    let wrote = !batch.diffs.is_empty() || !batch.pending.is_empty();
                     self.commit_batch(batch, inflight).await;
                     if self.poisoned {
                         // Unload; the next connection reloads the document from the store.
@@ -199,6 +218,9 @@ impl Room {
                 _ = &mut feed_timer, if feed_armed => {
                     feed_armed = false;
                     self.feed_plenary().await;
+                    if self.poisoned {
+                        break;
+                    }
                 }
                 _ = tick.tick() => {
                     self.publish_counts();
@@ -219,6 +241,7 @@ impl Room {
             }
         }
         self.svc.rooms.forget(&self.path, self.instance);
+        self.forget_replica();
         inbox.close();
         // Commands that raced with the unload: a joiner sees its `joined` reply vanish and
         // retries on a fresh room; plenary input and exports are handed to that successor.
@@ -256,12 +279,14 @@ impl Room {
         match cmd {
             RoomCmd::Join { conn, member, joined } => self.join(conn, member, joined),
             RoomCmd::Leave { conn } => self.leave(conn),
-            RoomCmd::SyncStep1 { conn, sv, ticket } => {
-                let (frame, encoded) = self.sync_step2_for(&sv);
-                ticket.charge(frame.len(), encoded);
-                batch.replies.push((conn, frame));
+            RoomCmd::SyncStep1 { conn, sv, ticket } => match self.sync_step2_for(&sv) {
+                Some((frame, encoded)) => {
+                    ticket.charge(frame.len(), encoded);
+                    batch.replies.push((conn, frame));
+                }
+                None => self.poison("answering a sync step 1"),
             }
-            RoomCmd::Update { conn, update } => self.update(conn, update, batch),
+            RoomCmd::Update { conn, update, raw } => self.update(conn, update, raw, batch),
             RoomCmd::Awareness { conn, entries } => self.awareness_update(conn, entries),
             RoomCmd::QueryAwareness { conn, ticket } => {
                 let (frame, encoded) = self.awareness_snapshot();
@@ -292,8 +317,11 @@ impl Room {
             RoomCmd::Inspect { reply } => {
                 // Answered once what it shows is durable: an adopted version must not hold
                 // anything a crash could still take back.
-                let json = crate::plenary::merge::plenary_json(&self.doc.transact());
-                batch.inspections.push((reply, json));
+                let doc = &self.doc;
+                match contained(|| crate::plenary::merge::plenary_json(&doc.transact())) {
+                    Some(json) => batch.inspections.push((reply, json)),
+                    None => self.poison("reading the plenary as JSON"),
+                }
             }
             RoomCmd::Shutdown { done } => return Some(done),
         }
@@ -323,7 +351,9 @@ impl Room {
         }
     }
 
-    fn update(&mut self, conn: ConnId, update: Update, batch: &mut Batch) {
+    /// Checks the writer's permission, then queues the update for the sandbox: the room applies
+    /// it only once a child accepted it (`vetting`), so nothing unvetted reaches `self.doc`.
+    fn update(&mut self, conn: ConnId, update: Update, raw: Vec<u8>, batch: &mut Batch) {
         let Some(m) = self.members.get(&conn) else { return };
         let may_write = m.member.can_write && !self.closed;
         if !may_write {
@@ -334,49 +364,12 @@ impl Room {
             }
             return;
         }
-        let wants_ack = m.member.wants_ack;
-        if self.plenary.is_some() && crate::plenary::guard::touches_server_parts(&self.doc, &update) {
-            // Only `curation` is the moderators'; the rest of the plenary is the server's.
-            self.svc.metrics.rejected_messages.inc();
-            tracing::info!(conn = %conn, "plenary write outside curation refused");
-            self.send_to(conn, Bytes::from(encode_auth(Some(PERMISSION_DENIED))));
-            return;
-        }
-        let doc = &self.doc;
-        let applied = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            let mut txn = doc.transact_mut();
-            let result = txn.apply_update(update);
-            // Even when the update fails part-way, what was integrated stays in the document:
-            // it must be stored and relayed like any change, or peers would see unsaved data.
-            let changed = !txn.insert_set().is_empty() || !txn.delete_set().is_empty();
-            (changed.then(|| txn.encode_update_v1()), result)
-        }));
-        match applied {
-            Ok((diff, result)) => {
-                if let Some(diff) = diff {
-                    self.full_state = None;
-                    batch.diffs.push((Some(conn), diff));
-                }
-                match result {
-                    Ok(()) if wants_ack => batch.acks.push(conn),
-                    Ok(()) => {}
-                    Err(e) => {
-                        tracing::warn!(conn = %conn, error = %e, "update does not apply; closing 1002");
-                        self.svc.metrics.rejected_messages.inc();
-                        self.kick(conn, close_code::PROTOCOL_ERROR);
-                    }
-                }
-            }
-            Err(_) => {
-                // yrs panicked mid-transaction: the in-memory doc can no longer be trusted. The
-                // store holds everything durable; make everybody reconnect to a fresh load.
-                tracing::error!(conn = %conn, "applying an update panicked; reloading the room");
-                self.svc.metrics.rejected_messages.inc();
-                self.kick(conn, close_code::PROTOCOL_ERROR);
-                self.close_all(close_code::SERVICE_RESTART);
-                self.poisoned = true;
-            }
-        }
+        batch.pending.push(Pending {
+            conn,
+            update,
+            raw,
+            wants_ack: m.member.wants_ack,
+        });
     }
 
     fn awareness_update(&mut self, conn: ConnId, entries: Vec<AwarenessEntry>) {
@@ -425,7 +418,12 @@ impl Room {
     /// Group rooms: hand the current conclusions to the meeting's plenary room.
     async fn feed_plenary(&mut self) {
         let Some(feed) = &mut self.group_feed else { return };
-        if let Some(gc) = feed.changed(&self.doc) {
+        let doc = &self.doc;
+        let Some(changed) = contained(|| feed.changed(doc)) else {
+            self.poison("reading the conclusions for the plenary");
+            return;
+        };
+        if let Some(gc) = changed {
             let plenary = RoomPath::plenary(self.path.meeting.clone());
             let sent_list = gc.conclusions.clone();
             // Remembered only once delivered, so a failed hand-over is retried next time.
@@ -460,15 +458,26 @@ impl Room {
     }
 }
 
-/// Reads the snapshot and log of a document and replays them into a fresh `Doc`.
-pub async fn load_doc(svc: &Services, key: &str) -> Result<(Doc, u64), String> {
-    let store = svc.store.clone();
-    let key = key.to_owned();
-    tokio::task::spawn_blocking(move || {
-        let stored = store.load_doc(&key).map_err(|e| e.to_string())?;
-        let doc = stored.to_doc().map_err(|e| format!("{key}: {e}"))?;
-        Ok((doc, stored.updates.len() as u64))
-    })
-    .await
-    .map_err(|e| e.to_string())?
+/// A quarantined document's room: it stays registered (so that connections do not reload it
+/// over and over) and closes every joiner with 1011 "document quarantined", until idle.
+async fn quarantined(svc: &Services, path: &RoomPath, instance: u64, inbox: &mut mpsc::Receiver<RoomCmd>) {
+    loop {
+        let cmd = match tokio::time::timeout(svc.room_idle.max(Duration::from_secs(1)), inbox.recv()).await {
+            Ok(Some(cmd)) => cmd,
+            Ok(None) | Err(_) => break,
+        };
+        match cmd {
+            RoomCmd::Join { member, joined, .. } => {
+                member.outbox.kick.kick(close_code::QUARANTINED);
+                let _ = joined.send(());
+            }
+            RoomCmd::Shutdown { done } => {
+                let _ = done.send(());
+                break;
+            }
+            _ => {}
+        }
+    }
+    svc.rooms.forget(path, instance);
+    inbox.close();
 }

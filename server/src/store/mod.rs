@@ -115,10 +115,13 @@ pub trait Store: Send + Sync + 'static {
     fn replace_token(&self, token: &TokenRecord) -> Result<Vec<TokenHash>, StoreError>;
 
     fn load_doc(&self, doc: &str) -> Result<StoredDoc, StoreError>;
+    /// Every document with a snapshot or logged updates (for `plenary doctor`).
+    fn doc_keys(&self) -> Result<Vec<String>, StoreError>;
     /// Appends every batch in one transaction: all are durable when this returns.
     fn append(&self, batches: &[DocAppend]) -> Result<(), StoreError>;
     /// Replaces the document's snapshot and drops its logged updates, in one transaction.
-    /// The caller guarantees `snapshot` contains every update appended so far.
+    /// The caller guarantees `snapshot` contains every update appended so far, or (`plenary
+    /// doctor --repair`) means to replace the document by it.
     fn compact(&self, doc: &str, snapshot: &[u8]) -> Result<(), StoreError>;
 
     fn insert_version(&self, meeting: &MeetingId, version: &VersionRecord) -> Result<(), StoreError>;

@@ -306,6 +306,15 @@ impl Store for SqliteStore {
         Ok(StoredDoc { snapshot, updates })
     }
 
+    fn doc_keys(&self) -> Result<Vec<String>, StoreError> {
+        let conn = lock(&self.reader);
+        let mut stmt = conn.prepare(
+            "SELECT doc FROM doc_snapshots UNION SELECT DISTINCT doc FROM doc_updates ORDER BY 1",
+        )?;
+        let rows = stmt.query_map([], |r| r.get::<_, String>(0))?;
+        Ok(rows.collect::<Result<Vec<_>, _>>()?)
+    }
+
     fn append(&self, batches: &[DocAppend]) -> Result<(), StoreError> {
         let mut conn = lock(&self.writer);
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;

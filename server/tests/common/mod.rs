@@ -31,7 +31,11 @@ impl Server {
         Self::start_with(Config::for_tests(data_dir, ADMIN)).await
     }
 
-    pub async fn start_with(config: Config) -> Server {
+    pub async fn start_with(mut config: Config) -> Server {
+        // In-process servers run inside the test binary: the sandbox child is the real one.
+        if config.sandbox_program.is_none() {
+            config.sandbox_program = Some(PathBuf::from(env!("CARGO_BIN_EXE_plenary")));
+        }
         if std::env::var_os("PLENARY_TEST_LOG").is_some() {
             let _ = tracing_subscriber::fmt()
                 .with_env_filter("debug,tower_http=warn,hyper=warn")
