@@ -10,6 +10,9 @@
 #    installing chromium from Debian's packages if absent, and checking that the committed
 #    web-client/dist is the build of the current sources.
 # 4. A short, bounded load-generator run against the real binary (the benchmark's smoke test).
+# 5. A bounded fuzzing campaign (60 s) of the update validator with cargo-fuzz (FUZZING.md).
+# Debian packages the tests use (poppler-utils for the PDF export checks, chromium for the
+# browser tests) are installed with apt-get when absent.
 # Exits non-zero on the first failing stage and prints a closing "N passed, N failed" line.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -45,12 +48,27 @@ run_stage() {
 command -v cargo >/dev/null || { echo "cargo is required" >&2; exit 2; }
 command -v node >/dev/null || { echo "node (>= 20) and npm are required" >&2; exit 2; }
 
+# Debian packages the tests need, installed when absent (as root, as on CI).
+need_pkgs=()
+command -v pdftotext >/dev/null || need_pkgs+=(poppler-utils)
+[ -x /usr/bin/chromium ] || need_pkgs+=(chromium)
+if [ "${#need_pkgs[@]}" -gt 0 ]; then
+  if command -v apt-get >/dev/null && [ "$(id -u)" = 0 ]; then
+    stage "apt-get install ${need_pkgs[*]}"
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need_pkgs[@]}" >/dev/null
+  else
+    echo "missing Debian packages: ${need_pkgs[*]} (apt-get install them)" >&2
+    exit 2
+  fi
+fi
+
 run_stage "cargo build --release" cargo build --release --workspace --locked
 run_stage "cargo test (unit + integration)" cargo test --release --workspace --locked
 export PLENARY_BIN="$ROOT/target/release/plenary"
 run_stage "Node interop (yjs + y-websocket)" bash tests/interop/run.sh --all
 run_stage "browser (chromium + playwright-core)" bash web-client/e2e/run.sh
 run_stage "load generator smoke" bash bench/smoke.sh
+run_stage "fuzz: update validator (60 s)" bash protocol/fuzz/run.sh validate_update 60
 echo
 echo "all $stages stages passed"
 count

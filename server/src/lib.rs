@@ -141,10 +141,7 @@ pub async fn run(
         connections: Default::default(),
         token_limits: Arc::new(limits::TokenLimits::new(&config)),
         next_conn: Default::default(),
-        admin_gate: Arc::new(http::admin::AdminGate::new(
-            admin,
-            config.admin_failures_per_sec,
-        )),
+        admin_gate: Arc::new(http::admin::AdminGate::new(admin, config.admin_failures_per_sec)),
         admin,
         limits: Limits {
             max_message_bytes: config.max_message_bytes,

@@ -12,9 +12,12 @@ use plenary_protocol::message::{encode_sync_step1, encode_update};
 use plenary_server::config::Config;
 use std::time::Duration;
 use tokio_tungstenite::tungstenite::Message as WsMessage;
-use yrs::updates::decoder::Decode;
 use yrs::types::ToJson;
-use yrs::{Array, Doc, In, Map, MapPrelim, Out, StateVector, Text, TextPrelim, Transact, Update, WriteTxn, XmlFragment};
+use yrs::updates::decoder::Decode;
+use yrs::{
+    Array, Doc, In, Map, MapPrelim, Out, StateVector, Text, TextPrelim, Transact, Update, WriteTxn,
+    XmlFragment,
+};
 
 fn db(dir: &std::path::Path) -> rusqlite::Connection {
     rusqlite::Connection::open(dir.join("plenary.db")).unwrap()
@@ -22,13 +25,17 @@ fn db(dir: &std::path::Path) -> rusqlite::Connection {
 
 fn logged(dir: &std::path::Path, doc: &str) -> i64 {
     db(dir)
-        .query_row("SELECT COUNT(*) FROM doc_updates WHERE doc = ?1", [doc], |r| r.get(0))
+        .query_row("SELECT COUNT(*) FROM doc_updates WHERE doc = ?1", [doc], |r| {
+            r.get(0)
+        })
         .unwrap()
 }
 
 fn snapshots(dir: &std::path::Path, doc: &str) -> i64 {
     db(dir)
-        .query_row("SELECT COUNT(*) FROM doc_snapshots WHERE doc = ?1", [doc], |r| r.get(0))
+        .query_row("SELECT COUNT(*) FROM doc_snapshots WHERE doc = ?1", [doc], |r| {
+            r.get(0)
+        })
         .unwrap()
 }
 
@@ -56,9 +63,12 @@ async fn saved_edit(p: &Peer, s: &str) {
     });
     let sv = p.sv();
     wait_until("saved ack", || async {
-        p.got.lock().unwrap().acks.iter().any(|a| {
-            sv.iter().all(|(c, k)| a.get(c) >= *k)
-        })
+        p.got
+            .lock()
+            .unwrap()
+            .acks
+            .iter()
+            .any(|a| sv.iter().all(|(c, k)| a.get(c) >= *k))
     })
     .await;
 }
@@ -82,15 +92,24 @@ async fn a_child_that_aborts_segfaults_or_hangs_costs_one_update_and_a_restart()
     let rap1 = tok(&m, &["rapporteurs", "g1"]).to_owned();
     let rap2 = tok(&m, &["rapporteurs", "g2"]).to_owned();
     let other = Peer::connect(s.addr, "m1/g2", &rap2, "&ack=1").await.unwrap();
-    let follower = Peer::connect(s.addr, "m1/g1", tok(&m, &["participant"]), "").await.unwrap();
+    let follower = Peer::connect(s.addr, "m1/g1", tok(&m, &["participant"]), "")
+        .await
+        .unwrap();
     let mut restarts = 0;
-    for (i, marker) in ["PLENARY-TEST-ABORT", "PLENARY-TEST-SEGV", "PLENARY-TEST-LOOP"].iter().enumerate() {
+    for (i, marker) in ["PLENARY-TEST-ABORT", "PLENARY-TEST-SEGV", "PLENARY-TEST-LOOP"]
+        .iter()
+        .enumerate()
+    {
         let bad = Peer::connect(s.addr, "m1/g1", &rap1, "").await.unwrap();
         let started = std::time::Instant::now();
         bad.send_raw(encode_update(&text_update(100 + i as u64, marker)));
         assert_eq!(wait_closed(&bad, "bad writer closed").await, 1002, "{marker}");
         // the deadline (500 ms) plus the child's restart, not the harness's 15 s
-        assert!(started.elapsed() < Duration::from_secs(5), "{marker}: {:?}", started.elapsed());
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "{marker}: {:?}",
+            started.elapsed()
+        );
         wait_until("child restart counted", || async {
             metric(&s, "plenary_sandbox_restarts_total").await > restarts
         })
@@ -101,7 +120,10 @@ async fn a_child_that_aborts_segfaults_or_hangs_costs_one_update_and_a_restart()
         saved_edit(&other, &format!("{i};")).await;
         let good = Peer::connect(s.addr, "m1/g1", &rap1, "&ack=1").await.unwrap();
         saved_edit(&good, &format!("ok{i};")).await;
-        wait_until("follower got the good edit", || async { follower.text("t").contains(&format!("ok{i};")) }).await;
+        wait_until("follower got the good edit", || async {
+            follower.text("t").contains(&format!("ok{i};"))
+        })
+        .await;
         assert!(!follower.text("t").contains("PLENARY-TEST"));
         assert!(follower.close_code().is_none());
     }
@@ -109,7 +131,9 @@ async fn a_child_that_aborts_segfaults_or_hangs_costs_one_update_and_a_restart()
     s.stop().await;
     let text: String = {
         let s = Server::start(dir.path().into()).await;
-        let p = Peer::connect(s.addr, "m1/g1", tok(&m, &["participant"]), "").await.unwrap();
+        let p = Peer::connect(s.addr, "m1/g1", tok(&m, &["participant"]), "")
+            .await
+            .unwrap();
         wait_until("reloaded", || async { p.text("t").contains("ok2;") }).await;
         let t = p.text("t");
         s.stop().await;
@@ -130,7 +154,9 @@ fn conflicting_pair() -> (Vec<u8>, Vec<u8>) {
     let b = Doc::with_client_id(7);
     let second = {
         let mut txn = b.transact_mut();
-        let map = txn.get_or_insert_array("arr").insert(&mut txn, 0, MapPrelim::default());
+        let map = txn
+            .get_or_insert_array("arr")
+            .insert(&mut txn, 0, MapPrelim::default());
         map.insert(&mut txn, "k", "v");
         txn.encode_update_v1()
     };
@@ -150,8 +176,13 @@ async fn a_partial_apply_is_rejected_whole_and_nothing_of_it_is_stored() {
     let (first, bad) = conflicting_pair();
     // precondition: yrs really fails this one part-way
     let d = Doc::new();
-    d.transact_mut().apply_update(Update::decode_v1(&first).unwrap()).unwrap();
-    assert!(d.transact_mut().apply_update(Update::decode_v1(&bad).unwrap()).is_err());
+    d.transact_mut()
+        .apply_update(Update::decode_v1(&first).unwrap())
+        .unwrap();
+    assert!(d
+        .transact_mut()
+        .apply_update(Update::decode_v1(&bad).unwrap())
+        .is_err());
 
     let dir = tempfile::tempdir().unwrap();
     let s = Server::start(dir.path().into()).await;
@@ -162,17 +193,24 @@ async fn a_partial_apply_is_rejected_whole_and_nothing_of_it_is_stored() {
     wait_until("first saved", || async { !w.got.lock().unwrap().acks.is_empty() }).await;
     let before = logged(dir.path(), "m1/g1");
     assert_eq!(before, 1);
-    let follower = Peer::connect(s.addr, "m1/g1", tok(&m, &["participant"]), "").await.unwrap();
+    let follower = Peer::connect(s.addr, "m1/g1", tok(&m, &["participant"]), "")
+        .await
+        .unwrap();
     w.send_raw(encode_update(&bad));
     assert_eq!(wait_closed(&w, "partial writer closed").await, 1002);
     // a later good write goes through, and the bad one's valid half never appears
     let w2 = Peer::connect(s.addr, "m1/g1", &rap, "&ack=1").await.unwrap();
     w2.send_raw(encode_update(&text_update(9, "after")));
-    wait_until("follower has the good write", || async { follower.text("t") == "after" }).await;
+    wait_until("follower has the good write", || async {
+        follower.text("t") == "after"
+    })
+    .await;
     assert_eq!(logged(dir.path(), "m1/g1"), before + 1);
     s.stop().await;
     let s = Server::start(dir.path().into()).await;
-    let p = Peer::connect(s.addr, "m1/g1", tok(&m, &["participant"]), "").await.unwrap();
+    let p = Peer::connect(s.addr, "m1/g1", tok(&m, &["participant"]), "")
+        .await
+        .unwrap();
     wait_until("reloaded", || async { p.text("t") == "after" }).await;
     assert!(p.close_code().is_none());
     s.stop().await;
@@ -227,9 +265,11 @@ fn add_conclusion(p: &Peer, id: &str, text: &str) {
 async fn close_of(addr: std::net::SocketAddr, room: &str, token: &str) -> (u16, String) {
     let url = format!("ws://{addr}/ws/{room}?token={token}");
     let (mut ws, _) = tokio_tungstenite::connect_async(&url).await.unwrap();
-    ws.send(WsMessage::Binary(encode_sync_step1(&StateVector::default()).into()))
-        .await
-        .unwrap();
+    ws.send(WsMessage::Binary(
+        encode_sync_step1(&StateVector::default()).into(),
+    ))
+    .await
+    .unwrap();
     let r = tokio::time::timeout(DEADLINE, async {
         while let Some(m) = ws.next().await {
             if let Ok(WsMessage::Close(Some(f))) = m {
@@ -266,7 +306,9 @@ async fn a_document_that_does_not_load_is_quarantined_and_doctor_repairs_it() {
     let w1 = Peer::connect(s.addr, "m1/g1", &rap1, "&ack=1").await.unwrap();
     saved_edit(&w1, "one;").await;
     saved_edit(&w1, "two;").await;
-    let w2 = Peer::connect(s.addr, "m1/g2", tok(&m, &["rapporteurs", "g2"]), "").await.unwrap();
+    let w2 = Peer::connect(s.addr, "m1/g2", tok(&m, &["rapporteurs", "g2"]), "")
+        .await
+        .unwrap();
     add_conclusion(&w2, "c1", "from g2");
     let pl = Peer::connect(s.addr, "m1/plenary", &part, "").await.unwrap();
     wait_until("plenary shows g2", || async {
@@ -312,7 +354,10 @@ async fn a_document_that_does_not_load_is_quarantined_and_doctor_repairs_it() {
 
     let s = Server::start(dir.path().into()).await;
     let p = Peer::connect(s.addr, "m1/g1", &rap1, "").await.unwrap();
-    wait_until("repaired group loads with its edits", || async { p.text("t") == "one;two;" }).await;
+    wait_until("repaired group loads with its edits", || async {
+        p.text("t") == "one;two;"
+    })
+    .await;
     assert!(p.close_code().is_none());
     s.stop().await;
 }
@@ -322,10 +367,16 @@ async fn the_guard_refuses_rewrites_of_server_parts_that_look_identical_and_pass
     let dir = tempfile::tempdir().unwrap();
     let s = Server::start(dir.path().into()).await;
     let m = s.create_meeting("m1", &["g1"]).await;
-    let w = Peer::connect(s.addr, "m1/g1", tok(&m, &["rapporteurs", "g1"]), "").await.unwrap();
+    let w = Peer::connect(s.addr, "m1/g1", tok(&m, &["rapporteurs", "g1"]), "")
+        .await
+        .unwrap();
     add_conclusion(&w, "c1", "text");
-    let follower = Peer::connect(s.addr, "m1/plenary", tok(&m, &["participant"]), "").await.unwrap();
-    let moderator = Peer::connect(s.addr, "m1/plenary", tok(&m, &["moderator"]), "").await.unwrap();
+    let follower = Peer::connect(s.addr, "m1/plenary", tok(&m, &["participant"]), "")
+        .await
+        .unwrap();
+    let moderator = Peer::connect(s.addr, "m1/plenary", tok(&m, &["moderator"]), "")
+        .await
+        .unwrap();
     wait_until("moderator synced", || async {
         moderator.json()["groups"][0]["conclusions"][0]["text"] == "text"
     })
@@ -334,10 +385,14 @@ async fn the_guard_refuses_rewrites_of_server_parts_that_look_identical_and_pass
     // a group section deleted and reinserted with the same JSON
     moderator.edit(|t| {
         let groups = t.get_or_insert_array(pk::GROUPS);
-        let Some(Out::YMap(section)) = groups.get(t, 0) else { panic!("no section") };
+        let Some(Out::YMap(section)) = groups.get(t, 0) else {
+            panic!("no section")
+        };
         let json = section.to_json(t);
         groups.remove(t, 0);
-        let yrs::Any::Map(fields) = json else { panic!("not a map") };
+        let yrs::Any::Map(fields) = json else {
+            panic!("not a map")
+        };
         let copy = groups.insert(t, 0, MapPrelim::default());
         for (k, v) in fields.iter() {
             copy.insert(t, k.as_str(), v.clone());
@@ -348,7 +403,9 @@ async fn the_guard_refuses_rewrites_of_server_parts_that_look_identical_and_pass
     })
     .await;
     // the meta title set again to the same value
-    let m2 = Peer::connect(s.addr, "m1/plenary", tok(&m, &["moderator"]), "").await.unwrap();
+    let m2 = Peer::connect(s.addr, "m1/plenary", tok(&m, &["moderator"]), "")
+        .await
+        .unwrap();
     wait_until("m2 synced", || async { m2.json()["meta"]["title"].is_string() }).await;
     m2.edit(|t| {
         let meta = t.get_or_insert_map(pk::META);
@@ -360,8 +417,13 @@ async fn the_guard_refuses_rewrites_of_server_parts_that_look_identical_and_pass
     })
     .await;
     // curation passes, and the follower never saw the refused edits
-    let m3 = Peer::connect(s.addr, "m1/plenary", tok(&m, &["moderator"]), "").await.unwrap();
-    wait_until("m3 synced", || async { m3.json()["curation"]["hidden"].is_object() }).await;
+    let m3 = Peer::connect(s.addr, "m1/plenary", tok(&m, &["moderator"]), "")
+        .await
+        .unwrap();
+    wait_until("m3 synced", || async {
+        m3.json()["curation"]["hidden"].is_object()
+    })
+    .await;
     m3.edit(|t| {
         let cur = t.get_or_insert_map(pk::CURATION);
         if let Some(Out::YMap(h)) = cur.get(t, pk::HIDDEN) {
@@ -495,13 +557,21 @@ impl RawWriter {
     /// `Some(code)` if the server closed the connection.
     async fn send(&mut self, update: &[u8]) -> Option<u16> {
         let sv = StateVector::default();
-        let _ = self.ws.send(WsMessage::Binary(encode_update(update).into())).await;
-        let _ = self.ws.send(WsMessage::Binary(encode_sync_step1(&sv).into())).await;
+        let _ = self
+            .ws
+            .send(WsMessage::Binary(encode_update(update).into()))
+            .await;
+        let _ = self
+            .ws
+            .send(WsMessage::Binary(encode_sync_step1(&sv).into()))
+            .await;
         let r = tokio::time::timeout(DEADLINE, async {
             while let Some(m) = self.ws.next().await {
                 match m {
                     Ok(WsMessage::Binary(b)) if b.len() >= 2 && b[0] == 0 && b[1] == 1 => return None,
-                    Ok(WsMessage::Close(f)) => return Some(f.map(|f| close_code_u16(f.code)).unwrap_or(1005)),
+                    Ok(WsMessage::Close(f)) => {
+                        return Some(f.map(|f| close_code_u16(f.code)).unwrap_or(1005))
+                    }
                     Ok(_) => {}
                     Err(_) => return Some(1006),
                 }
@@ -516,7 +586,10 @@ impl RawWriter {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn fuzzed_updates_never_take_the_server_down_and_every_document_still_loads() {
     use rand::SeedableRng;
-    let inputs: usize = std::env::var("PLENARY_FUZZ_INPUTS").ok().and_then(|v| v.parse().ok()).unwrap_or(2000);
+    let inputs: usize = std::env::var("PLENARY_FUZZ_INPUTS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(2000);
     let dir = tempfile::tempdir().unwrap();
     let mut cfg = Config::for_tests(dir.path().into(), ADMIN);
     cfg.max_messages_per_sec = 1_000_000;
@@ -524,7 +597,9 @@ async fn fuzzed_updates_never_take_the_server_down_and_every_document_still_load
     let s = Server::start_with(cfg).await;
     let m = s.create_meeting("m1", &["g1", "g2"]).await;
     let rap1 = tok(&m, &["rapporteurs", "g1"]).to_owned();
-    let other = Peer::connect(s.addr, "m1/g2", tok(&m, &["rapporteurs", "g2"]), "&ack=1").await.unwrap();
+    let other = Peer::connect(s.addr, "m1/g2", tok(&m, &["rapporteurs", "g2"]), "&ack=1")
+        .await
+        .unwrap();
     let mut rng = rand::rngs::StdRng::seed_from_u64(20261201);
     let pool = valid_updates(&mut rng, 200);
     let rival = valid_updates(&mut rng, 200);
@@ -564,7 +639,9 @@ async fn fuzzed_updates_never_take_the_server_down_and_every_document_still_load
     let s = Server::start(dir.path().into()).await;
     for room in ["m1/g1", "m1/g2", "m1/plenary"] {
         println!("fuzz: loading {room}");
-        let p = Peer::connect(s.addr, room, tok(&m, &["participant"]), "").await.unwrap();
+        let p = Peer::connect(s.addr, room, tok(&m, &["participant"]), "")
+            .await
+            .unwrap();
         wait_until("room loads", || async { p.got.lock().unwrap().updates > 0 }).await;
         assert!(p.close_code().is_none(), "{room}");
     }

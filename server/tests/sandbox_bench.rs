@@ -13,7 +13,8 @@ use yrs::{Doc, GetString, ReadTxn, StateVector, Text, Transact, Update, WriteTxn
 /// A group document whose notes text holds about `bytes` bytes, typed in 100-byte edits.
 fn document(bytes: usize) -> Doc {
     let d = Doc::with_client_id(1);
-    let chunk = "lorem ipsum dolor sit amet, consectetur adipiscing elit, sed do eiusmod tempor incididunt ut l\n";
+    let chunk =
+        "lorem ipsum dolor sit amet, consectetur adipiscing elit, sed do eiusmod tempor incididunt ut l\n";
     for _ in 0..bytes / chunk.len() {
         let mut txn = d.transact_mut();
         let t = txn.get_or_insert_text("t");
@@ -27,7 +28,10 @@ fn document(bytes: usize) -> Doc {
 fn keystrokes(base: &Doc, n: usize) -> Vec<Vec<u8>> {
     let typist = Doc::with_client_id(2);
     let state = base.transact().encode_state_as_update_v1(&StateVector::default());
-    typist.transact_mut().apply_update(Update::decode_v1(&state).unwrap()).unwrap();
+    typist
+        .transact_mut()
+        .apply_update(Update::decode_v1(&state).unwrap())
+        .unwrap();
     (0..n)
         .map(|_| {
             let mut txn = typist.transact_mut();
@@ -42,7 +46,9 @@ fn keystrokes(base: &Doc, n: usize) -> Vec<Vec<u8>> {
 fn in_process(base: &Doc, updates: &[Vec<u8>]) -> f64 {
     let d = Doc::new();
     let state = base.transact().encode_state_as_update_v1(&StateVector::default());
-    d.transact_mut().apply_update(Update::decode_v1(&state).unwrap()).unwrap();
+    d.transact_mut()
+        .apply_update(Update::decode_v1(&state).unwrap())
+        .unwrap();
     let started = Instant::now();
     for u in updates {
         let mut txn = d.transact_mut();
@@ -56,13 +62,31 @@ async fn through_child(sb: &Sandbox, key: &str, base: &Doc, updates: &[Vec<u8>],
     let state = base.transact().encode_state_as_update_v1(&StateVector::default());
     let gen = sb.next_gen();
     let started = Instant::now();
-    let r = sb.call(key, Request::Load { doc: key.into(), gen, state }).await.unwrap();
+    let r = sb
+        .call(
+            key,
+            Request::Load {
+                doc: key.into(),
+                gen,
+                state,
+            },
+        )
+        .await
+        .unwrap();
     assert_eq!(r, Response::Ok);
     let seed = started.elapsed().as_secs_f64() * 1e6;
     let started = Instant::now();
     for chunk in updates.chunks(batch) {
         let r = sb
-            .call(key, Request::Apply { doc: key.into(), gen, guard: false, updates: chunk.to_vec() })
+            .call(
+                key,
+                Request::Apply {
+                    doc: key.into(),
+                    gen,
+                    guard: false,
+                    updates: chunk.to_vec(),
+                },
+            )
             .await
             .unwrap();
         match r {
@@ -89,7 +113,11 @@ async fn sandbox_cost() {
     println!("| --- | --- | --- | --- | --- |");
     for (name, size) in [("empty", 0usize), ("50 KB", 50_000), ("500 KB", 500_000)] {
         let base = document(size);
-        let len = base.transact().get_text("t").map(|t| t.get_string(&base.transact()).len()).unwrap_or(0);
+        let len = base
+            .transact()
+            .get_text("t")
+            .map(|t| t.get_string(&base.transact()).len())
+            .unwrap_or(0);
         let n = if size >= 500_000 { 100 } else { 400 };
         let ups = keystrokes(&base, n);
         let local = in_process(&base, &ups);

@@ -78,8 +78,14 @@ async fn render(
 ) -> Result<Response, ApiError> {
     let (ctype, body): (&str, Vec<u8>) = match file {
         "summary.json" => ("application/json", summary::to_json(&summary).into_bytes()),
-        "summary.md" => ("text/markdown; charset=utf-8", summary::to_markdown(&summary).into_bytes()),
-        "summary.html" => ("text/html; charset=utf-8", summary::to_html(&summary).into_bytes()),
+        "summary.md" => (
+            "text/markdown; charset=utf-8",
+            summary::to_markdown(&summary).into_bytes(),
+        ),
+        "summary.html" => (
+            "text/html; charset=utf-8",
+            summary::to_html(&summary).into_bytes(),
+        ),
         "summary.docx" | "summary.pdf" => {
             let store = svc.store.clone();
             let pdf = file == "summary.pdf";

@@ -91,7 +91,11 @@ impl PlenaryState {
         Ok(Self::from_data(meeting, data, doc))
     }
 
-    fn from_data(meeting: &MeetingRecord, data: HashMap<String, Vec<Conclusion>>, doc: &Doc) -> (Self, Option<Vec<u8>>) {
+    fn from_data(
+        meeting: &MeetingRecord,
+        data: HashMap<String, Vec<Conclusion>>,
+        doc: &Doc,
+    ) -> (Self, Option<Vec<u8>>) {
         let mut state = PlenaryState {
             meeting_id: meeting.id.to_string(),
             title: meeting.title.clone(),
@@ -125,9 +129,7 @@ impl PlenaryState {
             };
             let read = tokio::task::spawn_blocking(move || {
                 std::panic::catch_unwind(move || {
-                    stored
-                        .to_doc()
-                        .map(|d| merge::read_conclusions(&d.transact()))
+                    stored.to_doc().map(|d| merge::read_conclusions(&d.transact()))
                 })
             })
             .await;
@@ -135,13 +137,17 @@ impl PlenaryState {
                 Ok(Ok(Ok(c))) => {
                     data.insert(g.id.to_string(), c);
                 }
-                _ => tracing::error!(doc = %key, "group document does not read; the plenary keeps its last conclusions"),
+                _ => {
+                    tracing::error!(doc = %key, "group document does not read; the plenary keeps its last conclusions")
+                }
             }
         }
         let doc = doc.clone();
         tokio::task::spawn_blocking(move || {
-            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| Self::from_data(&record, data, &doc)))
-                .map_err(|_| "yrs panicked merging the plenary".to_string())
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                Self::from_data(&record, data, &doc)
+            }))
+            .map_err(|_| "yrs panicked merging the plenary".to_string())
         })
         .await
         .map_err(|e| e.to_string())?

@@ -103,7 +103,9 @@ impl Room {
         }
         let reduced = StateVector::from_iter(key.iter().copied());
         let frame = super::vetting::contained(|| {
-            Bytes::from(message::encode_sync_step2(&doc.transact().encode_diff_v1(&reduced)))
+            Bytes::from(message::encode_sync_step2(
+                &doc.transact().encode_diff_v1(&reduced),
+            ))
         })?;
         if key.is_empty() {
             self.full_state = Some(frame.clone());

@@ -285,7 +285,7 @@ impl Room {
                     batch.replies.push((conn, frame));
                 }
                 None => self.poison("answering a sync step 1"),
-            }
+            },
             RoomCmd::Update { conn, update, raw } => self.update(conn, update, raw, batch),
             RoomCmd::Awareness { conn, entries } => self.awareness_update(conn, entries),
             RoomCmd::QueryAwareness { conn, ticket } => {

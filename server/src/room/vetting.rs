@@ -82,7 +82,9 @@ pub async fn load_doc(svc: &Services, key: &str) -> Result<(Doc, u64), LoadError
         match contained(|| stored.to_doc()) {
             Some(Ok(doc)) => Ok((doc, n)),
             Some(Err(e)) => Err(LoadError::Quarantined(format!("{key}: {e}"))),
-            None => Err(LoadError::Quarantined(format!("{key}: yrs panicked replaying it"))),
+            None => Err(LoadError::Quarantined(format!(
+                "{key}: yrs panicked replaying it"
+            ))),
         }
     })
     .await
@@ -247,7 +249,10 @@ impl Room {
     fn deny(&mut self, conn: ConnId) {
         self.svc.metrics.rejected_messages.inc();
         tracing::info!(conn = %conn, "plenary write outside curation refused");
-        self.send_to(conn, Bytes::from(encode_auth(Some(super::room::PERMISSION_DENIED))));
+        self.send_to(
+            conn,
+            Bytes::from(encode_auth(Some(super::room::PERMISSION_DENIED))),
+        );
     }
 
     /// The compaction snapshot, checked in the child (decodes, replays to the same state
@@ -285,7 +290,9 @@ impl Room {
                 tracing::error!(doc = %self.doc_key, answer = ?other, "compaction skipped");
                 None
             }
-            Err(e @ SandboxError::Unavailable(_)) | Err(e @ SandboxError::Crashed(_)) | Err(e @ SandboxError::Timeout) => {
+            Err(e @ SandboxError::Unavailable(_))
+            | Err(e @ SandboxError::Crashed(_))
+            | Err(e @ SandboxError::Timeout) => {
                 tracing::error!(doc = %self.doc_key, error = %e, "compaction skipped: the snapshot could not be checked; the log is kept");
                 None
             }

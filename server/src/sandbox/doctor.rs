@@ -26,7 +26,9 @@ pub fn run(args: &DoctorArgs) -> anyhow::Result<()> {
         None => store.doc_keys()?,
     };
     let program = std::env::current_exe().context("locating this executable")?;
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
     let unrepaired = rt.block_on(async {
         let sandbox = Sandbox::start(
             SandboxSettings {
@@ -94,7 +96,12 @@ async fn loads(
 /// Finds the longest loadable prefix (binary search: a prefix that fails to load fails at a
 /// given update, so every longer prefix fails too) and writes it back. Returns how many
 /// logged updates were kept.
-async fn repair(sandbox: &Sandbox, store: &SqliteStore, key: &str, stored: &StoredDoc) -> anyhow::Result<usize> {
+async fn repair(
+    sandbox: &Sandbox,
+    store: &SqliteStore,
+    key: &str,
+    stored: &StoredDoc,
+) -> anyhow::Result<usize> {
     let n = stored.updates.len();
     if let Err(why) = loads(sandbox, key, stored.snapshot.clone(), Vec::new()).await {
         anyhow::bail!("its snapshot itself does not load ({why}); restore it from a backup");
@@ -103,9 +110,14 @@ async fn repair(sandbox: &Sandbox, store: &SqliteStore, key: &str, stored: &Stor
     let (mut lo, mut hi) = (0usize, n);
     while hi - lo > 1 {
         let mid = lo + (hi - lo) / 2;
-        if loads(sandbox, key, stored.snapshot.clone(), stored.updates[..mid].to_vec())
-            .await
-            .is_ok()
+        if loads(
+            sandbox,
+            key,
+            stored.snapshot.clone(),
+            stored.updates[..mid].to_vec(),
+        )
+        .await
+        .is_ok()
         {
             lo = mid;
         } else {

@@ -117,8 +117,14 @@ fn spawn(settings: &SandboxSettings) -> std::io::Result<Running> {
         cmd.env_remove(super::worker::TEST_CRASH_ENV);
     }
     let mut child = cmd.spawn()?;
-    let stdin = child.stdin.take().ok_or_else(|| std::io::Error::other("no stdin"))?;
-    let stdout = child.stdout.take().ok_or_else(|| std::io::Error::other("no stdout"))?;
+    let stdin = child
+        .stdin
+        .take()
+        .ok_or_else(|| std::io::Error::other("no stdin"))?;
+    let stdout = child
+        .stdout
+        .take()
+        .ok_or_else(|| std::io::Error::other("no stdout"))?;
     Ok(Running {
         child,
         stdin,

@@ -53,9 +53,11 @@ impl Worker {
         match req {
             Request::Load { doc, gen, state } => {
                 self.replicas.remove(&doc);
-                match catch_unwind(|| vet::from_state(&doc, &state).and_then(|d| {
-                    vet::reads(&d, &yrs::StateVector::default(), vet::is_plenary(&doc)).map(|()| d)
-                })) {
+                match catch_unwind(|| {
+                    vet::from_state(&doc, &state).and_then(|d| {
+                        vet::reads(&d, &yrs::StateVector::default(), vet::is_plenary(&doc)).map(|()| d)
+                    })
+                }) {
                     Ok(Ok(replica)) => {
                         if self.replicas.len() >= MAX_REPLICAS {
                             self.replicas.clear();

@@ -308,9 +308,8 @@ impl Store for SqliteStore {
 
     fn doc_keys(&self) -> Result<Vec<String>, StoreError> {
         let conn = lock(&self.reader);
-        let mut stmt = conn.prepare(
-            "SELECT doc FROM doc_snapshots UNION SELECT DISTINCT doc FROM doc_updates ORDER BY 1",
-        )?;
+        let mut stmt = conn
+            .prepare("SELECT doc FROM doc_snapshots UNION SELECT DISTINCT doc FROM doc_updates ORDER BY 1")?;
         let rows = stmt.query_map([], |r| r.get::<_, String>(0))?;
         Ok(rows.collect::<Result<Vec<_>, _>>()?)
     }

@@ -14,7 +14,10 @@ use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 use yrs::updates::decoder::Decode;
-use yrs::{Any, Array, ArrayRef, Doc, GetString, In, Map, MapPrelim, Out, ReadTxn, StateVector, Text, TextPrelim, TextRef, Transact, Update};
+use yrs::{
+    Any, Array, ArrayRef, Doc, GetString, In, Map, MapPrelim, Out, ReadTxn, StateVector, Text, TextPrelim,
+    TextRef, Transact, Update,
+};
 
 pub type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
 
@@ -100,14 +103,19 @@ impl ClientOut {
 
 pub fn ws_config() -> WebSocketConfig {
     // Small buffers: thousands of mostly idle followers live in this process.
-    WebSocketConfig::default().read_buffer_size(4096).write_buffer_size(0).max_write_buffer_size(16 << 20)
+    WebSocketConfig::default()
+        .read_buffer_size(4096)
+        .write_buffer_size(0)
+        .max_write_buffer_size(16 << 20)
 }
 
 pub async fn open(url: &str, wire: &Wire, timeout: Duration) -> anyhow::Result<Ws> {
-    let (mut ws, _resp) =
-        tokio::time::timeout(timeout, tokio_tungstenite::connect_async_with_config(url, Some(ws_config()), true))
-            .await
-            .map_err(|_| anyhow::anyhow!("connect timeout"))??;
+    let (mut ws, _resp) = tokio::time::timeout(
+        timeout,
+        tokio_tungstenite::connect_async_with_config(url, Some(ws_config()), true),
+    )
+    .await
+    .map_err(|_| anyhow::anyhow!("connect timeout"))??;
     if wire.is_hocuspocus() {
         ws.send(Message::binary(wire.hocus_auth("loadgen"))).await?;
     }
@@ -131,7 +139,11 @@ pub fn conclusion_texts<T: ReadTxn>(txn: &T, want_text: bool) -> BTreeMap<String
                     _ => continue,
                 };
                 if let Some(Out::YText(t)) = m.get(txn, "text") {
-                    let s = if want_text { t.get_string(txn) } else { String::new() };
+                    let s = if want_text {
+                        t.get_string(txn)
+                    } else {
+                        String::new()
+                    };
                     out.insert(id, (t.len(txn), s));
                 }
             }
@@ -169,7 +181,10 @@ pub async fn run_client(
     sem: Option<Arc<Semaphore>>,
     counters: Arc<Counters>,
 ) -> ClientOut {
-    let mut out = ClientOut { own_id: cfg.writer.as_ref().map(|w| conclusion_id(w.client_id)), ..Default::default() };
+    let mut out = ClientOut {
+        own_id: cfg.writer.as_ref().map(|w| conclusion_id(w.client_id)),
+        ..Default::default()
+    };
     let permit = match &sem {
         Some(s) => s.clone().acquire_owned().await.ok(),
         None => None,
@@ -185,13 +200,22 @@ pub async fn run_client(
     out.connected = true;
     let wire = cfg.wire.clone();
     let cid = cfg.writer.as_ref().map(|w| w.client_id).unwrap_or(cfg.client_id);
-    let doc = if cfg.decode || cfg.writer.is_some() { Some(Doc::with_client_id(cid)) } else { None };
+    let doc = if cfg.decode || cfg.writer.is_some() {
+        Some(Doc::with_client_id(cid))
+    } else {
+        None
+    };
     let own_text: Option<TextRef> = None;
     let mut own_text = own_text;
     let mut tracked: Vec<Tracked> = cfg
         .track
         .iter()
-        .map(|(p, l)| Tracked { progress: p.clone(), log: l.clone(), last: 0, cursor: 0 })
+        .map(|(p, l)| Tracked {
+            progress: p.clone(),
+            log: l.clone(),
+            last: 0,
+            cursor: 0,
+        })
         .collect();
     let need_sv = tracked.iter().any(|t| matches!(t.progress, Progress::Clock(_)));
     let need_text = tracked.iter().any(|t| matches!(t.progress, Progress::Text(_)));
@@ -417,10 +441,19 @@ pub async fn run_client(
     }
     if let Some(d) = &doc {
         let txn = d.transact();
-        let mut sv: Vec<(u64, u64)> = txn.state_vector().iter().map(|(c, k)| (c.get(), *k as u64)).collect();
+        let mut sv: Vec<(u64, u64)> = txn
+            .state_vector()
+            .iter()
+            .map(|(c, k)| (c.get(), *k as u64))
+            .collect();
         sv.sort();
         out.sv = Some(sv);
-        out.texts = Some(conclusion_texts(&txn, true).into_iter().map(|(k, v)| (k, v.1)).collect());
+        out.texts = Some(
+            conclusion_texts(&txn, true)
+                .into_iter()
+                .map(|(k, v)| (k, v.1))
+                .collect(),
+        );
     }
     if !out.closed_early {
         let _ = tokio::time::timeout(Duration::from_millis(500), ws.close(None)).await;

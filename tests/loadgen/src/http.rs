@@ -25,12 +25,17 @@ pub async fn request(
         .await
         .context("connect timeout")??;
     let body = json_body.unwrap_or("");
-    let mut req = format!("{method} {path} HTTP/1.1\r\nHost: {hostport}\r\nConnection: close\r\nAccept: application/json\r\n");
+    let mut req = format!(
+        "{method} {path} HTTP/1.1\r\nHost: {hostport}\r\nConnection: close\r\nAccept: application/json\r\n"
+    );
     if let Some(t) = bearer {
         req.push_str(&format!("Authorization: Bearer {t}\r\n"));
     }
     if json_body.is_some() || method == "POST" {
-        req.push_str(&format!("Content-Type: application/json\r\nContent-Length: {}\r\n", body.len()));
+        req.push_str(&format!(
+            "Content-Type: application/json\r\nContent-Length: {}\r\n",
+            body.len()
+        ));
     }
     req.push_str("\r\n");
     req.push_str(body);
@@ -53,13 +58,19 @@ pub async fn request(
     if head.to_ascii_lowercase().contains("transfer-encoding: chunked") {
         payload = dechunk(&payload)?;
     }
-    Ok(Response { status, body: String::from_utf8_lossy(&payload).to_string() })
+    Ok(Response {
+        status,
+        body: String::from_utf8_lossy(&payload).to_string(),
+    })
 }
 
 fn dechunk(mut b: &[u8]) -> Result<Vec<u8>> {
     let mut out = Vec::new();
     loop {
-        let nl = b.windows(2).position(|w| w == b"\r\n").ok_or_else(|| anyhow!("bad chunk"))?;
+        let nl = b
+            .windows(2)
+            .position(|w| w == b"\r\n")
+            .ok_or_else(|| anyhow!("bad chunk"))?;
         let size_s = String::from_utf8_lossy(&b[..nl]).to_string();
         let size = usize::from_str_radix(size_s.split(';').next().unwrap_or("").trim(), 16)?;
         b = &b[nl + 2..];

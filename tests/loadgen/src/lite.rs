@@ -32,7 +32,9 @@ fn client_frame(opcode: u8, payload: &[u8]) -> Vec<u8> {
 }
 
 async fn handshake(url: &str, timeout: Duration) -> anyhow::Result<(TcpStream, Vec<u8>)> {
-    let rest = url.strip_prefix("ws://").ok_or_else(|| anyhow::anyhow!("ws:// url expected"))?;
+    let rest = url
+        .strip_prefix("ws://")
+        .ok_or_else(|| anyhow::anyhow!("ws:// url expected"))?;
     let (hostport, path) = match rest.find('/') {
         Some(i) => (&rest[..i], &rest[i..]),
         None => (rest, "/"),
@@ -66,7 +68,9 @@ async fn handshake(url: &str, timeout: Duration) -> anyhow::Result<(TcpStream, V
             }
         }
     };
-    tokio::time::timeout(timeout, fut).await.map_err(|_| anyhow::anyhow!("connect timeout"))?
+    tokio::time::timeout(timeout, fut)
+        .await
+        .map_err(|_| anyhow::anyhow!("connect timeout"))?
 }
 
 pub async fn run_counting(
@@ -152,7 +156,9 @@ pub async fn run_counting(
                             let (t, sub) = proto::peek_kind(body);
                             if t == proto::MSG_SYNC || t == proto::MSG_SYNC_REPLY {
                                 match sub {
-                                    proto::SYNC_STEP1 => replies.extend(client_frame(2, &wire.step2(&proto::EMPTY_UPDATE))),
+                                    proto::SYNC_STEP1 => {
+                                        replies.extend(client_frame(2, &wire.step2(&proto::EMPTY_UPDATE)))
+                                    }
                                     proto::SYNC_STEP2 => {
                                         if out.synced_after.is_none() {
                                             out.synced_after = Some(t0.elapsed());
@@ -163,7 +169,9 @@ pub async fn run_counting(
                                     proto::SYNC_UPDATE => out.updates += 1,
                                     _ => {}
                                 }
-                            } else if t == proto::MSG_AUTH && body.get(1) == Some(if wire.is_hocuspocus() { &1 } else { &0 }) {
+                            } else if t == proto::MSG_AUTH
+                                && body.get(1) == Some(if wire.is_hocuspocus() { &1 } else { &0 })
+                            {
                                 out.denied += 1;
                             }
                         }

@@ -31,7 +31,11 @@ use tokio::sync::{watch, Semaphore};
 use tokio::task::JoinHandle;
 
 #[derive(Parser)]
-#[command(name = "plenary-loadgen", version, about = "y-websocket load generator for plenary and its peers")]
+#[command(
+    name = "plenary-loadgen",
+    version,
+    about = "y-websocket load generator for plenary and its peers"
+)]
 struct Cli {
     #[command(subcommand)]
     cmd: Cmd,
@@ -159,7 +163,11 @@ pub fn emit(json_path: &Option<String>, quiet: bool, v: &Value) -> Result<()> {
 fn print_table(v: &Value, prefix: &str) {
     if let Value::Object(m) = v {
         for (k, val) in m {
-            let key = if prefix.is_empty() { k.clone() } else { format!("{prefix}.{k}") };
+            let key = if prefix.is_empty() {
+                k.clone()
+            } else {
+                format!("{prefix}.{k}")
+            };
             match val {
                 Value::Object(_) => print_table(val, &key),
                 Value::Array(a) if a.iter().all(|x| !x.is_object()) => println!("  {key:<40} {val}"),
@@ -189,15 +197,25 @@ impl Proc {
         self.pid.as_deref().and_then(sys::cpu_seconds)
     }
     fn rss_mb(&self) -> Option<f64> {
-        self.pid.as_deref().and_then(sys::rss_kib).map(|(r, _)| r as f64 / 1024.0)
+        self.pid
+            .as_deref()
+            .and_then(sys::rss_kib)
+            .map(|(r, _)| r as f64 / 1024.0)
     }
     fn hwm_mb(&self) -> Option<f64> {
-        self.pid.as_deref().and_then(sys::rss_kib).map(|(_, h)| h as f64 / 1024.0)
+        self.pid
+            .as_deref()
+            .and_then(sys::rss_kib)
+            .map(|(_, h)| h as f64 / 1024.0)
     }
 }
 
 fn env_of(a: &RunArgs) -> Env {
-    Env { target: a.target, base: a.url.trim_end_matches('/').to_string(), admin_token: a.admin_token.clone() }
+    Env {
+        target: a.target,
+        base: a.url.trim_end_matches('/').to_string(),
+        admin_token: a.admin_token.clone(),
+    }
 }
 
 fn round3(x: f64) -> f64 {
@@ -237,7 +255,16 @@ fn spawn_client(
 ) -> JoinHandle<ClientOut> {
     if lite_ok && !cfg.decode && cfg.writer.is_none() && cfg.expect_len.is_none() {
         let aw = cfg.join_awareness.then_some(cfg.client_id);
-        tokio::spawn(lite::run_counting(cfg.url, cfg.wire, aw, cfg.t0, cfg.connect_timeout, phase, sem, counters))
+        tokio::spawn(lite::run_counting(
+            cfg.url,
+            cfg.wire,
+            aw,
+            cfg.t0,
+            cfg.connect_timeout,
+            phase,
+            sem,
+            counters,
+        ))
     } else {
         tokio::spawn(client::run_client(cfg, phase, sem, counters))
     }
@@ -255,7 +282,10 @@ async fn join_all(v: Vec<Spawned>) -> Vec<(usize, bool, bool, ClientOut)> {
     for s in v {
         let o = match tokio::time::timeout(Duration::from_secs(30), s.h).await {
             Ok(Ok(o)) => o,
-            _ => ClientOut { error: Some("task did not finish".into()), ..Default::default() },
+            _ => ClientOut {
+                error: Some("task did not finish".into()),
+                ..Default::default()
+            },
         };
         out.push((s.room, s.sampled, s.writer, o));
     }
@@ -294,8 +324,14 @@ async fn fanout(a: &RunArgs) -> Result<Value> {
     }
     let mut rng = sys::Rng::from_time();
     let tag = format!("lg-{:?}-{}", a.scenario, rng.hex(6)).to_lowercase();
-    let rooms = if plenary_doc { env.plenary_meeting(&tag, n_rooms, true).await? } else { env.rooms(&tag, n_rooms).await? };
-    let proc_ = Proc { pid: a.server_pid.map(|p| p.to_string()) };
+    let rooms = if plenary_doc {
+        env.plenary_meeting(&tag, n_rooms, true).await?
+    } else {
+        env.rooms(&tag, n_rooms).await?
+    };
+    let proc_ = Proc {
+        pid: a.server_pid.map(|p| p.to_string()),
+    };
     let rss_start = proc_.rss_mb();
     let peak = sys::RssPeak::start(proc_.pid.clone());
 
@@ -317,7 +353,13 @@ async fn fanout(a: &RunArgs) -> Result<Value> {
                 wire: room.wire.clone(),
                 decode: true,
                 track: vec![],
-                writer: Some(WriterCfg { client_id: cid, log, hz, prefill: 0, seed: rng.next_u64() }),
+                writer: Some(WriterCfg {
+                    client_id: cid,
+                    log,
+                    hz,
+                    prefill: 0,
+                    seed: rng.next_u64(),
+                }),
                 join_awareness: a.join_awareness,
                 expect_len: None,
                 t0: t_setup,
@@ -325,12 +367,20 @@ async fn fanout(a: &RunArgs) -> Result<Value> {
                 client_id: cid,
             };
             let h = tokio::spawn(client::run_client(cfg, phase_rx.clone(), None, counters.clone()));
-            handles.push(Spawned { room: ri, sampled: false, writer: true, h });
+            handles.push(Spawned {
+                room: ri,
+                sampled: false,
+                writer: true,
+                h,
+            });
         }
     }
     let n_writers = n_rooms * n_w;
     let c2 = counters.clone();
-    if !wait_until(timeout, || c2.synced.load(Ordering::Relaxed) + c2.failed.load(Ordering::Relaxed) >= n_writers).await
+    if !wait_until(timeout, || {
+        c2.synced.load(Ordering::Relaxed) + c2.failed.load(Ordering::Relaxed) >= n_writers
+    })
+    .await
         || counters.failed.load(Ordering::Relaxed) > 0
     {
         let _ = phase_tx.send(Phase::Close);
@@ -352,7 +402,15 @@ async fn fanout(a: &RunArgs) -> Result<Value> {
             .groups
             .iter()
             .enumerate()
-            .map(|(i, r)| (r.clone(), logs[i].iter().map(|(cid, l)| (Progress::Clock(*cid), l.clone())).collect()))
+            .map(|(i, r)| {
+                (
+                    r.clone(),
+                    logs[i]
+                        .iter()
+                        .map(|(cid, l)| (Progress::Clock(*cid), l.clone()))
+                        .collect(),
+                )
+            })
             .collect()
     };
     let sem = Arc::new(Semaphore::new(a.connect_concurrency.max(1)));
@@ -360,7 +418,11 @@ async fn fanout(a: &RunArgs) -> Result<Value> {
     for (fi, (room, track)) in follower_rooms.iter().enumerate() {
         // Sampled followers are spread evenly through the connection order: servers that fan out
         // in connection order would otherwise look faster than they are.
-        let stride = if n_s > 0 { (per_room_f / n_s).max(1) } else { usize::MAX };
+        let stride = if n_s > 0 {
+            (per_room_f / n_s).max(1)
+        } else {
+            usize::MAX
+        };
         for i in 0..per_room_f {
             let sampled = n_s > 0 && i % stride == stride / 2 && i / stride < n_s;
             let cfg = ClientCfg {
@@ -375,8 +437,19 @@ async fn fanout(a: &RunArgs) -> Result<Value> {
                 connect_timeout: timeout,
                 client_id: rng.client_id(),
             };
-            let h = spawn_client(cfg, !a.tungstenite_followers, phase_rx.clone(), Some(sem.clone()), counters.clone());
-            handles.push(Spawned { room: fi, sampled, writer: false, h });
+            let h = spawn_client(
+                cfg,
+                !a.tungstenite_followers,
+                phase_rx.clone(),
+                Some(sem.clone()),
+                counters.clone(),
+            );
+            handles.push(Spawned {
+                room: fi,
+                sampled,
+                writer: false,
+                h,
+            });
         }
     }
     let total = handles.len();
@@ -398,15 +471,29 @@ async fn fanout(a: &RunArgs) -> Result<Value> {
     tokio::time::sleep(Duration::from_secs_f64(a.duration)).await;
     let _ = phase_tx.send(Phase::Drain);
     let window = t_run.elapsed().as_secs_f64();
-    let sent_per_room: Vec<u64> = logs.iter().map(|l| l.iter().map(|(_, w)| w.sent.load(Ordering::Relaxed)).sum()).collect();
+    let sent_per_room: Vec<u64> = logs
+        .iter()
+        .map(|l| l.iter().map(|(_, w)| w.sent.load(Ordering::Relaxed)).sum())
+        .collect();
     let sends_total: u64 = sent_per_room.iter().sum();
     // expected sampled deliveries
     let sampled_alive: Vec<usize> = follower_rooms.iter().map(|_| n_s).collect();
-    let sends_followed: Vec<u64> = if plenary_doc { vec![sends_total] } else { sent_per_room.clone() };
-    let expected: u64 = sends_followed.iter().zip(&sampled_alive).map(|(s, n)| s * *n as u64).sum();
+    let sends_followed: Vec<u64> = if plenary_doc {
+        vec![sends_total]
+    } else {
+        sent_per_room.clone()
+    };
+    let expected: u64 = sends_followed
+        .iter()
+        .zip(&sampled_alive)
+        .map(|(s, n)| s * *n as u64)
+        .sum();
     let c2 = counters.clone();
     let t_drain = Instant::now();
-    let drained = wait_until(Duration::from_secs_f64(a.drain), || c2.delivered.load(Ordering::Relaxed) >= expected).await;
+    let drained = wait_until(Duration::from_secs_f64(a.drain), || {
+        c2.delivered.load(Ordering::Relaxed) >= expected
+    })
+    .await;
     let drain_s = t_drain.elapsed().as_secs_f64();
     let cpu1 = proc_.cpu();
     let self1 = sys::self_cpu();
@@ -448,7 +535,11 @@ async fn fanout(a: &RunArgs) -> Result<Value> {
     for fr in 0..follower_rooms.len() {
         let s = sends_followed[fr] as f64;
         let n = sampled_alive[fr] as f64;
-        let frac = if s * n > 0.0 { delivered_by_room[fr] as f64 / (s * n) } else { 0.0 };
+        let frac = if s * n > 0.0 {
+            delivered_by_room[fr] as f64 / (s * n)
+        } else {
+            0.0
+        };
         deliveries += s * frac * held_f_by_room[fr] as f64;
     }
     // Convergence: every sampled follower holds each followed writer's final text; in group rooms all
@@ -473,10 +564,19 @@ async fn fanout(a: &RunArgs) -> Result<Value> {
                 writer_ids.contains(id).then(|| (id.clone(), text.clone()))
             })
             .collect();
-        let samples: Vec<&ClientOut> = outs.iter().filter(|o| o.1 && o.0 == fr && !o.2).map(|o| &o.3).collect();
+        let samples: Vec<&ClientOut> = outs
+            .iter()
+            .filter(|o| o.1 && o.0 == fr && !o.2)
+            .map(|o| &o.3)
+            .collect();
         let mut ok = !samples.is_empty() && writer_texts.len() == writer_ids.len();
         if !ok && why.len() < 5 {
-            why.push(format!("room {fr}: {} samples, {} of {} writer texts", samples.len(), writer_texts.len(), writer_ids.len()));
+            why.push(format!(
+                "room {fr}: {} samples, {} of {} writer texts",
+                samples.len(),
+                writer_texts.len(),
+                writer_ids.len()
+            ));
         }
         for s in &samples {
             let Some(t) = &s.texts else {
@@ -486,8 +586,11 @@ async fn fanout(a: &RunArgs) -> Result<Value> {
             for id in &writer_ids {
                 if t.get(id) != writer_texts.get(id) {
                     if ok && why.len() < 5 {
-                        why.push(format!("room {fr}: follower text of {id} differs: {:?} vs writer {:?}",
-                            t.get(id).map(|x| x.len()), writer_texts.get(id).map(|x| x.len())));
+                        why.push(format!(
+                            "room {fr}: follower text of {id} differs: {:?} vs writer {:?}",
+                            t.get(id).map(|x| x.len()),
+                            writer_texts.get(id).map(|x| x.len())
+                        ));
                     }
                     ok = false;
                 }
@@ -499,7 +602,12 @@ async fn fanout(a: &RunArgs) -> Result<Value> {
             let svs: Vec<&Vec<(u64, u64)>> = samples.iter().filter_map(|s| s.sv.as_ref()).collect();
             if svs.windows(2).any(|w| w[0] != w[1]) {
                 if ok && why.len() < 5 {
-                    why.push(format!("room {fr}: state vectors differ: {:?}", svs.iter().map(|v| v.iter().map(|x| x.1).sum::<u64>()).collect::<Vec<_>>()));
+                    why.push(format!(
+                        "room {fr}: state vectors differ: {:?}",
+                        svs.iter()
+                            .map(|v| v.iter().map(|x| x.1).sum::<u64>())
+                            .collect::<Vec<_>>()
+                    ));
                 }
                 ok = false;
             }
@@ -513,7 +621,13 @@ async fn fanout(a: &RunArgs) -> Result<Value> {
         _ => None,
     };
     let lg_cpu = self1 - self0;
-    let per_delivery = |c: f64| if deliveries > 0.0 { Some(round3(c * 1e6 / deliveries)) } else { None };
+    let per_delivery = |c: f64| {
+        if deliveries > 0.0 {
+            Some(round3(c * 1e6 / deliveries))
+        } else {
+            None
+        }
+    };
     Ok(json!({
         "scenario": format!("{:?}", a.scenario).to_lowercase(),
         "target": env.target.name(),
@@ -567,14 +681,19 @@ async fn probe_len(room: &Room) -> Result<u32> {
     };
     let h = tokio::spawn(client::run_client(cfg, rx, None, counters.clone()));
     let c2 = counters.clone();
-    wait_until(Duration::from_secs(10), || c2.synced.load(Ordering::Relaxed) + c2.failed.load(Ordering::Relaxed) > 0).await;
+    wait_until(Duration::from_secs(10), || {
+        c2.synced.load(Ordering::Relaxed) + c2.failed.load(Ordering::Relaxed) > 0
+    })
+    .await;
     tokio::time::sleep(Duration::from_millis(100)).await;
     let _ = tx.send(Phase::Close);
     let o = h.await?;
     if let Some(e) = o.error {
         bail!("probe: {e}");
     }
-    Ok(o.texts.map(|t| t.values().map(|s| s.len() as u32).sum()).unwrap_or(0))
+    Ok(o.texts
+        .map(|t| t.values().map(|s| s.len() as u32).sum())
+        .unwrap_or(0))
 }
 
 /// Pre-fills every room with one writer typing `k` characters; the writers stay connected (idle).
@@ -594,20 +713,37 @@ async fn prefill_rooms(
             wire: room.wire.clone(),
             decode: true,
             track: vec![],
-            writer: Some(WriterCfg { client_id: cid, log: Arc::new(WriterLog::default()), hz: 0.0, prefill: k, seed: cid }),
+            writer: Some(WriterCfg {
+                client_id: cid,
+                log: Arc::new(WriterLog::default()),
+                hz: 0.0,
+                prefill: k,
+                seed: cid,
+            }),
             join_awareness: false,
             expect_len: None,
             t0: Instant::now(),
             connect_timeout: Duration::from_secs(30),
             client_id: cid,
         };
-        hs.push(tokio::spawn(client::run_client(cfg, phase_rx.clone(), Some(sem.clone()), counters.clone())));
+        hs.push(tokio::spawn(client::run_client(
+            cfg,
+            phase_rx.clone(),
+            Some(sem.clone()),
+            counters.clone(),
+        )));
     }
     let n = rooms.len();
     let c2 = counters.clone();
-    wait_until(Duration::from_secs(120), || c2.synced.load(Ordering::Relaxed) + c2.failed.load(Ordering::Relaxed) >= n).await;
+    wait_until(Duration::from_secs(120), || {
+        c2.synced.load(Ordering::Relaxed) + c2.failed.load(Ordering::Relaxed) >= n
+    })
+    .await;
     if counters.failed.load(Ordering::Relaxed) > 0 {
-        bail!("{} pre-fill writers failed to connect", counters.failed.load(Ordering::Relaxed));
+        bail!(
+            "{} pre-fill writers failed to connect",
+            counters.failed.load(Ordering::Relaxed)
+        );
     }
     // Wait until the server holds the content (checked on a sample of rooms with a fresh client).
     let step = (rooms.len() / 10).max(1);
@@ -619,7 +755,10 @@ async fn prefill_rooms(
                 break;
             }
             if Instant::now() > end {
-                bail!("room {} holds {len} of {k} pre-filled characters after 60 s", room.name);
+                bail!(
+                    "room {} holds {len} of {k} pre-filled characters after 60 s",
+                    room.name
+                );
             }
             tokio::time::sleep(Duration::from_millis(200)).await;
         }
@@ -636,7 +775,9 @@ async fn storm(a: &RunArgs) -> Result<Value> {
     let mut rng = sys::Rng::from_time();
     let tag = format!("lg-storm-{}", rng.hex(6));
     let rooms = env.rooms(&tag, n_rooms).await?.groups;
-    let proc_ = Proc { pid: a.server_pid.map(|p| p.to_string()) };
+    let proc_ = Proc {
+        pid: a.server_pid.map(|p| p.to_string()),
+    };
     let (phase_tx, phase_rx) = watch::channel(Phase::Setup);
     let t_prefill = Instant::now();
     let prefill = prefill_rooms(&rooms, k, &phase_rx, &mut rng).await?;
@@ -653,7 +794,11 @@ async fn storm(a: &RunArgs) -> Result<Value> {
     for i in 0..n {
         let ri = i % n_rooms;
         let per_room = n / n_rooms;
-        let stride = if n_s > 0 { (per_room / n_s).max(1) } else { usize::MAX };
+        let stride = if n_s > 0 {
+            (per_room / n_s).max(1)
+        } else {
+            usize::MAX
+        };
         let j = i / n_rooms;
         let sampled = n_s > 0 && j % stride == stride / 2 && j / stride < n_s;
         let room = &rooms[ri];
@@ -669,8 +814,19 @@ async fn storm(a: &RunArgs) -> Result<Value> {
             connect_timeout: Duration::from_secs_f64(a.setup_timeout.min(120.0)),
             client_id: rng.client_id(),
         };
-        let h = spawn_client(cfg, !a.tungstenite_followers, phase_rx.clone(), None, counters.clone());
-        handles.push(Spawned { room: ri, sampled, writer: false, h });
+        let h = spawn_client(
+            cfg,
+            !a.tungstenite_followers,
+            phase_rx.clone(),
+            None,
+            counters.clone(),
+        );
+        handles.push(Spawned {
+            room: ri,
+            sampled,
+            writer: false,
+            h,
+        });
     }
     let c2 = counters.clone();
     let all = wait_until(Duration::from_secs_f64(a.setup_timeout.min(150.0)), || {
@@ -690,14 +846,21 @@ async fn storm(a: &RunArgs) -> Result<Value> {
     for h in prefill {
         let _ = tokio::time::timeout(Duration::from_secs(10), h).await;
     }
-    let mut sync_us: Vec<u32> =
-        outs.iter().filter_map(|o| o.3.synced_after).map(|d| d.as_micros().min(u32::MAX as u128) as u32).collect();
+    let mut sync_us: Vec<u32> = outs
+        .iter()
+        .filter_map(|o| o.3.synced_after)
+        .map(|d| d.as_micros().min(u32::MAX as u128) as u32)
+        .collect();
     sync_us.sort_unstable();
     let held = outs.iter().filter(|o| o.3.held()).count();
     let synced = sync_us.len();
     let content_checked = outs.iter().filter(|o| o.3.content_ok.is_some()).count();
     let content_ok = outs.iter().filter(|o| o.3.content_ok == Some(true)).count();
-    let all_synced_s = if synced == n { sync_us.last().map(|x| round3(*x as f64 / 1e6)) } else { None };
+    let all_synced_s = if synced == n {
+        sync_us.last().map(|x| round3(*x as f64 / 1e6))
+    } else {
+        None
+    };
     Ok(json!({
         "scenario": "storm",
         "target": env.target.name(),
@@ -725,7 +888,9 @@ async fn idle(a: &RunArgs) -> Result<Value> {
     let n_conn = a.followers.or(a.clients).unwrap_or(2000);
     let mut rng = sys::Rng::from_time();
     let tag = format!("lg-idle-{}", rng.hex(6));
-    let proc_ = Proc { pid: a.server_pid.map(|p| p.to_string()) };
+    let proc_ = Proc {
+        pid: a.server_pid.map(|p| p.to_string()),
+    };
     if proc_.pid.is_none() {
         bail!("idle needs --server-pid");
     }
@@ -757,7 +922,13 @@ async fn idle(a: &RunArgs) -> Result<Value> {
             room: 0,
             sampled: false,
             writer: false,
-            h: spawn_client(cfg, !a.tungstenite_followers, phase_rx.clone(), Some(sem.clone()), counters.clone()),
+            h: spawn_client(
+                cfg,
+                !a.tungstenite_followers,
+                phase_rx.clone(),
+                Some(sem.clone()),
+                counters.clone(),
+            ),
         });
     }
     let c2 = counters.clone();

@@ -189,7 +189,11 @@ pub fn parse(body: &[u8]) -> Option<Parsed<'_>> {
 pub fn peek_kind(body: &[u8]) -> (u64, u64) {
     let mut r = Reader::new(body);
     let t = r.var_uint().unwrap_or(u64::MAX);
-    let sub = if t == MSG_SYNC || t == MSG_SYNC_REPLY { r.var_uint().unwrap_or(u64::MAX) } else { 0 };
+    let sub = if t == MSG_SYNC || t == MSG_SYNC_REPLY {
+        r.var_uint().unwrap_or(u64::MAX)
+    } else {
+        0
+    };
     (t, sub)
 }
 

@@ -68,7 +68,16 @@ impl Server {
     fn start(bin: &str, dir: &str, admin: &str, extra: &[String], log: &Option<String>) -> Result<Server> {
         let t = Instant::now();
         let mut child = Command::new(bin)
-            .args(["serve", "--addr", "127.0.0.1:0", "--data-dir", dir, "--admin-token", admin, "--no-demo"])
+            .args([
+                "serve",
+                "--addr",
+                "127.0.0.1:0",
+                "--data-dir",
+                dir,
+                "--admin-token",
+                admin,
+                "--no-demo",
+            ])
             .args(extra)
             .stdout(Stdio::piped())
             .stderr(match log {
@@ -92,7 +101,11 @@ impl Server {
             }
         });
         match rx.recv_timeout(Duration::from_secs(60)) {
-            Ok(base) => Ok(Server { child, base, started_in: t.elapsed().as_secs_f64() }),
+            Ok(base) => Ok(Server {
+                child,
+                base,
+                started_in: t.elapsed().as_secs_f64(),
+            }),
             Err(_) => {
                 let _ = child.kill();
                 let _ = child.wait();
@@ -109,7 +122,9 @@ impl Server {
     }
     fn term(mut self) -> Result<f64> {
         let t = Instant::now();
-        Command::new("kill").args(["-TERM", &self.child.id().to_string()]).status()?;
+        Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()?;
         while t.elapsed() < Duration::from_secs(60) {
             if self.child.try_wait()?.is_some() {
                 return Ok(t.elapsed().as_secs_f64());
@@ -133,7 +148,13 @@ struct AckOut {
 
 /// One writer with `ack=1`: keeps up to `window` updates in flight, sends `count` one-character
 /// updates or until `until`, and waits for all to be acknowledged as durable.
-async fn ack_writer(url: String, count: Option<u64>, until: Option<Instant>, window: usize, cid: u64) -> AckOut {
+async fn ack_writer(
+    url: String,
+    count: Option<u64>,
+    until: Option<Instant>,
+    window: usize,
+    cid: u64,
+) -> AckOut {
     let mut out = AckOut::default();
     if let Err(e) = ack_writer_inner(&url, count, until, window, cid, &mut out).await {
         out.error = Some(e.to_string());
@@ -156,7 +177,9 @@ async fn ack_writer_inner(
     // wait for step 2
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
-        let m = tokio::time::timeout_at(deadline.into(), ws.next()).await.map_err(|_| anyhow!("no sync step 2"))?;
+        let m = tokio::time::timeout_at(deadline.into(), ws.next())
+            .await
+            .map_err(|_| anyhow!("no sync step 2"))?;
         let Some(Ok(Message::Binary(b))) = m else {
             if matches!(m, Some(Ok(_))) {
                 continue;
@@ -182,7 +205,8 @@ async fn ack_writer_inner(
                 ("author", In::Any(Any::from("store bench"))),
             ]),
         );
-        ws.send(Message::binary(wire.update(&txn.encode_update_v1()))).await?;
+        ws.send(Message::binary(wire.update(&txn.encode_update_v1())))
+            .await?;
         match m.get(&txn, "text") {
             Some(Out::YText(t)) => t,
             _ => bail!("no text"),
@@ -205,7 +229,10 @@ async fn ack_writer_inner(
                     text.insert(&mut txn, l, "x");
                     let u = txn.encode_update_v1();
                     drop(txn);
-                    (u, doc.transact().state_vector().get(&yrs::block::ClientID::new(cid)))
+                    (
+                        u,
+                        doc.transact().state_vector().get(&yrs::block::ClientID::new(cid)),
+                    )
                 };
                 inflight.push_back((clock, Instant::now()));
                 ws.feed(Message::binary(wire.update(&u))).await?;
@@ -223,7 +250,10 @@ async fn ack_writer_inner(
             Ok(m) => m,
             Err(_) => {
                 if last_progress.elapsed() > Duration::from_secs(20) {
-                    bail!("no durable acknowledgement for 20 s ({} in flight)", inflight.len());
+                    bail!(
+                        "no durable acknowledgement for 20 s ({} in flight)",
+                        inflight.len()
+                    );
                 }
                 continue;
             }
@@ -236,7 +266,9 @@ async fn ack_writer_inner(
         };
         match proto::parse(&b) {
             Some(Parsed::Ack(sv)) => {
-                let acked = proto::decode_sv(sv).and_then(|v| v.into_iter().find(|(c, _)| *c == cid)).map(|x| x.1);
+                let acked = proto::decode_sv(sv)
+                    .and_then(|v| v.into_iter().find(|(c, _)| *c == cid))
+                    .map(|x| x.1);
                 if let Some(c) = acked {
                     let now = Instant::now();
                     while let Some(&(clock, at)) = inflight.front() {
@@ -245,7 +277,8 @@ async fn ack_writer_inner(
                         }
                         inflight.pop_front();
                         out.acked += 1;
-                        out.lat_us.push(now.duration_since(at).as_micros().min(u32::MAX as u128) as u32);
+                        out.lat_us
+                            .push(now.duration_since(at).as_micros().min(u32::MAX as u128) as u32);
                         out.last_ack = Some(now);
                         last_progress = now;
                     }
@@ -266,7 +299,9 @@ async fn timed_sync(url: &str) -> Result<(f64, u64)> {
     ws.send(Message::binary(wire.step1(&proto::EMPTY_SV))).await?;
     let doc = Doc::new();
     loop {
-        let m = tokio::time::timeout(Duration::from_secs(120), ws.next()).await.map_err(|_| anyhow!("no step 2"))?;
+        let m = tokio::time::timeout(Duration::from_secs(120), ws.next())
+            .await
+            .map_err(|_| anyhow!("no step 2"))?;
         let Some(Ok(Message::Binary(b))) = m else {
             if matches!(m, Some(Ok(_))) {
                 continue;
@@ -276,7 +311,10 @@ async fn timed_sync(url: &str) -> Result<(f64, u64)> {
         if let Some(Parsed::Step2(u)) = proto::parse(&b) {
             doc.transact_mut().apply_update(Update::decode_v1(u)?)?;
             let ms = t.elapsed().as_secs_f64() * 1000.0;
-            let len: u64 = client::conclusion_texts(&doc.transact(), false).values().map(|v| v.0 as u64).sum();
+            let len: u64 = client::conclusion_texts(&doc.transact(), false)
+                .values()
+                .map(|v| v.0 as u64)
+                .sum();
             let _ = tokio::time::timeout(Duration::from_millis(300), ws.close(None)).await;
             return Ok((ms, len));
         }
@@ -305,22 +343,37 @@ fn dir_size(p: &std::path::Path) -> u64 {
 
 pub async fn run(a: StoreArgs) -> Result<()> {
     let mut rng = sys::Rng::from_time();
-    let dir = a.data_dir.clone().unwrap_or_else(|| format!(".bench/store-{}", rng.hex(8)));
+    let dir = a
+        .data_dir
+        .clone()
+        .unwrap_or_else(|| format!(".bench/store-{}", rng.hex(8)));
     std::fs::create_dir_all(&dir)?;
     let admin = format!("bench-{}", rng.hex(16));
     let srv = Server::start(&a.server_bin, &dir, &admin, &a.server_arg, &a.server_log)?;
     let first_start = srv.started_in;
-    let env = Env { target: Target::Plenary, base: srv.base.clone(), admin_token: Some(admin.clone()) };
+    let env = Env {
+        target: Target::Plenary,
+        base: srv.base.clone(),
+        admin_token: Some(admin.clone()),
+    };
 
     // 1. Durable updates/s under concurrent writers.
-    let rooms = env.plenary_meeting(&format!("store-tp-{}", rng.hex(6)), a.groups.max(1), false).await?;
+    let rooms = env
+        .plenary_meeting(&format!("store-tp-{}", rng.hex(6)), a.groups.max(1), false)
+        .await?;
     let cpu0 = sys::cpu_seconds(&srv.pid());
     let t0 = Instant::now();
     let until = t0 + Duration::from_secs_f64(a.duration);
     let mut hs = Vec::new();
     for i in 0..a.writers {
         let url = rooms.groups[i % rooms.groups.len()].write_url.clone();
-        hs.push(tokio::spawn(ack_writer(url, None, Some(until), a.window, rng.client_id())));
+        hs.push(tokio::spawn(ack_writer(
+            url,
+            None,
+            Some(until),
+            a.window,
+            rng.client_id(),
+        )));
     }
     let mut acked = 0;
     let mut sent = 0;
@@ -342,7 +395,14 @@ pub async fn run(a: StoreArgs) -> Result<()> {
     let cpu1 = sys::cpu_seconds(&srv.pid());
     let elapsed = last.duration_since(t0).as_secs_f64().max(1e-9);
     // single writer, one update at a time: the durable round trip
-    let single = ack_writer(rooms.groups[0].write_url.clone(), Some(200), None, 1, rng.client_id()).await;
+    let single = ack_writer(
+        rooms.groups[0].write_url.clone(),
+        Some(200),
+        None,
+        1,
+        rng.client_id(),
+    )
+    .await;
     let mut single_lat = single.lat_us.clone();
     let throughput = json!({
         "writers": a.writers, "rooms": rooms.groups.len(), "window": a.window, "duration_s": a.duration,
@@ -359,11 +419,20 @@ pub async fn run(a: StoreArgs) -> Result<()> {
     }
 
     // 2. Cold load vs history length.
-    let hrooms = env.plenary_meeting(&format!("store-cold-{}", rng.hex(6)), a.histories.len(), false).await?;
+    let hrooms = env
+        .plenary_meeting(&format!("store-cold-{}", rng.hex(6)), a.histories.len(), false)
+        .await?;
     let mut hist = Vec::new();
     for (i, &h) in a.histories.iter().enumerate() {
         let t = Instant::now();
-        let o = ack_writer(hrooms.groups[i].write_url.clone(), Some(h), None, 256, rng.client_id()).await;
+        let o = ack_writer(
+            hrooms.groups[i].write_url.clone(),
+            Some(h),
+            None,
+            256,
+            rng.client_id(),
+        )
+        .await;
         let write_s = t.elapsed().as_secs_f64();
         if let Some(e) = &o.error {
             bail!("writing history {h}: {e} ({} of {} acked)", o.acked, o.sent);
@@ -390,19 +459,26 @@ pub async fn run(a: StoreArgs) -> Result<()> {
             let u = format!("{base_ws}/{path}");
             let (ms, len) = timed_sync(&u).await?;
             let (ms2, _) = timed_sync(&u).await?;
-            per.push(json!({"updates": h, "first_sync_ms": (ms * 100.0).round() / 100.0,
-                            "second_sync_ms": (ms2 * 100.0).round() / 100.0, "len_ok": len == h, "len": len}));
+            per.push(
+                json!({"updates": h, "first_sync_ms": (ms * 100.0).round() / 100.0,
+                            "second_sync_ms": (ms2 * 100.0).round() / 100.0, "len_ok": len == h, "len": len}),
+            );
         }
         let rss_loaded = sys::rss_kib(&s.pid()).map(|x| x.0);
         let startup = s.started_in;
         let stop_s = s.term()?;
-        cold.push(json!({"mode": mode, "startup_s": (startup * 1000.0).round() / 1000.0,
+        cold.push(
+            json!({"mode": mode, "startup_s": (startup * 1000.0).round() / 1000.0,
                          "rss_start_mb": rss_start.map(|k| k as f64 / 1024.0),
                          "rss_all_loaded_mb": rss_loaded.map(|k| k as f64 / 1024.0),
                          "rooms": per, "sigterm_exit_s": (stop_s * 1000.0).round() / 1000.0,
-                         "data_dir_bytes_after": dir_size(std::path::Path::new(&dir))}));
+                         "data_dir_bytes_after": dir_size(std::path::Path::new(&dir))}),
+        );
         if !a.quiet {
-            eprintln!("cold load {mode}: {}", cold.last().map(|v| v.to_string()).unwrap_or_default());
+            eprintln!(
+                "cold load {mode}: {}",
+                cold.last().map(|v| v.to_string()).unwrap_or_default()
+            );
         }
     }
     let v = json!({

@@ -40,7 +40,10 @@ impl Rng {
         Rng(seed ^ 0x9E37_79B9_7F4A_7C15)
     }
     pub fn from_time() -> Self {
-        let t = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_nanos() as u64).unwrap_or(1);
+        let t = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_nanos() as u64)
+            .unwrap_or(1);
         Rng::new(t ^ ((std::process::id() as u64) << 32))
     }
     pub fn next_u64(&mut self) -> u64 {
@@ -121,7 +124,11 @@ pub fn percentile(sorted: &[u32], q: f64) -> Option<u32> {
 pub fn machine_busy_seconds() -> f64 {
     let s = std::fs::read_to_string("/proc/stat").unwrap_or_default();
     let Some(line) = s.lines().next() else { return 0.0 };
-    let v: Vec<f64> = line.split_whitespace().skip(1).filter_map(|x| x.parse().ok()).collect();
+    let v: Vec<f64> = line
+        .split_whitespace()
+        .skip(1)
+        .filter_map(|x| x.parse().ok())
+        .collect();
     // user nice system idle iowait irq softirq steal
     let busy: f64 = [0usize, 1, 2, 5, 6, 7].iter().filter_map(|i| v.get(*i)).sum();
     busy / CLK_TCK

@@ -52,7 +52,10 @@ pub struct Env {
 
 impl Env {
     pub fn ws_base(&self) -> String {
-        self.base.replacen("http://", "ws://", 1).trim_end_matches('/').to_string()
+        self.base
+            .replacen("http://", "ws://", 1)
+            .trim_end_matches('/')
+            .to_string()
     }
 
     /// Creates `n` rooms named after `tag`. On plenary they are groups of one new meeting.
@@ -64,24 +67,45 @@ impl Env {
                 let mut groups = Vec::new();
                 let mut first = None;
                 for (i, start) in (0..n).step_by(100).enumerate() {
-                    let t = if i == 0 { tag.to_string() } else { format!("{tag}-{i}") };
+                    let t = if i == 0 {
+                        tag.to_string()
+                    } else {
+                        format!("{tag}-{i}")
+                    };
                     let r = self.plenary_meeting(&t, (n - start).min(100), false).await?;
                     groups.extend(r.groups);
                     first.get_or_insert((r.plenary, r.meeting));
                 }
                 let (plenary, meeting) = first.unwrap_or((None, None));
-                Ok(Rooms { groups, plenary, meeting })
+                Ok(Rooms {
+                    groups,
+                    plenary,
+                    meeting,
+                })
             }
             Target::YWebsocket | Target::Hocuspocus => {
                 let groups = (0..n)
                     .map(|i| {
                         let name = format!("{tag}-r{i}");
                         let url = format!("{ws}/{name}");
-                        let wire = if self.target == Target::Hocuspocus { Wire::hocuspocus(&name) } else { Wire::plain() };
-                        Room { name, write_url: url.clone(), read_url: url, wire }
+                        let wire = if self.target == Target::Hocuspocus {
+                            Wire::hocuspocus(&name)
+                        } else {
+                            Wire::plain()
+                        };
+                        Room {
+                            name,
+                            write_url: url.clone(),
+                            read_url: url,
+                            wire,
+                        }
                     })
                     .collect();
-                Ok(Rooms { groups, plenary: None, meeting: None })
+                Ok(Rooms {
+                    groups,
+                    plenary: None,
+                    meeting: None,
+                })
             }
             Target::YSweet => {
                 let mut groups = Vec::new();
@@ -92,35 +116,56 @@ impl Env {
                     if r.status / 100 != 2 {
                         bail!("y-sweet POST /doc/new: {} {}", r.status, r.body);
                     }
-                    let v: serde_json::Value = serde_json::from_str(&r.body).context("y-sweet /doc/new body")?;
-                    let doc = v["docId"].as_str().ok_or_else(|| anyhow!("no docId in {}", r.body))?.to_string();
+                    let v: serde_json::Value =
+                        serde_json::from_str(&r.body).context("y-sweet /doc/new body")?;
+                    let doc = v["docId"]
+                        .as_str()
+                        .ok_or_else(|| anyhow!("no docId in {}", r.body))?
+                        .to_string();
                     let url = format!("{ws}/d/{doc}/ws/{doc}");
-                    groups.push(Room { name: doc, write_url: url.clone(), read_url: url, wire: Wire::plain() });
+                    groups.push(Room {
+                        name: doc,
+                        write_url: url.clone(),
+                        read_url: url,
+                        wire: Wire::plain(),
+                    });
                 }
-                Ok(Rooms { groups, plenary: None, meeting: None })
+                Ok(Rooms {
+                    groups,
+                    plenary: None,
+                    meeting: None,
+                })
             }
         }
     }
 
     /// plenary: one meeting with `n` groups (+ its plenary document).
     pub async fn plenary_meeting(&self, tag: &str, n: usize, _plenary: bool) -> Result<Rooms> {
-        let admin = self.admin_token.as_deref().ok_or_else(|| anyhow!("--admin-token is required for plenary"))?;
+        let admin = self
+            .admin_token
+            .as_deref()
+            .ok_or_else(|| anyhow!("--admin-token is required for plenary"))?;
         let ws = self.ws_base();
         let id = sanitize(tag);
         let groups: Vec<_> = (0..n)
             .map(|i| serde_json::json!({"id": format!("g{i}"), "title": format!("Working group {i}")}))
             .collect();
-        let body = serde_json::json!({"id": id, "title": format!("Load test {tag}"), "groups": groups}).to_string();
+        let body =
+            serde_json::json!({"id": id, "title": format!("Load test {tag}"), "groups": groups}).to_string();
         let r = http::request(&self.base, "POST", "/api/meetings", Some(admin), Some(&body)).await?;
         if r.status != 201 {
             bail!("POST /api/meetings: {} {}", r.status, r.body);
         }
         let v: serde_json::Value = serde_json::from_str(&r.body)?;
-        let part = v["tokens"]["participant"].as_str().ok_or_else(|| anyhow!("no participant token: {}", r.body))?;
+        let part = v["tokens"]["participant"]
+            .as_str()
+            .ok_or_else(|| anyhow!("no participant token: {}", r.body))?;
         let mut rooms = Vec::new();
         for i in 0..n {
             let g = format!("g{i}");
-            let rap = v["tokens"]["rapporteurs"][&g].as_str().ok_or_else(|| anyhow!("no rapporteur token for {g}"))?;
+            let rap = v["tokens"]["rapporteurs"][&g]
+                .as_str()
+                .ok_or_else(|| anyhow!("no rapporteur token for {g}"))?;
             rooms.push(Room {
                 name: format!("{id}/{g}"),
                 write_url: format!("{ws}/ws/{id}/{g}?token={rap}"),
@@ -130,11 +175,18 @@ impl Env {
         }
         let plenary = Room {
             name: format!("{id}/plenary"),
-            write_url: format!("{ws}/ws/{id}/plenary?token={}", v["tokens"]["moderator"].as_str().unwrap_or("")),
+            write_url: format!(
+                "{ws}/ws/{id}/plenary?token={}",
+                v["tokens"]["moderator"].as_str().unwrap_or("")
+            ),
             read_url: format!("{ws}/ws/{id}/plenary?token={part}"),
             wire: Wire::plain(),
         };
-        Ok(Rooms { groups: rooms, plenary: Some(plenary), meeting: Some(id) })
+        Ok(Rooms {
+            groups: rooms,
+            plenary: Some(plenary),
+            meeting: Some(id),
+        })
     }
 }
 
@@ -142,7 +194,13 @@ fn sanitize(tag: &str) -> String {
     let mut s: String = tag
         .to_ascii_lowercase()
         .chars()
-        .map(|c| if c.is_ascii_alphanumeric() || c == '-' { c } else { '-' })
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' {
+                c
+            } else {
+                '-'
+            }
+        })
         .collect();
     s.truncate(60);
     if !s.chars().next().is_some_and(|c| c.is_ascii_alphanumeric()) {
