@@ -125,8 +125,12 @@ impl Room {
         // After a failure we cannot pin on one update, send them one at a time.
         let mut one_by_one = false;
         let mut just_loaded = false;
+        // Updates of a connection that has left since are still applied: they arrived while it
+        // was a member (a client may send its last edit and close). Those of a connection
+        // refused earlier in this batch are dropped: they may depend on the refused one.
+        let mut refused: Vec<ConnId> = Vec::new();
         while !queue.is_empty() && !self.poisoned {
-            queue.retain(|p| self.members.contains_key(&p.conn));
+            queue.retain(|p| !refused.contains(&p.conn));
             if queue.is_empty() {
                 break;
             }
@@ -153,7 +157,10 @@ impl Room {
                         let Some(p) = queue.pop_front() else { break };
                         match v {
                             Verdict::Accepted => self.apply_vetted(p, batch),
-                            Verdict::Invalid(why) => self.refuse(p.conn, &why),
+                            Verdict::Invalid(why) => {
+                                refused.push(p.conn);
+                                self.refuse(p.conn, &why);
+                            }
                             Verdict::Denied => self.deny(p.conn),
                         }
                     }
@@ -168,6 +175,7 @@ impl Room {
                     just_loaded = false;
                     if e.is_the_requests_fault() && n == 1 {
                         if let Some(p) = queue.pop_front() {
+                            refused.push(p.conn);
                             self.refuse(p.conn, &e.to_string());
                         }
                     } else if e.is_the_requests_fault() {
