@@ -72,9 +72,16 @@ pub fn router(svc: Services) -> Router {
             HeaderValue::from_static(DEFAULT_CSP),
         ))
         .layer(
-            // Method and path only: query strings carry tokens and never reach the logs.
+            // Method and route only: query strings carry tokens, and a token pasted into a
+            // path (`/m/skopje/console/SECRET`) must not reach the logs either, so the span
+            // names the matched route template, never the raw path.
             TraceLayer::new_for_http().make_span_with(|req: &Request<_>| {
-                tracing::info_span!("http", method = %req.method(), path = %req.uri().path())
+                let route = req
+                    .extensions()
+                    .get::<axum::extract::MatchedPath>()
+                    .map(|p| p.as_str().to_owned())
+                    .unwrap_or_else(|| "(web client or unknown path)".to_owned());
+                tracing::info_span!("http", method = %req.method(), route = %route)
             }),
         )
         .with_state(svc)
