@@ -244,7 +244,10 @@ test('tokens never appear in the logs (request lines, spans, errors)', async (t)
   const srv = await s.server({ env })
   const m = await srv.createMeeting()
   const secrets = [srv.adminToken, m.tokens.moderator, m.tokens.participant, ...Object.values(m.tokens.rapporteurs)]
-  const bogus = [randomToken(), randomToken(), randomToken()]
+  const bogus = [randomToken(), randomToken(), randomToken(), randomToken(), randomToken()]
+  // tokens pasted into paths: a web-client path and an API path
+  await srv.request('GET', `/m/${m.id}/console/${bogus[3]}`)
+  await srv.request('GET', `/api/meetings/${m.id}/${bogus[4]}`)
   await srv.request('GET', `/api/meetings/${m.id}?token=${m.tokens.participant}`)
   await srv.request('GET', `/api/meetings/${m.id}`, { token: m.tokens.moderator })
   await srv.request('GET', `/api/meetings/${m.id}?token=${bogus[0]}`)
