@@ -10,6 +10,9 @@ use rust_embed::RustEmbed;
 #[folder = "../web-client/dist"]
 struct Assets;
 
+/// Scripts (and the service worker, `/sw.js`) only from this origin; no plugins, no `<base>`.
+const CSP: &str = "script-src 'self'; worker-src 'self'; object-src 'none'; base-uri 'self'";
+
 fn asset(path: &str) -> Option<Response> {
     let file = Assets::get(path)?;
     let mime = mime_guess::from_path(path).first_or_octet_stream();
@@ -25,6 +28,7 @@ fn asset(path: &str) -> Option<Response> {
                 (header::CACHE_CONTROL, cache.to_owned()),
                 (header::REFERRER_POLICY, "no-referrer".to_owned()),
                 (header::X_CONTENT_TYPE_OPTIONS, "nosniff".to_owned()),
+                (header::CONTENT_SECURITY_POLICY, CSP.to_owned()),
             ],
             file.data,
         )

@@ -87,7 +87,8 @@ export default async function consoleView(meeting: string) {
   mount(
     h(
       'header',
-      { class: 'top' },
+      // sticky: the connection state stays in view however far the console scrolls
+      { class: 'top sticky-status', 'data-testid': 'sticky-status' },
       h('div', { class: 'top-title' }, h('p', { class: 'crumb' }, 'Moderator console'), h('h1', { title: info.title }, info.title)),
       h(
         'div',
