@@ -3,7 +3,7 @@
 // connection and opens offline.
 import { test, after, before } from 'node:test'
 import assert from 'node:assert/strict'
-import { startServer, createMeeting, demoMeeting, links, launch, DESKTOP, PHONE, waitOnline, watchErrors, screenshot, addConclusions, yjsWrite } from './helpers.mjs'
+import { startServer, createMeeting, demoMeeting, links, launch, DESKTOP, PHONE, waitOnline, watchErrors, screenshot, addConclusions, yjsWrite, SHOTS } from './helpers.mjs'
 
 let server, browser
 before(async () => {
@@ -353,7 +353,12 @@ test('screenshots: trash, editing mark and warning (1366×768 and 390×844)', { 
     await ta.focus()
     await b.getByRole('button', { name: 'Move conclusion 1 down' }).click()
     await a.locator('[data-testid="item-warning"]:not([hidden])').waitFor({ timeout: 10_000 })
+    // Marko goes on typing in another item: A sees the mark
+    await b.locator('[data-testid="conclusions"] textarea').nth(2).focus()
+    await a.locator('[data-testid="conclusions"] li').nth(2).getByTestId('editing-by').filter({ hasText: 'Marko' }).waitFor({ timeout: 10_000 })
     await screenshot(a, `rapporteur-groupwork-${label}`)
+    await a.locator('[data-testid="conclusions"] li').nth(1).evaluate((el) => el.scrollIntoView({ block: 'center' }))
+    await a.screenshot({ path: `${SHOTS}/rapporteur-groupwork-${label}-viewport.png` })
     await ctxA.close()
     await ctxB.close()
   }
