@@ -78,6 +78,10 @@ pub struct Config {
     /// Most simultaneous WebSocket connections; further upgrades get 503.
     #[arg(long, env = "PLENARY_MAX_CONNECTIONS", default_value_t = 50_000)]
     pub max_connections: usize,
+    /// Seconds between revision snapshots of each group document (taken only when it changed;
+    /// one is also taken when a group is closed). 0 turns the periodic snapshots off.
+    #[arg(long, env = "PLENARY_REVISION_INTERVAL_SECS", default_value_t = 300)]
+    pub revision_interval_secs: u64,
 }
 
 impl Config {
@@ -117,6 +121,7 @@ impl Config {
             durability: Durability::Process,
             max_messages_per_sec: 200,
             max_connections: 50_000,
+            revision_interval_secs: 300,
         }
     }
 }

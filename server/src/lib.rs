@@ -25,6 +25,7 @@ pub mod http;
 pub mod meetings;
 pub mod metrics;
 pub mod plenary;
+pub mod revisions;
 pub mod room;
 pub mod services;
 pub mod store;
@@ -155,6 +156,7 @@ pub async fn run(
         }
     }
 
+    revisions::spawn(&svc, Duration::from_secs(config.revision_interval_secs));
     let app = http::router(svc.clone());
     let stop_accepting = CancellationToken::new();
     let server = {

@@ -251,7 +251,9 @@ fn server_owned_parts_are_restored_after_tampering() {
 fn set_key(doc: &Doc, i: u32, key: &str, value: &str) {
     let mut txn = doc.transact_mut();
     let arr = txn.get_or_insert_array(layout::CONCLUSIONS);
-    let Some(Out::YMap(m)) = arr.get(&txn, i) else { panic!("no map at {i}") };
+    let Some(Out::YMap(m)) = arr.get(&txn, i) else {
+        panic!("no map at {i}")
+    };
     m.insert(&mut txn, key, value);
 }
 
@@ -261,7 +263,11 @@ fn ids(doc: &Doc) -> Vec<String> {
 
 #[test]
 fn order_without_positions_is_array_order() {
-    let doc = group_doc(&[("c1", "one", "draft"), ("c2", "two", "draft"), ("c3", "three", "draft")]);
+    let doc = group_doc(&[
+        ("c1", "one", "draft"),
+        ("c2", "two", "draft"),
+        ("c3", "three", "draft"),
+    ]);
     assert_eq!(ids(&doc), ["c1", "c2", "c3"]);
 }
 
@@ -281,7 +287,11 @@ fn positions_sort_and_unpositioned_items_follow_in_array_order() {
 
 #[test]
 fn equal_positions_tie_break_by_array_index_and_compare_bytewise() {
-    let doc = group_doc(&[("c1", "one", "draft"), ("c2", "two", "draft"), ("c3", "three", "draft")]);
+    let doc = group_doc(&[
+        ("c1", "one", "draft"),
+        ("c2", "two", "draft"),
+        ("c3", "three", "draft"),
+    ]);
     set_key(&doc, 0, ck::POSITION, "a");
     set_key(&doc, 1, ck::POSITION, "a");
     // "Z" (0x5a) sorts before "a" (0x61) as bytes, unlike a case-insensitive or locale order
@@ -291,7 +301,11 @@ fn equal_positions_tie_break_by_array_index_and_compare_bytewise() {
 
 #[test]
 fn trashed_items_are_left_out_and_empty_trashed_is_live() {
-    let doc = group_doc(&[("c1", "one", "draft"), ("c2", "two", "draft"), ("c3", "three", "draft")]);
+    let doc = group_doc(&[
+        ("c1", "one", "draft"),
+        ("c2", "two", "draft"),
+        ("c3", "three", "draft"),
+    ]);
     set_key(&doc, 1, ck::TRASHED, "2026-12-01T11:00:00Z");
     set_key(&doc, 2, ck::TRASHED, "");
     assert_eq!(ids(&doc), ["c1", "c3"]);
