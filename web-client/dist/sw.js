@@ -2,8 +2,8 @@
 // /sw.js with scope /). It keeps the page shell and every built asset, so that a reload while
 // offline opens the page; the documents themselves come from IndexedDB (y-indexeddb).
 // Never cached: /api/ and /ws/ (live data, capabilities), anything not GET, other origins.
-const VERSION = "d9c54ce959ab"
-const ASSETS = ["/assets/api-D3wftUu5.js","/assets/console-Bj8KlCvl.js","/assets/console-CwpRpOAa.css","/assets/groupdoc-BWbGctA8.js","/assets/index-CZ9rSfHT.js","/assets/index-Dqb6V42N.css","/assets/joinlink-RFqO_8qK.js","/assets/organize-BPizuDPt.css","/assets/organize-JN5jfkOz.js","/assets/participant-ClLWWYOl.js","/assets/plenary-CLkQ_iPl.js","/assets/projector-Ckzlk2_O.js","/assets/projector-Cr4eiGsY.css","/assets/qr-BYaUcy6m.js","/assets/rapporteur-DJft_X_5.js","/assets/rapporteur-MC846_ts.css","/assets/status-0T1edkNY.js","/assets/textbinding-DY0icqVJ.js","/assets/y-indexeddb-VJ7AMBgw.js","/assets/yjs-sync-BtoAwk39.js"]
+const VERSION = "fb692952278f"
+const ASSETS = ["/assets/api-D3wftUu5.js","/assets/console-CwpRpOAa.css","/assets/console-DHvpBS3i.js","/assets/groupdoc-s1E6Q9BT.js","/assets/index-BtO8G3UX.js","/assets/index-Dqb6V42N.css","/assets/joinlink-RFqO_8qK.js","/assets/organize-1vPFwdMo.js","/assets/organize-BPizuDPt.css","/assets/participant-BpRMDsXc.js","/assets/plenary-CLkQ_iPl.js","/assets/projector-Cr4eiGsY.css","/assets/projector-DA4giTnk.js","/assets/qr-BYaUcy6m.js","/assets/rapporteur-AN15jImP.js","/assets/rapporteur-D24Ud5Dr.css","/assets/status-B24nsIq8.js","/assets/textbinding-BqyCS5uT.js","/assets/y-indexeddb-VJ7AMBgw.js","/assets/yjs-sync-BtoAwk39.js"]
 const CACHE = `plenary-shell-${VERSION}`
 
 self.addEventListener('install', (event) => {

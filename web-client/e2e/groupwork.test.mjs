@@ -323,6 +323,89 @@ test('a silent network drop shows Offline within 10 s; a reload while offline op
   await ctx.close()
 })
 
+test('revision history: taken when the group closes, listed for its rapporteur and the moderator only, restored as a new edit', { timeout: 150_000 }, async () => {
+  const created = await createMeeting(server.url, demoMeeting('gw-rev'))
+  const g = 'wg-handbook'
+  const T = created.tokens
+  await addConclusions(server.url, created.id, g, T.rapporteurs[g], SEED)
+  const L = links(server.url, created)
+  const ctx = await browser.newContext(DESKTOP)
+  const page = await ctx.newPage()
+  const errs = watchErrors(page)
+  await page.goto(L.rapporteur(g))
+  await waitOnline(page)
+  await waitTexts(page, SEED)
+  await page.getByTestId('notes-editor').click()
+  await page.keyboard.type('Notes at the time of the version.')
+  await page.locator('[data-testid="saved"][data-state="saved"]').waitFor({ timeout: 15_000 })
+
+  const base = `${server.url}/api/meetings/${created.id}/groups/${g}/revisions`
+  const get = (url, token) => fetch(url, { headers: { Authorization: `Bearer ${token}` } })
+  const post = (url, token) => fetch(url, { method: 'POST', headers: { Authorization: `Bearer ${token}` } })
+  // closing the group keeps a revision
+  assert.equal((await post(`${server.url}/api/meetings/${created.id}/groups/${g}/close`, T.moderator)).status, 200)
+  assert.equal((await post(`${server.url}/api/meetings/${created.id}/groups/${g}/reopen`, T.moderator)).status, 200)
+  let list
+  for (const end = Date.now() + 10_000; Date.now() < end; await new Promise((r) => setTimeout(r, 100))) {
+    list = await (await get(base, T.rapporteurs[g])).json()
+    if (list.revisions?.length) break
+  }
+  assert.equal(list.revisions.length, 1)
+  assert.equal(list.revisions[0].reason, 'closed')
+  // the moderator may read it; a participant and another group's rapporteur may not (JSON errors)
+  assert.equal((await get(base, T.moderator)).status, 200)
+  for (const t of [T.participant, T.rapporteurs['wg-trends']]) {
+    const r = await get(base, t)
+    assert.equal(r.status, 403)
+    assert.equal((await r.json()).error.code, 'forbidden')
+  }
+  const id = list.revisions[0].id
+  const rev = await (await get(`${base}/${id}`, T.rapporteurs[g])).json()
+  assert.deepEqual(rev.conclusions.map((c) => c.text), SEED)
+  assert.match(JSON.stringify(rev.notes), /Notes at the time of the version\./)
+  const bin = await get(`${base}/${id}?format=yjs`, T.rapporteurs[g])
+  assert.equal(bin.headers.get('content-type'), 'application/octet-stream')
+  assert.ok((await bin.arrayBuffer()).byteLength > 50)
+  assert.equal((await get(`${base}/999`, T.rapporteurs[g])).status, 404)
+
+  // the group works on: an edit, a delete, a move, a new item, more notes
+  await page.getByTestId('add-conclusion').waitFor()
+  await page.waitForFunction(() => !document.querySelector('[data-testid="add-conclusion"]').disabled, null, { timeout: 15_000 })
+  const ta = page.locator('[data-testid="conclusions"] textarea').first()
+  await ta.focus()
+  await ta.evaluate((t) => t.setSelectionRange(t.value.length, t.value.length))
+  await page.keyboard.type(' Changed.')
+  await page.getByRole('button', { name: 'Delete conclusion 2' }).click()
+  await page.getByRole('button', { name: 'Move conclusion 2 up' }).click()
+  await page.getByTestId('add-conclusion').click()
+  await page.keyboard.type('Added after the version.')
+  await waitTexts(page, [SEED[2], SEED[0] + ' Changed.', 'Added after the version.'])
+  await page.getByTestId('notes-editor').click()
+  await page.keyboard.press('ControlOrMeta+End')
+  await page.keyboard.type(' Later notes.')
+
+  // restore it from the History panel
+  await page.locator('[data-testid="history-box"] summary').click()
+  await page.getByTestId('history').getByRole('button', { name: /Restore the version/ }).click()
+  await waitTexts(page, SEED)
+  await page.waitForFunction(() => !document.querySelector('[data-testid="notes-editor"]').textContent.includes('Later notes.'), null, { timeout: 10_000 })
+  // the document now equals the stored revision (through the server's reading of it)
+  const summaryOf = async () => {
+    const res = await get(`${server.url}/api/meetings/${created.id}/summary.json`, T.participant)
+    return (await res.json()).groups.find((x) => x.id === g).conclusions
+  }
+  for (const end = Date.now() + 10_000; Date.now() < end; await new Promise((r) => setTimeout(r, 150))) {
+    if (JSON.stringify(await summaryOf()) === JSON.stringify(rev.conclusions)) break
+  }
+  assert.deepEqual(await summaryOf(), rev.conclusions)
+  // what the version did not have went to the trash, restorable
+  await page.locator('[data-testid="trash-box"] summary').click()
+  await page.getByTestId('trash').locator('li', { hasText: 'Added after the version.' }).waitFor({ timeout: 5000 })
+  await screenshot(page, 'rapporteur-history-restored')
+  assert.deepEqual(errs, [])
+  await ctx.close()
+})
+
 test('screenshots: trash, editing mark and warning (1366×768 and 390×844)', { timeout: 120_000 }, async () => {
   const created = await createMeeting(server.url, demoMeeting('gw-shots'))
   await addConclusions(server.url, created.id, 'wg-migrants', created.tokens.rapporteurs['wg-migrants'], [...SEED, 'Publish a yearly report on seized weapons.'])
@@ -346,6 +429,7 @@ test('screenshots: trash, editing mark and warning (1366×768 and 390×844)', { 
       await a.getByTestId('undo-toast').waitFor()
     }
     await a.locator('[data-testid="trash-box"] summary').click()
+    await a.locator('[data-testid="history-box"] summary').click()
     await b.locator('[data-testid="conclusions"] textarea').nth(1).focus()
     await a.getByTestId('editing-by').filter({ hasText: 'Marko' }).waitFor({ timeout: 10_000 })
     // A types in conclusion 1 while Marko moves it: A's warning

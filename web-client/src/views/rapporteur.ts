@@ -7,10 +7,12 @@ import CollaborationCaret from '@tiptap/extension-collaboration-caret'
 import { boot } from '../lib/boot'
 import { announce, h, mount } from '../lib/dom'
 import { groupRoots } from '../lib/groupdoc'
-import { POSITION, TRASHED, endPosition, isTrashed, liveMaps, moveItem, restoreItem, trashItem, trashedMaps } from '../lib/conclusions'
+import { POSITION, TRASHED, endPosition, isTrashed, liveMaps, moveItem, orderedMaps, restoreItem, trashItem, trashedMaps } from '../lib/conclusions'
 import { openRoom, type Room } from '../lib/room'
 import { statusBar } from '../lib/status'
-import { autosize, bindText } from '../lib/textbinding'
+import { autosize, bindText, diff } from '../lib/textbinding'
+import { api, ApiError } from '../lib/api'
+import { spreadKeys } from '../lib/conclusions'
 
 // Carets and name badges: white text on these passes WCAG AA.
 const USER_COLORS = ['#b3261e', '#1d4ed8', '#047857', '#7c3aed', '#b45309', '#0e7490', '#be185d', '#4d7c0f', '#6d28d9', '#9a3412']
@@ -119,6 +121,14 @@ export default async function rapporteur(meeting: string, groupId: string) {
     const trashList = h('ul', { class: 'trash-list', 'data-testid': 'trash' })
     const trashCount = h('span', { class: 'count' })
     const trashBox = h('details', { class: 'trash card', 'data-testid': 'trash-box' }, h('summary', null, 'Trash ', trashCount), trashList)
+    const historyList = h('ul', { class: 'history-list', 'data-testid': 'history' })
+    const historyBox = h(
+      'details',
+      { class: 'history card', 'data-testid': 'history-box' },
+      h('summary', null, 'History'),
+      h('p', { class: 'meta' }, 'Saved every few minutes while the group works, and when the group is closed. Restoring brings back that version as a new edit: the others keep working, and what it removes goes to the trash.'),
+      historyList,
+    )
     const addBtn = h('button', { type: 'button', class: 'primary', disabled: !editable, 'data-testid': 'add-conclusion' }, '+ Add conclusion')
     const closedNotice = h(
       'div',
@@ -157,7 +167,8 @@ export default async function rapporteur(meeting: string, groupId: string) {
           h('p', { class: 'meta' }, 'What the group will present in the plenary. Mark an item final when the group agrees on it.'),
           list,
           canWrite ? addBtn : null,
-          trashBox,
+          canWrite ? trashBox : null,
+          canWrite ? historyBox : null,
         ),
       ),
     )
@@ -489,6 +500,93 @@ export default async function rapporteur(meeting: string, groupId: string) {
     })
     syncList()
     room.whenSynced.then(syncList)
+
+    // ---- revision history (server snapshots; restore = a new edit) ----
+    const revBase = `/api/meetings/${encodeURIComponent(meeting)}/groups/${encodeURIComponent(groupId)}/revisions`
+    async function loadHistory() {
+      historyList.replaceChildren(h('li', { class: 'meta' }, 'Loading…'))
+      try {
+        const { revisions } = await api<{ revisions: { id: number; created_at: string; reason: string }[] }>(revBase, token)
+        historyList.replaceChildren(
+          ...(revisions.length
+            ? revisions
+                .slice()
+                .reverse()
+                .map((r) => {
+                  const t = new Date(r.created_at)
+                  const when = isNaN(t.getTime()) ? r.created_at : t.toLocaleString([], { weekday: 'short', hour: '2-digit', minute: '2-digit' })
+                  return h(
+                    'li',
+                    { 'data-id': String(r.id) },
+                    h('span', { class: 'when' }, when),
+                    h('span', { class: 'meta' }, r.reason === 'closed' ? 'when the group was closed' : 'automatic'),
+                    h('button', { type: 'button', class: 'small', disabled: !editable, 'data-action': 'restore-revision', 'aria-label': `Restore the version of ${when}`, onclick: () => void restoreRevision(r.id, when) }, 'Restore'),
+                  )
+                })
+            : [h('li', { class: 'meta' }, 'No saved versions yet.')]),
+        )
+      } catch (e) {
+        historyList.replaceChildren(h('li', { class: 'error' }, e instanceof ApiError ? e.message : String(e)))
+      }
+    }
+    historyBox.addEventListener('toggle', () => historyBox.open && void loadHistory())
+
+    async function restoreRevision(id: number, when: string) {
+      if (!editable) return
+      const res = await fetch(`${revBase}/${id}?format=yjs`, { headers: { Authorization: `Bearer ${token}` }, cache: 'no-store', referrerPolicy: 'no-referrer' }).catch(() => null)
+      if (!res?.ok) return announce('That version cannot be loaded now. Try again when online.')
+      const rev = new Y.Doc()
+      Y.applyUpdate(rev, new Uint8Array(await res.arrayBuffer()))
+      const { notes: revNotes, conclusions: revConcl } = groupRoots(rev)
+      const want = liveMaps(revConcl)
+      edit(() => {
+        const byId = new Map<string, Y.Map<unknown>>()
+        for (const m of orderedMaps(conclusions)) {
+          const cid = m.get('id')
+          if (typeof cid === 'string' && !byId.has(cid)) byId.set(cid, m)
+        }
+        const keys = spreadKeys(want.length)
+        const keep = new Set<string>()
+        want.forEach((rm, i) => {
+          const cid = String(rm.get('id'))
+          keep.add(cid)
+          const rt = rm.get('text')
+          const text = rt instanceof Y.Text ? rt.toString() : ''
+          const status = rm.get('status') === 'final' ? 'final' : 'draft'
+          let m = byId.get(cid)
+          if (!m) {
+            m = new Y.Map<unknown>()
+            m.set('id', cid)
+            m.set('text', new Y.Text(text))
+            m.set('status', status)
+            m.set('author', String(rm.get('author') ?? ''))
+            m.set(POSITION, keys[i])
+            conclusions.push([m])
+            return
+          }
+          let t = m.get('text')
+          if (!(t instanceof Y.Text)) {
+            t = new Y.Text()
+            m.set('text', t)
+          }
+          const d = diff((t as Y.Text).toString(), text)
+          if (d) {
+            if (d.remove) (t as Y.Text).delete(d.index, d.remove)
+            if (d.insert) (t as Y.Text).insert(d.index, d.insert)
+          }
+          if (m.get('status') !== status) m.set('status', status)
+          if (isTrashed(m)) restoreItem(m)
+          if (m.get(POSITION) !== keys[i]) m.set(POSITION, keys[i])
+        })
+        for (const m of liveMaps(conclusions)) if (!keep.has(String(m.get('id')))) trashItem(m)
+        // the notes: replaced by the version's (collaborators' carets move to the new text)
+        notes.delete(0, notes.length)
+        notes.insert(0, revNotes.toArray().map((n) => (n as Y.XmlElement | Y.XmlText).clone()))
+      })
+      rev.destroy()
+      syncList()
+      announce(`The version of ${when} is restored.`)
+    }
 
     // ---- closed / reopened / refused ----
     function applyEditable() {
