@@ -284,7 +284,12 @@ export default async function rapporteur(meeting: string, groupId: string) {
       const taId = `c-${id}-text`
       ta.id = taId
       label.htmlFor = taId
-      const unbind = bindText(ta, text as Y.Text, () => autosize(ta), LOCAL)
+      // each textarea has its own origin (its binding ignores its own edits, not a restore's), and
+      // the undo manager tracks it as this page's
+      const taOrigin = { binding: ta }
+      undo.addTrackedOrigin(taOrigin)
+      const unbindText = bindText(ta, text as Y.Text, () => autosize(ta), taOrigin)
+      const unbind = () => (unbindText(), undo.removeTrackedOrigin(taOrigin))
       ta.addEventListener('focus', () => {
         if (canWrite) provider.awareness.setLocalStateField('editing', id)
       })
