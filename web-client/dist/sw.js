@@ -2,8 +2,8 @@
 // /sw.js with scope /). It keeps the page shell and every built asset, so that a reload while
 // offline opens the page; the documents themselves come from IndexedDB (y-indexeddb).
 // Never cached: /api/ and /ws/ (live data, capabilities), anything not GET, other origins.
-const VERSION = "b2f4ac1602fa"
-const ASSETS = ["/assets/api-D3wftUu5.js","/assets/console-B1MAuFik.js","/assets/console-CwpRpOAa.css","/assets/groupdoc-s1E6Q9BT.js","/assets/index-Dn8b0hqQ.js","/assets/index-Dqb6V42N.css","/assets/joinlink-RFqO_8qK.js","/assets/organize-BPizuDPt.css","/assets/organize-BkMttP3q.js","/assets/participant-BgzdK77a.js","/assets/plenary-CLkQ_iPl.js","/assets/projector-Cr4eiGsY.css","/assets/projector-LHNVbsvf.js","/assets/qr-BYaUcy6m.js","/assets/rapporteur-CnxCVGrv.js","/assets/rapporteur-D24Ud5Dr.css","/assets/status-D6FgofCV.js","/assets/textbinding-BqyCS5uT.js","/assets/y-indexeddb-VJ7AMBgw.js","/assets/yjs-sync-BtoAwk39.js"]
+const VERSION = "5a143988b9be"
+const ASSETS = ["/assets/api-D3wftUu5.js","/assets/console-CwpRpOAa.css","/assets/console-oD0Os1s1.js","/assets/groupdoc-s1E6Q9BT.js","/assets/index-C02A8jRd.js","/assets/index-Dqb6V42N.css","/assets/joinlink-RFqO_8qK.js","/assets/organize-BPizuDPt.css","/assets/organize-DtCCJLD-.js","/assets/participant-BckGI_uq.js","/assets/plenary-CLkQ_iPl.js","/assets/projector-CIA2JXhB.js","/assets/projector-Cr4eiGsY.css","/assets/qr-BYaUcy6m.js","/assets/rapporteur-BrOMQBqI.css","/assets/rapporteur-DIpNAbTT.js","/assets/status-nQdGe7T-.js","/assets/textbinding-BqyCS5uT.js","/assets/y-indexeddb-VJ7AMBgw.js","/assets/yjs-sync-BtoAwk39.js"]
 const CACHE = `plenary-shell-${VERSION}`
 
 self.addEventListener('install', (event) => {

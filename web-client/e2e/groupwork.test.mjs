@@ -401,6 +401,7 @@ test('revision history: taken when the group closes, listed for its rapporteur a
   // what the version did not have went to the trash, restorable
   await page.locator('[data-testid="trash-box"] summary').click()
   await page.getByTestId('trash').locator('li', { hasText: 'Added after the version.' }).waitFor({ timeout: 5000 })
+  await page.evaluate(() => window.scrollTo(0, 0))
   await screenshot(page, 'rapporteur-history-restored')
   assert.deepEqual(errs, [])
   await ctx.close()
@@ -440,6 +441,7 @@ test('screenshots: trash, editing mark and warning (1366×768 and 390×844)', { 
     // Marko goes on typing in another item: A sees the mark
     await b.locator('[data-testid="conclusions"] textarea').nth(2).focus()
     await a.locator('[data-testid="conclusions"] li').nth(2).getByTestId('editing-by').filter({ hasText: 'Marko' }).waitFor({ timeout: 10_000 })
+    await a.evaluate(() => window.scrollTo(0, 0))
     await screenshot(a, `rapporteur-groupwork-${label}`)
     await a.locator('[data-testid="conclusions"] li').nth(1).evaluate((el) => el.scrollIntoView({ block: 'center' }))
     await a.screenshot({ path: `${SHOTS}/rapporteur-groupwork-${label}-viewport.png` })
