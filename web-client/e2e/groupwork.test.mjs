@@ -42,6 +42,33 @@ async function waitSummary(created, group, expected, timeoutMs = 10_000) {
   }
   assert.deepEqual(got, expected)
 }
+/** Waits until this page's IndexedDB copy of its document satisfies `pred(doc)` (read back with Yjs). */
+async function waitLocalCopy(page, pred, timeoutMs = 10_000) {
+  const Y = await import('yjs')
+  const end = Date.now() + timeoutMs
+  for (;;) {
+    const updates = await page.evaluate(async () => {
+      const names = (await indexedDB.databases()).map((d) => d.name).filter((n) => n?.startsWith('plenary:'))
+      const out = []
+      for (const name of names) {
+        const db = await new Promise((r, j) => Object.assign(indexedDB.open(name), { onsuccess: (e) => r(e.target.result), onerror: j }))
+        if (!db.objectStoreNames.contains('updates')) continue
+        const all = await new Promise((r, j) => Object.assign(db.transaction('updates').objectStore('updates').getAll(), { onsuccess: (e) => r(e.target.result), onerror: j }))
+        for (const u of all) out.push(Array.from(u))
+        db.close()
+      }
+      return out
+    })
+    const doc = new Y.Doc()
+    for (const u of updates) Y.applyUpdate(doc, Uint8Array.from(u))
+    const ok = pred(doc)
+    doc.destroy()
+    if (ok) return
+    if (Date.now() > end) throw new Error('the IndexedDB copy did not reach the expected state')
+    await new Promise((r) => setTimeout(r, 100))
+  }
+}
+
 async function setName(page, name) {
   const input = page.getByLabel('Your name')
   await input.fill(name)
@@ -310,6 +337,8 @@ test('a silent network drop shows Offline within 10 s; a reload while offline op
   await page.locator('[data-testid="conclusions"] textarea').first().focus()
   await page.keyboard.press('End')
   await page.keyboard.type(' And offline.')
+  // the browser's copy (y-indexeddb) holds the last keystroke before the reload
+  await waitLocalCopy(page, (doc) => doc.getArray('conclusions').toArray().some((m) => String(m.get('text')) === 'Typed before the drop. And offline.'))
   await page.reload()
   await page.locator('[data-testid="connection"]').waitFor({ timeout: 15_000 })
   await waitTexts(page, ['Typed before the drop. And offline.'])
