@@ -2,8 +2,8 @@
 // /sw.js with scope /). It keeps the page shell and every built asset, so that a reload while
 // offline opens the page; the documents themselves come from IndexedDB (y-indexeddb).
 // Never cached: /api/ and /ws/ (live data, capabilities), anything not GET, other origins.
-const VERSION = "5a143988b9be"
-const ASSETS = ["/assets/api-D3wftUu5.js","/assets/console-CwpRpOAa.css","/assets/console-oD0Os1s1.js","/assets/groupdoc-s1E6Q9BT.js","/assets/index-C02A8jRd.js","/assets/index-Dqb6V42N.css","/assets/joinlink-RFqO_8qK.js","/assets/organize-BPizuDPt.css","/assets/organize-DtCCJLD-.js","/assets/participant-BckGI_uq.js","/assets/plenary-CLkQ_iPl.js","/assets/projector-CIA2JXhB.js","/assets/projector-Cr4eiGsY.css","/assets/qr-BYaUcy6m.js","/assets/rapporteur-BrOMQBqI.css","/assets/rapporteur-DIpNAbTT.js","/assets/status-nQdGe7T-.js","/assets/textbinding-BqyCS5uT.js","/assets/y-indexeddb-VJ7AMBgw.js","/assets/yjs-sync-BtoAwk39.js"]
+const VERSION = "4634dcec45ed"
+const ASSETS = ["/assets/api-D3wftUu5.js","/assets/console-4FiFPSVG.js","/assets/console-B4SMUtlX.css","/assets/groupdoc-s1E6Q9BT.js","/assets/index-B98CaaZV.js","/assets/index-Dqb6V42N.css","/assets/joinlink-RFqO_8qK.js","/assets/organize-BPizuDPt.css","/assets/organize-C-OtYk_B.js","/assets/participant-DQnXjAHP.js","/assets/plenary-CLkQ_iPl.js","/assets/projector-Cr4eiGsY.css","/assets/projector-DQ-brjPA.js","/assets/qr-BYaUcy6m.js","/assets/rapporteur-ClJyVJe1.js","/assets/rapporteur-DDssV-s1.css","/assets/status-B4rVsVkx.js","/assets/textbinding-BqyCS5uT.js","/assets/y-indexeddb-VJ7AMBgw.js","/assets/yjs-sync-BtoAwk39.js"]
 const CACHE = `plenary-shell-${VERSION}`
 
 self.addEventListener('install', (event) => {

@@ -221,6 +221,11 @@ export default async function consoleView(meeting: string) {
       ),
     ),
   )
+  // the sticky header holds the connection state; the sticky "now presenting" bar sits under it
+  const stickyHeader = document.querySelector<HTMLElement>('header.sticky-status')
+  if (stickyHeader && typeof ResizeObserver !== 'undefined') {
+    new ResizeObserver(() => document.documentElement.style.setProperty('--sticky-h', `${stickyHeader.offsetHeight}px`)).observe(stickyHeader)
+  }
 
   async function saveJoin() {
     const v = joinInput.value.trim()

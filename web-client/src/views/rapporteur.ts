@@ -431,7 +431,10 @@ export default async function rapporteur(meeting: string, groupId: string) {
     function showUndoToast(m: Y.Map<unknown>) {
       window.clearTimeout(toastTimer)
       const undoBtn = h('button', { type: 'button', 'data-testid': 'undo-delete', onclick: () => (restore(m), (toast.hidden = true)) }, 'Undo')
-      toast.replaceChildren(h('span', null, 'Deleted. '), undoBtn, h('button', { type: 'button', class: 'small', 'aria-label': 'Dismiss', onclick: () => (toast.hidden = true) }, '×'))
+      const t = m.get('text')
+      const txt = t instanceof Y.Text ? t.toString().trim() : ''
+      const what = txt ? ` “${txt.length > 40 ? txt.slice(0, 39) + '…' : txt}”` : ''
+      toast.replaceChildren(h('span', { class: 'what' }, `Deleted${what}. `), undoBtn, h('button', { type: 'button', class: 'small', 'aria-label': 'Dismiss', onclick: () => (toast.hidden = true) }, '×'))
       toast.hidden = false
       toastTimer = window.setTimeout(() => (toast.hidden = true), 10_000)
     }
