@@ -223,7 +223,7 @@ test('delete then Undo, and Ctrl+Z in a conclusion, bring the text back', { time
   // delete (no confirmation) → toast → Undo
   await page.getByRole('button', { name: 'Delete conclusion 2' }).click()
   await waitTexts(page, [SEED[0], SEED[2]])
-  await page.getByTestId('undo-toast').filter({ hasText: 'Deleted.' }).waitFor({ timeout: 5000 })
+  await page.getByTestId('undo-toast').filter({ hasText: 'Deleted “Pilot at two crossings.”.' }).waitFor({ timeout: 5000 })
   await page.getByTestId('undo-delete').click()
   await waitTexts(page, SEED)
   await waitSummary(created, 'wg-migrants', SEED)
@@ -241,6 +241,14 @@ test('delete then Undo, and Ctrl+Z in a conclusion, bring the text back', { time
   await page.locator('[data-testid="conclusions"] textarea').first().focus()
   await page.keyboard.press('ControlOrMeta+z')
   await waitTexts(page, SEED)
+
+  // a status change, undone with Ctrl+Z
+  const fin = page.locator('[data-testid="conclusions"] li').nth(1).getByTestId('conclusion-final')
+  assert.equal(await fin.isChecked(), false)
+  await fin.check()
+  await page.locator('[data-testid="conclusions"] textarea').first().focus()
+  await page.keyboard.press('ControlOrMeta+z')
+  await page.waitForFunction(() => !document.querySelectorAll('[data-testid="conclusion-final"]')[1].checked, null, { timeout: 5000 })
 
   // typing, undone with Ctrl+Z (only this page's own edit)
   const ta = page.locator('[data-testid="conclusions"] textarea').first()
@@ -323,6 +331,13 @@ test('a silent network drop shows Offline within 10 s; a reload while offline op
   await page.keyboard.type('Typed before the drop.')
   await page.locator('[data-testid="saved"][data-state="saved"]').waitFor({ timeout: 15_000 })
 
+  // closing the tab now would lose nothing: no warning
+  const unloadWarns = () => page.evaluate(() => {
+    const e = new Event('beforeunload', { cancelable: true })
+    window.dispatchEvent(e)
+    return e.defaultPrevented
+  })
+  assert.equal(await unloadWarns(), false)
   const t0 = Date.now()
   await ctx.setOffline(true)
   await page.locator('[data-testid="connection"][data-state="disconnected"]').waitFor({ timeout: 10_000 })
@@ -337,6 +352,9 @@ test('a silent network drop shows Offline within 10 s; a reload while offline op
   await page.locator('[data-testid="conclusions"] textarea').first().focus()
   await page.keyboard.press('End')
   await page.keyboard.type(' And offline.')
+  // unsaved edits: closing or reloading asks first
+  await page.locator('[data-testid="saved"][data-state="unsaved"]').waitFor({ timeout: 5000 })
+  assert.equal(await unloadWarns(), true)
   // the browser's copy (y-indexeddb) holds the last keystroke before the reload
   await waitLocalCopy(page, (doc) => doc.getArray('conclusions').toArray().some((m) => String(m.get('text')) === 'Typed before the drop. And offline.'))
   await page.reload()
