@@ -2,8 +2,8 @@
 // /sw.js with scope /). It keeps the page shell and every built asset, so that a reload while
 // offline opens the page; the documents themselves come from IndexedDB (y-indexeddb).
 // Never cached: /api/ and /ws/ (live data, capabilities), anything not GET, other origins.
-const VERSION = "4634dcec45ed"
-const ASSETS = ["/assets/api-D3wftUu5.js","/assets/console-4FiFPSVG.js","/assets/console-B4SMUtlX.css","/assets/groupdoc-s1E6Q9BT.js","/assets/index-B98CaaZV.js","/assets/index-Dqb6V42N.css","/assets/joinlink-RFqO_8qK.js","/assets/organize-BPizuDPt.css","/assets/organize-C-OtYk_B.js","/assets/participant-DQnXjAHP.js","/assets/plenary-CLkQ_iPl.js","/assets/projector-Cr4eiGsY.css","/assets/projector-DQ-brjPA.js","/assets/qr-BYaUcy6m.js","/assets/rapporteur-ClJyVJe1.js","/assets/rapporteur-DDssV-s1.css","/assets/status-B4rVsVkx.js","/assets/textbinding-BqyCS5uT.js","/assets/y-indexeddb-VJ7AMBgw.js","/assets/yjs-sync-BtoAwk39.js"]
+const VERSION = "ba820d12092a"
+const ASSETS = ["/assets/api-D3wftUu5.js","/assets/console-B4SMUtlX.css","/assets/console-DLhfozSo.js","/assets/groupdoc-s1E6Q9BT.js","/assets/index-DIL5iSgZ.js","/assets/index-Dqb6V42N.css","/assets/joinlink-RFqO_8qK.js","/assets/organize-BPizuDPt.css","/assets/organize-CneAXKzo.js","/assets/participant-CFwC3EdO.js","/assets/plenary-CLkQ_iPl.js","/assets/projector-BMa62QPo.js","/assets/projector-Cr4eiGsY.css","/assets/qr-BYaUcy6m.js","/assets/rapporteur-D9n6rYiq.js","/assets/rapporteur-DDssV-s1.css","/assets/status-CaMhyGV4.js","/assets/textbinding-BqyCS5uT.js","/assets/y-indexeddb-VJ7AMBgw.js","/assets/yjs-sync-BtoAwk39.js"]
 const CACHE = `plenary-shell-${VERSION}`
 
 self.addEventListener('install', (event) => {

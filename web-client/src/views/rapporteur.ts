@@ -664,6 +664,9 @@ export default async function rapporteur(meeting: string, groupId: string) {
       offState()
       provider.awareness.off('change', renderPeople)
       for (const it of parts.values()) it.unbind()
+      undo.destroy()
+      window.clearTimeout(toastTimer)
+      toast.remove()
       editor.destroy()
     }
     current = { room, teardown }
