@@ -1,4 +1,26 @@
-import { defineConfig } from 'vite'
+import { defineConfig, type Plugin } from 'vite'
+import { readFileSync } from 'node:fs'
+import { createHash } from 'node:crypto'
+
+// Emits /sw.js (the service worker, sw/sw.template.js) with the list of built files to keep
+// offline and a version derived from them, so that each new build replaces the old cache.
+function serviceWorker(): Plugin {
+  return {
+    name: 'plenary-sw',
+    apply: 'build',
+    generateBundle(_opts, bundle) {
+      const files = Object.keys(bundle)
+        .filter((f) => f.startsWith('assets/'))
+        .sort()
+        .map((f) => '/' + f)
+      const version = createHash('sha256').update(files.join('\n')).digest('hex').slice(0, 12)
+      const src = readFileSync(new URL('./sw/sw.template.js', import.meta.url), 'utf8')
+        .replace('__VERSION__', JSON.stringify(version))
+        .replace('__ASSETS__', JSON.stringify(files))
+      this.emitFile({ type: 'asset', fileName: 'sw.js', source: src })
+    },
+  }
+}
 
 // Where `vite` (dev) and `vite preview` forward /api and /ws: a running `plenary serve`.
 const target = process.env.PLENARY_URL ?? 'http://127.0.0.1:8080'
@@ -9,6 +31,7 @@ const proxy = {
 
 export default defineConfig({
   base: '/',
+  plugins: [serviceWorker()],
   build: {
     outDir: 'dist',
     emptyOutDir: true,

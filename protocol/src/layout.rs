@@ -4,6 +4,13 @@
 //! - `notes`: `Y.XmlFragment`, rich text in the ProseMirror/Tiptap schema.
 //! - `conclusions`: `Y.Array` of `Y.Map` with keys `id` (string, unique), `text` (`Y.Text`),
 //!   `status` (`"draft"` or `"final"`), `author` (string).
+//!   Optional keys (project layout, docs/PLENARY_LAYOUT.md "Order of conclusions"):
+//!   - `position` (string): a fractional index; a move rewrites only this key, so the item's
+//!     `Y.Text` (and whoever is typing in it) stays in place. Reading order: maps with a non-empty
+//!     `position` first, sorted by (position compared as byte strings, array index); maps without
+//!     one after them, in array order (old documents and stock clients that only append).
+//!   - `trashed` (string, RFC 3339 time): a soft delete. Readers skip the item; restoring it
+//!     deletes the key. Maps are never removed from the array by the web client.
 //!
 //! # Plenary document (kept by the server, live)
 //! A third-party client declares these root types (`doc.getMap('meta')`, `doc.getArray('groups')`,
@@ -37,6 +44,10 @@ pub mod conclusion {
     pub const TEXT: &str = "text";
     pub const STATUS: &str = "status";
     pub const AUTHOR: &str = "author";
+    /// Fractional-index sort key (string); see the module docs.
+    pub const POSITION: &str = "position";
+    /// Soft-delete time (RFC 3339 string); a trashed item is not read.
+    pub const TRASHED: &str = "trashed";
     pub const DRAFT: &str = "draft";
     pub const FINAL: &str = "final";
 }

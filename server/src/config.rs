@@ -157,6 +157,10 @@ pub struct Config {
     /// Tests only: compaction snapshots are truncated, so that their check must refuse them.
     #[arg(long, env = "PLENARY_TEST_CORRUPT_SNAPSHOTS", hide = true)]
     pub test_corrupt_snapshots: bool,
+    /// Seconds between revision snapshots of each group document (taken only when it changed;
+    /// one is also taken when a group is closed). 0 turns the periodic snapshots off.
+    #[arg(long, env = "PLENARY_REVISION_INTERVAL_SECS", default_value_t = 300)]
+    pub revision_interval_secs: u64,
 }
 
 impl Config {
@@ -255,6 +259,7 @@ impl Config {
             sandbox_program: None,
             sandbox_test_crash: false,
             test_corrupt_snapshots: false,
+            revision_interval_secs: 300,
         }
     }
 

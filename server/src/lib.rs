@@ -30,6 +30,7 @@ pub mod meetings;
 pub mod metrics;
 pub mod minutes;
 pub mod plenary;
+pub mod revisions;
 pub mod room;
 pub mod sandbox;
 pub mod services;
@@ -179,6 +180,7 @@ pub async fn run(
         }
     }
 
+    revisions::spawn(&svc, Duration::from_secs(config.revision_interval_secs));
     let app = http::router(svc.clone());
     let stop_accepting = CancellationToken::new();
     let http_limits = http::serve::HttpLimits {

@@ -235,6 +235,9 @@ pub async fn set_closed(
             )
             .await;
         tracing::info!(meeting = %meeting, group = %g, closed, "group closed flag set");
+        if closed {
+            crate::revisions::on_closed(svc, meeting, g);
+        }
     }
     Ok(())
 }

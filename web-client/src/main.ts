@@ -1,3 +1,4 @@
+/// <reference types="vite/client" />
 import './styles.css'
 import { parseRoute } from './lib/token'
 import { h, mount } from './lib/dom'
@@ -13,6 +14,12 @@ try {
 }
 
 const route = parseRoute(location.pathname)
+
+// The service worker keeps the page shell and assets so that a reload while offline still opens
+// the page (documents come from IndexedDB). Not in dev (vite serves sources, no /sw.js).
+if ('serviceWorker' in navigator && !import.meta.env.DEV) {
+  navigator.serviceWorker.register('/sw.js', { scope: '/' }).catch((e) => console.warn('service worker not registered', e))
+}
 
 async function start() {
   switch (route.view) {

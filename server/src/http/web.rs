@@ -11,6 +11,8 @@ use rust_embed::RustEmbed;
 #[folder = "../web-client/dist"]
 struct Assets;
 
+/// Scripts (and the service worker, `/sw.js`) only from this origin; no plugins, no `<base>`.
+
 fn asset(path: &str) -> Option<Response> {
     let file = Assets::get(path)?;
     let mime = mime_guess::from_path(path).first_or_octet_stream();

@@ -58,22 +58,22 @@ pub const MAX_CONCLUSIONS_PER_GROUP: usize = 1000;
 
 /// Reads a group document's conclusions. Items without a string id, and repeated ids after the
 /// first, are skipped; a missing or unknown status reads as `draft`; at most
-/// [`MAX_CONCLUSIONS_PER_GROUP`] are read.
+/// [`MAX_CONCLUSIONS_PER_GROUP`] are read. Items come in [`ordered_maps`] order and trashed
+/// items (`trashed` set) are left out.
 pub fn read_conclusions<T: ReadTxn>(txn: &T) -> Vec<Conclusion> {
     let Some(arr) = txn.get_array(layout::CONCLUSIONS) else {
         return Vec::new();
     };
     let mut seen = HashSet::new();
     let mut out = Vec::new();
-    for item in arr.iter(txn) {
+    for m in ordered_maps(txn, &arr) {
         if out.len() >= MAX_CONCLUSIONS_PER_GROUP {
             break;
         }
-        let Out::YMap(m) = item else { continue };
         let Some(id) = out_str(m.get(txn, ck::ID)) else {
             continue;
         };
-        if !seen.insert(id.clone()) {
+        if is_trashed(txn, &m) || !seen.insert(id.clone()) {
             continue;
         }
         let status = match out_str(m.get(txn, ck::STATUS)).as_deref() {
@@ -87,6 +87,29 @@ pub fn read_conclusions<T: ReadTxn>(txn: &T) -> Vec<Conclusion> {
         });
     }
     out
+}
+
+/// A conclusion is in the trash when its `trashed` key holds a non-empty string (the time it was
+/// trashed). Anything else (absent, null, empty) means it is live.
+fn is_trashed<T: ReadTxn>(txn: &T, m: &MapRef) -> bool {
+    matches!(out_str(m.get(txn, ck::TRASHED)), Some(s) if !s.is_empty())
+}
+
+/// The conclusion maps in reading order (docs/PLENARY_LAYOUT.md "Order of conclusions"): maps with
+/// a string `position` first, sorted by (position, array index) comparing positions as byte
+/// strings; maps without one after them, in array order.
+pub fn ordered_maps<T: ReadTxn>(txn: &T, arr: &ArrayRef) -> Vec<MapRef> {
+    let mut positioned: Vec<(String, usize, MapRef)> = Vec::new();
+    let mut rest = Vec::new();
+    for (i, item) in arr.iter(txn).enumerate() {
+        let Out::YMap(m) = item else { continue };
+        match out_str(m.get(txn, ck::POSITION)) {
+            Some(p) if !p.is_empty() => positioned.push((p, i, m)),
+            _ => rest.push(m),
+        }
+    }
+    positioned.sort_by(|a, b| a.0.as_bytes().cmp(b.0.as_bytes()).then(a.1.cmp(&b.1)));
+    positioned.into_iter().map(|(_, _, m)| m).chain(rest).collect()
 }
 
 /// Creates the plenary's root structure when it is missing: `meta`, `groups`, and `curation`

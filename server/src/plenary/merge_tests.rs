@@ -246,3 +246,76 @@ fn server_owned_parts_are_restored_after_tampering() {
         2
     );
 }
+
+/// Sets `key` to a string on the conclusion map at array index `i`.
+fn set_key(doc: &Doc, i: u32, key: &str, value: &str) {
+    let mut txn = doc.transact_mut();
+    let arr = txn.get_or_insert_array(layout::CONCLUSIONS);
+    let Some(Out::YMap(m)) = arr.get(&txn, i) else {
+        panic!("no map at {i}")
+    };
+    m.insert(&mut txn, key, value);
+}
+
+fn ids(doc: &Doc) -> Vec<String> {
+    conclusions(doc).into_iter().map(|c| c.id).collect()
+}
+
+#[test]
+fn order_without_positions_is_array_order() {
+    let doc = group_doc(&[
+        ("c1", "one", "draft"),
+        ("c2", "two", "draft"),
+        ("c3", "three", "draft"),
+    ]);
+    assert_eq!(ids(&doc), ["c1", "c2", "c3"]);
+}
+
+#[test]
+fn positions_sort_and_unpositioned_items_follow_in_array_order() {
+    let doc = group_doc(&[
+        ("c1", "one", "draft"),
+        ("c2", "two", "draft"),
+        ("c3", "three", "draft"),
+        ("c4", "four", "draft"),
+    ]);
+    set_key(&doc, 0, ck::POSITION, "b");
+    set_key(&doc, 2, ck::POSITION, "a");
+    // c3 (a) < c1 (b); then c2 and c4 without a position, in array order
+    assert_eq!(ids(&doc), ["c3", "c1", "c2", "c4"]);
+}
+
+#[test]
+fn equal_positions_tie_break_by_array_index_and_compare_bytewise() {
+    let doc = group_doc(&[
+        ("c1", "one", "draft"),
+        ("c2", "two", "draft"),
+        ("c3", "three", "draft"),
+    ]);
+    set_key(&doc, 0, ck::POSITION, "a");
+    set_key(&doc, 1, ck::POSITION, "a");
+    // "Z" (0x5a) sorts before "a" (0x61) as bytes, unlike a case-insensitive or locale order
+    set_key(&doc, 2, ck::POSITION, "Z");
+    assert_eq!(ids(&doc), ["c3", "c1", "c2"]);
+}
+
+#[test]
+fn trashed_items_are_left_out_and_empty_trashed_is_live() {
+    let doc = group_doc(&[
+        ("c1", "one", "draft"),
+        ("c2", "two", "draft"),
+        ("c3", "three", "draft"),
+    ]);
+    set_key(&doc, 1, ck::TRASHED, "2026-12-01T11:00:00Z");
+    set_key(&doc, 2, ck::TRASHED, "");
+    assert_eq!(ids(&doc), ["c1", "c3"]);
+}
+
+#[test]
+fn a_trashed_copy_does_not_shadow_a_live_item_with_its_id() {
+    let doc = group_doc(&[("c1", "old", "draft"), ("c1", "new", "final")]);
+    set_key(&doc, 0, ck::TRASHED, "2026-12-01T11:00:00Z");
+    let c = conclusions(&doc);
+    assert_eq!(c.len(), 1);
+    assert_eq!(c[0].text, "new");
+}

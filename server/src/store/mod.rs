@@ -100,6 +100,15 @@ pub struct VersionRecord {
     pub summary_json: String,
 }
 
+/// A stored revision of a document (without its data).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RevisionRecord {
+    pub id: i64,
+    pub created_at: String,
+    /// `interval` (taken by the periodic task because the document changed) or `closed`.
+    pub reason: String,
+}
+
 pub trait Store: Send + Sync + 'static {
     fn admin_token_hash(&self) -> Result<Option<TokenHash>, StoreError>;
     fn set_admin_token_hash(&self, hash: &TokenHash) -> Result<(), StoreError>;
@@ -126,4 +135,24 @@ pub trait Store: Send + Sync + 'static {
 
     fn insert_version(&self, meeting: &MeetingId, version: &VersionRecord) -> Result<(), StoreError>;
     fn versions(&self, meeting: &MeetingId) -> Result<Vec<VersionRecord>, StoreError>;
+
+    /// Keeps `data` (a v1 update holding the whole document) as a new revision of `doc`; returns
+    /// its id (1, 2, … per document). Stores that keep no revisions say `NotFound`.
+    fn insert_revision(
+        &self,
+        _doc: &str,
+        _created_at: &str,
+        _reason: &str,
+        _data: &[u8],
+    ) -> Result<i64, StoreError> {
+        Err(StoreError::NotFound)
+    }
+    /// The revisions of `doc`, oldest first.
+    fn revisions(&self, _doc: &str) -> Result<Vec<RevisionRecord>, StoreError> {
+        Ok(Vec::new())
+    }
+    /// One revision of `doc` with its data.
+    fn revision(&self, _doc: &str, _id: i64) -> Result<Option<(RevisionRecord, Vec<u8>)>, StoreError> {
+        Ok(None)
+    }
 }

@@ -32,6 +32,9 @@ CREATE TABLE IF NOT EXISTS doc_snapshots (doc TEXT PRIMARY KEY, data BLOB NOT NU
 CREATE TABLE IF NOT EXISTS versions (
   meeting_id TEXT NOT NULL REFERENCES meetings(id), id TEXT NOT NULL, label TEXT NOT NULL,
   created_at TEXT NOT NULL, summary TEXT NOT NULL, PRIMARY KEY (meeting_id, id));
+CREATE TABLE IF NOT EXISTS doc_revisions (
+  doc TEXT NOT NULL, id INTEGER NOT NULL, created_at TEXT NOT NULL, reason TEXT NOT NULL,
+  data BLOB NOT NULL, PRIMARY KEY (doc, id));
 "#;
 
 pub struct SqliteStore {
@@ -372,6 +375,65 @@ impl Store for SqliteStore {
             })
         })?;
         Ok(rows.collect::<Result<Vec<_>, _>>()?)
+    }
+
+    fn insert_revision(
+        &self,
+        doc: &str,
+        created_at: &str,
+        reason: &str,
+        data: &[u8],
+    ) -> Result<i64, StoreError> {
+        let mut conn = lock(&self.writer);
+        let tx = conn.transaction()?;
+        let id: i64 = tx.query_row(
+            "SELECT COALESCE(MAX(id), 0) + 1 FROM doc_revisions WHERE doc = ?1",
+            [doc],
+            |r| r.get(0),
+        )?;
+        tx.execute(
+            "INSERT INTO doc_revisions (doc, id, created_at, reason, data) VALUES (?1, ?2, ?3, ?4, ?5)",
+            params![doc, id, created_at, reason, data],
+        )?;
+        tx.commit()?;
+        Ok(id)
+    }
+
+    fn revisions(&self, doc: &str) -> Result<Vec<RevisionRecord>, StoreError> {
+        let conn = lock(&self.reader);
+        let mut stmt =
+            conn.prepare("SELECT id, created_at, reason FROM doc_revisions WHERE doc = ?1 ORDER BY id")?;
+        let rows = stmt.query_map([doc], |r| {
+            Ok(RevisionRecord {
+                id: r.get(0)?,
+                created_at: r.get(1)?,
+                reason: r.get(2)?,
+            })
+        })?;
+        Ok(rows.collect::<Result<Vec<_>, _>>()?)
+    }
+
+    fn revision(&self, doc: &str, id: i64) -> Result<Option<(RevisionRecord, Vec<u8>)>, StoreError> {
+        let conn = lock(&self.reader);
+        let r = conn.query_row(
+            "SELECT id, created_at, reason, data FROM doc_revisions WHERE doc = ?1 AND id = ?2",
+            params![doc, id],
+            |r| {
+                Ok((
+                    RevisionRecord {
+                        id: r.get(0)?,
+                        created_at: r.get(1)?,
+                        reason: r.get(2)?,
+                    },
+                    r.get::<_, Vec<u8>>(3)?,
+                ))
+            },
+        );
+        match r {
+            Ok(v) => Ok(Some(v)),
+            Err(rusqlite::Error::QueryReturnedNoRows) => Ok(None),
+            Err(e) => Err(e.into()),
+        }
     }
 }
 

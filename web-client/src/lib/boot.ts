@@ -1,4 +1,5 @@
-import { api, describeError, type MeetingInfo } from './api'
+import { api, ApiError, describeError, type MeetingInfo } from './api'
+import { fnv1a } from './room'
 import { h, mount } from './dom'
 import { readToken } from './token'
 
@@ -12,10 +13,26 @@ export async function boot(meeting: string): Promise<{ token: string; info: Meet
     )
     return null
   }
+  // the last answer is kept per meeting and capability (a hash, never the token), so that a reload
+  // while offline still opens the page with what this browser holds
+  const key = `plenary-info:${meeting}:${fnv1a(token)}`
   try {
     const info = await api<MeetingInfo>(`/api/meetings/${encodeURIComponent(meeting)}`, token)
+    try {
+      localStorage.setItem(key, JSON.stringify(info))
+    } catch {
+      /* storage full or disabled */
+    }
     return { token, info }
   } catch (e) {
+    if (e instanceof ApiError && e.status === 0) {
+      try {
+        const kept = localStorage.getItem(key)
+        if (kept) return { token, info: JSON.parse(kept) as MeetingInfo }
+      } catch {
+        /* fall through to the error page */
+      }
+    }
     document.title = 'Cannot open — plenary'
     mount(h('h1', null, 'Cannot open this meeting'), h('p', { class: 'error', role: 'alert' }, describeError(e)), h('p', null, h('button', { onclick: () => location.reload() }, 'Try again')))
     return null

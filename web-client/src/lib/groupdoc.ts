@@ -1,4 +1,5 @@
 import * as Y from 'yjs'
+import { liveMaps } from './conclusions'
 
 export interface Conclusion {
   map: Y.Map<unknown>
@@ -12,10 +13,10 @@ export function groupRoots(doc: Y.Doc) {
   return { notes: doc.getXmlFragment('notes'), conclusions: doc.getArray<Y.Map<unknown>>('conclusions') }
 }
 
+/** The live conclusions in reading order (lib/conclusions.ts: by `position`, trashed ones left out). */
 export function readConclusions(arr: Y.Array<Y.Map<unknown>>): Conclusion[] {
   const out: Conclusion[] = []
-  arr.forEach((m) => {
-    if (!(m instanceof Y.Map)) return
+  liveMaps(arr).forEach((m) => {
     const t = m.get('text')
     out.push({
       map: m,

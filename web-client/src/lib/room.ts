@@ -1,6 +1,7 @@
 import * as Y from 'yjs'
 import { WebsocketProvider } from 'y-websocket'
 import * as decoding from 'lib0/decoding'
+import * as encoding from 'lib0/encoding'
 
 export type Status = 'connecting' | 'connected' | 'disconnected'
 
@@ -34,6 +35,12 @@ export interface Room {
 }
 
 export const MSG_ACK = 100
+/** y-protocols query-awareness: the server answers with the room's awareness (our ping) */
+export const MSG_QUERY_AWARENESS = 3
+/** how often the page pings the server */
+export const PING_MS = 3000
+/** a connection that brought no message for this long is dead (e.g. Wi-Fi dropped silently) */
+export const DEAD_MS = 8000
 
 export function wsBase(): string {
   return `${location.origin.replace(/^http/, 'ws')}/ws`
@@ -198,6 +205,41 @@ export function openRoom(meeting: string, name: string, token: string, opts: Ope
     origAwareness(encoder, decoder, prov, emitSynced, type)
   }
 
+  // ---- liveness: a silent network drop leaves a socket "open" for a long time; ping the server
+  // every PING_MS and treat DEAD_MS without any incoming message as a dead connection: show
+  // offline at once and start a new connection (the provider backs off while it fails).
+  const p = provider as unknown as { wsconnected: boolean; wsLastMessageReceived: number; ws: WebSocket | null }
+  const dropDead = () => {
+    if (!provider.shouldConnect) return
+    provider.disconnect() // emits connection-close: the page shows offline
+    provider.connect()
+  }
+  const ping = window.setInterval(() => {
+    if (!p.wsconnected || !p.ws || p.ws.readyState !== 1) return
+    const enc = encoding.createEncoder()
+    encoding.writeVarUint(enc, MSG_QUERY_AWARENESS)
+    try {
+      p.ws.send(encoding.toUint8Array(enc))
+    } catch {
+      /* the watchdog below decides */
+    }
+  }, PING_MS)
+  const watchdog = window.setInterval(() => {
+    if (p.wsconnected && Date.now() - p.wsLastMessageReceived > DEAD_MS) dropDead()
+  }, 500)
+  const onOffline = () => {
+    if (p.wsconnected || p.ws) dropDead()
+  }
+  window.addEventListener('offline', onOffline)
+  // closing the tab with edits the server has not confirmed: ask first
+  const onBeforeUnload = (e: BeforeUnloadEvent) => {
+    if (opts.write && !state.saved) {
+      e.preventDefault()
+      e.returnValue = ''
+    }
+  }
+  window.addEventListener('beforeunload', onBeforeUnload)
+
   let resolveSynced!: () => void
   const whenSynced = new Promise<void>((r) => (resolveSynced = r))
   provider.once('sync', () => resolveSynced())
@@ -245,6 +287,10 @@ export function openRoom(meeting: string, name: string, token: string, opts: Ope
     async destroy(o = {}) {
       destroyed = true
       listeners.clear()
+      window.clearInterval(ping)
+      window.clearInterval(watchdog)
+      window.removeEventListener('offline', onOffline)
+      window.removeEventListener('beforeunload', onBeforeUnload)
       provider.destroy()
       const p = persistence as { destroy(): Promise<void> | void; clearData?(): Promise<void> } | null
       if (o.clearLocal && p?.clearData) await p.clearData()

@@ -27,8 +27,7 @@ export function diff(a: string, b: string): { index: number; remove: number; ins
  * Two-way binding of a <textarea>/<input> and a Y.Text with minimal edits (no whole replacements),
  * keeping the local selection in place when remote edits arrive. Returns an unbind function.
  */
-export function bindText(el: HTMLTextAreaElement | HTMLInputElement, ytext: Y.Text, onChange?: () => void): () => void {
-  const origin = { binding: el }
+export function bindText(el: HTMLTextAreaElement | HTMLInputElement, ytext: Y.Text, onChange?: () => void, origin: object = { binding: el }): () => void {
   el.value = ytext.toString()
   const onInput = () => {
     const d = diff(ytext.toString(), el.value)

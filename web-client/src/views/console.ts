@@ -87,7 +87,8 @@ export default async function consoleView(meeting: string) {
   mount(
     h(
       'header',
-      { class: 'top' },
+      // sticky: the connection state stays in view however far the console scrolls
+      { class: 'top sticky-status', 'data-testid': 'sticky-status' },
       h('div', { class: 'top-title' }, h('p', { class: 'crumb' }, 'Moderator console'), h('h1', { title: info.title }, info.title)),
       h(
         'div',
@@ -220,6 +221,11 @@ export default async function consoleView(meeting: string) {
       ),
     ),
   )
+  // the sticky header holds the connection state; the sticky "now presenting" bar sits under it
+  const stickyHeader = document.querySelector<HTMLElement>('header.sticky-status')
+  if (stickyHeader && typeof ResizeObserver !== 'undefined') {
+    new ResizeObserver(() => document.documentElement.style.setProperty('--sticky-h', `${stickyHeader.offsetHeight}px`)).observe(stickyHeader)
+  }
 
   async function saveJoin() {
     const v = joinInput.value.trim()
