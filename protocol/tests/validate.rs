@@ -959,3 +959,29 @@ fn write_fuzz_seed_corpus() {
         std::fs::write(dir.join(format!("{name}.bin")), bytes).unwrap();
     }
 }
+
+#[test]
+fn sub_documents_are_refused_where_they_are_not_allowed() {
+    use yrs::Map;
+    let doc = Doc::with_client_id(9);
+    let map = doc.get_or_insert_map("m");
+    let with_subdoc = {
+        let mut txn = doc.transact_mut();
+        map.insert(&mut txn, "doc", Doc::new());
+        txn.encode_update_v1()
+    };
+    // accepted by default (stock clients may use them)...
+    validate_update(&with_subdoc, &limits()).unwrap();
+    // ...refused by a server whose documents have none (yrs leaks each one it integrates)
+    let strict = Limits {
+        update: UpdateLimits {
+            allow_subdocs: false,
+            ..UpdateLimits::default()
+        },
+        ..Limits::default()
+    };
+    let err = validate_update(&with_subdoc, &strict).unwrap_err();
+    assert!(matches!(err.reason, Reason::UnsupportedContent(_)), "{err}");
+    // everything else still passes under the strict limits
+    validate_update(&yrs_text_update(), &strict).unwrap();
+}

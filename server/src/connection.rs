@@ -17,7 +17,7 @@ use crate::room::{ConnId, Frame, Member, Outbox, RoomCmd, RoomHandle};
 use crate::services::Services;
 use axum::extract::ws::{CloseFrame, Message as WsMessage, WebSocket};
 use futures_util::{SinkExt, StreamExt};
-use plenary_protocol::message::decode_update;
+use plenary_protocol::message::decode_update_with;
 use plenary_protocol::{Message, RoomPath};
 use std::sync::Arc;
 use std::time::Duration;
@@ -351,17 +351,19 @@ impl Conn<'_> {
                 Ok(ticket) => RoomCmd::SyncStep1 { conn, sv, ticket },
                 Err(step) => return step,
             },
-            Ok(Message::SyncStep2(bytes) | Message::Update(bytes)) => match decode_update(&bytes) {
-                Ok(update) => RoomCmd::Update {
-                    conn,
-                    update,
-                    raw: bytes,
-                },
-                Err(e) => {
-                    tracing::info!(error = %e, "malformed update");
-                    return reject(svc, close_code::PROTOCOL_ERROR, "malformed update");
+            Ok(Message::SyncStep2(bytes) | Message::Update(bytes)) => {
+                match decode_update_with(&bytes, &svc.limits) {
+                    Ok(update) => RoomCmd::Update {
+                        conn,
+                        update,
+                        raw: bytes,
+                    },
+                    Err(e) => {
+                        tracing::info!(error = %e, "malformed update");
+                        return reject(svc, close_code::PROTOCOL_ERROR, "malformed update");
+                    }
                 }
-            },
+            }
             Ok(Message::Awareness(a)) => RoomCmd::Awareness {
                 conn,
                 entries: a.entries,

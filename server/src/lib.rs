@@ -146,6 +146,11 @@ pub async fn run(
         admin,
         limits: Limits {
             max_message_bytes: config.max_message_bytes,
+            // plenary's documents have no sub-documents, and yrs leaks every one it integrates
+            update: plenary_protocol::validate::UpdateLimits {
+                allow_subdocs: false,
+                ..Default::default()
+            },
             ..Limits::default()
         },
         room_idle: config.room_idle(),

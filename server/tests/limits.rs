@@ -283,7 +283,10 @@ async fn awareness_from_one_token_stays_within_its_bounds_and_newcomers_still_jo
 /// Sends `n` empty updates (no-ops) and waits for a round trip behind them.
 async fn no_op_burst(p: &Peer, n: usize) -> std::time::Duration {
     // The handshake's sync step 2 first: counted after the burst, it would end the wait early.
-    wait_until("handshake answered", || async { p.got.lock().unwrap().updates >= 1 }).await;
+    wait_until("handshake answered", || async {
+        p.got.lock().unwrap().updates >= 1
+    })
+    .await;
     let t0 = std::time::Instant::now();
     let empty = yrs::Update::new();
     let bytes = yrs::updates::encoder::Encode::encode_v1(&empty);

@@ -14,8 +14,8 @@ pub mod error;
 pub mod exports;
 pub mod meetings;
 pub mod ops;
-pub mod serve;
 pub mod revisions;
+pub mod serve;
 pub mod web;
 pub mod ws;
 
@@ -46,11 +46,20 @@ pub fn router(svc: Services) -> Router {
         .route("/api/meetings/{m}/close", post(meetings::close_all))
         .route("/api/meetings/{m}/reopen", post(meetings::reopen_all))
         .route("/api/meetings/{m}/groups/{g}/close", post(meetings::close_group))
-        .route("/api/meetings/{m}/groups/{g}/reopen", post(meetings::reopen_group))
+        .route(
+            "/api/meetings/{m}/groups/{g}/reopen",
+            post(meetings::reopen_group),
+        )
         .route("/api/meetings/{m}/groups/{g}/revisions", get(revisions::list))
         .route("/api/meetings/{m}/groups/{g}/revisions/{id}", get(revisions::one))
-        .route("/api/meetings/{m}/versions", post(exports::adopt).get(exports::list_versions))
-        .route("/api/meetings/{m}/versions/{v}/{file}", get(exports::version_file))
+        .route(
+            "/api/meetings/{m}/versions",
+            post(exports::adopt).get(exports::list_versions),
+        )
+        .route(
+            "/api/meetings/{m}/versions/{v}/{file}",
+            get(exports::version_file),
+        )
         .route("/api/meetings/{m}/{file}", get(exports::summary_file))
         .route("/ws/{m}/{g}", get(ws::upgrade))
         .fallback(web::serve)
