@@ -150,6 +150,12 @@ async fn join(svc: &Services, p: &ConnectionParams, outbox: Outbox, can_write: b
 }
 
 fn close_message(code: u16) -> WsMessage {
+    if code == close_code::MEETING_DELETED {
+        return WsMessage::Close(Some(CloseFrame {
+            code: close_code::POLICY_VIOLATION,
+            reason: "meeting deleted".into(),
+        }));
+    }
     let reason = match code {
         close_code::PROTOCOL_ERROR => "message could not be decoded",
         close_code::TOO_BIG => "message too big",

@@ -18,6 +18,8 @@ pub mod close_code {
     pub const TRY_AGAIN_LATER: u16 = 1013;
     pub const POLICY_VIOLATION: u16 = 1008;
     pub const TOO_BIG: u16 = 1009;
+    /// Internal: sent on the wire as 1008 with the reason "meeting deleted".
+    pub const MEETING_DELETED: u16 = 4008;
 }
 
 #[derive(Default)]
