@@ -77,9 +77,12 @@ pub async fn get(
     let mut body = serde_json::json!({
         "id": rec.id.as_str(),
         "title": rec.title,
-        "groups": rec.groups.iter().map(|g| serde_json::json!({"id": g.id.as_str(), "title": g.title, "closed": g.closed})).collect::<Vec<_>>(),
+        "groups": rec.groups.iter().map(group_view).collect::<Vec<_>>(),
         "role": cap.role.name(),
     });
+    if let Some(st) = &rec.short_title {
+        body["short_title"] = serde_json::Value::String(st.clone());
+    }
     if let Role::Rapporteur(g) = &cap.role {
         body["group"] = serde_json::Value::String(g.clone());
     }
@@ -117,7 +120,7 @@ async fn set_closed(
         .directory
         .meeting(&meeting)
         .ok_or_else(|| ApiError::from(AuthError::UnknownMeeting))?;
-    let view = |g: &crate::store::GroupRecord| serde_json::json!({"id": g.id.as_str(), "title": g.title, "closed": g.closed});
+    let view = group_view;
     Ok(Json(match one {
         // one group: that group
         true => rec
