@@ -16,6 +16,7 @@ fn main() -> anyhow::Result<()> {
         .init();
     let config = match cli.command {
         Some(Command::Export(args)) => return plenary_server::export::run(&args),
+        Some(Command::Backup(args)) => return plenary_server::export::backup(&args),
         Some(Command::Serve(c)) => c,
         None => cli.serve,
     };
