@@ -128,25 +128,60 @@ pub fn to_json(summary: &Summary) -> String {
 
 /// [`to_json`], and for an adopted version `"version": {"id", "label", "adopted_at"}`.
 pub fn to_json_version(summary: &Summary, version: Option<&VersionRef>) -> String {
-    let mut v = serde_json::to_value(summary).unwrap_or(Value::Null);
-    let labels: std::collections::HashMap<String, String> =
-        crate::minutes::labels_by_key(summary).into_iter().collect();
-    if let Some(groups) = v.get_mut(pk::GROUPS).and_then(Value::as_array_mut) {
-        for g in groups {
-            let gid = s(g, pk::GROUP_ID);
-            if let Some(cs) = g.get_mut(pk::GROUP_CONCLUSIONS).and_then(Value::as_array_mut) {
-                for c in cs {
-                    if let Some(n) = labels.get(&pk::item_key(&gid, &s(c, "id"))) {
-                        c["number"] = Value::String(n.clone());
-                    }
-                }
-            }
-        }
+    #[derive(Serialize)]
+    struct C<'a> {
+        id: &'a str,
+        text: &'a str,
+        status: &'a str,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        number: Option<&'a str>,
     }
-    if let (Some(ver), Some(obj)) = (version, v.as_object_mut()) {
-        obj.insert("version".into(), serde_json::to_value(ver).unwrap_or(Value::Null));
+    #[derive(Serialize)]
+    struct G<'a> {
+        id: &'a str,
+        title: &'a str,
+        conclusions: Vec<C<'a>>,
     }
-    serde_json::to_string_pretty(&v).unwrap_or_else(|_| "{}".into())
+    #[derive(Serialize)]
+    struct S<'a> {
+        meeting: &'a MeetingRef,
+        generated_at: &'a str,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        version: Option<&'a VersionRef>,
+        #[serde(skip_serializing_if = "str::is_empty")]
+        intro: &'a str,
+        groups: Vec<G<'a>>,
+        #[serde(skip_serializing_if = "str::is_empty")]
+        closing: &'a str,
+    }
+    let nums = numbers(summary);
+    let out = S {
+        meeting: &summary.meeting,
+        generated_at: &summary.generated_at,
+        version,
+        intro: &summary.intro,
+        groups: summary
+            .groups
+            .iter()
+            .enumerate()
+            .map(|(gi, g)| G {
+                id: &g.id,
+                title: &g.title,
+                conclusions: g
+                    .conclusions
+                    .iter()
+                    .map(|c| C {
+                        id: &c.id,
+                        text: &c.text,
+                        status: &c.status,
+                        number: nums.get(&(gi, c.id.clone())).map(String::as_str),
+                    })
+                    .collect(),
+            })
+            .collect(),
+        closing: &summary.closing,
+    };
+    serde_json::to_string_pretty(&out).unwrap_or_else(|_| "{}".into())
 }
 
 /// "Adopted version «Final», 22 November 2023 16:05 UTC" (as the minutes say it).
