@@ -79,7 +79,6 @@ export default function organize() {
     'form',
     { 'aria-labelledby': 'new-h', novalidate: true },
     h('h2', { id: 'new-h' }, 'New meeting'),
-    h('div', { class: 'field' }, h('label', { for: 'admin-token' }, 'Admin token'), adminToken, h('p', { id: 'admin-help', class: 'meta' }, 'Printed by “plenary serve” when it first starts (also in plenary-data/admin-token). This browser tab keeps it until you close the tab.')),
     h('div', { class: 'field' }, h('label', { for: 'm-title' }, 'Meeting title'), title),
     h('div', { class: 'field' }, h('label', { for: 'm-id' }, 'Meeting id (optional)'), mid, h('p', { id: 'id-help', class: 'meta' }, 'Lower-case letters, digits and dashes; it appears in every link.')),
     h('fieldset', { class: 'card' }, h('legend', null, 'Working groups'), rows, h('button', { type: 'button', onclick: () => addRow().focus() }, '+ Add group')),
@@ -120,6 +119,7 @@ export default function organize() {
     }
   })
 
+  const tokenField = h('div', { class: 'field admin-field' }, h('label', { for: 'admin-token' }, 'Admin token'), adminToken, h('p', { id: 'admin-help', class: 'meta' }, 'Printed by “plenary serve” when it first starts (also in plenary-data/admin-token). This browser tab keeps it until you close the tab.'))
   const manage = h(
     'section',
     { class: 'manage', 'aria-labelledby': 'meetings-h' },
@@ -130,10 +130,11 @@ export default function organize() {
   mount(
     h('header', { class: 'top' }, h('div', null, h('p', { class: 'crumb' }, 'plenary'), h('h1', null, 'Organize a meeting'))),
     warnBox,
-    h('p', null, 'Create a meeting with its working groups. You get one link per role, each with its QR code and a printable one-page handout.'),
+    h('p', null, 'Create a meeting with its working groups. You get one link per role, each with its QR code and a printable one-page handout. Meetings made before are listed first: rename them, add groups or make new links.'),
+    tokenField,
+    manage,
     form,
     result,
-    manage,
   )
 
   // ---- the server's public URL: links that phones cannot open ----
