@@ -2,7 +2,9 @@
 //!
 //! Schema (also in the README):
 //! - `settings(key, value)`: the admin token's hash.
-//! - `meetings(id, title, created_at)`, `groups(meeting_id, id, title, position, closed)`.
+//! - `meetings(id, title, created_at, short_title)`,
+//!   `groups(meeting_id, id, title, position, closed, short_title)` (`short_title` added by
+//!   [`migrate`] to stores made before it).
 //! - `tokens(hash, meeting_id, role, group_id)`: SHA-256 of each capability token, never the token.
 //! - `doc_updates(seq, doc, data)`: v1 Yjs updates appended in order, per document (`m/g`).
 //! - `doc_snapshots(doc, data, updated_at)`: a document's state folded into one v1 update; the
