@@ -144,6 +144,13 @@ pub async fn run(
             .clone()
             .unwrap_or_else(|| format!("http://{addr}")),
     };
+    if svc.public_url.contains("://0.0.0.0") || svc.public_url.contains("://[::]") {
+        tracing::warn!(
+            public_url = %svc.public_url,
+            "links name the wildcard address, which no phone can open: add --public-url http://LAN-IP:PORT \
+             (LAN-IP: this computer's address on the venue network)"
+        );
+    }
     if meetings::is_loopback_url(&svc.public_url) {
         tracing::warn!(
             public_url = %svc.public_url,
