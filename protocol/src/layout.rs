@@ -15,9 +15,10 @@
 //! # Plenary document (kept by the server, live)
 //! A third-party client declares these root types (`doc.getMap('meta')`, `doc.getArray('groups')`,
 //! `doc.getMap('curation')`) and finds everything in `doc.toJSON()`:
-//! - `meta`: `Y.Map`, written by the server: `meeting_id`, `title`.
+//! - `meta`: `Y.Map`, written by the server: `meeting_id`, `title`, and `short_title` when the
+//!   organizer set one (the projector's headline; absent otherwise).
 //! - `groups`: `Y.Array` of `Y.Map`, written by the server, one per group in meeting order:
-//!   `id`, `title`, `closed` (bool), `conclusions`: `Y.Array` of `Y.Map` { `id`, `text`
+//!   `id`, `title`, `short_title` (only when set), `closed` (bool), `conclusions`: `Y.Array` of `Y.Map` { `id`, `text`
 //!   (`Y.Text`, the group's current text), `status` }. Every conclusion is present, empty ones
 //!   too; exports drop those whose text is blank.
 //! - `curation`: `Y.Map`, written by moderators only:
@@ -60,10 +61,14 @@ pub mod plenary {
 
     pub const META_MEETING_ID: &str = "meeting_id";
     pub const META_TITLE: &str = "title";
+    /// Optional: the projector's headline instead of `title` (absent when not set).
+    pub const META_SHORT_TITLE: &str = "short_title";
 
     pub const GROUP_ID: &str = "id";
     pub const GROUP_TITLE: &str = "title";
     pub const GROUP_CLOSED: &str = "closed";
+    /// Optional: a group's short title for the projector (absent when not set).
+    pub const GROUP_SHORT_TITLE: &str = "short_title";
     pub const GROUP_CONCLUSIONS: &str = "conclusions";
 
     pub const ORDER: &str = "order";

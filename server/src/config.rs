@@ -24,7 +24,8 @@ pub struct Cli {
 pub enum Command {
     /// Serve meetings over HTTP and WebSocket (the default).
     Serve(Config),
-    /// Write a meeting's summary (JSON, Markdown, HTML) from a data dir, without a running server.
+    /// Write a meeting's summary (JSON, Markdown, HTML, DOCX, PDF) from a data dir, without a
+    /// running server.
     Export(ExportArgs),
     /// List the documents that do not load; with `--repair`, rebuild each from the longest
     /// prefix of its log that loads.
@@ -32,6 +33,8 @@ pub enum Command {
     /// The apply sandbox's child process (started by the server; not for people).
     #[command(hide = true)]
     SandboxWorker,
+    /// Copy the store of a data dir into one SQLite file (online backup: a server may be running).
+    Backup(BackupArgs),
 }
 
 /// How hard SQLite works to keep a commit: see the README's durability section.
@@ -276,12 +279,25 @@ pub struct ExportArgs {
     /// Meeting id.
     #[arg(long)]
     pub meeting: String,
-    /// Folder to write summary.json, summary.md and summary.html into.
+    /// Folder to write summary.json, summary.md, summary.html, summary.docx and summary.pdf into.
     #[arg(long, default_value = ".")]
     pub out: PathBuf,
     /// Export an adopted version instead of the live summary.
     #[arg(long)]
     pub version: Option<String>,
+    /// Add the groups' notes as an annex to summary.docx and summary.pdf.
+    #[arg(long)]
+    pub notes: bool,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct BackupArgs {
+    /// Folder of the embedded SQLite store.
+    #[arg(long, env = "PLENARY_DATA_DIR", default_value = "./plenary-data")]
+    pub data_dir: PathBuf,
+    /// The backup file to write (replaced if it exists); it is a complete plenary.db.
+    #[arg(long)]
+    pub to: PathBuf,
 }
 
 #[derive(Debug, Clone, Args)]

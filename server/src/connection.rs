@@ -156,6 +156,12 @@ fn close_message(code: u16) -> WsMessage {
             reason: "document quarantined".into(),
         }));
     }
+    if code == close_code::MEETING_DELETED {
+        return WsMessage::Close(Some(CloseFrame {
+            code: close_code::POLICY_VIOLATION,
+            reason: "meeting deleted".into(),
+        }));
+    }
     let reason = match code {
         close_code::PROTOCOL_ERROR => "message could not be decoded",
         close_code::TOO_BIG => "message too big",

@@ -2,7 +2,7 @@
 //! kept in step with it (the store is written first, then the directory).
 
 use crate::auth::{Capability, MeetingDirectory, TokenHash};
-use crate::store::{MeetingRecord, Store, StoreError, TokenRecord};
+use crate::store::{GroupRecord, MeetingRecord, Store, StoreError, TokenRecord};
 use dashmap::DashMap;
 use plenary_protocol::{GroupId, MeetingId};
 
@@ -48,8 +48,70 @@ impl Directory {
         }
     }
 
+    /// Every meeting, oldest first (then by id).
+    pub fn all(&self) -> Vec<MeetingRecord> {
+        let mut v: Vec<MeetingRecord> = self.meetings.iter().map(|e| e.value().clone()).collect();
+        v.sort_by(|a, b| (&a.created_at, a.id.as_str()).cmp(&(&b.created_at, b.id.as_str())));
+        v
+    }
+
+    /// After the store's: new titles of a meeting.
+    pub fn set_meeting_titles(&self, m: &MeetingId, title: &str, short_title: Option<&str>) {
+        if let Some(mut rec) = self.meetings.get_mut(m) {
+            rec.title = title.to_owned();
+            rec.short_title = short_title.map(str::to_owned);
+        }
+    }
+
+    /// After the store's: new titles of a group.
+    pub fn set_group_titles(&self, m: &MeetingId, g: &GroupId, title: &str, short_title: Option<&str>) {
+        if let Some(mut rec) = self.meetings.get_mut(m) {
+            if let Some(group) = rec.groups.iter_mut().find(|x| &x.id == g) {
+                group.title = title.to_owned();
+                group.short_title = short_title.map(str::to_owned);
+            }
+        }
+    }
+
+    /// After the store's: a group added at the end, with its rapporteur token.
+    pub fn add_group(&self, m: &MeetingId, group: GroupRecord, token: &TokenRecord) {
+        if let Some(mut rec) = self.meetings.get_mut(m) {
+            rec.groups.push(group);
+        }
+        self.tokens.insert(
+            token.hash,
+            Capability {
+                meeting: token.meeting.clone(),
+                role: token.role.clone(),
+            },
+        );
+    }
+
+    /// Removes a meeting and its tokens (they stop working at once); returns the token hashes
+    /// removed, so that their open sockets can be closed.
+    pub fn remove_meeting(&self, m: &MeetingId) -> Vec<TokenHash> {
+        self.meetings.remove(m);
+        let hashes: Vec<TokenHash> = self
+            .tokens
+            .iter()
+            .filter(|e| &e.value().meeting == m)
+            .map(|e| *e.key())
+            .collect();
+        for h in &hashes {
+            self.tokens.remove(h);
+        }
+        hashes
+    }
+
     pub fn meeting(&self, id: &MeetingId) -> Option<MeetingRecord> {
         self.meetings.get(id).map(|m| m.clone())
+    }
+
+    pub fn group_exists_in(&self, m: &MeetingId, g: &GroupId) -> bool {
+        self.meetings
+            .get(m)
+            .map(|rec| rec.groups.iter().any(|x| &x.id == g))
+            .unwrap_or(false)
     }
 
     pub fn is_empty(&self) -> bool {

@@ -1,6 +1,6 @@
 //! `plenary export`: the summary files of a meeting, straight from a data dir.
 
-use crate::config::{Durability, ExportArgs};
+use crate::config::{BackupArgs, Durability, ExportArgs};
 use crate::directory::Directory;
 use crate::meetings::now_rfc3339;
 use crate::plenary::live::PlenaryState;
@@ -36,26 +36,60 @@ pub fn run(args: &ExportArgs) -> anyhow::Result<()> {
     }
     let store = SqliteStore::open(&args.data_dir, Durability::Process)?;
     let meeting = MeetingId::parse(&args.meeting).map_err(|e| anyhow::anyhow!("meeting id: {e}"))?;
-    let summary = match &args.version {
-        None => summary_from_store(&store, &meeting)?,
+    let (summary, version) = match &args.version {
+        None => (summary_from_store(&store, &meeting)?, None),
         Some(v) => {
             let versions = store.versions(&meeting)?;
             let rec = versions
                 .iter()
                 .find(|x| &x.id == v)
                 .with_context(|| format!("no version {v}"))?;
-            serde_json::from_str(&rec.summary_json)?
+            let vref = summary::VersionRef {
+                id: rec.id.clone(),
+                label: rec.label.clone(),
+                adopted_at: rec.created_at.clone(),
+            };
+            (serde_json::from_str(&rec.summary_json)?, Some(vref))
         }
     };
+    let input = crate::minutes::MinutesInput {
+        notes: if args.notes {
+            Some(crate::minutes::notes_from_store(&store, &summary)?)
+        } else {
+            None
+        },
+        version: version.as_ref().map(|v| crate::minutes::Version {
+            label: v.label.clone(),
+            adopted_at: v.adopted_at.clone(),
+        }),
+        summary: summary.clone(),
+    };
     std::fs::create_dir_all(&args.out)?;
+    let v = version.as_ref();
     for (name, body) in [
-        ("summary.json", summary::to_json(&summary)),
-        ("summary.md", summary::to_markdown(&summary)),
-        ("summary.html", summary::to_html(&summary)),
+        ("summary.json", summary::to_json_version(&summary, v).into_bytes()),
+        (
+            "summary.md",
+            summary::to_markdown_version(&summary, v).into_bytes(),
+        ),
+        ("summary.html", summary::to_html_version(&summary, v).into_bytes()),
+        ("summary.docx", crate::minutes::render_docx(&input)?),
+        ("summary.pdf", crate::minutes::render_pdf(&input)?),
     ] {
         let path = args.out.join(name);
         std::fs::write(&path, body).with_context(|| format!("writing {}", path.display()))?;
         println!("wrote {}", path.display());
     }
+    Ok(())
+}
+
+/// `plenary backup`: the store as one SQLite file, through SQLite's online backup API.
+pub fn backup(args: &BackupArgs) -> anyhow::Result<()> {
+    if !args.data_dir.join("plenary.db").exists() {
+        bail!("no plenary store in {}", args.data_dir.display());
+    }
+    crate::store::sqlite::backup(&args.data_dir, &args.to)
+        .with_context(|| format!("backing up into {}", args.to.display()))?;
+    println!("wrote {}", args.to.display());
     Ok(())
 }

@@ -165,6 +165,21 @@ pub async fn run(
             .clone()
             .unwrap_or_else(|| format!("http://{addr}")),
     };
+    if svc.public_url.contains("://0.0.0.0") || svc.public_url.contains("://[::]") {
+        tracing::warn!(
+            public_url = %svc.public_url,
+            "links name the wildcard address, which no phone can open: add --public-url http://LAN-IP:PORT \
+             (LAN-IP: this computer's address on the venue network)"
+        );
+    }
+    if meetings::is_loopback_url(&svc.public_url) {
+        tracing::warn!(
+            public_url = %svc.public_url,
+            "links name a loopback address: phones and other computers cannot open them. \
+             To serve the venue's network, start with --addr 0.0.0.0:8080 --public-url http://LAN-IP:8080 \
+             (LAN-IP: this computer's address on that network)"
+        );
+    }
     if !config.no_demo && svc.directory.is_empty() {
         let created = demo::seed(&svc).await.context("seeding the demo meeting")?;
         let mut out = format!("demo meeting {} ({}):\n", created.id, created.title);

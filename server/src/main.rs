@@ -22,6 +22,7 @@ fn main() -> anyhow::Result<()> {
         Some(Command::Export(args)) => return plenary_server::export::run(&args),
         Some(Command::Doctor(args)) => return plenary_server::sandbox::doctor::run(&args),
         Some(Command::SandboxWorker) => unreachable!("dispatched above"),
+        Some(Command::Backup(args)) => return plenary_server::export::backup(&args),
         Some(Command::Serve(c)) => c,
         None => cli.serve,
     };

@@ -107,12 +107,14 @@ pub fn validate(spec: &MeetingSpec, now: String) -> Result<MeetingRecord, Create
             id: gid,
             title: gt.to_owned(),
             closed: false,
+            short_title: None,
         });
     }
     Ok(MeetingRecord {
         id,
         title: title.to_owned(),
         created_at: now,
+        short_title: None,
         groups,
     })
 }
@@ -224,16 +226,7 @@ pub async fn set_closed(
             let _ = h.tx.send(RoomCmd::SetClosed { closed }).await;
         }
         let plenary = RoomPath::plenary(meeting.clone());
-        svc.rooms
-            .send(
-                &plenary,
-                svc,
-                RoomCmd::GroupMeta {
-                    group: g.to_string(),
-                    closed,
-                },
-            )
-            .await;
+        svc.rooms.send(&plenary, svc, RoomCmd::GroupMeta {}).await;
         tracing::info!(meeting = %meeting, group = %g, closed, "group closed flag set");
         if closed {
             crate::revisions::on_closed(svc, meeting, g);
@@ -294,4 +287,344 @@ pub async fn rotate_token(
         link: link(&svc.public_url, meeting, &role, &token),
         token,
     })
+}
+
+/// Most characters of a short (projector) title.
+pub const MAX_SHORT_TITLE_CHARS: usize = 80;
+
+#[derive(Debug, Error)]
+pub enum ManageError {
+    #[error("{0}")]
+    Invalid(String),
+    #[error("a group with this id already exists")]
+    Exists,
+    #[error("not found")]
+    NotFound,
+    #[error(transparent)]
+    Store(StoreError),
+}
+
+impl From<StoreError> for ManageError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::NotFound => ManageError::NotFound,
+            StoreError::Conflict => ManageError::Exists,
+            e => ManageError::Store(e),
+        }
+    }
+}
+
+/// A title as given: trimmed, 1 to [`MAX_TITLE_CHARS`] characters.
+pub fn check_title(what: &str, t: &str) -> Result<String, ManageError> {
+    let t = t.trim();
+    if t.is_empty() || t.chars().count() > MAX_TITLE_CHARS {
+        return Err(ManageError::Invalid(format!(
+            "{what} must be 1 to {MAX_TITLE_CHARS} characters"
+        )));
+    }
+    Ok(t.to_owned())
+}
+
+/// A short title as given: `None` or blank clears it; at most [`MAX_SHORT_TITLE_CHARS`].
+pub fn check_short_title(t: Option<&str>) -> Result<Option<String>, ManageError> {
+    match t.map(str::trim) {
+        None | Some("") => Ok(None),
+        Some(t) if t.chars().count() > MAX_SHORT_TITLE_CHARS => Err(ManageError::Invalid(format!(
+            "short_title is at most {MAX_SHORT_TITLE_CHARS} characters"
+        ))),
+        Some(t) => Ok(Some(t.replace(['\n', '\r'], " "))),
+    }
+}
+
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, StoreError> + Send + 'static,
+) -> Result<T, StoreError> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| StoreError::Corrupt(e.to_string()))?
+}
+
+/// Tells the meeting's plenary room (loading it if needed) that titles or groups changed.
+async fn plenary_follows(svc: &Services, meeting: &MeetingId) {
+    let plenary = RoomPath::plenary(meeting.clone());
+    svc.rooms.send(&plenary, svc, RoomCmd::GroupMeta {}).await;
+}
+
+/// Serialises changes to meetings' titles and groups, so that the directory applies them in
+/// the store's order.
+static MANAGE: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+/// Renames a meeting: store, directory, then the plenary document (`meta.title`,
+/// `meta.short_title`). `title: None` keeps it; `short_title: None` keeps it, `Some(None)`
+/// clears it.
+pub async fn rename_meeting(
+    svc: &Services,
+    meeting: &MeetingId,
+    title: Option<&str>,
+    short_title: Option<Option<&str>>,
+) -> Result<MeetingRecord, ManageError> {
+    let _one = MANAGE.lock().await;
+    let rec = svc.directory.meeting(meeting).ok_or(ManageError::NotFound)?;
+    let title = match title {
+        Some(t) => check_title("title", t)?,
+        None => rec.title.clone(),
+    };
+    let short = match short_title {
+        Some(s) => check_short_title(s)?,
+        None => rec.short_title.clone(),
+    };
+    let (store, m, t, s) = (svc.store.clone(), meeting.clone(), title.clone(), short.clone());
+    blocking(move || store.set_meeting_titles(&m, &t, s.as_deref())).await?;
+    svc.directory
+        .set_meeting_titles(meeting, &title, short.as_deref());
+    plenary_follows(svc, meeting).await;
+    tracing::info!(meeting = %meeting, "meeting renamed");
+    svc.directory.meeting(meeting).ok_or(ManageError::NotFound)
+}
+
+/// Renames a group (see [`rename_meeting`]); the plenary section's `title` / `short_title`
+/// follow.
+pub async fn rename_group(
+    svc: &Services,
+    meeting: &MeetingId,
+    group: &GroupId,
+    title: Option<&str>,
+    short_title: Option<Option<&str>>,
+) -> Result<GroupRecord, ManageError> {
+    let _one = MANAGE.lock().await;
+    let rec = svc.directory.meeting(meeting).ok_or(ManageError::NotFound)?;
+    let g = rec
+        .groups
+        .iter()
+        .find(|x| &x.id == group)
+        .ok_or(ManageError::NotFound)?;
+    let title = match title {
+        Some(t) => check_title("title", t)?,
+        None => g.title.clone(),
+    };
+    let short = match short_title {
+        Some(s) => check_short_title(s)?,
+        None => g.short_title.clone(),
+    };
+    let (store, m, gg, t, s) = (
+        svc.store.clone(),
+        meeting.clone(),
+        group.clone(),
+        title.clone(),
+        short.clone(),
+    );
+    blocking(move || store.set_group_titles(&m, &gg, &t, s.as_deref())).await?;
+    svc.directory
+        .set_group_titles(meeting, group, &title, short.as_deref());
+    plenary_follows(svc, meeting).await;
+    tracing::info!(meeting = %meeting, group = %group, "group renamed");
+    svc.directory
+        .meeting(meeting)
+        .and_then(|m| m.groups.into_iter().find(|x| &x.id == group))
+        .ok_or(ManageError::NotFound)
+}
+
+/// A group added to a meeting, with the only copy of its rapporteur token.
+#[derive(Debug, Serialize)]
+pub struct AddedGroup {
+    pub id: String,
+    pub title: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub short_title: Option<String>,
+    pub closed: bool,
+    pub role: &'static str,
+    pub token: String,
+    pub link: String,
+}
+
+/// A group id from a title: lower-case ASCII letters and digits, dashes between words.
+pub fn slug(title: &str) -> String {
+    let mut out = String::new();
+    for c in title.chars() {
+        if c.is_ascii_alphanumeric() {
+            out.push(c.to_ascii_lowercase());
+        } else if !out.is_empty() && !out.ends_with('-') {
+            out.push('-');
+        }
+        if out.len() >= 40 {
+            break;
+        }
+    }
+    out.trim_end_matches('-').to_owned()
+}
+
+/// Adds a group at the end of a meeting: store (group and rapporteur token in one
+/// transaction), directory, then the plenary gets its section. `id: None` derives one from the
+/// title (or a random one).
+pub async fn add_group(
+    svc: &Services,
+    meeting: &MeetingId,
+    id: Option<&str>,
+    title: &str,
+) -> Result<AddedGroup, ManageError> {
+    let _one = MANAGE.lock().await;
+    let rec = svc.directory.meeting(meeting).ok_or(ManageError::NotFound)?;
+    let title = check_title("title", title)?;
+    if rec.groups.len() >= MAX_GROUPS {
+        return Err(ManageError::Invalid(format!(
+            "a meeting has at most {MAX_GROUPS} groups"
+        )));
+    }
+    let taken = |g: &GroupId| rec.groups.iter().any(|x| &x.id == g);
+    let gid = match id {
+        Some(id) => {
+            let g = GroupId::parse(id).map_err(|e| ManageError::Invalid(format!("group id {id:?}: {e}")))?;
+            if taken(&g) {
+                return Err(ManageError::Exists);
+            }
+            g
+        }
+        None => match GroupId::parse(&slug(&title)).ok().filter(|g| !taken(g)) {
+            Some(g) => g,
+            None => GroupId::parse(&format!(
+                "g-{}",
+                &generate_token()[..10].to_ascii_lowercase().replace('_', "-")
+            ))
+            .map_err(|e| ManageError::Invalid(e.to_string()))?,
+        },
+    };
+    let group = GroupRecord {
+        id: gid.clone(),
+        title: title.clone(),
+        closed: false,
+        short_title: None,
+    };
+    let token = generate_token();
+    let role = Role::Rapporteur(gid.to_string());
+    let trec = TokenRecord {
+        hash: TokenHash::of(&token),
+        meeting: meeting.clone(),
+        role: role.clone(),
+    };
+    let (store, m, g, t) = (svc.store.clone(), meeting.clone(), group.clone(), trec.clone());
+    blocking(move || store.add_group(&m, &g, &t)).await?;
+    svc.directory.add_group(meeting, group, &trec);
+    plenary_follows(svc, meeting).await;
+    tracing::info!(meeting = %meeting, group = %gid, "group added");
+    Ok(AddedGroup {
+        id: gid.to_string(),
+        title,
+        short_title: None,
+        closed: false,
+        role: "rapporteur",
+        link: link(&svc.public_url, meeting, &role, &token),
+        token,
+    })
+}
+
+/// Deletes a meeting: it leaves the directory first (new requests and upgrades get 404, its
+/// tokens stop working), its open sockets close with 1008 "meeting deleted", its loaded rooms
+/// finish their writes and stop (groups before the plenary), and then every row of it leaves
+/// the store in one transaction. A room that started meanwhile is stopped and the rows are
+/// removed again.
+pub async fn delete_meeting(svc: &Services, meeting: &MeetingId) -> Result<(), ManageError> {
+    let _one = MANAGE.lock().await;
+    if svc.directory.meeting(meeting).is_none() {
+        return Err(ManageError::NotFound);
+    }
+    let tokens = svc.directory.remove_meeting(meeting);
+    let mut closed = 0;
+    for entry in svc.connections.iter() {
+        if tokens.contains(&entry.value().token) {
+            entry.value().kick.kick(close_code::MEETING_DELETED);
+            closed += 1;
+        }
+    }
+    let mut first = true;
+    loop {
+        let stopped = stop_rooms(svc, meeting).await;
+        if !first && stopped == 0 {
+            break;
+        }
+        let (store, m) = (svc.store.clone(), meeting.clone());
+        match blocking(move || store.delete_meeting(&m)).await {
+            Ok(()) | Err(StoreError::NotFound) => {}
+            Err(e) => return Err(ManageError::Store(e)),
+        }
+        first = false;
+    }
+    tracing::info!(meeting = %meeting, tokens = tokens.len(), closed, "meeting deleted");
+    Ok(())
+}
+
+/// Stops the meeting's loaded rooms (groups first, so that their last feed reaches the
+/// plenary before it stops); returns how many.
+async fn stop_rooms(svc: &Services, meeting: &MeetingId) -> usize {
+    let mut handles: Vec<_> = svc
+        .rooms
+        .handles()
+        .into_iter()
+        .filter(|(p, _)| &p.meeting == meeting)
+        .collect();
+    handles.sort_by_key(|(p, _)| p.is_plenary());
+    let n = handles.len();
+    for (path, handle) in handles {
+        let (done, rx) = tokio::sync::oneshot::channel();
+        if handle.tx.send(RoomCmd::Shutdown { done }).await.is_ok() {
+            let _ = rx.await;
+        }
+        svc.rooms.forget(&path, handle.instance);
+    }
+    n
+}
+
+/// Is this base URL's host a loopback address (127.0.0.0/8, ::1, localhost)? Phones on the
+/// venue's network cannot open such links.
+pub fn is_loopback_url(url: &str) -> bool {
+    let rest = url.split_once("://").map(|(_, r)| r).unwrap_or(url);
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
+    let host_port = authority.rsplit_once('@').map(|(_, h)| h).unwrap_or(authority);
+    let host = if let Some(h) = host_port.strip_prefix('[') {
+        h.split(']').next().unwrap_or("")
+    } else {
+        host_port.split(':').next().unwrap_or("")
+    };
+    let host = host.trim_end_matches('.').to_ascii_lowercase();
+    if host == "localhost" || host.ends_with(".localhost") {
+        return true;
+    }
+    match host.parse::<std::net::IpAddr>() {
+        Ok(ip) => ip.is_loopback(),
+        Err(_) => false,
+    }
+}
+
+#[cfg(test)]
+mod manage_tests {
+    use super::*;
+
+    #[test]
+    fn loopback_urls_are_recognised() {
+        for u in [
+            "http://127.0.0.1:8080",
+            "http://127.1.2.3",
+            "http://localhost:8080/",
+            "http://LOCALHOST",
+            "http://[::1]:8080",
+            "https://a.localhost/x",
+        ] {
+            assert!(is_loopback_url(u), "{u}");
+        }
+        for u in [
+            "http://192.168.1.20:8080",
+            "http://0.0.0.0:8080",
+            "https://plenary.example.org",
+            "http://[fe80::1]:80",
+            "http://localhost.example.org",
+        ] {
+            assert!(!is_loopback_url(u), "{u}");
+        }
+    }
+
+    #[test]
+    fn slugs_are_group_ids() {
+        assert_eq!(slug("New trends & threats!"), "new-trends-threats");
+        assert_eq!(slug("  Été 2023 "), "t-2023");
+        assert_eq!(slug("***"), "");
+    }
 }

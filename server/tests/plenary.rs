@@ -167,12 +167,13 @@ async fn plenary_follows_groups_curation_is_moderated_and_export_matches() {
         meeting: "m1".into(),
         out: out.path().into(),
         version: None,
+        notes: false,
     })
     .unwrap();
     let md = std::fs::read_to_string(out.path().join("summary.md")).unwrap();
     assert!(md.starts_with("# Meeting m1\n"));
     assert!(md.find("## Group g2").unwrap() < md.find("## Group g1").unwrap());
-    assert!(md.contains("- Share! seizure data\n"));
+    assert!(md.contains("- 2.1 Share! seizure data *(draft)*\n"), "{md}");
     assert!(!md.contains("Train border guards"), "hidden item exported:\n{md}");
     assert!(!md.contains("too late"));
     let html = std::fs::read_to_string(out.path().join("summary.html")).unwrap();

@@ -73,18 +73,23 @@ async fn render(
     svc: &Services,
     summary: Summary,
     version: Option<Version>,
+    vref: Option<summary::VersionRef>,
     file: &str,
     notes: bool,
 ) -> Result<Response, ApiError> {
+    let vref = vref.as_ref();
     let (ctype, body): (&str, Vec<u8>) = match file {
-        "summary.json" => ("application/json", summary::to_json(&summary).into_bytes()),
+        "summary.json" => (
+            "application/json",
+            summary::to_json_version(&summary, vref).into_bytes(),
+        ),
         "summary.md" => (
             "text/markdown; charset=utf-8",
-            summary::to_markdown(&summary).into_bytes(),
+            summary::to_markdown_version(&summary, vref).into_bytes(),
         ),
         "summary.html" => (
             "text/html; charset=utf-8",
-            summary::to_html(&summary).into_bytes(),
+            summary::to_html_version(&summary, vref).into_bytes(),
         ),
         "summary.docx" | "summary.pdf" => {
             let store = svc.store.clone();
@@ -150,7 +155,7 @@ pub async fn summary_file(
         return Err(unknown_file());
     }
     let s = live_summary(&svc, &meeting).await?;
-    render(&svc, s, None, &file, ExportQuery::wants_notes(&eq)).await
+    render(&svc, s, None, None, &file, ExportQuery::wants_notes(&eq)).await
 }
 
 #[derive(serde::Deserialize, Default)]
@@ -258,5 +263,18 @@ pub async fn version_file(
         label: rec.label.clone(),
         adopted_at: rec.created_at.clone(),
     };
-    render(&svc, s, Some(version), &file, ExportQuery::wants_notes(&eq)).await
+    let vref = summary::VersionRef {
+        id: rec.id.clone(),
+        label: rec.label.clone(),
+        adopted_at: rec.created_at.clone(),
+    };
+    render(
+        &svc,
+        s,
+        Some(version),
+        Some(vref),
+        &file,
+        ExportQuery::wants_notes(&eq),
+    )
+    .await
 }

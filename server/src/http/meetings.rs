@@ -1,5 +1,7 @@
 //! `POST /api/meetings`, `GET /api/meetings/{m}`, closing and reopening groups, rotating a
-//! token (`POST /api/meetings/{m}/tokens`).
+//! token (`POST /api/meetings/{m}/tokens`), and meeting management: the list (admin),
+//! renaming meetings and groups, adding groups (admin or moderator), deleting (admin), and
+//! `GET /api/server` (the public URL, for the organizer page).
 
 use super::error::ApiError;
 use super::{request_token, TokenQuery};
@@ -12,8 +14,6 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::IntoResponse;
 use axum::Json;
 use plenary_protocol::{GroupId, MeetingId};
-
-/// 401 unless the request carries the admin token as a bearer.
 
 pub async fn create(
     State(svc): State<Services>,
@@ -77,9 +77,12 @@ pub async fn get(
     let mut body = serde_json::json!({
         "id": rec.id.as_str(),
         "title": rec.title,
-        "groups": rec.groups.iter().map(|g| serde_json::json!({"id": g.id.as_str(), "title": g.title, "closed": g.closed})).collect::<Vec<_>>(),
+        "groups": rec.groups.iter().map(group_view).collect::<Vec<_>>(),
         "role": cap.role.name(),
     });
+    if let Some(st) = &rec.short_title {
+        body["short_title"] = serde_json::Value::String(st.clone());
+    }
     if let Role::Rapporteur(g) = &cap.role {
         body["group"] = serde_json::Value::String(g.clone());
     }
@@ -117,7 +120,7 @@ async fn set_closed(
         .directory
         .meeting(&meeting)
         .ok_or_else(|| ApiError::from(AuthError::UnknownMeeting))?;
-    let view = |g: &crate::store::GroupRecord| serde_json::json!({"id": g.id.as_str(), "title": g.title, "closed": g.closed});
+    let view = group_view;
     Ok(Json(match one {
         // one group: that group
         true => rec
@@ -216,4 +219,184 @@ pub async fn rotate_token(
         Err(crate::store::StoreError::NotFound) => Err(AuthError::UnknownMeeting.into()),
         Err(e) => Err(ApiError::internal(e)),
     }
+}
+
+/// A meeting as the management routes show it (no tokens).
+pub fn meeting_view(rec: &crate::store::MeetingRecord) -> serde_json::Value {
+    let mut v = serde_json::json!({
+        "id": rec.id.as_str(),
+        "title": rec.title,
+        "created_at": rec.created_at,
+        "groups": rec.groups.iter().map(group_view).collect::<Vec<_>>(),
+    });
+    if let Some(s) = &rec.short_title {
+        v["short_title"] = serde_json::Value::String(s.clone());
+    }
+    v
+}
+
+pub fn group_view(g: &crate::store::GroupRecord) -> serde_json::Value {
+    let mut v = serde_json::json!({"id": g.id.as_str(), "title": g.title, "closed": g.closed});
+    if let Some(s) = &g.short_title {
+        v["short_title"] = serde_json::Value::String(s.clone());
+    }
+    v
+}
+
+/// `GET /api/meetings` (admin bearer): every meeting with its groups, oldest first.
+pub async fn list(State(svc): State<Services>, headers: HeaderMap) -> Result<impl IntoResponse, ApiError> {
+    super::admin::require_admin(&svc, &headers)?;
+    let meetings: Vec<_> = svc.directory.all().iter().map(meeting_view).collect();
+    Ok(Json(serde_json::json!({ "meetings": meetings })))
+}
+
+/// The meeting's moderator token (bearer or `?token=`), or the admin bearer. Order: unknown
+/// meeting 404; a token of this meeting that is not the moderator's 403; a token of another
+/// meeting 403; anything else is checked as the admin token (401 or 429, through the gate that
+/// bounds guesses).
+pub fn require_admin_or_moderator(
+    svc: &Services,
+    m: &str,
+    headers: &HeaderMap,
+    q: &TokenQuery,
+) -> Result<MeetingId, ApiError> {
+    let meeting = MeetingId::parse(m).map_err(|_| ApiError::from(AuthError::UnknownMeeting))?;
+    if svc.directory.meeting(&meeting).is_none() {
+        return Err(AuthError::UnknownMeeting.into());
+    }
+    let token = request_token(headers, q.token.as_deref());
+    match authorize_meeting(svc.directory.as_ref(), &meeting, token.as_deref()) {
+        Ok(cap) => {
+            require_moderator(&cap)?;
+            Ok(meeting)
+        }
+        Err(AuthError::OtherMeeting) => Err(AuthError::OtherMeeting.into()),
+        Err(_) => {
+            super::admin::require_admin(svc, headers)?;
+            Ok(meeting)
+        }
+    }
+}
+
+fn manage_error(e: meetings::ManageError, not_found: AuthError) -> ApiError {
+    use meetings::ManageError as E;
+    match e {
+        E::Invalid(msg) => ApiError::bad_request(msg),
+        E::Exists => ApiError::new(
+            StatusCode::CONFLICT,
+            "group_exists",
+            "a group with this id already exists in this meeting",
+        ),
+        E::NotFound => not_found.into(),
+        E::Store(e) => ApiError::internal(e),
+    }
+}
+
+/// Absent stays `None`; `null` becomes `Some(None)`.
+fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Option<String>>, D::Error> {
+    use serde::Deserialize;
+    Option::<String>::deserialize(d).map(Some)
+}
+
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TitlesPatch {
+    title: Option<String>,
+    #[serde(default, deserialize_with = "present")]
+    short_title: Option<Option<String>>,
+}
+
+fn parse_titles(body: &Bytes) -> Result<TitlesPatch, ApiError> {
+    let p: TitlesPatch =
+        serde_json::from_slice(body).map_err(|e| ApiError::bad_request(format!("invalid JSON: {e}")))?;
+    if p.title.is_none() && p.short_title.is_none() {
+        return Err(ApiError::bad_request("give \"title\", \"short_title\" or both"));
+    }
+    Ok(p)
+}
+
+/// `PATCH /api/meetings/{m}` (admin or moderator): `{"title"?, "short_title"?}` (a blank or
+/// null `short_title` removes it); 200 with the meeting.
+pub async fn patch(
+    State(svc): State<Services>,
+    Path(m): Path<String>,
+    q: TokenQuery,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<impl IntoResponse, ApiError> {
+    let meeting = require_admin_or_moderator(&svc, &m, &headers, &q)?;
+    let p = parse_titles(&body)?;
+    let short = p.short_title.as_ref().map(|s| s.as_deref());
+    let rec = meetings::rename_meeting(&svc, &meeting, p.title.as_deref(), short)
+        .await
+        .map_err(|e| manage_error(e, AuthError::UnknownMeeting))?;
+    Ok(Json(meeting_view(&rec)))
+}
+
+/// `PATCH /api/meetings/{m}/groups/{g}` (admin or moderator): `{"title"?, "short_title"?}`.
+pub async fn patch_group(
+    State(svc): State<Services>,
+    Path((m, g)): Path<(String, String)>,
+    q: TokenQuery,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<impl IntoResponse, ApiError> {
+    let meeting = require_admin_or_moderator(&svc, &m, &headers, &q)?;
+    let group = GroupId::parse(&g)
+        .ok()
+        .filter(|gid| svc.directory.group_exists_in(&meeting, gid))
+        .ok_or_else(|| ApiError::from(AuthError::UnknownGroup))?;
+    let p = parse_titles(&body)?;
+    let short = p.short_title.as_ref().map(|s| s.as_deref());
+    let rec = meetings::rename_group(&svc, &meeting, &group, p.title.as_deref(), short)
+        .await
+        .map_err(|e| manage_error(e, AuthError::UnknownGroup))?;
+    Ok(Json(group_view(&rec)))
+}
+
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NewGroup {
+    id: Option<String>,
+    title: String,
+}
+
+/// `POST /api/meetings/{m}/groups` (admin or moderator): `{"id"?, "title"}`; 201 with the
+/// group, its rapporteur token and link.
+pub async fn add_group(
+    State(svc): State<Services>,
+    Path(m): Path<String>,
+    q: TokenQuery,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<impl IntoResponse, ApiError> {
+    let meeting = require_admin_or_moderator(&svc, &m, &headers, &q)?;
+    let g: NewGroup = serde_json::from_slice(&body)
+        .map_err(|e| ApiError::bad_request(format!("invalid group JSON: {e}")))?;
+    let added = meetings::add_group(&svc, &meeting, g.id.as_deref(), &g.title)
+        .await
+        .map_err(|e| manage_error(e, AuthError::UnknownMeeting))?;
+    Ok((StatusCode::CREATED, Json(added)))
+}
+
+/// `DELETE /api/meetings/{m}` (admin): 204; everything of the meeting is gone.
+pub async fn delete(
+    State(svc): State<Services>,
+    Path(m): Path<String>,
+    headers: HeaderMap,
+) -> Result<impl IntoResponse, ApiError> {
+    super::admin::require_admin(&svc, &headers)?;
+    let meeting = MeetingId::parse(&m).map_err(|_| ApiError::from(AuthError::UnknownMeeting))?;
+    meetings::delete_meeting(&svc, &meeting)
+        .await
+        .map_err(|e| manage_error(e, AuthError::UnknownMeeting))?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// `GET /api/server` (no token): what the organizer page needs to warn about links.
+pub async fn server_info(State(svc): State<Services>) -> impl IntoResponse {
+    Json(serde_json::json!({
+        "public_url": svc.public_url,
+        "public_url_is_loopback": meetings::is_loopback_url(&svc.public_url),
+    }))
 }

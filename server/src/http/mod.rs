@@ -22,7 +22,7 @@ pub mod ws;
 use crate::services::Services;
 use axum::extract::DefaultBodyLimit;
 use axum::http::{header, HeaderMap, HeaderValue, Request};
-use axum::routing::{get, post};
+use axum::routing::{get, patch, post};
 use axum::Router;
 use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::trace::TraceLayer;
@@ -40,8 +40,14 @@ pub fn router(svc: Services) -> Router {
     Router::new()
         .route("/healthz", get(ops::healthz))
         .route("/metrics", get(ops::metrics))
-        .route("/api/meetings", post(meetings::create))
-        .route("/api/meetings/{m}", get(meetings::get))
+        .route("/api/server", get(meetings::server_info))
+        .route("/api/meetings", post(meetings::create).get(meetings::list))
+        .route(
+            "/api/meetings/{m}",
+            get(meetings::get).patch(meetings::patch).delete(meetings::delete),
+        )
+        .route("/api/meetings/{m}/groups", post(meetings::add_group))
+        .route("/api/meetings/{m}/groups/{g}", patch(meetings::patch_group))
         .route("/api/meetings/{m}/tokens", post(meetings::rotate_token))
         .route("/api/meetings/{m}/close", post(meetings::close_all))
         .route("/api/meetings/{m}/reopen", post(meetings::reopen_all))

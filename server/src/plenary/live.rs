@@ -43,7 +43,10 @@ impl GroupFeed {
 pub struct PlenaryState {
     meeting_id: String,
     title: String,
+    short_title: Option<String>,
     groups: Vec<GroupMeta>,
+    /// Group id -> its short title, when set.
+    short_titles: HashMap<String, String>,
     data: HashMap<String, Vec<Conclusion>>,
 }
 
@@ -55,6 +58,13 @@ fn group_metas(m: &MeetingRecord) -> Vec<GroupMeta> {
             title: g.title.clone(),
             closed: g.closed,
         })
+        .collect()
+}
+
+fn short_titles(m: &MeetingRecord) -> HashMap<String, String> {
+    m.groups
+        .iter()
+        .filter_map(|g| g.short_title.clone().map(|t| (g.id.to_string(), t)))
         .collect()
 }
 
@@ -99,7 +109,9 @@ impl PlenaryState {
         let mut state = PlenaryState {
             meeting_id: meeting.id.to_string(),
             title: meeting.title.clone(),
+            short_title: meeting.short_title.clone(),
             groups: group_metas(meeting),
+            short_titles: short_titles(meeting),
             data,
         };
         let diff = state.merge(doc);
@@ -163,11 +175,21 @@ impl PlenaryState {
         }
     }
 
+    /// The meeting as the directory now holds it: titles, short titles, groups (an added one
+    /// gets its section, empty until its room reports) and closed flags.
+    pub fn set_meeting(&mut self, m: &MeetingRecord) {
+        self.title = m.title.clone();
+        self.short_title = m.short_title.clone();
+        self.groups = group_metas(m);
+        self.short_titles = short_titles(m);
+    }
+
     /// Merges into `doc`; returns the v1 update of what changed, if anything did.
     pub fn merge(&mut self, doc: &Doc) -> Option<Vec<u8>> {
         let mut txn = doc.transact_mut();
         merge::ensure_structure(&mut txn, &self.meeting_id, &self.title);
         merge::merge(&mut txn, &self.groups, &self.data);
+        merge::set_short_titles(&mut txn, self.short_title.as_deref(), &self.short_titles);
         let changed = !txn.insert_set().is_empty() || !txn.delete_set().is_empty();
         changed.then(|| txn.encode_update_v1())
     }

@@ -164,6 +164,46 @@ pub fn merge(txn: &mut TransactionMut, groups: &[GroupMeta], data: &HashMap<Stri
     }
 }
 
+/// Sets (or removes) the optional `meta.short_title` and each group section's `short_title`.
+pub fn set_short_titles(
+    txn: &mut TransactionMut,
+    meeting_short: Option<&str>,
+    groups: &HashMap<String, String>,
+) {
+    let meta = txn.get_or_insert_map(pk::META);
+    set_opt_str(txn, &meta, pk::META_SHORT_TITLE, meeting_short);
+    let arr = txn.get_or_insert_array(pk::GROUPS);
+    let sections: Vec<MapRef> = arr
+        .iter(txn)
+        .filter_map(|v| match v {
+            Out::YMap(m) => Some(m),
+            _ => None,
+        })
+        .collect();
+    for section in sections {
+        let Some(id) = out_str(section.get(txn, pk::GROUP_ID)) else {
+            continue;
+        };
+        set_opt_str(
+            txn,
+            &section,
+            pk::GROUP_SHORT_TITLE,
+            groups.get(&id).map(String::as_str),
+        );
+    }
+}
+
+fn set_opt_str(txn: &mut TransactionMut, m: &MapRef, key: &str, value: Option<&str>) {
+    match value {
+        Some(v) => set_str(txn, m, key, v),
+        None => {
+            if m.get(txn, key).is_some() {
+                m.remove(txn, key);
+            }
+        }
+    }
+}
+
 /// Makes `arr` hold exactly one map per group, in meeting order, keeping matching sections.
 fn align_groups(txn: &mut TransactionMut, arr: &ArrayRef, groups: &[GroupMeta]) {
     for (i, g) in groups.iter().enumerate() {

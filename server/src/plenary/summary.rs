@@ -111,24 +111,130 @@ pub fn from_plenary(meeting_id: &str, title: &str, plenary: &Value, generated_at
     }
 }
 
+/// An adopted version, as its files show it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct VersionRef {
+    pub id: String,
+    pub label: String,
+    /// RFC 3339.
+    pub adopted_at: String,
+}
+
+/// The contract's JSON, each shown conclusion with its `number` ("G.N", the one numbering of
+/// [`crate::minutes::numbering`]; an extension, the contract's fields stay).
 pub fn to_json(summary: &Summary) -> String {
-    serde_json::to_string_pretty(summary).unwrap_or_else(|_| "{}".into())
+    to_json_version(summary, None)
+}
+
+/// [`to_json`], and for an adopted version `"version": {"id", "label", "adopted_at"}`.
+pub fn to_json_version(summary: &Summary, version: Option<&VersionRef>) -> String {
+    #[derive(Serialize)]
+    struct C<'a> {
+        id: &'a str,
+        text: &'a str,
+        status: &'a str,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        number: Option<&'a str>,
+    }
+    #[derive(Serialize)]
+    struct G<'a> {
+        id: &'a str,
+        title: &'a str,
+        conclusions: Vec<C<'a>>,
+    }
+    #[derive(Serialize)]
+    struct S<'a> {
+        meeting: &'a MeetingRef,
+        generated_at: &'a str,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        version: Option<&'a VersionRef>,
+        #[serde(skip_serializing_if = "str::is_empty")]
+        intro: &'a str,
+        groups: Vec<G<'a>>,
+        #[serde(skip_serializing_if = "str::is_empty")]
+        closing: &'a str,
+    }
+    let nums = numbers(summary);
+    let out = S {
+        meeting: &summary.meeting,
+        generated_at: &summary.generated_at,
+        version,
+        intro: &summary.intro,
+        groups: summary
+            .groups
+            .iter()
+            .enumerate()
+            .map(|(gi, g)| G {
+                id: &g.id,
+                title: &g.title,
+                conclusions: g
+                    .conclusions
+                    .iter()
+                    .map(|c| C {
+                        id: &c.id,
+                        text: &c.text,
+                        status: &c.status,
+                        number: nums.get(&(gi, c.id.clone())).map(String::as_str),
+                    })
+                    .collect(),
+            })
+            .collect(),
+        closing: &summary.closing,
+    };
+    serde_json::to_string_pretty(&out).unwrap_or_else(|_| "{}".into())
+}
+
+/// "Adopted version «Final», 22 November 2023 16:05 UTC" (as the minutes say it).
+fn version_sentence(v: &VersionRef) -> String {
+    crate::minutes::version_line(&crate::minutes::Version {
+        label: v.label.clone(),
+        adopted_at: v.adopted_at.clone(),
+    })
+}
+
+/// Items' numbers by `(group index, conclusion id)`, from [`crate::minutes::number`].
+fn numbers(summary: &Summary) -> std::collections::HashMap<(usize, String), String> {
+    crate::minutes::number(summary)
+        .iter()
+        .flat_map(|g| {
+            g.items
+                .iter()
+                .map(move |i| ((g.number - 1, i.conclusion.id.clone()), i.label()))
+        })
+        .collect()
 }
 
 /// One list item per conclusion; line breaks inside a conclusion stay inside its item. Every
 /// text is escaped ([`escape_markdown`]), so a title or conclusion can neither inject HTML nor
 /// change the `# ` / `## ` / `- ` structure.
 pub fn to_markdown(summary: &Summary) -> String {
+    to_markdown_version(summary, None)
+}
+
+/// [`to_markdown`]: each item is `- G.N text`, a draft marked `*(draft)*`; an adopted
+/// version's file says its label and adoption time under the title.
+pub fn to_markdown_version(summary: &Summary, version: Option<&VersionRef>) -> String {
+    let nums = numbers(summary);
     let mut out = format!("# {}\n\n", escape_markdown(&one_line(&summary.meeting.title)));
+    if let Some(v) = version {
+        out.push_str(&format!(
+            "*{}*\n\n",
+            escape_markdown(&one_line(&version_sentence(v)))
+        ));
+    }
     if !summary.intro.trim().is_empty() {
         out.push_str(&escape_markdown(summary.intro.trim()));
         out.push_str("\n\n");
     }
-    for g in &summary.groups {
+    for (gi, g) in summary.groups.iter().enumerate() {
         out.push_str(&format!("## {}\n\n", escape_markdown(&one_line(&g.title))));
         for c in &g.conclusions {
+            let Some(n) = nums.get(&(gi, c.id.clone())) else {
+                continue;
+            };
             let text = escape_markdown(c.text.trim()).replace('\n', "\n  ");
-            out.push_str(&format!("- {text}\n"));
+            let draft = if c.status == "final" { "" } else { " *(draft)*" };
+            out.push_str(&format!("- {n} {text}{draft}\n"));
         }
         out.push('\n');
     }
@@ -209,27 +315,48 @@ pub fn escape_html(s: &str) -> String {
 
 /// A standalone, printable page.
 pub fn to_html(summary: &Summary) -> String {
+    to_html_version(summary, None)
+}
+
+/// [`to_html`]: numbered items, drafts marked; an adopted version's page says its label and
+/// adoption time.
+pub fn to_html_version(summary: &Summary, version: Option<&VersionRef>) -> String {
+    let nums = numbers(summary);
     let t = escape_html(&summary.meeting.title);
     let mut body = String::new();
+    if let Some(v) = version {
+        body.push_str(&format!(
+            "<p class=\"version\">{}</p>\n",
+            escape_html(&version_sentence(v))
+        ));
+    }
     if !summary.intro.trim().is_empty() {
         body.push_str(&format!(
             "<p class=\"intro\">{}</p>\n",
             escape_html(summary.intro.trim())
         ));
     }
-    for g in &summary.groups {
+    for (gi, g) in summary.groups.iter().enumerate() {
         body.push_str(&format!("<section>\n<h2>{}</h2>\n", escape_html(&g.title)));
         if g.conclusions.is_empty() {
             body.push_str("<p class=\"none\">No conclusions.</p>\n");
         } else {
             body.push_str("<ul>\n");
             for c in &g.conclusions {
+                let Some(n) = nums.get(&(gi, c.id.clone())) else {
+                    continue;
+                };
                 let mark = if c.status == "final" {
                     ""
                 } else {
                     " <span class=\"draft\">(draft)</span>"
                 };
-                body.push_str(&format!("<li>{}{}</li>\n", escape_html(c.text.trim()), mark));
+                body.push_str(&format!(
+                    "<li><span class=\"num\">{}</span> {}{}</li>\n",
+                    escape_html(n),
+                    escape_html(c.text.trim()),
+                    mark
+                ));
             }
             body.push_str("</ul>\n");
         }
@@ -242,7 +369,7 @@ pub fn to_html(summary: &Summary) -> String {
         ));
     }
     format!(
-        "<!doctype html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n<title>{t}</title>\n<style>\nbody{{font-family:Georgia,serif;max-width:48rem;margin:2rem auto;padding:0 1rem;color:#111;line-height:1.5}}\nh1{{font-size:1.8rem;border-bottom:2px solid #111}}\nh2{{font-size:1.3rem;margin-top:2rem}}\nli{{margin:.4rem 0;white-space:pre-wrap}}\n.draft{{color:#555;font-size:.85em}}\nfooter{{margin-top:3rem;color:#555;font-size:.85rem}}\n@media print{{body{{margin:0}} section{{break-inside:avoid}}}}\n</style>\n</head>\n<body>\n<h1>{t}</h1>\n{body}<footer>Generated {}</footer>\n</body>\n</html>\n",
+        "<!doctype html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n<title>{t}</title>\n<style>\nbody{{font-family:Georgia,serif;max-width:48rem;margin:2rem auto;padding:0 1rem;color:#111;line-height:1.5}}\nh1{{font-size:1.8rem;border-bottom:2px solid #111}}\nh2{{font-size:1.3rem;margin-top:2rem}}\nul{{list-style:none;padding-left:0}}\nli{{margin:.4rem 0;white-space:pre-wrap;padding-left:3rem;text-indent:-3rem}}\n.num{{display:inline-block;min-width:2.6rem;text-indent:0;font-weight:bold}}\n.version{{font-weight:bold}}\n.draft{{color:#555;font-size:.85em}}\nfooter{{margin-top:3rem;color:#555;font-size:.85rem}}\n@media print{{body{{margin:0}} section{{break-inside:avoid}}}}\n</style>\n</head>\n<body>\n<h1>{t}</h1>\n{body}<footer>Generated {}</footer>\n</body>\n</html>\n",
         escape_html(&summary.generated_at)
     )
 }
@@ -281,7 +408,10 @@ mod tests {
         let s = from_plenary("m", "Meeting", &p, "now".into());
         let md = to_markdown(&s);
         assert!(md.starts_with("# Meeting\n"));
-        assert!(md.contains("## A\n\n- one\n- three &lt;b&gt;\n"), "{md}");
+        assert!(
+            md.contains("## A\n\n- 2.1 one\n- 2.2 three &lt;b&gt; *(draft)*\n"),
+            "{md}"
+        );
         let html = to_html(&s);
         assert!(html.contains("three &lt;b&gt;"));
         assert!(!html.contains("three <b>"));
@@ -349,7 +479,10 @@ mod tests {
             "{md}"
         );
         assert!(md.contains("\\[click\\](javascript:alert(1))"), "{md}");
-        assert!(md.contains("- &lt;script&gt;alert(1)&lt;/script&gt;\n"), "{md}");
+        assert!(
+            md.contains("- 1.1 &lt;script&gt;alert(1)&lt;/script&gt;\n"),
+            "{md}"
+        );
         assert!(md.starts_with("# Title &lt;b&gt;x&lt;/b&gt; \\#\n"), "{md}");
         assert!(md.contains("back\\\\slash"), "{md}");
         // ordinary text untouched
@@ -361,7 +494,10 @@ mod tests {
             plain.contains("# Migrants, e.g. 2023: R & D (draft).\n"),
             "{plain}"
         );
-        assert!(plain.contains("- Keep it 100% simple, e.g. this.\n"), "{plain}");
+        assert!(
+            plain.contains("- 1.1 Keep it 100% simple, e.g. this.\n"),
+            "{plain}"
+        );
     }
 
     #[test]

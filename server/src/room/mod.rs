@@ -90,11 +90,10 @@ pub enum RoomCmd {
     },
     /// Plenary rooms: a group's current conclusions.
     GroupConclusions(GroupConclusions),
-    /// Plenary rooms: a group's closed flag or title changed.
-    GroupMeta {
-        group: String,
-        closed: bool,
-    },
+    /// Plenary rooms: the meeting's title, short title, groups, their titles or closed flags
+    /// changed. The room re-reads them from the directory (so commands sent by racing requests
+    /// cannot apply an older state last) and merges them into the plenary document.
+    GroupMeta {},
     /// Plenary rooms: the document as JSON (for exports).
     Inspect {
         reply: oneshot::Sender<serde_json::Value>,

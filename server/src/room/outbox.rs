@@ -21,6 +21,8 @@ pub mod close_code {
     /// Sent as 1011 with the reason "document quarantined" (a stored document that does not
     /// load); a distinct value inside the server only.
     pub const QUARANTINED: u16 = 4011;
+    /// Internal: sent on the wire as 1008 with the reason "meeting deleted".
+    pub const MEETING_DELETED: u16 = 4008;
 }
 
 #[derive(Default)]

@@ -308,10 +308,12 @@ impl Room {
                     batch.merge_due = true;
                 }
             }
-            RoomCmd::GroupMeta { group, closed } => {
+            RoomCmd::GroupMeta {} => {
                 if let Some(p) = &mut self.plenary {
-                    p.set_closed(&group, closed);
-                    batch.merge_due = true;
+                    if let Some(rec) = self.svc.directory.meeting(&self.path.meeting) {
+                        p.set_meeting(&rec);
+                        batch.merge_due = true;
+                    }
                 }
             }
             RoomCmd::Inspect { reply } => {

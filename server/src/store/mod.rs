@@ -34,6 +34,8 @@ pub struct GroupRecord {
     pub id: GroupId,
     pub title: String,
     pub closed: bool,
+    /// The projector's headline instead of `title`, when set.
+    pub short_title: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -42,6 +44,8 @@ pub struct MeetingRecord {
     pub title: String,
     /// RFC 3339.
     pub created_at: String,
+    /// The projector's headline instead of `title`, when set.
+    pub short_title: Option<String>,
     /// In meeting order.
     pub groups: Vec<GroupRecord>,
 }
@@ -132,6 +136,33 @@ pub trait Store: Send + Sync + 'static {
     /// The caller guarantees `snapshot` contains every update appended so far, or (`plenary
     /// doctor --repair`) means to replace the document by it.
     fn compact(&self, doc: &str, snapshot: &[u8]) -> Result<(), StoreError>;
+
+    /// Sets a meeting's title and short title. `NotFound` if the meeting does not exist.
+    fn set_meeting_titles(
+        &self,
+        meeting: &MeetingId,
+        title: &str,
+        short_title: Option<&str>,
+    ) -> Result<(), StoreError>;
+    /// Sets a group's title and short title. `NotFound` if the group does not exist.
+    fn set_group_titles(
+        &self,
+        meeting: &MeetingId,
+        group: &GroupId,
+        title: &str,
+        short_title: Option<&str>,
+    ) -> Result<(), StoreError>;
+    /// Adds a group at the end of the meeting with its rapporteur token, in one transaction.
+    /// `NotFound` if the meeting does not exist, `Conflict` if the group does.
+    fn add_group(
+        &self,
+        meeting: &MeetingId,
+        group: &GroupRecord,
+        token: &TokenRecord,
+    ) -> Result<(), StoreError>;
+    /// Removes a meeting and every row of it (groups, tokens, documents' logs and snapshots,
+    /// versions) in one transaction. `NotFound` if it does not exist.
+    fn delete_meeting(&self, meeting: &MeetingId) -> Result<(), StoreError>;
 
     fn insert_version(&self, meeting: &MeetingId, version: &VersionRecord) -> Result<(), StoreError>;
     fn versions(&self, meeting: &MeetingId) -> Result<Vec<VersionRecord>, StoreError>;

@@ -2,7 +2,9 @@
 //!
 //! Schema (also in the README):
 //! - `settings(key, value)`: the admin token's hash.
-//! - `meetings(id, title, created_at)`, `groups(meeting_id, id, title, position, closed)`.
+//! - `meetings(id, title, created_at, short_title)`,
+//!   `groups(meeting_id, id, title, position, closed, short_title)` (`short_title` added by
+//!   [`migrate`] to stores made before it).
 //! - `tokens(hash, meeting_id, role, group_id)`: SHA-256 of each capability token, never the token.
 //! - `doc_updates(seq, doc, data)`: v1 Yjs updates appended in order, per document (`m/g`).
 //! - `doc_snapshots(doc, data, updated_at)`: a document's state folded into one v1 update; the
@@ -75,12 +77,50 @@ impl SqliteStore {
         let path = data_dir.join("plenary.db");
         let writer = open(&path, durability)?;
         writer.execute_batch(SCHEMA)?;
+        migrate(&writer)?;
         let reader = open(&path, durability)?;
         Ok(SqliteStore {
             writer: Mutex::new(writer),
             reader: Mutex::new(reader),
         })
     }
+}
+
+/// Columns added after the first schema: `short_title` of meetings and groups.
+fn migrate(conn: &Connection) -> Result<(), StoreError> {
+    for table in ["meetings", "groups"] {
+        let has: bool = conn
+            .prepare(&format!(
+                "SELECT 1 FROM pragma_table_info('{table}') WHERE name = 'short_title'"
+            ))?
+            .exists([])?;
+        if !has {
+            conn.execute_batch(&format!("ALTER TABLE {table} ADD COLUMN short_title TEXT"))?;
+        }
+    }
+    Ok(())
+}
+
+/// Copies the store in `data_dir` into `to` with SQLite's online backup API: a consistent
+/// snapshot, taken while a server may be writing (pages are copied in steps; a write meanwhile
+/// restarts the copy of what changed). `to` is replaced.
+pub fn backup(data_dir: &Path, to: &Path) -> Result<(), StoreError> {
+    let src_path = data_dir.join("plenary.db");
+    if !src_path.exists() {
+        return Err(StoreError::NotFound);
+    }
+    let src = Connection::open_with_flags(&src_path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)?;
+    src.busy_timeout(std::time::Duration::from_secs(10))?;
+    if to.exists() {
+        std::fs::remove_file(to)?;
+    }
+    let mut dst = Connection::open(to)?;
+    {
+        let b = rusqlite::backup::Backup::new(&src, &mut dst)?;
+        b.run_to_completion(256, std::time::Duration::from_millis(5), None)?;
+    }
+    dst.execute_batch("PRAGMA journal_mode = DELETE")?;
+    Ok(())
 }
 
 fn role_to_columns(role: &Role) -> (&'static str, Option<&str>) {
@@ -137,19 +177,22 @@ impl Store for SqliteStore {
     fn meetings(&self) -> Result<Vec<(MeetingRecord, Vec<TokenRecord>)>, StoreError> {
         let conn = lock(&self.reader);
         let mut out = Vec::new();
-        let mut stmt = conn.prepare("SELECT id, title, created_at FROM meetings ORDER BY created_at, id")?;
+        let mut stmt =
+            conn.prepare("SELECT id, title, created_at, short_title FROM meetings ORDER BY created_at, id")?;
         let rows = stmt.query_map([], |r| {
             Ok((
                 r.get::<_, String>(0)?,
                 r.get::<_, String>(1)?,
                 r.get::<_, String>(2)?,
+                r.get::<_, Option<String>>(3)?,
             ))
         })?;
-        let meetings: Vec<(String, String, String)> = rows.collect::<Result<_, _>>()?;
-        let mut gstmt =
-            conn.prepare("SELECT id, title, closed FROM groups WHERE meeting_id = ?1 ORDER BY position")?;
+        let meetings: Vec<(String, String, String, Option<String>)> = rows.collect::<Result<_, _>>()?;
+        let mut gstmt = conn.prepare(
+            "SELECT id, title, closed, short_title FROM groups WHERE meeting_id = ?1 ORDER BY position",
+        )?;
         let mut tstmt = conn.prepare("SELECT hash, role, group_id FROM tokens WHERE meeting_id = ?1")?;
-        for (id, title, created_at) in meetings {
+        for (id, title, created_at, short_title) in meetings {
             let mid = parse_meeting_id(&id)?;
             let groups = gstmt
                 .query_map([&id], |r| {
@@ -157,16 +200,18 @@ impl Store for SqliteStore {
                         r.get::<_, String>(0)?,
                         r.get::<_, String>(1)?,
                         r.get::<_, bool>(2)?,
+                        r.get::<_, Option<String>>(3)?,
                     ))
                 })?
                 .collect::<Result<Vec<_>, _>>()?
                 .into_iter()
-                .map(|(g, t, closed)| {
+                .map(|(g, t, closed, short_title)| {
                     Ok(GroupRecord {
                         id: GroupId::parse(&g)
                             .map_err(|e| StoreError::Corrupt(format!("group id {g:?}: {e}")))?,
                         title: t,
                         closed,
+                        short_title,
                     })
                 })
                 .collect::<Result<Vec<_>, StoreError>>()?;
@@ -196,6 +241,7 @@ impl Store for SqliteStore {
                     id: mid,
                     title,
                     created_at,
+                    short_title,
                     groups,
                 },
                 tokens,
@@ -217,13 +263,13 @@ impl Store for SqliteStore {
             return Err(StoreError::Conflict);
         }
         tx.execute(
-            "INSERT INTO meetings (id, title, created_at) VALUES (?1, ?2, ?3)",
-            params![m.id.as_str(), m.title, m.created_at],
+            "INSERT INTO meetings (id, title, created_at, short_title) VALUES (?1, ?2, ?3, ?4)",
+            params![m.id.as_str(), m.title, m.created_at, m.short_title],
         )?;
         for (pos, g) in m.groups.iter().enumerate() {
             tx.execute(
-                "INSERT INTO groups (meeting_id, id, title, position, closed) VALUES (?1, ?2, ?3, ?4, ?5)",
-                params![m.id.as_str(), g.id.as_str(), g.title, pos as i64, g.closed],
+                "INSERT INTO groups (meeting_id, id, title, position, closed, short_title) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                params![m.id.as_str(), g.id.as_str(), g.title, pos as i64, g.closed, g.short_title],
             )?;
         }
         for t in tokens {
@@ -345,6 +391,107 @@ impl Store for SqliteStore {
         Ok(())
     }
 
+    fn set_meeting_titles(
+        &self,
+        m: &MeetingId,
+        title: &str,
+        short_title: Option<&str>,
+    ) -> Result<(), StoreError> {
+        let n = lock(&self.writer).execute(
+            "UPDATE meetings SET title = ?2, short_title = ?3 WHERE id = ?1",
+            params![m.as_str(), title, short_title],
+        )?;
+        if n == 0 {
+            return Err(StoreError::NotFound);
+        }
+        Ok(())
+    }
+
+    fn set_group_titles(
+        &self,
+        m: &MeetingId,
+        g: &GroupId,
+        title: &str,
+        short_title: Option<&str>,
+    ) -> Result<(), StoreError> {
+        let n = lock(&self.writer).execute(
+            "UPDATE groups SET title = ?3, short_title = ?4 WHERE meeting_id = ?1 AND id = ?2",
+            params![m.as_str(), g.as_str(), title, short_title],
+        )?;
+        if n == 0 {
+            return Err(StoreError::NotFound);
+        }
+        Ok(())
+    }
+
+    fn add_group(&self, m: &MeetingId, g: &GroupRecord, t: &TokenRecord) -> Result<(), StoreError> {
+        let mut conn = lock(&self.writer);
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let exists = tx
+            .query_row("SELECT 1 FROM meetings WHERE id = ?1", [m.as_str()], |_| Ok(()))
+            .optional()?
+            .is_some();
+        if !exists {
+            return Err(StoreError::NotFound);
+        }
+        let taken = tx
+            .query_row(
+                "SELECT 1 FROM groups WHERE meeting_id = ?1 AND id = ?2",
+                [m.as_str(), g.id.as_str()],
+                |_| Ok(()),
+            )
+            .optional()?
+            .is_some();
+        if taken {
+            return Err(StoreError::Conflict);
+        }
+        let pos: i64 = tx.query_row(
+            "SELECT COALESCE(MAX(position) + 1, 0) FROM groups WHERE meeting_id = ?1",
+            [m.as_str()],
+            |r| r.get(0),
+        )?;
+        tx.execute(
+            "INSERT INTO groups (meeting_id, id, title, position, closed, short_title) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            params![m.as_str(), g.id.as_str(), g.title, pos, g.closed, g.short_title],
+        )?;
+        let (role, group) = role_to_columns(&t.role);
+        tx.execute(
+            "INSERT INTO tokens (hash, meeting_id, role, group_id) VALUES (?1, ?2, ?3, ?4)",
+            params![t.hash.0.to_vec(), m.as_str(), role, group],
+        )?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    fn delete_meeting(&self, m: &MeetingId) -> Result<(), StoreError> {
+        let mut conn = lock(&self.writer);
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        // Documents are keyed `{meeting}/{group}` and `{meeting}/plenary`; ids hold only
+        // `[a-z0-9-]`, so the prefix compare is exact.
+        let prefix = format!("{}/", m.as_str());
+        let doc_of_meeting = "substr(doc, 1, length(?1)) = ?1";
+        tx.execute(
+            &format!("DELETE FROM doc_updates WHERE {doc_of_meeting}"),
+            [&prefix],
+        )?;
+        tx.execute(
+            &format!("DELETE FROM doc_snapshots WHERE {doc_of_meeting}"),
+            [&prefix],
+        )?;
+        for table in ["versions", "tokens", "groups"] {
+            tx.execute(
+                &format!("DELETE FROM {table} WHERE meeting_id = ?1"),
+                [m.as_str()],
+            )?;
+        }
+        let n = tx.execute("DELETE FROM meetings WHERE id = ?1", [m.as_str()])?;
+        if n == 0 {
+            return Err(StoreError::NotFound);
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
     fn insert_version(&self, m: &MeetingId, v: &VersionRecord) -> Result<(), StoreError> {
         let r = lock(&self.writer).execute(
             "INSERT INTO versions (meeting_id, id, label, created_at, summary) VALUES (?1, ?2, ?3, ?4, ?5)",
@@ -452,10 +599,12 @@ mod tests {
             id: MeetingId::parse(id).unwrap(),
             title: "T".into(),
             created_at: now_rfc3339(),
+            short_title: None,
             groups: vec![GroupRecord {
                 id: GroupId::parse("g1").unwrap(),
                 title: "G".into(),
                 closed: false,
+                short_title: None,
             }],
         }
     }

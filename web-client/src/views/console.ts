@@ -82,6 +82,8 @@ export default async function consoleView(meeting: string) {
       h('button', { type: 'button', class: 'small', onclick: () => dl(`${prefix}/summary.html`, `${stem}.html`, true) }, 'Open HTML'),
       h('button', { type: 'button', class: 'small', onclick: () => dl(`${prefix}/summary.md`, `${stem}.md`) }, 'Markdown'),
       h('button', { type: 'button', class: 'small', onclick: () => dl(`${prefix}/summary.json`, `${stem}.json`) }, 'JSON'),
+      h('button', { type: 'button', class: 'small', 'data-testid': 'export-docx', onclick: () => dl(`${prefix}/summary.docx`, `${stem}.docx`) }, 'Word (DOCX)'),
+      h('button', { type: 'button', class: 'small', 'data-testid': 'export-pdf', onclick: () => dl(`${prefix}/summary.pdf`, `${stem}.pdf`) }, 'PDF'),
     )
 
   mount(
