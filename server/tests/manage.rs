@@ -502,6 +502,11 @@ fn rows_of(db: &std::path::Path, meeting: &str) -> Vec<(String, i64)> {
             "substr(doc, 1, length(?1)) = ?1",
             prefix.as_str(),
         ),
+        (
+            "doc_revisions",
+            "substr(doc, 1, length(?1)) = ?1",
+            prefix.as_str(),
+        ),
     ] {
         let n: i64 = conn
             .query_row(
@@ -561,6 +566,22 @@ async fn deleting_a_meeting_removes_its_rows_rooms_and_sockets() {
     .await;
     assert_eq!(st, 201, "{v}");
     let db = dir.path().join("plenary.db");
+    // closing a group keeps a revision of it (doc_revisions)
+    let (st, body) = call(
+        &s,
+        "POST",
+        "/api/meetings/m1/groups/g1/close",
+        Some(&moderator),
+        None,
+    )
+    .await;
+    assert_eq!(st, 200, "{body}");
+    wait_until("a revision is kept at close", || async {
+        rows_of(&db, "m1")
+            .iter()
+            .any(|(t, n)| t == "doc_revisions" && *n > 0)
+    })
+    .await;
     let before = rows_of(&db, "m1");
     for (table, n) in &before {
         assert!(*n > 0, "the test needs rows in {table}: {before:?}");

@@ -474,10 +474,9 @@ impl Store for SqliteStore {
             &format!("DELETE FROM doc_updates WHERE {doc_of_meeting}"),
             [&prefix],
         )?;
-        tx.execute(
-            &format!("DELETE FROM doc_snapshots WHERE {doc_of_meeting}"),
-            [&prefix],
-        )?;
+        for table in ["doc_snapshots", "doc_revisions"] {
+            tx.execute(&format!("DELETE FROM {table} WHERE {doc_of_meeting}"), [&prefix])?;
+        }
         for table in ["versions", "tokens", "groups"] {
             tx.execute(
                 &format!("DELETE FROM {table} WHERE meeting_id = ?1"),
