@@ -51,6 +51,16 @@ pub struct ConnectionParams {
 pub struct OpenConn {
     pub token: TokenHash,
     pub kick: Kick,
+    pub room: RoomPath,
+    /// Opened with the participant token (closed when the meeting's notes become private).
+    pub participant: bool,
+}
+
+/// A participant on a group document of a meeting whose notes are private.
+pub fn refused_for_private_notes(svc: &Services, room: &RoomPath, role: &crate::auth::Role) -> bool {
+    matches!(role, crate::auth::Role::Participant)
+        && !room.is_plenary()
+        && svc.directory.notes_private(&room.meeting)
 }
 
 /// Runs a connection to completion.
@@ -65,6 +75,8 @@ pub async fn serve(mut socket: WebSocket, svc: Services, p: ConnectionParams) {
         OpenConn {
             token: p.token,
             kick: kick.clone(),
+            room: p.room.clone(),
+            participant: matches!(p.capability.role, crate::auth::Role::Participant),
         },
     );
     if svc.stopping.is_cancelled() {
@@ -74,6 +86,10 @@ pub async fn serve(mut socket: WebSocket, svc: Services, p: ConnectionParams) {
     // connection: look again now that it is registered.
     if crate::auth::MeetingDirectory::capability(svc.directory.as_ref(), &p.token).is_none() {
         kick.kick(close_code::POLICY_VIOLATION);
+    }
+    // Likewise for notes made private meanwhile.
+    if refused_for_private_notes(&svc, &p.room, &p.capability.role) {
+        kick.kick(close_code::NOTES_PRIVATE);
     }
     let Some(room) = join(&svc, &p, outbox.clone(), can_write).await else {
         svc.connections.remove(&p.conn);
@@ -160,6 +176,12 @@ fn close_message(code: u16) -> WsMessage {
         return WsMessage::Close(Some(CloseFrame {
             code: close_code::POLICY_VIOLATION,
             reason: "meeting deleted".into(),
+        }));
+    }
+    if code == close_code::NOTES_PRIVATE {
+        return WsMessage::Close(Some(CloseFrame {
+            code: close_code::POLICY_VIOLATION,
+            reason: "notes are private".into(),
         }));
     }
     let reason = match code {

@@ -63,6 +63,18 @@ impl Directory {
         }
     }
 
+    /// After the store's: whether the meeting's group notes are private.
+    pub fn set_notes_private(&self, m: &MeetingId, private: bool) {
+        if let Some(mut rec) = self.meetings.get_mut(m) {
+            rec.notes_private = private;
+        }
+    }
+
+    /// True if the meeting exists and keeps its group notes private.
+    pub fn notes_private(&self, m: &MeetingId) -> bool {
+        self.meetings.get(m).is_some_and(|r| r.notes_private)
+    }
+
     /// After the store's: new titles of a group.
     pub fn set_group_titles(&self, m: &MeetingId, g: &GroupId, title: &str, short_title: Option<&str>) {
         if let Some(mut rec) = self.meetings.get_mut(m) {

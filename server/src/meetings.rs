@@ -115,6 +115,7 @@ pub fn validate(spec: &MeetingSpec, now: String) -> Result<MeetingRecord, Create
         title: title.to_owned(),
         created_at: now,
         short_title: None,
+        notes_private: false,
         groups,
     })
 }
@@ -379,6 +380,33 @@ pub async fn rename_meeting(
         .set_meeting_titles(meeting, &title, short.as_deref());
     plenary_follows(svc, meeting).await;
     tracing::info!(meeting = %meeting, "meeting renamed");
+    svc.directory.meeting(meeting).ok_or(ManageError::NotFound)
+}
+
+/// Makes a meeting's group notes private (or not): store, directory, then every participant
+/// socket open on one of its group documents closes (1008, "notes are private"). A connection
+/// that registers meanwhile checks again (see `connection`).
+pub async fn set_notes_private(
+    svc: &Services,
+    meeting: &MeetingId,
+    private: bool,
+) -> Result<MeetingRecord, ManageError> {
+    let _one = MANAGE.lock().await;
+    svc.directory.meeting(meeting).ok_or(ManageError::NotFound)?;
+    let (store, m) = (svc.store.clone(), meeting.clone());
+    blocking(move || store.set_notes_private(&m, private)).await?;
+    svc.directory.set_notes_private(meeting, private);
+    let mut closed = 0;
+    if private {
+        for entry in svc.connections.iter() {
+            let c = entry.value();
+            if c.participant && &c.room.meeting == meeting && !c.room.is_plenary() {
+                c.kick.kick(close_code::NOTES_PRIVATE);
+                closed += 1;
+            }
+        }
+    }
+    tracing::info!(meeting = %meeting, private, closed, "notes privacy set");
     svc.directory.meeting(meeting).ok_or(ManageError::NotFound)
 }
 

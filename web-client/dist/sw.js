@@ -2,8 +2,8 @@
 // /sw.js with scope /). It keeps the page shell and every built asset, so that a reload while
 // offline opens the page; the documents themselves come from IndexedDB (y-indexeddb).
 // Never cached: /api/ and /ws/ (live data, capabilities), anything not GET, other origins.
-const VERSION = "cdee94192254"
-const ASSETS = ["/assets/api-D3wftUu5.js","/assets/console-B4SMUtlX.css","/assets/console-EGS1Wx3h.js","/assets/groupdoc-s1E6Q9BT.js","/assets/index-CK58D0ur.js","/assets/index-Dqb6V42N.css","/assets/joinlink-RFqO_8qK.js","/assets/organize-BHton0kN.js","/assets/organize-C4eFSYBU.css","/assets/participant-P-rRwWYR.js","/assets/plenary-CLkQ_iPl.js","/assets/projector-CNNMBGDH.js","/assets/projector-Cr4eiGsY.css","/assets/qr-BYaUcy6m.js","/assets/rapporteur-DDssV-s1.css","/assets/rapporteur-DXM-QR8s.js","/assets/status-DGuZTsd3.js","/assets/textbinding-BqyCS5uT.js","/assets/y-indexeddb-VJ7AMBgw.js","/assets/yjs-sync-BtoAwk39.js"]
+const VERSION = "44b674952000"
+const ASSETS = ["/assets/api-D3wftUu5.js","/assets/console-B4SMUtlX.css","/assets/console-Di1Pw2tX.js","/assets/groupdoc-s1E6Q9BT.js","/assets/index-Dqb6V42N.css","/assets/index-HEeQoPUI.js","/assets/joinlink-RFqO_8qK.js","/assets/organize-B7XvQ9Bs.js","/assets/organize-C4eFSYBU.css","/assets/participant-Lj7tD9i_.js","/assets/plenary-CLkQ_iPl.js","/assets/projector-BPajClqz.js","/assets/projector-Cr4eiGsY.css","/assets/qr-BYaUcy6m.js","/assets/rapporteur-DDssV-s1.css","/assets/rapporteur-Df7RaRy-.js","/assets/status-C8IAg2K-.js","/assets/textbinding-BqyCS5uT.js","/assets/y-indexeddb-VJ7AMBgw.js","/assets/yjs-sync-BtoAwk39.js"]
 const CACHE = `plenary-shell-${VERSION}`
 
 self.addEventListener('install', (event) => {

@@ -143,6 +143,24 @@ async fn render(
         .into_response())
 }
 
+/// The notes annex (`?notes=1`) is refused to the participant token when the meeting keeps
+/// its group notes private.
+fn refuse_private_notes(
+    svc: &Services,
+    meeting: &MeetingId,
+    cap: &crate::auth::Capability,
+    notes: bool,
+) -> Result<(), ApiError> {
+    if notes && matches!(cap.role, crate::auth::Role::Participant) && svc.directory.notes_private(meeting) {
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "notes_private",
+            "the notes of the working groups are private in this meeting",
+        ));
+    }
+    Ok(())
+}
+
 pub async fn summary_file(
     State(svc): State<Services>,
     Path((m, file)): Path<(String, String)>,
@@ -150,10 +168,11 @@ pub async fn summary_file(
     eq: Result<Query<ExportQuery>, QueryRejection>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    let (meeting, _cap) = authorize(&svc, &m, &headers, &q)?;
+    let (meeting, cap) = authorize(&svc, &m, &headers, &q)?;
     if !FILES.contains(&file.as_str()) {
         return Err(unknown_file());
     }
+    refuse_private_notes(&svc, &meeting, &cap, ExportQuery::wants_notes(&eq))?;
     let s = live_summary(&svc, &meeting).await?;
     render(&svc, s, None, None, &file, ExportQuery::wants_notes(&eq)).await
 }
@@ -249,7 +268,8 @@ pub async fn version_file(
     eq: Result<Query<ExportQuery>, QueryRejection>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    let (meeting, _) = authorize(&svc, &m, &headers, &q)?;
+    let (meeting, cap) = authorize(&svc, &m, &headers, &q)?;
+    refuse_private_notes(&svc, &meeting, &cap, ExportQuery::wants_notes(&eq))?;
     let list = versions(&svc, &meeting).await?;
     let rec = list
         .iter()

@@ -83,6 +83,7 @@ pub async fn get(
     if let Some(st) = &rec.short_title {
         body["short_title"] = serde_json::Value::String(st.clone());
     }
+    body["notes_private"] = serde_json::Value::Bool(rec.notes_private);
     if let Role::Rapporteur(g) = &cap.role {
         body["group"] = serde_json::Value::String(g.clone());
     }
@@ -232,6 +233,7 @@ pub fn meeting_view(rec: &crate::store::MeetingRecord) -> serde_json::Value {
     if let Some(s) = &rec.short_title {
         v["short_title"] = serde_json::Value::String(s.clone());
     }
+    v["notes_private"] = serde_json::Value::Bool(rec.notes_private);
     v
 }
 
@@ -315,8 +317,18 @@ fn parse_titles(body: &Bytes) -> Result<TitlesPatch, ApiError> {
     Ok(p)
 }
 
-/// `PATCH /api/meetings/{m}` (admin or moderator): `{"title"?, "short_title"?}` (a blank or
-/// null `short_title` removes it); 200 with the meeting.
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct MeetingPatch {
+    title: Option<String>,
+    #[serde(default, deserialize_with = "present")]
+    short_title: Option<Option<String>>,
+    notes_private: Option<bool>,
+}
+
+/// `PATCH /api/meetings/{m}` (admin or moderator): `{"title"?, "short_title"?,
+/// "notes_private"?}` (a blank or null `short_title` removes it; `notes_private: true` keeps
+/// the groups' notes to rapporteurs and moderators); 200 with the meeting.
 pub async fn patch(
     State(svc): State<Services>,
     Path(m): Path<String>,
@@ -325,11 +337,30 @@ pub async fn patch(
     body: Bytes,
 ) -> Result<impl IntoResponse, ApiError> {
     let meeting = require_admin_or_moderator(&svc, &m, &headers, &q)?;
-    let p = parse_titles(&body)?;
-    let short = p.short_title.as_ref().map(|s| s.as_deref());
-    let rec = meetings::rename_meeting(&svc, &meeting, p.title.as_deref(), short)
-        .await
-        .map_err(|e| manage_error(e, AuthError::UnknownMeeting))?;
+    let p: MeetingPatch =
+        serde_json::from_slice(&body).map_err(|e| ApiError::bad_request(format!("invalid JSON: {e}")))?;
+    if p.title.is_none() && p.short_title.is_none() && p.notes_private.is_none() {
+        return Err(ApiError::bad_request(
+            "give \"title\", \"short_title\" or \"notes_private\"",
+        ));
+    }
+    let mut rec = None;
+    if p.title.is_some() || p.short_title.is_some() {
+        let short = p.short_title.as_ref().map(|s| s.as_deref());
+        rec = Some(
+            meetings::rename_meeting(&svc, &meeting, p.title.as_deref(), short)
+                .await
+                .map_err(|e| manage_error(e, AuthError::UnknownMeeting))?,
+        );
+    }
+    if let Some(private) = p.notes_private {
+        rec = Some(
+            meetings::set_notes_private(&svc, &meeting, private)
+                .await
+                .map_err(|e| manage_error(e, AuthError::UnknownMeeting))?,
+        );
+    }
+    let rec = rec.ok_or_else(|| ApiError::internal("no change"))?;
     Ok(Json(meeting_view(&rec)))
 }
 

@@ -49,6 +49,13 @@ pub async fn upgrade(
         Ok(c) => c,
         Err(e) => return refuse(e.into()),
     };
+    if connection::refused_for_private_notes(&svc, &room, &cap.role) {
+        return refuse(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "notes_private",
+            "the notes of the working groups are private in this meeting; follow the plenary",
+        ));
+    }
     let ws = match ws {
         Ok(ws) => ws,
         Err(e) => {

@@ -23,6 +23,9 @@ pub mod close_code {
     pub const QUARANTINED: u16 = 4011;
     /// Internal: sent on the wire as 1008 with the reason "meeting deleted".
     pub const MEETING_DELETED: u16 = 4008;
+    /// Internal: sent on the wire as 1008 with the reason "notes are private" (a participant's
+    /// socket on a group document when the meeting's notes become private).
+    pub const NOTES_PRIVATE: u16 = 4009;
 }
 
 #[derive(Default)]

@@ -46,6 +46,9 @@ pub struct MeetingRecord {
     pub created_at: String,
     /// The projector's headline instead of `title`, when set.
     pub short_title: Option<String>,
+    /// The groups' notes are for rapporteurs and moderators only: participants see the
+    /// conclusions (the plenary document) and no group document.
+    pub notes_private: bool,
     /// In meeting order.
     pub groups: Vec<GroupRecord>,
 }
@@ -144,6 +147,8 @@ pub trait Store: Send + Sync + 'static {
         title: &str,
         short_title: Option<&str>,
     ) -> Result<(), StoreError>;
+    /// Sets whether a meeting's group notes are private. `NotFound` if it does not exist.
+    fn set_notes_private(&self, meeting: &MeetingId, private: bool) -> Result<(), StoreError>;
     /// Sets a group's title and short title. `NotFound` if the group does not exist.
     fn set_group_titles(
         &self,

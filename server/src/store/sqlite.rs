@@ -2,7 +2,8 @@
 //!
 //! Schema (also in the README):
 //! - `settings(key, value)`: the admin token's hash.
-//! - `meetings(id, title, created_at, short_title)`,
+//! - `meetings(id, title, created_at, short_title, notes_private)` (`notes_private` added by
+//!   [`migrate`] too),
 //!   `groups(meeting_id, id, title, position, closed, short_title)` (`short_title` added by
 //!   [`migrate`] to stores made before it).
 //! - `tokens(hash, meeting_id, role, group_id)`: SHA-256 of each capability token, never the token.
@@ -86,7 +87,8 @@ impl SqliteStore {
     }
 }
 
-/// Columns added after the first schema: `short_title` of meetings and groups.
+/// Columns added after the first schema: `short_title` of meetings and groups, `notes_private`
+/// of meetings.
 fn migrate(conn: &Connection) -> Result<(), StoreError> {
     for table in ["meetings", "groups"] {
         let has: bool = conn
@@ -97,6 +99,12 @@ fn migrate(conn: &Connection) -> Result<(), StoreError> {
         if !has {
             conn.execute_batch(&format!("ALTER TABLE {table} ADD COLUMN short_title TEXT"))?;
         }
+    }
+    let has: bool = conn
+        .prepare("SELECT 1 FROM pragma_table_info('meetings') WHERE name = 'notes_private'")?
+        .exists([])?;
+    if !has {
+        conn.execute_batch("ALTER TABLE meetings ADD COLUMN notes_private INTEGER NOT NULL DEFAULT 0")?;
     }
     Ok(())
 }
@@ -178,21 +186,22 @@ impl Store for SqliteStore {
         let conn = lock(&self.reader);
         let mut out = Vec::new();
         let mut stmt =
-            conn.prepare("SELECT id, title, created_at, short_title FROM meetings ORDER BY created_at, id")?;
+            conn.prepare("SELECT id, title, created_at, short_title, notes_private FROM meetings ORDER BY created_at, id")?;
         let rows = stmt.query_map([], |r| {
             Ok((
                 r.get::<_, String>(0)?,
                 r.get::<_, String>(1)?,
                 r.get::<_, String>(2)?,
                 r.get::<_, Option<String>>(3)?,
+                r.get::<_, bool>(4)?,
             ))
         })?;
-        let meetings: Vec<(String, String, String, Option<String>)> = rows.collect::<Result<_, _>>()?;
+        let meetings: Vec<(String, String, String, Option<String>, bool)> = rows.collect::<Result<_, _>>()?;
         let mut gstmt = conn.prepare(
             "SELECT id, title, closed, short_title FROM groups WHERE meeting_id = ?1 ORDER BY position",
         )?;
         let mut tstmt = conn.prepare("SELECT hash, role, group_id FROM tokens WHERE meeting_id = ?1")?;
-        for (id, title, created_at, short_title) in meetings {
+        for (id, title, created_at, short_title, notes_private) in meetings {
             let mid = parse_meeting_id(&id)?;
             let groups = gstmt
                 .query_map([&id], |r| {
@@ -242,6 +251,7 @@ impl Store for SqliteStore {
                     title,
                     created_at,
                     short_title,
+                    notes_private,
                     groups,
                 },
                 tokens,
@@ -263,8 +273,8 @@ impl Store for SqliteStore {
             return Err(StoreError::Conflict);
         }
         tx.execute(
-            "INSERT INTO meetings (id, title, created_at, short_title) VALUES (?1, ?2, ?3, ?4)",
-            params![m.id.as_str(), m.title, m.created_at, m.short_title],
+            "INSERT INTO meetings (id, title, created_at, short_title, notes_private) VALUES (?1, ?2, ?3, ?4, ?5)",
+            params![m.id.as_str(), m.title, m.created_at, m.short_title, m.notes_private],
         )?;
         for (pos, g) in m.groups.iter().enumerate() {
             tx.execute(
@@ -400,6 +410,18 @@ impl Store for SqliteStore {
         let n = lock(&self.writer).execute(
             "UPDATE meetings SET title = ?2, short_title = ?3 WHERE id = ?1",
             params![m.as_str(), title, short_title],
+        )?;
+        if n == 0 {
+            return Err(StoreError::NotFound);
+        }
+        Ok(())
+    }
+
+    fn set_notes_private(&self, m: &MeetingId, private: bool) -> Result<(), StoreError> {
+        let conn = lock(&self.writer);
+        let n = conn.execute(
+            "UPDATE meetings SET notes_private = ?2 WHERE id = ?1",
+            params![m.as_str(), private],
         )?;
         if n == 0 {
             return Err(StoreError::NotFound);
@@ -599,6 +621,7 @@ mod tests {
             title: "T".into(),
             created_at: now_rfc3339(),
             short_title: None,
+            notes_private: false,
             groups: vec![GroupRecord {
                 id: GroupId::parse("g1").unwrap(),
                 title: "G".into(),

@@ -15,6 +15,8 @@ export interface MeetingInfo {
   groups: GroupInfo[]
   role?: 'moderator' | 'participant' | 'rapporteur'
   group?: string
+  /** the groups' notes are for rapporteurs and moderators only: participants follow the plenary */
+  notes_private?: boolean
 }
 
 /** fetch JSON from the plenary API; the token goes in the Authorization header, never the URL. */

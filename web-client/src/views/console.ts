@@ -60,6 +60,20 @@ export default async function consoleView(meeting: string) {
       /* ignore */
     }
   })
+  const privateToggle = h('input', { type: 'checkbox', checked: !!info.notes_private, 'data-testid': 'notes-private' }) as HTMLInputElement
+  privateToggle.addEventListener('change', async () => {
+    const want = privateToggle.checked
+    privateToggle.disabled = true
+    try {
+      const m = await api<{ notes_private: boolean }>(base, token, { method: 'PATCH', body: { notes_private: want } })
+      privateToggle.checked = !!m.notes_private
+      announce(m.notes_private ? 'Group notes are now private to rapporteurs' : 'Group notes are visible to participants again')
+    } catch (e) {
+      privateToggle.checked = !want
+      announce(describeError(e))
+    }
+    privateToggle.disabled = false
+  })
   const room = openRoom(meeting, 'plenary', token, { write: true })
   const { doc } = room
   const { curation } = plenaryRoots(doc)
@@ -200,6 +214,7 @@ export default async function consoleView(meeting: string) {
             h('button', { type: 'button', onclick: () => closeAll(true), 'data-testid': 'close-all' }, 'Close all groups'),
             h('button', { type: 'button', onclick: () => closeAll(false) }, 'Reopen all groups'),
           ),
+          h('label', { class: 'inline-check' }, privateToggle, 'Group notes private to rapporteurs'),
         ),
         h(
           'section',

@@ -73,12 +73,15 @@ export default async function participant(meeting: string) {
   }
 
   function showUpdated() {
-    const tab = open.get(current)
+    const tab = info.notes_private ? plenaryTab : open.get(current)
     if (!tab) return
     const live = tab.room.state.status === 'connected' && tab.room.state.synced
     updatedEl.textContent = live ? '' : tab.updated ? `last updated ${hhmm(tab.updated)}` : 'not loaded yet'
   }
 
+  // Private notes: a group tab is drawn from the plenary document's section for that group
+  // (its conclusions, numbered); the group document is never opened (the server refuses it).
+  const notesPrivate = !!info.notes_private
   const tabButton = (id: string, label: string, color?: string) =>
     h(
       'button',
@@ -111,13 +114,13 @@ export default async function participant(meeting: string) {
       rerender(content, () => plenaryContent(p))
       return
     }
-    const tab = open.get(id)!
     const g = info.groups.find((x) => x.id === id)!
+    const tab = notesPrivate ? plenaryTab : open.get(id)!
     heading.textContent = g.title
     const ng = numberGroups(p).find((x) => x.g.id === id)
     const hidden = ng ? ng.all.filter((x) => x.c.hidden && x.c.text.trim() !== '').length : 0
     const { notes } = groupRoots(tab.room.doc)
-    const closed = tab.room.state.closed ?? ng?.g.closed ?? !!g.closed
+    const closed = notesPrivate ? ng?.g.closed ?? !!g.closed : tab.room.state.closed ?? ng?.g.closed ?? !!g.closed
     const notesLoaded = tab.updated > 0 || tab.room.state.synced
     rerender(content, () => [
       closed ? h('p', { class: 'notice', 'data-testid': 'group-closed' }, 'The moderator has closed this group: no more edits.') : null,
@@ -139,7 +142,9 @@ export default async function participant(meeting: string) {
         : h('p', { class: 'empty' }, plenaryTab.updated || plenaryRoom.state.synced ? 'No conclusions yet.' : 'Loading…'),
       hidden ? h('p', { class: 'meta', 'data-testid': 'hidden-count' }, `${hidden} ${hidden === 1 ? 'item is' : 'items are'} not shown: the moderator hid ${hidden === 1 ? 'it' : 'them'} from the plenary.`) : null,
       h('h3', null, 'Notes'),
-      !notesLoaded ? h('p', { class: 'muted' }, 'Loading…') : notesEmpty(notes) ? h('p', { class: 'empty' }, 'No notes yet.') : h('div', { class: 'notes' }, renderNotes(notes)),
+      notesPrivate
+        ? h('p', { class: 'notice', 'data-testid': 'notes-private' }, 'The notes of the working groups are private.')
+        : !notesLoaded ? h('p', { class: 'muted' }, 'Loading…') : notesEmpty(notes) ? h('p', { class: 'empty' }, 'No notes yet.') : h('div', { class: 'notes' }, renderNotes(notes)),
     ])
   }
 
@@ -155,7 +160,7 @@ export default async function participant(meeting: string) {
   const watched = new Set<string>()
   function show(id: string, focus = false) {
     // the group document of the tab we leave stops syncing; its Y.Doc stays for later (offline)
-    if (current !== id && current !== 'plenary') open.get(current)?.room.provider.disconnect()
+    if (current !== id && current !== 'plenary' && !notesPrivate) open.get(current)?.room.provider.disconnect()
     current = id
     for (const btn of tabs.querySelectorAll<HTMLButtonElement>('button')) {
       if (btn.dataset.tab === id) {
@@ -163,11 +168,11 @@ export default async function participant(meeting: string) {
         btn.scrollIntoView({ block: 'nearest', inline: 'nearest' })
       } else btn.removeAttribute('aria-current')
     }
-    let tab = open.get(id)
+    let tab = notesPrivate && id !== 'plenary' ? plenaryTab : open.get(id)
     if (!tab) {
       tab = openTab(id)
       open.set(id, tab)
-    } else if (id !== 'plenary') tab.room.provider.connect()
+    } else if (id !== 'plenary' && !notesPrivate) tab.room.provider.connect()
     if (!watched.has(id)) {
       watched.add(id)
       const r = tab.room
