@@ -134,6 +134,8 @@ test('conclusions flow to projector and phone; moderator curation drives the pro
   await phone.getByTestId('now-line').filter({ hasText: T2 }).waitFor({ timeout: 15_000 })
   // words apart ("Presenting now 1.1 Train…", not "Presenting nowTrain…"), in the list too
   assert.equal(await phone.getByTestId('now-line').innerText().then((t) => t.replace(/\s+/g, ' ')), `PRESENTING NOW 1.1 ${T2}`)
+  // the list item may be drawn a frame before its badge: wait for the badge, then check the text
+  await phone.locator('li.presenting', { hasText: /Presenting now/i }).waitFor({ timeout: 10_000 })
   assert.match(await phone.locator('li.presenting').innerText(), /Presenting now\s*\n/i)
   assert.equal(await phone.locator('[data-testid="content"] li', { hasText: T1 }).count(), 0)
 
