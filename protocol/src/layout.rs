@@ -70,6 +70,9 @@ pub mod plenary {
     /// Optional: a group's short title for the projector (absent when not set).
     pub const GROUP_SHORT_TITLE: &str = "short_title";
     pub const GROUP_CONCLUSIONS: &str = "conclusions";
+    /// Optional, server-written: when the group's conclusions last changed (RFC 3339, UTC),
+    /// rewritten at most once a minute.
+    pub const GROUP_EDITED_AT: &str = "edited_at";
 
     pub const ORDER: &str = "order";
     pub const HIDDEN: &str = "hidden";

@@ -9,7 +9,7 @@ use super::merge::{self, Conclusion, GroupConclusions, GroupMeta};
 use crate::services::Services;
 use crate::store::{MeetingRecord, Store};
 use plenary_protocol::{GroupId, MeetingId, RoomPath};
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use yrs::{Doc, Transact};
 
 pub struct GroupFeed {
@@ -48,6 +48,8 @@ pub struct PlenaryState {
     /// Group id -> its short title, when set.
     short_titles: HashMap<String, String>,
     data: HashMap<String, Vec<Conclusion>>,
+    /// Groups whose conclusions changed since the last merge: their `edited_at` is stamped.
+    edited: HashSet<String>,
 }
 
 fn group_metas(m: &MeetingRecord) -> Vec<GroupMeta> {
@@ -113,6 +115,7 @@ impl PlenaryState {
             groups: group_metas(meeting),
             short_titles: short_titles(meeting),
             data,
+            edited: HashSet::new(),
         };
         let diff = state.merge(doc);
         (state, diff)
@@ -166,6 +169,9 @@ impl PlenaryState {
     }
 
     pub fn set_conclusions(&mut self, gc: GroupConclusions) {
+        if self.data.get(&gc.group) != Some(&gc.conclusions) {
+            self.edited.insert(gc.group.clone());
+        }
         self.data.insert(gc.group, gc.conclusions);
     }
 
@@ -189,8 +195,82 @@ impl PlenaryState {
         let mut txn = doc.transact_mut();
         merge::ensure_structure(&mut txn, &self.meeting_id, &self.title);
         merge::merge(&mut txn, &self.groups, &self.data);
+        if !self.edited.is_empty() {
+            let now = crate::meetings::now_rfc3339();
+            for g in self.edited.drain() {
+                merge::stamp_edited(&mut txn, &g, &now);
+            }
+        }
         merge::set_short_titles(&mut txn, self.short_title.as_deref(), &self.short_titles);
         let changed = !txn.insert_set().is_empty() || !txn.delete_set().is_empty();
         changed.then(|| txn.encode_update_v1())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::GroupRecord;
+    use plenary_protocol::layout::plenary as pk;
+
+    fn meeting() -> MeetingRecord {
+        MeetingRecord {
+            id: MeetingId::parse("m1").unwrap(),
+            title: "M".into(),
+            created_at: String::new(),
+            short_title: None,
+            notes_private: false,
+            groups: ["a", "b"]
+                .iter()
+                .map(|g| GroupRecord {
+                    id: GroupId::parse(g).unwrap(),
+                    title: g.to_uppercase(),
+                    closed: false,
+                    short_title: None,
+                })
+                .collect(),
+        }
+    }
+
+    fn one(text: &str) -> Vec<Conclusion> {
+        vec![Conclusion {
+            id: "c1".into(),
+            text: text.into(),
+            status: "draft".into(),
+        }]
+    }
+
+    fn edited_at(doc: &Doc, group: usize) -> serde_json::Value {
+        merge::plenary_json(&doc.transact())["groups"][group][pk::GROUP_EDITED_AT].clone()
+    }
+
+    #[test]
+    fn a_change_of_a_groups_conclusions_stamps_its_edited_at() {
+        let doc = Doc::new();
+        let data = HashMap::from([("a".to_string(), one("x"))]);
+        let (mut state, _) = PlenaryState::from_data(&meeting(), data, &doc);
+        assert_eq!(
+            edited_at(&doc, 0),
+            serde_json::Value::Null,
+            "loading stamps nothing"
+        );
+        // the same conclusions again (e.g. a notes edit fed them): no stamp
+        state.set_conclusions(GroupConclusions {
+            group: "a".into(),
+            conclusions: one("x"),
+        });
+        state.merge(&doc);
+        assert_eq!(edited_at(&doc, 0), serde_json::Value::Null);
+        state.set_conclusions(GroupConclusions {
+            group: "a".into(),
+            conclusions: one("xy"),
+        });
+        assert!(state.merge(&doc).is_some());
+        let at = edited_at(&doc, 0);
+        assert!(
+            at.as_str().is_some_and(|s| s.len() >= 20 && s.starts_with("20")),
+            "{at}"
+        );
+        assert_eq!(edited_at(&doc, 1), serde_json::Value::Null, "group b untouched");
     }
 }

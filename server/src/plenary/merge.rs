@@ -164,6 +164,28 @@ pub fn merge(txn: &mut TransactionMut, groups: &[GroupMeta], data: &HashMap<Stri
     }
 }
 
+/// Records in the group's section (`edited_at`, RFC 3339) that its conclusions changed at `at`.
+/// Rewritten only when the minute differs (the first 16 characters, `YYYY-MM-DDTHH:MM`), so that
+/// steady typing adds one small write a minute to the plenary rather than one per merge.
+/// Returns whether it wrote. An unknown group is left alone.
+pub fn stamp_edited(txn: &mut TransactionMut, group: &str, at: &str) -> bool {
+    let Some(arr) = txn.get_array(pk::GROUPS) else {
+        return false;
+    };
+    let section = arr.iter(txn).find_map(|v| match v {
+        Out::YMap(m) if out_str(m.get(txn, pk::GROUP_ID)).as_deref() == Some(group) => Some(m),
+        _ => None,
+    });
+    let Some(section) = section else { return false };
+    let minute = |s: &str| s.get(..16).map(str::to_owned);
+    let old = out_str(section.get(txn, pk::GROUP_EDITED_AT));
+    if old.as_deref().and_then(minute) == minute(at) && old.is_some() {
+        return false;
+    }
+    section.insert(txn, pk::GROUP_EDITED_AT, at);
+    true
+}
+
 /// Sets (or removes) the optional `meta.short_title` and each group section's `short_title`.
 pub fn set_short_titles(
     txn: &mut TransactionMut,

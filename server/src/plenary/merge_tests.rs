@@ -319,3 +319,43 @@ fn a_trashed_copy_does_not_shadow_a_live_item_with_its_id() {
     assert_eq!(c.len(), 1);
     assert_eq!(c[0].text, "new");
 }
+
+fn edited_at(plenary: &Doc, group: usize) -> serde_json::Value {
+    plenary_json(&plenary.transact())["groups"][group][pk::GROUP_EDITED_AT].clone()
+}
+
+#[test]
+fn stamp_edited_writes_once_a_minute_and_only_its_group() {
+    let plenary = Doc::new();
+    let data = HashMap::from([(
+        "a".to_string(),
+        conclusions(&group_doc(&[("c1", "one", "draft")])),
+    )]);
+    run(&plenary, &data);
+    assert_eq!(
+        edited_at(&plenary, 0),
+        serde_json::Value::Null,
+        "no stamp before an edit"
+    );
+
+    let stamp = |at: &str| {
+        let mut txn = plenary.transact_mut();
+        stamp_edited(&mut txn, "b", at)
+    };
+    assert!(stamp("2026-12-01T11:00:05Z"));
+    assert_eq!(edited_at(&plenary, 1), "2026-12-01T11:00:05Z");
+    assert_eq!(
+        edited_at(&plenary, 0),
+        serde_json::Value::Null,
+        "the other group is untouched"
+    );
+    // the same minute: no write at all
+    assert!(!stamp("2026-12-01T11:00:59Z"));
+    assert_eq!(edited_at(&plenary, 1), "2026-12-01T11:00:05Z");
+    // the next minute: rewritten
+    assert!(stamp("2026-12-01T11:01:00Z"));
+    assert_eq!(edited_at(&plenary, 1), "2026-12-01T11:01:00Z");
+    // an unknown group: nothing
+    let mut txn = plenary.transact_mut();
+    assert!(!stamp_edited(&mut txn, "zz", "2026-12-01T11:02:00Z"));
+}

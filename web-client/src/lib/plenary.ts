@@ -17,6 +17,8 @@ export interface PGroup {
   /** optional `short_title` of the group (server-written when present), else '' */
   shortTitle: string
   closed: boolean
+  /** `edited_at` (server-written): when the group's conclusions last changed, to the minute (ms), else null */
+  editedAt: number | null
   color: number // index in the group palette, stable by meeting order
   conclusions: PConclusion[]
 }
@@ -62,7 +64,7 @@ export function readPlenary(doc: Y.Doc, fallbackGroups: GroupInfo[] = [], fallba
   const meetingOrder: string[] = []
   fallbackGroups.forEach((g) => {
     meetingOrder.push(g.id)
-    byId.set(g.id, { id: g.id, title: g.title, shortTitle: '', closed: !!g.closed, color: 0, conclusions: [] })
+    byId.set(g.id, { id: g.id, title: g.title, shortTitle: '', closed: !!g.closed, editedAt: null, color: 0, conclusions: [] })
   })
   groups.forEach((gm) => {
     if (!(gm instanceof Y.Map)) return
@@ -80,7 +82,9 @@ export function readPlenary(doc: Y.Doc, fallbackGroups: GroupInfo[] = [], fallba
       })
     }
     const short = gm.get('short_title')
-    byId.set(id, { id, title: String(gm.get('title') ?? byId.get(id)?.title ?? id), shortTitle: typeof short === 'string' ? short.trim() : '', closed: gm.get('closed') === true, color: 0, conclusions })
+    const edited = gm.get('edited_at')
+    const editedAt = typeof edited === 'string' && !Number.isNaN(Date.parse(edited)) ? Date.parse(edited) : null
+    byId.set(id, { id, title: String(gm.get('title') ?? byId.get(id)?.title ?? id), shortTitle: typeof short === 'string' ? short.trim() : '', closed: gm.get('closed') === true, editedAt, color: 0, conclusions })
   })
   meetingOrder.forEach((id, i) => (byId.get(id)!.color = i))
 

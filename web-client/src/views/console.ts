@@ -21,7 +21,8 @@ interface Version {
 
 interface GroupLive {
   room: Room
-  /** last time a change of this group's document arrived from the server (ms), null: none seen */
+  /** last time a change of this group's document (notes or conclusions) arrived from the server
+   *  while this console was open (ms), null: none seen; before that, the plenary's `edited_at` */
   lastEdit: number | null
   /** what this console asked for (close/reopen) until the server's next state confirms it */
   asked: { closed: boolean; stamp: number } | null
@@ -571,6 +572,9 @@ export default async function consoleView(meeting: string) {
     const online = rapporteursOnline(g.id)
     const gl = live.get(g.id)
     const hiddenN = items.filter((it) => it.c.hidden).length
+    // the latest known edit: the server's stamp of the conclusions (to the minute, from the start)
+    // or an update of the group's document seen live here (notes too)
+    const lastEdit = Math.max(g.editedAt ?? 0, gl?.lastEdit ?? 0)
     return html`<section class="cgroup${isCollapsed ? ' collapsed' : ''}" style="--gc:${groupColor(g.color)}" data-group=${g.id} aria-label=${g.title}>
       <div class="cgroup-head">
         <button type="button" class="small collapse" aria-expanded=${String(!isCollapsed)} aria-label=${`${isCollapsed ? 'Expand' : 'Collapse'} ${g.title}`} data-testid="collapse" @click=${() => toggleCollapsed(g.id)}>${isCollapsed ? '▸' : '▾'}</button>
@@ -583,7 +587,7 @@ export default async function consoleView(meeting: string) {
         </span>
         <p class="meta gstatus" data-testid="group-status">
           <span class=${online ? 'dot on' : 'dot'} aria-hidden="true"></span>${online ? `Rapporteur online${online > 1 ? ` (${online})` : ''}` : 'No rapporteur online'}
-          · ${finals} final, ${drafts} draft${hiddenN ? `, ${hiddenN} hidden` : ''} · last edit ${gl?.lastEdit ? hhmm(gl.lastEdit) : '—'}${closed ? ' · closed' : ''}
+          · ${finals} final, ${drafts} draft${hiddenN ? `, ${hiddenN} hidden` : ''} · ${lastEdit ? html`last edit <time datetime=${new Date(lastEdit).toISOString()}>${hhmm(lastEdit)}</time>` : 'no edit yet'}${closed ? ' · closed' : ''}
         </p>
       </div>
       ${isCollapsed

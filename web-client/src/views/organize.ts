@@ -155,7 +155,7 @@ export default function organize() {
         )
       }
     } catch {
-      /* an older server: no warning */
+      /* the server cannot be reached: the meetings list below says so */
     }
   })()
 

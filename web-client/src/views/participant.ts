@@ -6,7 +6,8 @@ import { numberGroups, shownItems } from '../lib/numbering'
 import { readPlenary, plenaryRoots, groupColor, type Plenary } from '../lib/plenary'
 import { plenaryContent } from '../lib/plenaryview'
 import { prefsControls } from '../lib/prefs'
-import { openRoom, type Room } from '../lib/room'
+import { fnv1a, openRoom, type Room } from '../lib/room'
+import { loadSnapshot, saveSnapshot, type Snapshot } from '../lib/snapshot'
 import { statusBar } from '../lib/status'
 
 const hhmm = (t: number) => new Date(t).toLocaleTimeString([], { hour: '2-digit', minute: '2-digit' })
@@ -14,14 +15,23 @@ const hhmm = (t: number) => new Date(t).toLocaleTimeString([], { hour: '2-digit'
 interface Tab {
   room: Room
   status: HTMLElement
-  /** when this page last had the document live from the server (ms), 0: never */
+  /** when the document was last live from the server (ms; on this page or, from the kept copy,
+   *  an earlier one), 0: never */
   updated: number
+  /** the room has synced with the server on this page: its own Y.Doc is the one to show */
+  live: boolean
+  /** the copy kept by an earlier visit (src/lib/snapshot.ts), shown until the room is live */
+  copy: Snapshot | null
 }
+
+/** the document to draw a tab from: the live one, or the kept copy until the live one has synced */
+const docOf = (t: Tab) => (t.live || !t.copy ? t.room.doc : t.copy.doc)
 
 // Participant phone view: read-only, content first. The plenary document stays connected (it
 // carries the numbering, what is hidden and what is presented, for every tab); a group's document
-// is connected while its tab is shown and kept in memory afterwards, so that a tab seen once still
-// shows its last content offline, with the time it was last updated.
+// is connected while its tab is shown and kept in memory afterwards. Every document is also kept
+// in localStorage (src/lib/snapshot.ts), so that even after a reload offline every tab seen once
+// shows its last content, with the time it was last updated.
 export default async function participant(meeting: string) {
   const b = await boot(meeting)
   if (!b) return
@@ -52,30 +62,51 @@ export default async function participant(meeting: string) {
 
   let current = 'plenary'
   const open = new Map<string, Tab>()
+  const cap = fnv1a(token)
+  const savers: (() => void)[] = []
+  const saveAll = () => savers.forEach((f) => f())
+  window.addEventListener('pagehide', saveAll)
+  document.addEventListener('visibilitychange', () => document.visibilityState === 'hidden' && saveAll())
   const plenaryTab = openTab('plenary')
   const plenaryRoom = plenaryTab.room
   plenaryRoots(plenaryRoom.doc)
   open.set('plenary', plenaryTab)
-  let p: Plenary = readPlenary(plenaryRoom.doc, info.groups, info.title)
+  let p: Plenary = readPlenary(docOf(plenaryTab), info.groups, info.title)
 
   function openTab(id: string): Tab {
     const room = openRoom(meeting, id, token)
-    const tab: Tab = { room, status: statusBar(room), updated: 0 }
+    const copy = loadSnapshot(meeting, cap, id)
+    const tab: Tab = { room, status: statusBar(room), updated: copy?.at ?? 0, live: false, copy }
+    // the copy is written at most once a second while live, and when the page is hidden
+    let saveTimer = 0
+    const save = () => {
+      window.clearTimeout(saveTimer)
+      saveTimer = 0
+      if (tab.live) saveSnapshot(meeting, cap, id, room.doc, tab.updated)
+    }
     const touch = () => {
       if (room.state.status === 'connected' && room.state.synced) {
+        const first = !tab.live
+        tab.live = true
         tab.updated = Date.now()
+        if (first) {
+          tab.copy?.doc.destroy()
+          tab.copy = null
+          save()
+        } else if (!saveTimer) saveTimer = window.setTimeout(save, 1000)
         if (current === id) showUpdated()
       }
     }
     room.onState(touch)
     room.doc.on('update', touch)
+    savers.push(save)
     return tab
   }
 
   function showUpdated() {
     const tab = info.notes_private ? plenaryTab : open.get(current)
     if (!tab) return
-    const live = tab.room.state.status === 'connected' && tab.room.state.synced
+    const live = tab.live && tab.room.state.status === 'connected' && tab.room.state.synced
     updatedEl.textContent = live ? '' : tab.updated ? `last updated ${hhmm(tab.updated)}` : 'not loaded yet'
   }
 
@@ -110,7 +141,7 @@ export default async function participant(meeting: string) {
     const id = current
     if (id === 'plenary') {
       heading.textContent = 'Plenary summary'
-      if (!plenaryTab.updated && !plenaryRoom.state.synced) return content.replaceChildren(h('p', { class: 'muted' }, 'Loading…'))
+      if (!plenaryTab.updated && !plenaryTab.live) return content.replaceChildren(h('p', { class: 'muted' }, 'Loading…'))
       rerender(content, () => plenaryContent(p))
       return
     }
@@ -119,9 +150,9 @@ export default async function participant(meeting: string) {
     heading.textContent = g.title
     const ng = numberGroups(p).find((x) => x.g.id === id)
     const hidden = ng ? ng.all.filter((x) => x.c.hidden && x.c.text.trim() !== '').length : 0
-    const { notes } = groupRoots(tab.room.doc)
+    const { notes } = groupRoots(docOf(tab))
     const closed = notesPrivate ? ng?.g.closed ?? !!g.closed : tab.room.state.closed ?? ng?.g.closed ?? !!g.closed
-    const notesLoaded = tab.updated > 0 || tab.room.state.synced
+    const notesLoaded = tab.updated > 0 || tab.live
     rerender(content, () => [
       closed ? h('p', { class: 'notice', 'data-testid': 'group-closed' }, 'The moderator has closed this group: no more edits.') : null,
       h('h3', null, 'Conclusions'),
@@ -139,7 +170,7 @@ export default async function participant(meeting: string) {
               ),
             ),
           )
-        : h('p', { class: 'empty' }, plenaryTab.updated || plenaryRoom.state.synced ? 'No conclusions yet.' : 'Loading…'),
+        : h('p', { class: 'empty' }, plenaryTab.updated || plenaryTab.live ? 'No conclusions yet.' : 'Loading…'),
       hidden ? h('p', { class: 'meta', 'data-testid': 'hidden-count' }, `${hidden} ${hidden === 1 ? 'item is' : 'items are'} not shown: the moderator hid ${hidden === 1 ? 'it' : 'them'} from the plenary.`) : null,
       h('h3', null, 'Notes'),
       notesPrivate
@@ -149,7 +180,7 @@ export default async function participant(meeting: string) {
   }
 
   const render = perFrame(() => {
-    p = readPlenary(plenaryRoom.doc, info.groups, info.title)
+    p = readPlenary(docOf(plenaryTab), info.groups, info.title)
     renderNow()
     renderContent()
     showUpdated()
