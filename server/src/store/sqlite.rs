@@ -185,9 +185,8 @@ impl Store for SqliteStore {
     fn meetings(&self) -> Result<Vec<(MeetingRecord, Vec<TokenRecord>)>, StoreError> {
         let conn = lock(&self.reader);
         let mut out = Vec::new();
-        let mut stmt = conn.prepare(
-            "SELECT id, title, created_at, short_title, notes_private FROM meetings ORDER BY created_at, id",
-        )?;
+        let mut stmt =
+            conn.prepare("SELECT id, title, created_at, short_title, notes_private FROM meetings ORDER BY created_at, id")?;
         let rows = stmt.query_map([], |r| {
             Ok((
                 r.get::<_, String>(0)?,
