@@ -9,7 +9,7 @@ use super::merge::{self, Conclusion, GroupConclusions, GroupMeta};
 use crate::services::Services;
 use crate::store::{MeetingRecord, Store};
 use plenary_protocol::{GroupId, MeetingId, RoomPath};
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use yrs::{Doc, Transact};
 
 pub struct GroupFeed {
@@ -48,8 +48,6 @@ pub struct PlenaryState {
     /// Group id -> its short title, when set.
     short_titles: HashMap<String, String>,
     data: HashMap<String, Vec<Conclusion>>,
-    /// Groups whose conclusions changed since the last merge: their `edited_at` is stamped.
-    edited: HashSet<String>,
 }
 
 fn group_metas(m: &MeetingRecord) -> Vec<GroupMeta> {
@@ -115,7 +113,6 @@ impl PlenaryState {
             groups: group_metas(meeting),
             short_titles: short_titles(meeting),
             data,
-            edited: HashSet::new(),
         };
         let diff = state.merge(doc);
         (state, diff)
@@ -169,9 +166,6 @@ impl PlenaryState {
     }
 
     pub fn set_conclusions(&mut self, gc: GroupConclusions) {
-        if self.data.get(&gc.group) != Some(&gc.conclusions) {
-            self.edited.insert(gc.group.clone());
-        }
         self.data.insert(gc.group, gc.conclusions);
     }
 
@@ -194,11 +188,23 @@ impl PlenaryState {
     pub fn merge(&mut self, doc: &Doc) -> Option<Vec<u8>> {
         let mut txn = doc.transact_mut();
         merge::ensure_structure(&mut txn, &self.meeting_id, &self.title);
+        // Groups whose conclusions the plenary does not show yet: edited now (also on load, when
+        // a group wrote while this room was unloaded; the group's room loads it at once).
+        let edited: Vec<&str> = self
+            .groups
+            .iter()
+            .filter(|g| {
+                self.data
+                    .get(&g.id)
+                    .is_some_and(|d| merge::section_conclusions(&txn, &g.id) != *d)
+            })
+            .map(|g| g.id.as_str())
+            .collect();
         merge::merge(&mut txn, &self.groups, &self.data);
-        if !self.edited.is_empty() {
+        if !edited.is_empty() {
             let now = crate::meetings::now_rfc3339();
-            for g in self.edited.drain() {
-                merge::stamp_edited(&mut txn, &g, &now);
+            for g in edited {
+                merge::stamp_edited(&mut txn, g, &now);
             }
         }
         merge::set_short_titles(&mut txn, self.short_title.as_deref(), &self.short_titles);
@@ -247,30 +253,34 @@ mod tests {
     #[test]
     fn a_change_of_a_groups_conclusions_stamps_its_edited_at() {
         let doc = Doc::new();
-        let data = HashMap::from([("a".to_string(), one("x"))]);
+        // loading a plenary that lags the stored group (it wrote while the plenary was unloaded)
+        let data = HashMap::from([("a".to_string(), one("x")), ("b".to_string(), vec![])]);
         let (mut state, _) = PlenaryState::from_data(&meeting(), data, &doc);
-        assert_eq!(
-            edited_at(&doc, 0),
-            serde_json::Value::Null,
-            "loading stamps nothing"
+        assert!(
+            edited_at(&doc, 0).is_string(),
+            "a's conclusions reached the plenary: stamped"
         );
-        // the same conclusions again (e.g. a notes edit fed them): no stamp
+        assert_eq!(
+            edited_at(&doc, 1),
+            serde_json::Value::Null,
+            "b has none: no stamp"
+        );
+        // the same conclusions again (e.g. fed after a notes edit): nothing changes
         state.set_conclusions(GroupConclusions {
-            group: "a".into(),
-            conclusions: one("x"),
+            group: "b".into(),
+            conclusions: vec![],
         });
-        state.merge(&doc);
-        assert_eq!(edited_at(&doc, 0), serde_json::Value::Null);
+        assert!(state.merge(&doc).is_none());
+        assert_eq!(edited_at(&doc, 1), serde_json::Value::Null);
         state.set_conclusions(GroupConclusions {
-            group: "a".into(),
-            conclusions: one("xy"),
+            group: "b".into(),
+            conclusions: one("y"),
         });
         assert!(state.merge(&doc).is_some());
-        let at = edited_at(&doc, 0);
+        let at = edited_at(&doc, 1);
         assert!(
             at.as_str().is_some_and(|s| s.len() >= 20 && s.starts_with("20")),
             "{at}"
         );
-        assert_eq!(edited_at(&doc, 1), serde_json::Value::Null, "group b untouched");
     }
 }

@@ -164,6 +164,34 @@ pub fn merge(txn: &mut TransactionMut, groups: &[GroupMeta], data: &HashMap<Stri
     }
 }
 
+/// The conclusions the plenary shows for a group (empty when it has no section yet).
+pub fn section_conclusions<T: ReadTxn>(txn: &T, group: &str) -> Vec<Conclusion> {
+    let Some(arr) = txn.get_array(pk::GROUPS) else {
+        return Vec::new();
+    };
+    for v in arr.iter(txn) {
+        let Out::YMap(section) = v else { continue };
+        if out_str(section.get(txn, pk::GROUP_ID)).as_deref() != Some(group) {
+            continue;
+        }
+        let Some(Out::YArray(list)) = section.get(txn, pk::GROUP_CONCLUSIONS) else {
+            return Vec::new();
+        };
+        return list
+            .iter(txn)
+            .filter_map(|v| match v {
+                Out::YMap(m) => Some(Conclusion {
+                    id: out_str(m.get(txn, ck::ID)).unwrap_or_default(),
+                    text: out_text(txn, m.get(txn, ck::TEXT)),
+                    status: out_str(m.get(txn, ck::STATUS)).unwrap_or_default(),
+                }),
+                _ => None,
+            })
+            .collect();
+    }
+    Vec::new()
+}
+
 /// Records in the group's section (`edited_at`, RFC 3339) that its conclusions changed at `at`.
 /// Rewritten only when the minute differs (the first 16 characters, `YYYY-MM-DDTHH:MM`), so that
 /// steady typing adds one small write a minute to the plenary rather than one per merge.

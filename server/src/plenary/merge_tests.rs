@@ -359,3 +359,13 @@ fn stamp_edited_writes_once_a_minute_and_only_its_group() {
     let mut txn = plenary.transact_mut();
     assert!(!stamp_edited(&mut txn, "zz", "2026-12-01T11:02:00Z"));
 }
+
+#[test]
+fn section_conclusions_reads_what_the_merge_wrote() {
+    let plenary = Doc::new();
+    let list = conclusions(&group_doc(&[("c1", "one", "final"), ("c2", "two", "draft")]));
+    assert!(section_conclusions(&plenary.transact(), "a").is_empty());
+    run(&plenary, &HashMap::from([("a".to_string(), list.clone())]));
+    assert_eq!(section_conclusions(&plenary.transact(), "a"), list);
+    assert!(section_conclusions(&plenary.transact(), "b").is_empty());
+}

@@ -1,0 +1,80 @@
+// The phone keeps every tab it loaded across a reload while offline: the service worker serves the
+// page, the meeting's description comes from localStorage, and each tab's last content from the
+// copies kept in localStorage (src/lib/snapshot.ts), with "last updated HH:MM".
+import { test, after, before } from 'node:test'
+import assert from 'node:assert/strict'
+import { startServer, createMeeting, demoMeeting, links, launch, PHONE, waitOnline, watchErrors, screenshot, addConclusions, yjsWrite } from './helpers.mjs'
+
+let server, browser, created, L
+const A = ['Create a joint contact point for firearms cases.', 'Publish the handbook in all regional languages.']
+const NOTE = 'Cases of armed possession among migrants were presented.'
+before(async () => {
+  server = await startServer()
+  browser = await launch()
+  created = await createMeeting(server.url, demoMeeting('phone-reload'))
+  L = links(server.url, created)
+  await addConclusions(server.url, created.id, 'wg-migrants', created.tokens.rapporteurs['wg-migrants'], A)
+  await yjsWrite(server.url, `${created.id}/wg-migrants`, created.tokens.rapporteurs['wg-migrants'], (doc, Yj) => {
+    const p = new Yj.XmlElement('paragraph')
+    p.insert(0, [new Yj.XmlText(NOTE)])
+    doc.getXmlFragment('notes').insert(0, [p])
+  })
+})
+after(async () => {
+  await browser?.close()
+  await server?.stop()
+  server?.cleanup()
+})
+
+const copies = (page) => page.evaluate(() => Object.keys(localStorage).filter((k) => k.startsWith('plenary-copy:')).map((k) => k.split(':').pop()).sort())
+
+test('phone: a reload while offline shows every tab loaded before, with "last updated"', { timeout: 120_000 }, async () => {
+  const ctx = await browser.newContext({ ...PHONE, viewport: { width: 360, height: 640 } })
+  const phone = await ctx.newPage()
+  const errs = watchErrors(phone)
+  await phone.goto(L.participant)
+  await waitOnline(phone)
+  await phone.evaluate(() => navigator.serviceWorker.ready)
+  await phone.reload()
+  await waitOnline(phone)
+  assert.ok(await phone.evaluate(() => !!navigator.serviceWorker.controller), 'the page is controlled by the service worker')
+  await phone.locator('[data-testid="content"] li', { hasText: A[1] }).waitFor({ timeout: 15_000 })
+  await phone.getByRole('button', { name: 'Migrants with weapons' }).click()
+  await phone.locator('.notes', { hasText: NOTE }).waitFor({ timeout: 15_000 })
+  // both documents are kept (written when they first synced)
+  for (const end = Date.now() + 10_000; Date.now() < end;) {
+    if ((await copies(phone)).join() === 'plenary,wg-migrants') break
+    await phone.waitForTimeout(100)
+  }
+  assert.deepEqual(await copies(phone), ['plenary', 'wg-migrants'])
+
+  await ctx.setOffline(true)
+  await phone.reload()
+  await phone.locator('[data-testid="connection"]').waitFor({ timeout: 15_000 })
+  // the tab shown at the reload (the plenary): its content, and when it was last live
+  await phone.locator('[data-testid="content"] li', { hasText: A[1] }).waitFor({ timeout: 10_000 })
+  await phone.getByTestId('updated').getByText(/^last updated \d\d:\d\d/).waitFor({ timeout: 10_000 })
+  assert.equal(await phone.locator('[data-testid="content"]', { hasText: 'Loading' }).count(), 0, 'nothing thrown away')
+  // the numbers are those of the plenary
+  assert.deepEqual(await phone.locator('[data-testid="content"] li [data-testid="number"]').allTextContents(), ['1.1', '1.2'])
+  // the group tab: its conclusions and its notes
+  await phone.getByRole('button', { name: 'Migrants with weapons' }).click()
+  await phone.locator('.notes', { hasText: NOTE }).waitFor({ timeout: 5_000 })
+  await phone.locator('[data-testid="content"] li', { hasText: A[0] }).waitFor({ timeout: 5_000 })
+  await phone.getByTestId('updated').getByText(/^last updated \d\d:\d\d/).waitFor({ timeout: 5_000 })
+  assert.notEqual(await phone.locator('[data-testid="connection"]').getAttribute('data-state'), 'online')
+  await screenshot(phone, 'participant-360x640-offline-reload')
+  // a tab never loaded says so
+  await phone.getByRole('button', { name: /Handbook/ }).click()
+  await phone.getByTestId('updated').getByText('not loaded yet').waitFor({ timeout: 5_000 })
+
+  // back online: live again, and what the groups wrote meanwhile arrives
+  await addConclusions(server.url, created.id, 'wg-migrants', created.tokens.rapporteurs['wg-migrants'], ['Written while the phone was offline.'])
+  await ctx.setOffline(false)
+  await phone.getByRole('button', { name: 'Migrants with weapons' }).click()
+  await phone.locator('[data-testid="connection"][data-state="online"]').waitFor({ timeout: 30_000 })
+  await phone.locator('[data-testid="content"] li', { hasText: 'Written while the phone was offline.' }).waitFor({ timeout: 15_000 })
+  assert.equal(await phone.getByTestId('updated').textContent(), '')
+  assert.deepEqual(errs, [])
+  await ctx.close()
+})
