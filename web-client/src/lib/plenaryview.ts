@@ -24,6 +24,7 @@ export function plenaryContent(p: Plenary, opts: { headingLevel?: 2 | 3 } = {}):
                 { class: `${it.c.status}${now ? ' presenting' : ''}`, 'data-key': it.c.key, 'aria-current': now ? 'true' : null },
                 h('span', { class: 'num', 'data-testid': 'number' }, it.label),
                 now ? h('span', { class: 'now' }, 'Presenting now') : null,
+                now ? ' ' : null,
                 h('span', { class: 'ctext' }, it.c.text),
                 it.c.status === 'final' ? h('span', { class: 'badge final' }, 'final') : null,
               )

@@ -301,19 +301,14 @@ export default async function projector(meeting: string) {
     const gap = 2.5 * unit()
     const colW = Math.floor((W - gap * (cols - 1)) / cols) - 1
     const u = unit()
-    let font = Math.max(20, 2.8 * u)
+    const base = Math.max(20, 2.8 * u)
     // measure every block at the column width
     const measure = h('div', { class: 'proj-body ov-measure', 'aria-hidden': 'true' })
     measure.style.width = `${colW}px`
     stage.replaceChildren(measure)
-    let heads: number[] = []
-    let itemH: number[][] = []
-    let emptyH = 0
-    let introH = 0
-    let closingH = 0
     const outer = (el: HTMLElement) => el.getBoundingClientRect().height + parseFloat(getComputedStyle(el).marginTop) + parseFloat(getComputedStyle(el).marginBottom)
-    for (let attempt = 0; attempt < 6; attempt++) {
-      measure.style.setProperty('--ov-size', `${font}px`)
+    const measureAt = (f: number) => {
+      measure.style.setProperty('--ov-size', `${f}px`)
       measure.replaceChildren()
       const hs = groups.map((ng) => groupHead(ng, '10/10 · continued')) // the longest label: never taller in the page
       const lis = groups.map((ng) => ng.shown.map((it) => itemEl(it, presenting)))
@@ -322,49 +317,70 @@ export default async function projector(meeting: string) {
       const closing = h('p', { class: 'closing ctext' }, p.closing)
       groups.forEach((_, i) => measure.append(h('section', { class: 'pgroup' }, hs[i], h('ol', { class: 'conclusions' }, lis[i]))))
       measure.append(emptyEl, intro, closing)
-      heads = hs.map(outer)
-      itemH = lis.map((l) => l.map(outer))
-      emptyH = outer(emptyEl)
-      introH = p.intro.trim() ? outer(intro) : 0
-      closingH = p.closing.trim() ? outer(closing) : 0
-      const tallest = Math.max(0, ...groups.map((_, i) => heads[i] + Math.max(0, ...itemH[i])))
-      if (tallest <= H || font <= 16) break
-      font = Math.max(16, font * 0.88)
+      return {
+        heads: hs.map(outer),
+        itemH: lis.map((l) => l.map(outer)),
+        emptyH: outer(emptyEl),
+        introH: p.intro.trim() ? outer(intro) : 0,
+        closingH: p.closing.trim() ? outer(closing) : 0,
+      }
     }
     // pack: columns of whole items; a group that goes on in a new column repeats its title there
-    const columns: Column[] = [[]]
-    let used = 0
-    const newColumn = () => {
-      columns.push([])
-      used = 0
-    }
-    const col = () => columns[columns.length - 1]
-    if (introH) {
-      col().push({ text: p.intro, kind: 'intro' })
-      used += introH
-    }
-    groups.forEach((ng, gi) => {
-      const first = ng.shown.length ? itemH[gi][0] : emptyH
-      if (used > 0 && used + heads[gi] + first > H) newColumn()
-      let seg: Segment = { ng, cont: false, items: [], empty: !ng.shown.length }
-      col().push(seg)
-      used += heads[gi] + (ng.shown.length ? 0 : emptyH)
-      ng.shown.forEach((it, i) => {
-        const ih = itemH[gi][i]
-        if (seg.items.length && used + ih > H) {
-          newColumn()
-          seg = { ng, cont: true, items: [] }
-          col().push(seg)
-          used = heads[gi]
-        }
-        seg.items.push(it)
-        used += ih
+    const pack = ({ heads, itemH, emptyH, introH, closingH }: ReturnType<typeof measureAt>): Column[] => {
+      const columns: Column[] = [[]]
+      let used = 0
+      const newColumn = () => {
+        columns.push([])
+        used = 0
+      }
+      const col = () => columns[columns.length - 1]
+      if (introH) {
+        col().push({ text: p.intro, kind: 'intro' })
+        used += introH
+      }
+      groups.forEach((ng, gi) => {
+        const first = ng.shown.length ? itemH[gi][0] : emptyH
+        if (used > 0 && used + heads[gi] + first > H) newColumn()
+        let seg: Segment = { ng, cont: false, items: [], empty: !ng.shown.length }
+        col().push(seg)
+        used += heads[gi] + (ng.shown.length ? 0 : emptyH)
+        ng.shown.forEach((it, i) => {
+          const ih = itemH[gi][i]
+          if (seg.items.length && used + ih > H) {
+            newColumn()
+            seg = { ng, cont: true, items: [] }
+            col().push(seg)
+            used = heads[gi]
+          }
+          seg.items.push(it)
+          used += ih
+        })
       })
-    })
-    if (closingH) {
-      if (used > 0 && used + closingH > H) newColumn()
-      col().push({ text: p.closing, kind: 'closing' })
-      used += closingH
+      if (closingH) {
+        if (used > 0 && used + closingH > H) newColumn()
+        col().push({ text: p.closing, kind: 'closing' })
+      }
+      return columns
+    }
+    // the base size, smaller only if one group's title and item do not fit a column
+    let font = base
+    let m = measureAt(font)
+    for (let attempt = 0; attempt < 6; attempt++) {
+      const tallest = Math.max(0, ...groups.map((_, i) => m.heads[i] + Math.max(0, ...m.itemH[i])))
+      if (tallest <= H || font <= 16) break
+      font = Math.max(16, font * 0.88)
+      m = measureAt(font)
+    }
+    let columns = pack(m)
+    // few items: as large as still fits one page (read from the back of the room), up to 1.6×
+    if (columns.length <= cols && font === base) {
+      for (let f = base * 1.15; f <= base * 1.6 + 0.01; f *= 1.15) {
+        const mf = measureAt(f)
+        const cf = pack(mf)
+        if (cf.length > cols) break
+        font = f
+        columns = cf
+      }
     }
     const pages: Column[][] = []
     for (let i = 0; i < columns.length; i += cols) pages.push(columns.slice(i, i + cols))
