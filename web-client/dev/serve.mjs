@@ -7,7 +7,7 @@
 //   npm run dev -- --data-dir /tmp/pd # keep the data between runs
 //
 // Admin token: $PLENARY_ADMIN_TOKEN or dev-admin-token-000 (for /organize). Ctrl+C stops both.
-import { spawn } from 'node:child_process'
+import { spawn, spawnSync } from 'node:child_process'
 import { existsSync, mkdtempSync, rmSync } from 'node:fs'
 import { createServer as netServer } from 'node:net'
 import { tmpdir } from 'node:os'
@@ -65,24 +65,25 @@ await vite.listen()
 console.log(`\nplenary serve ${serverUrl} (data ${dataDir}${keep ? '' : ', temporary'})`)
 console.log(`vite dev server ${viteUrl} — organizer page ${viteUrl}/organize (admin token ${admin})\n`)
 
-let stopping = false
-async function stop(code = 0) {
-  if (stopping) return
-  stopping = true
-  await vite.close().catch(() => {})
+// However node ends (Ctrl+C, SIGTERM, which Vite answers with its own process.exit, an error),
+// the server goes with it: it is asked to stop and awaited (synchronously, as 'exit' requires),
+// then the temporary data dir is removed.
+let exiting = false
+process.on('exit', () => {
+  if (exiting) return
+  exiting = true
   if (server.exitCode === null && server.signalCode === null) {
-    const done = new Promise((r) => server.once('exit', r))
     server.kill('SIGTERM')
-    await done
+    spawnSync('sh', ['-c', `while kill -0 ${server.pid} 2>/dev/null; do sleep 0.1; done`], { timeout: 10_000 })
+    if (server.exitCode === null) server.kill('SIGKILL')
   }
   if (!keep) rmSync(dataDir, { recursive: true, force: true })
-  process.exit(code)
-}
+})
+const stop = (code) => vite.close().catch(() => {}).then(() => process.exit(code))
 process.on('SIGINT', () => stop(0))
 process.on('SIGTERM', () => stop(0))
 server.on('exit', (code) => {
-  if (!stopping) {
-    console.error(`plenary serve exited (${code})`)
-    stop(1)
-  }
+  if (exiting) return
+  console.error(`plenary serve exited (${code})`)
+  stop(1)
 })
