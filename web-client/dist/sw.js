@@ -2,8 +2,8 @@
 // /sw.js with scope /). It keeps the page shell and every built asset, so that a reload while
 // offline opens the page; the documents themselves come from IndexedDB (y-indexeddb).
 // Never cached: /api/ and /ws/ (live data, capabilities), anything not GET, other origins.
-const VERSION = "c5a1657d6dcf"
-const ASSETS = ["/assets/api-D3wftUu5.js","/assets/console-ARKGXOQD.css","/assets/console-DEnwtYJG.js","/assets/groupdoc-CMIqilr2.js","/assets/index-B9sQHS0n.css","/assets/index-BPJT_iW_.js","/assets/joinlink-RFqO_8qK.js","/assets/organize-C4eFSYBU.css","/assets/organize-CcEG1O9e.js","/assets/participant-x0b6YCrZ.js","/assets/plenary-GT5QRsYn.js","/assets/projector-BCP3gp4W.js","/assets/projector-Cr4eiGsY.css","/assets/qr-BYaUcy6m.js","/assets/rapporteur-CrW2gdbE.js","/assets/rapporteur-DDssV-s1.css","/assets/status-D_52hs-7.js","/assets/textbinding-BqyCS5uT.js","/assets/y-indexeddb-BmLH21sa.js","/assets/yjs-sync-cFqSxkch.js"]
+const VERSION = "f0248390ec49"
+const ASSETS = ["/assets/api-D3wftUu5.js","/assets/console-ARKGXOQD.css","/assets/console-COo6Kyet.js","/assets/groupdoc-CMIqilr2.js","/assets/index-B9sQHS0n.css","/assets/index-CxOwkKqa.js","/assets/joinlink-RFqO_8qK.js","/assets/organize-C4eFSYBU.css","/assets/organize-Djps2lyv.js","/assets/participant-Bq4fEmI0.js","/assets/plenary-GT5QRsYn.js","/assets/projector-Cr4eiGsY.css","/assets/projector-Dmw9L4vQ.js","/assets/qr-BYaUcy6m.js","/assets/rapporteur-DDssV-s1.css","/assets/rapporteur-DFotU_Us.js","/assets/status-CusHwXpy.js","/assets/textbinding-BqyCS5uT.js","/assets/y-indexeddb-BmLH21sa.js","/assets/yjs-sync-cFqSxkch.js"]
 const CACHE = `plenary-shell-${VERSION}`
 
 self.addEventListener('install', (event) => {

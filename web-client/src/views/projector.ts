@@ -297,14 +297,14 @@ export default async function projector(meeting: string) {
     const box = stage.getBoundingClientRect()
     const W = box.width
     const H = Math.floor(box.height) - shrink
-    const cols = W >= 1000 ? 2 : 1
+    let cols = W >= 1000 ? 2 : 1
     const gap = 2.5 * unit()
-    const colW = Math.floor((W - gap * (cols - 1)) / cols) - 1
+    const colWidth = (n: number) => Math.floor((W - gap * (n - 1)) / n) - 1
     const u = unit()
     const base = Math.max(20, 2.8 * u)
     // measure every block at the column width
     const measure = h('div', { class: 'proj-body ov-measure', 'aria-hidden': 'true' })
-    measure.style.width = `${colW}px`
+    measure.style.width = `${colWidth(cols)}px`
     stage.replaceChildren(measure)
     const outer = (el: HTMLElement) => el.getBoundingClientRect().height + parseFloat(getComputedStyle(el).marginTop) + parseFloat(getComputedStyle(el).marginBottom)
     const measureAt = (f: number) => {
@@ -372,11 +372,16 @@ export default async function projector(meeting: string) {
       m = measureAt(font)
     }
     let columns = pack(m)
-    // few items: as large as still fits one page (read from the back of the room), up to 1.6×
+    // few items: as large as still fits one page (read from the back of the room), up to 2×;
+    // when they fit one column, that column takes the whole width
     if (columns.length <= cols && font === base) {
-      for (let f = base * 1.15; f <= base * 1.6 + 0.01; f *= 1.15) {
-        const mf = measureAt(f)
-        const cf = pack(mf)
+      if (cols === 2 && columns.length === 1) {
+        cols = 1
+        measure.style.width = `${colWidth(1)}px`
+        columns = pack(measureAt(font))
+      }
+      for (let f = base * 1.15; f <= base * 2 + 0.01; f *= 1.15) {
+        const cf = pack(measureAt(f))
         if (cf.length > cols) break
         font = f
         columns = cf
