@@ -6,7 +6,6 @@ mod common;
 use common::*;
 use plenary_protocol::message::{encode_awareness, encode_update};
 use plenary_protocol::{AwarenessEntry, AwarenessUpdate};
-use plenary_server::config::Config;
 use yrs::{Text, WriteTxn};
 
 fn error_code(v: &serde_json::Value) -> &str {

@@ -4,9 +4,7 @@
 mod common;
 
 use common::*;
-use plenary_protocol::layout::{conclusion as ck, CONCLUSIONS};
 use serde_json::{json, Value};
-use yrs::{Array, In, MapPrelim, TextPrelim};
 
 fn err_code(v: &Value) -> &str {
     v["error"]["code"].as_str().unwrap_or("<no JSON error body>")

@@ -4,9 +4,9 @@
 mod common;
 
 use common::*;
-use plenary_protocol::layout::{conclusion as ck, plenary as pk, CONCLUSIONS};
+use plenary_protocol::layout::plenary as pk;
 use serde_json::{json, Value};
-use yrs::{Array, In, Map, MapPrelim, Out, TextPrelim, WriteTxn};
+use yrs::{Map, Out, WriteTxn};
 
 /// (key, number) of every numbered conclusion of an exported summary.json.
 fn numbers_of(j: &Value) -> Vec<(String, String)> {

@@ -4,7 +4,7 @@ mod common;
 
 use common::*;
 use plenary_protocol::layout::{conclusion as ck, plenary as pk, CONCLUSIONS};
-use yrs::{Array, In, Map, MapPrelim, Out, Text, TextPrelim, WriteTxn};
+use yrs::{Array, Map, Out, Text, WriteTxn};
 
 fn conclusion_texts(p: &Peer, group: usize) -> Vec<String> {
     p.json()["groups"][group]["conclusions"]

@@ -4,7 +4,7 @@
 mod common;
 
 use common::*;
-use serde_json::{json, Value};
+use serde_json::json;
 use yrs::{Text, WriteTxn};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -83,6 +83,9 @@ async fn a_child_that_aborts_segfaults_or_hangs_costs_one_update_and_a_restart()
     let follower = Peer::connect(s.addr, "m1/g1", tok(&m, &["participant"]), "")
         .await
         .unwrap();
+    // both rooms loaded (through the child) before it is crashed
+    other.synced().await;
+    follower.synced().await;
     let mut restarts = 0;
     for (i, marker) in ["PLENARY-TEST-ABORT", "PLENARY-TEST-SEGV", "PLENARY-TEST-LOOP"]
         .iter()

@@ -8,8 +8,12 @@ pub mod content;
 pub mod http;
 pub mod peer;
 
+// every suite includes this module and uses a part of it
+#[allow(unused_imports)]
 pub use content::*;
+#[allow(unused_imports)]
 pub use http::{json_or_text, Http};
+#[allow(unused_imports)]
 pub use peer::{check_live_peers, Peer, Received};
 
 use plenary_server::config::Config;

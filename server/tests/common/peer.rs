@@ -25,6 +25,8 @@ pub struct Received {
     pub close_reason: String,
     pub updates: usize,
     pub update_bytes: usize,
+    /// The server's sync step 2 (the document as it has it) has arrived.
+    pub synced: bool,
 }
 
 /// Where a peer's background task records why it stopped early.
@@ -235,6 +237,11 @@ impl Peer {
         self.got().close
     }
 
+    /// Waits for the server's sync step 2: the room has loaded and this peer has its document.
+    pub async fn synced(&self) {
+        super::wait_until("peer synced", || async { self.got().synced }).await;
+    }
+
     /// Whether the server has acknowledged everything this peer wrote as durable.
     pub fn acked_all_mine(&self) -> bool {
         let mine = self.sv();
@@ -262,13 +269,16 @@ fn handle(
         max_message_bytes: usize::MAX,
         ..Limits::default()
     };
-    match Message::decode(bytes, &limits) {
+    let message = Message::decode(bytes, &limits);
+    let is_step2 = matches!(message, Ok(Message::SyncStep2(_)));
+    match message {
         Ok(Message::SyncStep1(sv)) => {
             let diff = doc.transact().encode_diff_v1(&sv);
             let _ = out.send(WsMessage::Binary(encode_sync_step2(&diff).into()));
         }
         Ok(Message::SyncStep2(u) | Message::Update(u)) => {
             let mut g = got.lock().unwrap();
+            g.synced |= is_step2;
             g.updates += 1;
             g.update_bytes += u.len();
             drop(g);
