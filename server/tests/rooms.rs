@@ -252,11 +252,16 @@ async fn a_reader_that_stops_reading_is_closed_with_1013_and_others_keep_up() {
         assert!(i < 400, "slow reader never disconnected");
         if i % 10 == 0 {
             let want = a.text("t").len();
-            wait_until("fast reader keeps up", || async { fast.text("t").len() == want }).await;
+            wait_until("fast reader keeps up", || async {
+                assert_eq!(fast.close_code(), None, "the fast reader was closed");
+                fast.text("t").len() == want
+            })
+            .await;
         }
     }
     let want = a.text("t").len();
     wait_until("fast reader has everything", || async {
+        assert_eq!(fast.close_code(), None, "the fast reader was closed");
         fast.text("t").len() == want
     })
     .await;
