@@ -246,10 +246,7 @@ async fn awareness_from_one_token_stays_within_its_bounds_and_newcomers_still_jo
         p.send_raw(plenary_protocol::message::encode_sync_step1(
             &yrs::StateVector::default(),
         ));
-        wait_until("flooder round trip", || async {
-            p.got().updates > seen
-        })
-        .await;
+        wait_until("flooder round trip", || async { p.got().updates > seen }).await;
     }
     // a newcomer (the rapporteur's own reconnect) joins, syncs, and is greeted within bounds
     let newcomer = Peer::connect(s.addr, "m1/g1", rap, "").await.unwrap();
@@ -278,10 +275,7 @@ async fn awareness_from_one_token_stays_within_its_bounds_and_newcomers_still_jo
 /// Sends `n` empty updates (no-ops) and waits for a round trip behind them.
 async fn no_op_burst(p: &Peer, n: usize) -> std::time::Duration {
     // The handshake's sync step 2 first: counted after the burst, it would end the wait early.
-    wait_until("handshake answered", || async {
-        p.got().updates >= 1
-    })
-    .await;
+    wait_until("handshake answered", || async { p.got().updates >= 1 }).await;
     let t0 = std::time::Instant::now();
     let empty = yrs::Update::new();
     let bytes = yrs::updates::encoder::Encode::encode_v1(&empty);

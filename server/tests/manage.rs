@@ -48,12 +48,15 @@ async fn list_rename_and_refusals() {
     })
     .await;
 
-    let (st, body) = s.http().call("PATCH",
-        "/api/meetings/m1",
-        Some(&moderator),
-        Some(json!({"title": "  Skopje 2023  ", "short_title": "Skopje"})),
-    )
-    .await;
+    let (st, body) = s
+        .http()
+        .call(
+            "PATCH",
+            "/api/meetings/m1",
+            Some(&moderator),
+            Some(json!({"title": "  Skopje 2023  ", "short_title": "Skopje"})),
+        )
+        .await;
     assert_eq!(st, 200, "{body}");
     assert_eq!(body["title"], "Skopje 2023");
     assert_eq!(body["short_title"], "Skopje");
@@ -64,12 +67,15 @@ async fn list_rename_and_refusals() {
     })
     .await;
     // the admin may rename too; a null short title removes it
-    let (st, body) = s.http().call("PATCH",
-        "/api/meetings/m1",
-        Some(ADMIN),
-        Some(json!({"short_title": null})),
-    )
-    .await;
+    let (st, body) = s
+        .http()
+        .call(
+            "PATCH",
+            "/api/meetings/m1",
+            Some(ADMIN),
+            Some(json!({"short_title": null})),
+        )
+        .await;
     assert_eq!(st, 200, "{body}");
     assert!(body.get("short_title").is_none(), "{body}");
     assert_eq!(body["title"], "Skopje 2023");
@@ -78,12 +84,15 @@ async fn list_rename_and_refusals() {
     })
     .await;
 
-    let (st, body) = s.http().call("PATCH",
-        "/api/meetings/m1/groups/g2",
-        Some(&moderator),
-        Some(json!({"title": "Migrants with weapons", "short_title": "Migrants"})),
-    )
-    .await;
+    let (st, body) = s
+        .http()
+        .call(
+            "PATCH",
+            "/api/meetings/m1/groups/g2",
+            Some(&moderator),
+            Some(json!({"title": "Migrants with weapons", "short_title": "Migrants"})),
+        )
+        .await;
     assert_eq!(st, 200, "{body}");
     assert_eq!(
         body,
@@ -95,7 +104,10 @@ async fn list_rename_and_refusals() {
     })
     .await;
     // GET /api/meetings/{m} and the list show the new titles
-    let (_, got) = s.http().call("GET", "/api/meetings/m1", Some(&moderator), None).await;
+    let (_, got) = s
+        .http()
+        .call("GET", "/api/meetings/m1", Some(&moderator), None)
+        .await;
     assert_eq!(got["title"], "Skopje 2023");
     assert_eq!(got["groups"][1]["title"], "Migrants with weapons");
 
@@ -308,7 +320,10 @@ async fn list_rename_and_refusals() {
         );
     }
     // nothing changed by the refusals
-    let (_, got) = s.http().call("GET", "/api/meetings/m1", Some(&moderator), None).await;
+    let (_, got) = s
+        .http()
+        .call("GET", "/api/meetings/m1", Some(&moderator), None)
+        .await;
     assert_eq!(got["title"], "Skopje 2023");
     assert_eq!(got["groups"].as_array().unwrap().len(), 2);
 
@@ -320,7 +335,10 @@ async fn list_rename_and_refusals() {
 
     // a restart keeps the titles
     let s = s.restart().await;
-    let (_, got) = s.http().call("GET", "/api/meetings/m1", Some(&moderator), None).await;
+    let (_, got) = s
+        .http()
+        .call("GET", "/api/meetings/m1", Some(&moderator), None)
+        .await;
     assert_eq!(got["title"], "Skopje 2023");
     assert_eq!(got["groups"][1]["short_title"], "Migrants");
     s.stop().await;
@@ -340,12 +358,15 @@ async fn links_use_the_public_url() {
             .starts_with("http://192.168.1.20:8080/m/m1/console#token="),
         "{m}"
     );
-    let (st, g) = s.http().call("POST",
-        "/api/meetings/m1/groups",
-        Some(ADMIN),
-        Some(json!({"title": "New trends"})),
-    )
-    .await;
+    let (st, g) = s
+        .http()
+        .call(
+            "POST",
+            "/api/meetings/m1/groups",
+            Some(ADMIN),
+            Some(json!({"title": "New trends"})),
+        )
+        .await;
     assert_eq!(st, 201, "{g}");
     assert_eq!(g["id"], "new-trends");
     assert_eq!(
@@ -355,12 +376,15 @@ async fn links_use_the_public_url() {
             g["token"].as_str().unwrap()
         )
     );
-    let (_, r) = s.http().call("POST",
-        "/api/meetings/m1/tokens",
-        Some(ADMIN),
-        Some(json!({"role": "participant"})),
-    )
-    .await;
+    let (_, r) = s
+        .http()
+        .call(
+            "POST",
+            "/api/meetings/m1/tokens",
+            Some(ADMIN),
+            Some(json!({"role": "participant"})),
+        )
+        .await;
     assert!(
         r["link"]
             .as_str()
@@ -386,12 +410,15 @@ async fn an_added_group_writes_into_the_plenary_at_once() {
     })
     .await;
 
-    let (st, g) = s.http().call("POST",
-        "/api/meetings/m1/groups",
-        Some(&moderator),
-        Some(json!({"id": "g2", "title": "Late group"})),
-    )
-    .await;
+    let (st, g) = s
+        .http()
+        .call(
+            "POST",
+            "/api/meetings/m1/groups",
+            Some(&moderator),
+            Some(json!({"id": "g2", "title": "Late group"})),
+        )
+        .await;
     assert_eq!(st, 201, "{g}");
     assert_eq!(
         (g["id"].as_str(), g["title"].as_str(), g["closed"].as_bool()),
@@ -511,21 +538,22 @@ async fn deleting_a_meeting_removes_its_rows_rooms_and_sockets() {
                 .is_some_and(|a| a.len() == 1)
     })
     .await;
-    let (st, v) = s.http().call("POST",
-        "/api/meetings/m1/versions",
-        Some(&moderator),
-        Some(json!({"label": "Final"})),
-    )
-    .await;
+    let (st, v) = s
+        .http()
+        .call(
+            "POST",
+            "/api/meetings/m1/versions",
+            Some(&moderator),
+            Some(json!({"label": "Final"})),
+        )
+        .await;
     assert_eq!(st, 201, "{v}");
     let db = dir.path().join("plenary.db");
     // closing a group keeps a revision of it (doc_revisions)
-    let (st, body) = s.http().call("POST",
-        "/api/meetings/m1/groups/g1/close",
-        Some(&moderator),
-        None,
-    )
-    .await;
+    let (st, body) = s
+        .http()
+        .call("POST", "/api/meetings/m1/groups/g1/close", Some(&moderator), None)
+        .await;
     assert_eq!(st, 200, "{body}");
     wait_until("a revision is kept at close", || async {
         rows_of(&db, "m1")
@@ -539,7 +567,10 @@ async fn deleting_a_meeting_removes_its_rows_rooms_and_sockets() {
     }
     let kept_before = rows_of(&db, "m2");
 
-    let (st, body) = s.http().call("DELETE", "/api/meetings/m1", Some(ADMIN), None).await;
+    let (st, body) = s
+        .http()
+        .call("DELETE", "/api/meetings/m1", Some(ADMIN), None)
+        .await;
     assert_eq!(st, 204, "{body}");
     // open sockets close with 1008 "meeting deleted"
     for p in [&rap, &rap2, &follower] {
@@ -572,14 +603,20 @@ async fn deleting_a_meeting_removes_its_rows_rooms_and_sockets() {
         .refused_upgrade(&format!("/ws/m1/g1?token={}", tok(&m, &["rapporteurs", "g1"])))
         .await;
     assert_eq!((st, err_code(&body)), (404, "unknown_meeting"));
-    let (st, body) = s.http().call("POST",
-        "/api/meetings/m1/tokens",
-        Some(ADMIN),
-        Some(json!({"role": "participant"})),
-    )
-    .await;
+    let (st, body) = s
+        .http()
+        .call(
+            "POST",
+            "/api/meetings/m1/tokens",
+            Some(ADMIN),
+            Some(json!({"role": "participant"})),
+        )
+        .await;
     assert_eq!((st, err_code(&body)), (404, "unknown_meeting"));
-    let (st, body) = s.http().call("DELETE", "/api/meetings/m1", Some(ADMIN), None).await;
+    let (st, body) = s
+        .http()
+        .call("DELETE", "/api/meetings/m1", Some(ADMIN), None)
+        .await;
     assert_eq!((st, err_code(&body)), (404, "unknown_meeting"));
     let (_, list) = s.http().call("GET", "/api/meetings", Some(ADMIN), None).await;
     assert_eq!(list["meetings"].as_array().unwrap().len(), 1);
@@ -593,17 +630,23 @@ async fn deleting_a_meeting_removes_its_rows_rooms_and_sockets() {
     })
     .await;
     assert_eq!(fresh.json()["groups"][0]["conclusions"], json!([]));
-    let (_, versions) = s.http().call("GET",
-        "/api/meetings/m1/versions",
-        Some(tok(&again, &["moderator"])),
-        None,
-    )
-    .await;
+    let (_, versions) = s
+        .http()
+        .call(
+            "GET",
+            "/api/meetings/m1/versions",
+            Some(tok(&again, &["moderator"])),
+            None,
+        )
+        .await;
     assert_eq!(versions["versions"], json!([]));
     // and nothing comes back after a restart
     s.stop().await;
     let s = Server::start(dir.path().into()).await;
-    let (st, _) = s.http().call("GET", "/api/meetings/m1", Some(&moderator), None).await;
+    let (st, _) = s
+        .http()
+        .call("GET", "/api/meetings/m1", Some(&moderator), None)
+        .await;
     assert_eq!(st, 401, "the old moderator token is gone");
     s.stop().await;
 }

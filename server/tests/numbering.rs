@@ -119,7 +119,10 @@ async fn exports_are_numbered_like_the_minutes_and_versions_carry_label_and_time
         .await;
     assert_eq!(st, 201, "{v}");
     let at = v["created_at"].as_str().unwrap().to_owned();
-    let vj = s.http().get_json("/api/meetings/m1/versions/v1/summary.json", &part).await;
+    let vj = s
+        .http()
+        .get_json("/api/meetings/m1/versions/v1/summary.json", &part)
+        .await;
     assert_eq!(
         vj["version"],
         json!({"id": "v1", "label": "Final text", "adopted_at": at})

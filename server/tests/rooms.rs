@@ -50,8 +50,7 @@ async fn read_only_writes_are_refused_and_never_relayed() {
     reader.edit(|t| t.get_or_insert_text("t").insert(t, 0, "sneaky"));
     other_rap.edit(|t| t.get_or_insert_text("t").insert(t, 0, "also sneaky"));
     wait_until("denials", || async {
-        !reader.got().auth_denials.is_empty()
-            && !other_rap.got().auth_denials.is_empty()
+        !reader.got().auth_denials.is_empty() && !other_rap.got().auth_denials.is_empty()
     })
     .await;
     assert_eq!(reader.got().auth_denials[0], "permission denied");
@@ -141,10 +140,7 @@ async fn ack_clients_learn_their_edits_are_durable() {
     })
     .await;
     wait_until("plain synced", || async { plain.text("t").contains("saved?") }).await;
-    assert!(
-        plain.got().acks.is_empty(),
-        "stock clients never get acks"
-    );
+    assert!(plain.got().acks.is_empty(), "stock clients never get acks");
     s.stop().await;
 }
 

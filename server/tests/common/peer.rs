@@ -90,9 +90,7 @@ impl Peer {
         let url = format!("ws://{addr}/ws/{room}?token={token}{extra}");
         let (ws, _) = match tokio_tungstenite::connect_async(&url).await {
             Ok(v) => v,
-            Err(tokio_tungstenite::tungstenite::Error::Http(resp)) => {
-                return Err(resp.status().as_u16())
-            }
+            Err(tokio_tungstenite::tungstenite::Error::Http(resp)) => return Err(resp.status().as_u16()),
             Err(e) => panic!("connect {url}: {e}"),
         };
         let doc = Doc::new();
@@ -145,8 +143,7 @@ impl Peer {
                             // answer the close handshake, as browsers and `ws` do
                             let _ = out.send(WsMessage::Close(None));
                             let mut g = got.lock().unwrap();
-                            g.close_reason =
-                                f.as_ref().map(|f| f.reason.to_string()).unwrap_or_default();
+                            g.close_reason = f.as_ref().map(|f| f.reason.to_string()).unwrap_or_default();
                             g.close = Some(f.map(|f| u16::from(f.code)).unwrap_or(1005));
                             drop(g);
                             changed.notify_waiters();
@@ -224,9 +221,7 @@ impl Peer {
     pub fn text(&self, name: &str) -> String {
         use yrs::GetString;
         let txn = self.doc().transact();
-        txn.get_text(name)
-            .map(|t| t.get_string(&txn))
-            .unwrap_or_default()
+        txn.get_text(name).map(|t| t.get_string(&txn)).unwrap_or_default()
     }
 
     pub fn sv(&self) -> StateVector {
@@ -282,8 +277,7 @@ fn handle(
             g.updates += 1;
             g.update_bytes += u.len();
             drop(g);
-            let update =
-                Update::decode_v1(&u).map_err(|e| format!("an update that does not decode: {e}"))?;
+            let update = Update::decode_v1(&u).map_err(|e| format!("an update that does not decode: {e}"))?;
             doc.transact_mut()
                 .apply_update(update)
                 .map_err(|e| format!("an update that does not apply: {e}"))?;
