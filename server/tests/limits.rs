@@ -6,7 +6,6 @@ mod common;
 use common::*;
 use plenary_protocol::message::{encode_awareness, encode_update};
 use plenary_protocol::{AwarenessEntry, AwarenessUpdate};
-use plenary_server::config::Config;
 use yrs::{Text, WriteTxn};
 
 fn error_code(v: &serde_json::Value) -> &str {
@@ -15,8 +14,7 @@ fn error_code(v: &serde_json::Value) -> &str {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rotating_a_token_closes_its_sockets_with_1008_and_the_old_token_gets_401() {
-    let dir = tempfile::tempdir().unwrap();
-    let s = Server::start(dir.path().into()).await;
+    let s = Server::fresh().await;
     let m = s.create_meeting("m1", &["g1", "g2"]).await;
     let old_part = tok(&m, &["participant"]).to_owned();
     let rap = tok(&m, &["rapporteurs", "g1"]).to_owned();
@@ -46,7 +44,7 @@ async fn rotating_a_token_closes_its_sockets_with_1008_and_the_old_token_gets_40
     for p in [&follower, &on_plenary] {
         wait_until("revoked socket closed", || async { p.close_code().is_some() }).await;
         assert_eq!(p.close_code(), Some(1008));
-        assert_eq!(p.got.lock().unwrap().close_reason, "token revoked");
+        assert_eq!(p.got().close_reason, "token revoked");
     }
     writer.edit(|t| t.get_or_insert_text("t").insert(t, 5, " world"));
     let fresh = Peer::connect(s.addr, "m1/g1", &new_part, "").await.unwrap();
@@ -83,8 +81,7 @@ async fn rotating_a_token_closes_its_sockets_with_1008_and_the_old_token_gets_40
     assert_eq!(http.get("/api/meetings/m1", Some(g2)).await.0, 200);
 
     // the rotation survives a restart
-    s.stop().await;
-    let s = Server::start(dir.path().into()).await;
+    let s = s.restart().await;
     let http = s.http();
     assert_eq!(http.get("/api/meetings/m1", Some(&old_part)).await.0, 401);
     assert_eq!(http.get("/api/meetings/m1", Some(&new_part)).await.0, 200);
@@ -93,8 +90,7 @@ async fn rotating_a_token_closes_its_sockets_with_1008_and_the_old_token_gets_40
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_token_route_refuses_every_bad_request_with_the_json_error_body() {
-    let dir = tempfile::tempdir().unwrap();
-    let s = Server::start(dir.path().into()).await;
+    let s = Server::fresh().await;
     let m = s.create_meeting("m1", &["g1"]).await;
     let http = s.http();
     let moderator = tok(&m, &["moderator"]);
@@ -153,17 +149,17 @@ async fn the_token_route_refuses_every_bad_request_with_the_json_error_body() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_token_past_its_connection_budget_gets_429_while_other_tokens_connect() {
-    let dir = tempfile::tempdir().unwrap();
-    let mut config = Config::for_tests(dir.path().into(), ADMIN);
-    config.participant_token_connections = 3;
-    let s = Server::start_with(config).await;
+    let s = Server::fresh_with(|c| {
+        c.participant_token_connections = 3;
+    })
+    .await;
     let m = s.create_meeting("m1", &["g1"]).await;
     let part = tok(&m, &["participant"]);
     let mut held = Vec::new();
     for room in ["m1/g1", "m1/g1", "m1/plenary"] {
         held.push(Peer::connect(s.addr, room, part, "").await.unwrap());
     }
-    let (status, body) = s.http().upgrade(&format!("/ws/m1/g1?token={part}")).await;
+    let (status, body) = s.http().refused_upgrade(&format!("/ws/m1/g1?token={part}")).await;
     assert_eq!(status, 429, "{body}");
     assert_eq!(error_code(&body), "too_many_connections_for_token");
     // another token of the same meeting is not held back
@@ -205,7 +201,7 @@ fn awareness(entries: Vec<(u64, u32, String)>) -> Vec<u8> {
 /// Latest state per client id a peer was sent, without the server's (id 0) and removals.
 fn present_states(p: &Peer) -> Vec<(u64, String)> {
     let mut latest = std::collections::BTreeMap::new();
-    for (id, _clock, state) in &p.got.lock().unwrap().awareness {
+    for (id, _clock, state) in &p.got().awareness {
         latest.insert(*id, state.clone());
     }
     latest
@@ -216,8 +212,7 @@ fn present_states(p: &Peer) -> Vec<(u64, String)> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn awareness_from_one_token_stays_within_its_bounds_and_newcomers_still_join() {
-    let dir = tempfile::tempdir().unwrap();
-    let s = Server::start(dir.path().into()).await;
+    let s = Server::fresh().await;
     let m = s.create_meeting("m1", &["g1"]).await;
     let rap = tok(&m, &["rapporteurs", "g1"]);
     let writer = Peer::connect(s.addr, "m1/g1", rap, "").await.unwrap();
@@ -247,14 +242,11 @@ async fn awareness_from_one_token_stays_within_its_bounds_and_newcomers_still_jo
     .await;
     // every flooder's message was handled before the moderator's: each is behind a round trip
     for p in &flooders {
-        let seen = p.got.lock().unwrap().updates;
+        let seen = p.got().updates;
         p.send_raw(plenary_protocol::message::encode_sync_step1(
             &yrs::StateVector::default(),
         ));
-        wait_until("flooder round trip", || async {
-            p.got.lock().unwrap().updates > seen
-        })
-        .await;
+        wait_until("flooder round trip", || async { p.got().updates > seen }).await;
     }
     // a newcomer (the rapporteur's own reconnect) joins, syncs, and is greeted within bounds
     let newcomer = Peer::connect(s.addr, "m1/g1", rap, "").await.unwrap();
@@ -283,28 +275,25 @@ async fn awareness_from_one_token_stays_within_its_bounds_and_newcomers_still_jo
 /// Sends `n` empty updates (no-ops) and waits for a round trip behind them.
 async fn no_op_burst(p: &Peer, n: usize) -> std::time::Duration {
     // The handshake's sync step 2 first: counted after the burst, it would end the wait early.
-    wait_until("handshake answered", || async {
-        p.got.lock().unwrap().updates >= 1
-    })
-    .await;
+    wait_until("handshake answered", || async { p.got().updates >= 1 }).await;
     let t0 = std::time::Instant::now();
     let empty = yrs::Update::new();
     let bytes = yrs::updates::encoder::Encode::encode_v1(&empty);
     for _ in 0..n {
         p.send_raw(encode_update(&bytes));
     }
-    let seen = p.got.lock().unwrap().updates;
+    let seen = p.got().updates;
     p.send_raw(plenary_protocol::message::encode_sync_step1(&p.sv()));
-    wait_until("round trip", || async { p.got.lock().unwrap().updates > seen }).await;
+    wait_until("round trip", || async { p.got().updates > seen }).await;
     t0.elapsed()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_token_sending_past_its_message_rate_is_slowed_over_all_its_connections_not_cut() {
-    let dir = tempfile::tempdir().unwrap();
-    let mut config = Config::for_tests(dir.path().into(), ADMIN);
-    config.moderator_token_messages_per_sec = 50;
-    let s = Server::start_with(config).await;
+    let s = Server::fresh_with(|c| {
+        c.moderator_token_messages_per_sec = 50;
+    })
+    .await;
     let m = s.create_meeting("m1", &["g1"]).await;
     let moderator = tok(&m, &["moderator"]);
     let a1 = Peer::connect(s.addr, "m1/g1", moderator, "").await.unwrap();

@@ -4,36 +4,7 @@
 mod common;
 
 use common::*;
-use plenary_protocol::layout::{conclusion as ck, CONCLUSIONS};
 use serde_json::{json, Value};
-use yrs::{Array, In, MapPrelim, TextPrelim};
-
-fn add_conclusion(p: &Peer, id: &str, text: &str) {
-    p.edit(|t| {
-        let arr = yrs::WriteTxn::get_or_insert_array(t, CONCLUSIONS);
-        arr.push_back(
-            t,
-            MapPrelim::from([
-                (ck::ID, In::from(id)),
-                (ck::TEXT, In::from(TextPrelim::new(text))),
-                (ck::STATUS, In::from("draft")),
-                (ck::AUTHOR, In::from("test")),
-            ]),
-        );
-    });
-}
-
-async fn call(
-    s: &Server,
-    method: &str,
-    path: &str,
-    token: Option<&str>,
-    body: Option<Value>,
-) -> (u16, Value) {
-    let body = body.map(|b| b.to_string());
-    let (status, text) = s.http().request(method, path, token, body.as_deref()).await;
-    (status, serde_json::from_str(&text).unwrap_or(Value::String(text)))
-}
 
 fn err_code(v: &Value) -> &str {
     v["error"]["code"].as_str().unwrap_or("<no JSON error body>")
@@ -41,15 +12,14 @@ fn err_code(v: &Value) -> &str {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn list_rename_and_refusals() {
-    let dir = tempfile::tempdir().unwrap();
-    let s = Server::start(dir.path().into()).await;
+    let s = Server::fresh().await;
     let m = s.create_meeting("m1", &["g1", "g2"]).await;
     s.create_meeting("m2", &["h1"]).await;
     let other = s.create_meeting("m3", &["k1"]).await;
     let moderator = tok(&m, &["moderator"]).to_owned();
 
     // the list: admin only
-    let (st, list) = call(&s, "GET", "/api/meetings", Some(ADMIN), None).await;
+    let (st, list) = s.http().call("GET", "/api/meetings", Some(ADMIN), None).await;
     assert_eq!(st, 200, "{list}");
     let ms = list["meetings"].as_array().unwrap();
     assert_eq!(ms.len(), 3);
@@ -65,7 +35,7 @@ async fn list_rename_and_refusals() {
         (Some("wrong-token"), 401),
         (Some(moderator.as_str()), 401),
     ] {
-        let (st, body) = call(&s, "GET", "/api/meetings", t, None).await;
+        let (st, body) = s.http().call("GET", "/api/meetings", t, None).await;
         assert_eq!((st, err_code(&body)), (code, "invalid_token"), "{t:?}: {body}");
     }
 
@@ -78,14 +48,15 @@ async fn list_rename_and_refusals() {
     })
     .await;
 
-    let (st, body) = call(
-        &s,
-        "PATCH",
-        "/api/meetings/m1",
-        Some(&moderator),
-        Some(json!({"title": "  Skopje 2023  ", "short_title": "Skopje"})),
-    )
-    .await;
+    let (st, body) = s
+        .http()
+        .call(
+            "PATCH",
+            "/api/meetings/m1",
+            Some(&moderator),
+            Some(json!({"title": "  Skopje 2023  ", "short_title": "Skopje"})),
+        )
+        .await;
     assert_eq!(st, 200, "{body}");
     assert_eq!(body["title"], "Skopje 2023");
     assert_eq!(body["short_title"], "Skopje");
@@ -96,14 +67,15 @@ async fn list_rename_and_refusals() {
     })
     .await;
     // the admin may rename too; a null short title removes it
-    let (st, body) = call(
-        &s,
-        "PATCH",
-        "/api/meetings/m1",
-        Some(ADMIN),
-        Some(json!({"short_title": null})),
-    )
-    .await;
+    let (st, body) = s
+        .http()
+        .call(
+            "PATCH",
+            "/api/meetings/m1",
+            Some(ADMIN),
+            Some(json!({"short_title": null})),
+        )
+        .await;
     assert_eq!(st, 200, "{body}");
     assert!(body.get("short_title").is_none(), "{body}");
     assert_eq!(body["title"], "Skopje 2023");
@@ -112,14 +84,15 @@ async fn list_rename_and_refusals() {
     })
     .await;
 
-    let (st, body) = call(
-        &s,
-        "PATCH",
-        "/api/meetings/m1/groups/g2",
-        Some(&moderator),
-        Some(json!({"title": "Migrants with weapons", "short_title": "Migrants"})),
-    )
-    .await;
+    let (st, body) = s
+        .http()
+        .call(
+            "PATCH",
+            "/api/meetings/m1/groups/g2",
+            Some(&moderator),
+            Some(json!({"title": "Migrants with weapons", "short_title": "Migrants"})),
+        )
+        .await;
     assert_eq!(st, 200, "{body}");
     assert_eq!(
         body,
@@ -131,7 +104,10 @@ async fn list_rename_and_refusals() {
     })
     .await;
     // GET /api/meetings/{m} and the list show the new titles
-    let (_, got) = call(&s, "GET", "/api/meetings/m1", Some(&moderator), None).await;
+    let (_, got) = s
+        .http()
+        .call("GET", "/api/meetings/m1", Some(&moderator), None)
+        .await;
     assert_eq!(got["title"], "Skopje 2023");
     assert_eq!(got["groups"][1]["title"], "Migrants with weapons");
 
@@ -336,7 +312,7 @@ async fn list_rename_and_refusals() {
             "unknown_meeting",
         ),
     ] {
-        let (st, got) = call(&s, method, path, token, body.clone()).await;
+        let (st, got) = s.http().call(method, path, token, body.clone()).await;
         assert_eq!(
             (st, err_code(&got)),
             (status, code),
@@ -344,20 +320,25 @@ async fn list_rename_and_refusals() {
         );
     }
     // nothing changed by the refusals
-    let (_, got) = call(&s, "GET", "/api/meetings/m1", Some(&moderator), None).await;
+    let (_, got) = s
+        .http()
+        .call("GET", "/api/meetings/m1", Some(&moderator), None)
+        .await;
     assert_eq!(got["title"], "Skopje 2023");
     assert_eq!(got["groups"].as_array().unwrap().len(), 2);
 
     // GET /api/server: no token, tells the page the links are loopback ones
-    let (st, info) = call(&s, "GET", "/api/server", None, None).await;
+    let (st, info) = s.http().call("GET", "/api/server", None, None).await;
     assert_eq!(st, 200);
     assert_eq!(info["public_url"], format!("http://{}", s.addr));
     assert_eq!(info["public_url_is_loopback"], true);
 
     // a restart keeps the titles
-    s.stop().await;
-    let s = Server::start(dir.path().into()).await;
-    let (_, got) = call(&s, "GET", "/api/meetings/m1", Some(&moderator), None).await;
+    let s = s.restart().await;
+    let (_, got) = s
+        .http()
+        .call("GET", "/api/meetings/m1", Some(&moderator), None)
+        .await;
     assert_eq!(got["title"], "Skopje 2023");
     assert_eq!(got["groups"][1]["short_title"], "Migrants");
     s.stop().await;
@@ -365,10 +346,10 @@ async fn list_rename_and_refusals() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn links_use_the_public_url() {
-    let dir = tempfile::tempdir().unwrap();
-    let mut config = plenary_server::config::Config::for_tests(dir.path().into(), ADMIN);
-    config.public_url = Some("http://192.168.1.20:8080/".into());
-    let s = Server::start_with(config).await;
+    let s = Server::fresh_with(|c| {
+        c.public_url = Some("http://192.168.1.20:8080/".into());
+    })
+    .await;
     let m = s.create_meeting("m1", &["g1"]).await;
     assert!(
         m["links"]["moderator"]
@@ -377,14 +358,15 @@ async fn links_use_the_public_url() {
             .starts_with("http://192.168.1.20:8080/m/m1/console#token="),
         "{m}"
     );
-    let (st, g) = call(
-        &s,
-        "POST",
-        "/api/meetings/m1/groups",
-        Some(ADMIN),
-        Some(json!({"title": "New trends"})),
-    )
-    .await;
+    let (st, g) = s
+        .http()
+        .call(
+            "POST",
+            "/api/meetings/m1/groups",
+            Some(ADMIN),
+            Some(json!({"title": "New trends"})),
+        )
+        .await;
     assert_eq!(st, 201, "{g}");
     assert_eq!(g["id"], "new-trends");
     assert_eq!(
@@ -394,14 +376,15 @@ async fn links_use_the_public_url() {
             g["token"].as_str().unwrap()
         )
     );
-    let (_, r) = call(
-        &s,
-        "POST",
-        "/api/meetings/m1/tokens",
-        Some(ADMIN),
-        Some(json!({"role": "participant"})),
-    )
-    .await;
+    let (_, r) = s
+        .http()
+        .call(
+            "POST",
+            "/api/meetings/m1/tokens",
+            Some(ADMIN),
+            Some(json!({"role": "participant"})),
+        )
+        .await;
     assert!(
         r["link"]
             .as_str()
@@ -409,15 +392,14 @@ async fn links_use_the_public_url() {
             .starts_with("http://192.168.1.20:8080/m/m1#token="),
         "{r}"
     );
-    let (_, info) = call(&s, "GET", "/api/server", None, None).await;
+    let (_, info) = s.http().call("GET", "/api/server", None, None).await;
     assert_eq!(info["public_url_is_loopback"], false);
     s.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_added_group_writes_into_the_plenary_at_once() {
-    let dir = tempfile::tempdir().unwrap();
-    let s = Server::start(dir.path().into()).await;
+    let s = Server::fresh().await;
     let m = s.create_meeting("m1", &["g1"]).await;
     let moderator = tok(&m, &["moderator"]).to_owned();
     let follower = Peer::connect(s.addr, "m1/plenary", tok(&m, &["participant"]), "")
@@ -428,14 +410,15 @@ async fn an_added_group_writes_into_the_plenary_at_once() {
     })
     .await;
 
-    let (st, g) = call(
-        &s,
-        "POST",
-        "/api/meetings/m1/groups",
-        Some(&moderator),
-        Some(json!({"id": "g2", "title": "Late group"})),
-    )
-    .await;
+    let (st, g) = s
+        .http()
+        .call(
+            "POST",
+            "/api/meetings/m1/groups",
+            Some(&moderator),
+            Some(json!({"id": "g2", "title": "Late group"})),
+        )
+        .await;
     assert_eq!(st, 201, "{g}");
     assert_eq!(
         (g["id"].as_str(), g["title"].as_str(), g["closed"].as_bool()),
@@ -464,10 +447,10 @@ async fn an_added_group_writes_into_the_plenary_at_once() {
     let elsewhere = Peer::connect(s.addr, "m1/g1", &token, "").await.unwrap();
     add_conclusion(&elsewhere, "x", "not mine");
     wait_until("denied on another group", || async {
-        !elsewhere.got.lock().unwrap().auth_denials.is_empty()
+        !elsewhere.got().auth_denials.is_empty()
     })
     .await;
-    let (_, got) = call(&s, "GET", "/api/meetings/m1", Some(&token), None).await;
+    let (_, got) = s.http().call("GET", "/api/meetings/m1", Some(&token), None).await;
     assert_eq!(
         (got["role"].as_str(), got["group"].as_str()),
         (Some("rapporteur"), Some("g2")),
@@ -479,9 +462,8 @@ async fn an_added_group_writes_into_the_plenary_at_once() {
     assert_eq!(summary["groups"][1]["conclusions"][0]["text"], "Late but agreed");
 
     // a restart keeps the group at the end with its token
-    s.stop().await;
-    let s = Server::start(dir.path().into()).await;
-    let (st, got) = call(&s, "GET", "/api/meetings/m1", Some(&token), None).await;
+    let s = s.restart().await;
+    let (st, got) = s.http().call("GET", "/api/meetings/m1", Some(&token), None).await;
     assert_eq!(st, 200);
     assert_eq!(got["groups"][1]["id"], "g2");
     s.stop().await;
@@ -556,25 +538,22 @@ async fn deleting_a_meeting_removes_its_rows_rooms_and_sockets() {
                 .is_some_and(|a| a.len() == 1)
     })
     .await;
-    let (st, v) = call(
-        &s,
-        "POST",
-        "/api/meetings/m1/versions",
-        Some(&moderator),
-        Some(json!({"label": "Final"})),
-    )
-    .await;
+    let (st, v) = s
+        .http()
+        .call(
+            "POST",
+            "/api/meetings/m1/versions",
+            Some(&moderator),
+            Some(json!({"label": "Final"})),
+        )
+        .await;
     assert_eq!(st, 201, "{v}");
     let db = dir.path().join("plenary.db");
     // closing a group keeps a revision of it (doc_revisions)
-    let (st, body) = call(
-        &s,
-        "POST",
-        "/api/meetings/m1/groups/g1/close",
-        Some(&moderator),
-        None,
-    )
-    .await;
+    let (st, body) = s
+        .http()
+        .call("POST", "/api/meetings/m1/groups/g1/close", Some(&moderator), None)
+        .await;
     assert_eq!(st, 200, "{body}");
     wait_until("a revision is kept at close", || async {
         rows_of(&db, "m1")
@@ -588,13 +567,16 @@ async fn deleting_a_meeting_removes_its_rows_rooms_and_sockets() {
     }
     let kept_before = rows_of(&db, "m2");
 
-    let (st, body) = call(&s, "DELETE", "/api/meetings/m1", Some(ADMIN), None).await;
+    let (st, body) = s
+        .http()
+        .call("DELETE", "/api/meetings/m1", Some(ADMIN), None)
+        .await;
     assert_eq!(st, 204, "{body}");
     // open sockets close with 1008 "meeting deleted"
     for p in [&rap, &rap2, &follower] {
         wait_until("socket closed", || async { p.close_code().is_some() }).await;
         assert_eq!(p.close_code(), Some(1008));
-        assert_eq!(p.got.lock().unwrap().close_reason, "meeting deleted");
+        assert_eq!(p.got().close_reason, "meeting deleted");
     }
     // every row of it is gone; the other meeting is untouched
     let after = rows_of(&db, "m1");
@@ -613,26 +595,30 @@ async fn deleting_a_meeting_removes_its_rows_rooms_and_sockets() {
         ("/api/meetings/m1/summary.json", tok(&m, &["participant"])),
         ("/api/meetings/m1/versions", moderator.as_str()),
     ] {
-        let (st, body) = call(&s, "GET", path, Some(token), None).await;
+        let (st, body) = s.http().call("GET", path, Some(token), None).await;
         assert_eq!((st, err_code(&body)), (404, "unknown_meeting"), "{path}: {body}");
     }
     let (st, body) = s
         .http()
-        .upgrade(&format!("/ws/m1/g1?token={}", tok(&m, &["rapporteurs", "g1"])))
+        .refused_upgrade(&format!("/ws/m1/g1?token={}", tok(&m, &["rapporteurs", "g1"])))
         .await;
     assert_eq!((st, err_code(&body)), (404, "unknown_meeting"));
-    let (st, body) = call(
-        &s,
-        "POST",
-        "/api/meetings/m1/tokens",
-        Some(ADMIN),
-        Some(json!({"role": "participant"})),
-    )
-    .await;
+    let (st, body) = s
+        .http()
+        .call(
+            "POST",
+            "/api/meetings/m1/tokens",
+            Some(ADMIN),
+            Some(json!({"role": "participant"})),
+        )
+        .await;
     assert_eq!((st, err_code(&body)), (404, "unknown_meeting"));
-    let (st, body) = call(&s, "DELETE", "/api/meetings/m1", Some(ADMIN), None).await;
+    let (st, body) = s
+        .http()
+        .call("DELETE", "/api/meetings/m1", Some(ADMIN), None)
+        .await;
     assert_eq!((st, err_code(&body)), (404, "unknown_meeting"));
-    let (_, list) = call(&s, "GET", "/api/meetings", Some(ADMIN), None).await;
+    let (_, list) = s.http().call("GET", "/api/meetings", Some(ADMIN), None).await;
     assert_eq!(list["meetings"].as_array().unwrap().len(), 1);
     // the id may be used again, from scratch
     let again = s.create_meeting("m1", &["g1"]).await;
@@ -644,19 +630,23 @@ async fn deleting_a_meeting_removes_its_rows_rooms_and_sockets() {
     })
     .await;
     assert_eq!(fresh.json()["groups"][0]["conclusions"], json!([]));
-    let (_, versions) = call(
-        &s,
-        "GET",
-        "/api/meetings/m1/versions",
-        Some(tok(&again, &["moderator"])),
-        None,
-    )
-    .await;
+    let (_, versions) = s
+        .http()
+        .call(
+            "GET",
+            "/api/meetings/m1/versions",
+            Some(tok(&again, &["moderator"])),
+            None,
+        )
+        .await;
     assert_eq!(versions["versions"], json!([]));
     // and nothing comes back after a restart
     s.stop().await;
     let s = Server::start(dir.path().into()).await;
-    let (st, _) = call(&s, "GET", "/api/meetings/m1", Some(&moderator), None).await;
+    let (st, _) = s
+        .http()
+        .call("GET", "/api/meetings/m1", Some(&moderator), None)
+        .await;
     assert_eq!(st, 401, "the old moderator token is gone");
     s.stop().await;
 }

@@ -4,30 +4,9 @@
 mod common;
 
 use common::*;
-use plenary_protocol::layout::{conclusion as ck, plenary as pk, CONCLUSIONS};
+use plenary_protocol::layout::plenary as pk;
 use serde_json::{json, Value};
-use yrs::{Array, In, Map, MapPrelim, Out, TextPrelim, WriteTxn};
-
-fn add(p: &Peer, id: &str, text: &str, status: &str) {
-    p.edit(|t| {
-        let arr = t.get_or_insert_array(CONCLUSIONS);
-        arr.push_back(
-            t,
-            MapPrelim::from([
-                (ck::ID, In::from(id)),
-                (ck::TEXT, In::from(TextPrelim::new(text))),
-                (ck::STATUS, In::from(status)),
-                (ck::AUTHOR, In::from("test")),
-            ]),
-        );
-    });
-}
-
-async fn get_json(s: &Server, path: &str, token: &str) -> Value {
-    let (st, body) = s.http().get(path, Some(token)).await;
-    assert_eq!(st, 200, "{path}: {body}");
-    serde_json::from_str(&body).unwrap()
-}
+use yrs::{Map, Out, WriteTxn};
 
 /// (key, number) of every numbered conclusion of an exported summary.json.
 fn numbers_of(j: &Value) -> Vec<(String, String)> {
@@ -56,11 +35,11 @@ async fn exports_are_numbered_like_the_minutes_and_versions_carry_label_and_time
     let r2 = Peer::connect(s.addr, "m1/g2", tok(&m, &["rapporteurs", "g2"]), "")
         .await
         .unwrap();
-    add(&r1, "a", "First of g1", "final");
-    add(&r1, "b", "Hidden *one*", "draft");
-    add(&r1, "blank", "   ", "draft");
-    add(&r1, "c", "Third <b>bold</b> **x**", "draft");
-    add(&r2, "d", "Only of g2", "final");
+    add_conclusion_with_status(&r1, "a", "First of g1", "final");
+    add_conclusion_with_status(&r1, "b", "Hidden *one*", "draft");
+    add_conclusion_with_status(&r1, "blank", "   ", "draft");
+    add_conclusion_with_status(&r1, "c", "Third <b>bold</b> **x**", "draft");
+    add_conclusion_with_status(&r2, "d", "Only of g2", "final");
     let moderator = Peer::connect(s.addr, "m1/plenary", &moderator_tok, "")
         .await
         .unwrap();
@@ -86,14 +65,14 @@ async fn exports_are_numbered_like_the_minutes_and_versions_carry_label_and_time
         );
     });
     wait_until("curation in the export", || async {
-        let j = get_json(&s, "/api/meetings/m1/summary.json", &part).await;
+        let j = s.http().get_json("/api/meetings/m1/summary.json", &part).await;
         j["groups"][0]["id"] == "g2"
             && j["groups"][2]["conclusions"]
                 .as_array()
                 .is_some_and(|a| a.len() == 2)
     })
     .await;
-    let j = get_json(&s, "/api/meetings/m1/summary.json", &part).await;
+    let j = s.http().get_json("/api/meetings/m1/summary.json", &part).await;
     // the numbers of summary.json are the minutes' numbering of the same summary
     let want: Vec<(String, String)> = vec![
         ("g2/d".into(), "1.1".into()),
@@ -140,7 +119,10 @@ async fn exports_are_numbered_like_the_minutes_and_versions_carry_label_and_time
         .await;
     assert_eq!(st, 201, "{v}");
     let at = v["created_at"].as_str().unwrap().to_owned();
-    let vj = get_json(&s, "/api/meetings/m1/versions/v1/summary.json", &part).await;
+    let vj = s
+        .http()
+        .get_json("/api/meetings/m1/versions/v1/summary.json", &part)
+        .await;
     assert_eq!(
         vj["version"],
         json!({"id": "v1", "label": "Final text", "adopted_at": at})
@@ -206,7 +188,7 @@ async fn exports_are_numbered_like_the_minutes_and_versions_carry_label_and_time
     let restored = tempfile::tempdir().unwrap();
     std::fs::copy(&backup, restored.path().join("plenary.db")).unwrap();
     let s2 = Server::start(restored.path().into()).await;
-    let j2 = get_json(&s2, "/api/meetings/m1/summary.json", &part).await;
+    let j2 = s2.http().get_json("/api/meetings/m1/summary.json", &part).await;
     assert_eq!(numbers_of(&j2), want);
     s2.stop().await;
 

@@ -4,22 +4,7 @@ mod common;
 
 use common::*;
 use plenary_protocol::layout::{conclusion as ck, plenary as pk, CONCLUSIONS};
-use yrs::{Array, In, Map, MapPrelim, Out, Text, TextPrelim, WriteTxn};
-
-fn add_conclusion(p: &Peer, id: &str, text: &str) {
-    p.edit(|t| {
-        let arr = t.get_or_insert_array(CONCLUSIONS);
-        arr.push_back(
-            t,
-            MapPrelim::from([
-                (ck::ID, In::from(id)),
-                (ck::TEXT, In::from(TextPrelim::new(text))),
-                (ck::STATUS, In::from("draft")),
-                (ck::AUTHOR, In::from("test")),
-            ]),
-        );
-    });
-}
+use yrs::{Array, Map, Out, Text, WriteTxn};
 
 fn conclusion_texts(p: &Peer, group: usize) -> Vec<String> {
     p.json()["groups"][group]["conclusions"]
@@ -55,7 +40,7 @@ async fn plenary_follows_groups_curation_is_moderated_and_export_matches() {
     })
     .await;
     // a keystroke in a group arrives as a small update
-    let before = follower.got.lock().unwrap().update_bytes;
+    let before = follower.got().update_bytes;
     r1.edit(|t| {
         let arr = t.get_or_insert_array(CONCLUSIONS);
         if let Some(Out::YMap(c)) = arr.get(t, 0) {
@@ -68,7 +53,7 @@ async fn plenary_follows_groups_curation_is_moderated_and_export_matches() {
         conclusion_texts(&follower, 0)[0] == "Share! seizure data"
     })
     .await;
-    let per_keystroke = follower.got.lock().unwrap().update_bytes - before;
+    let per_keystroke = follower.got().update_bytes - before;
     assert!(per_keystroke < 100, "a keystroke cost {per_keystroke} bytes");
 
     // curation: refused from a rapporteur, accepted from the moderator
@@ -86,7 +71,7 @@ async fn plenary_follows_groups_curation_is_moderated_and_export_matches() {
         }
     });
     wait_until("rapporteur refused", || async {
-        !rap_on_plenary.got.lock().unwrap().auth_denials.is_empty()
+        !rap_on_plenary.got().auth_denials.is_empty()
     })
     .await;
     let moderator = Peer::connect(s.addr, "m1/plenary", tok(&m, &["moderator"]), "")
@@ -111,7 +96,7 @@ async fn plenary_follows_groups_curation_is_moderated_and_export_matches() {
         follower.json()["curation"]["hidden"]["g1/c2"] == true
     })
     .await;
-    assert!(moderator.got.lock().unwrap().auth_denials.is_empty());
+    assert!(moderator.got().auth_denials.is_empty());
     // ...but not the server's parts of the plenary
     let other_mod = Peer::connect(s.addr, "m1/plenary", tok(&m, &["moderator"]), "")
         .await
@@ -125,7 +110,7 @@ async fn plenary_follows_groups_curation_is_moderated_and_export_matches() {
         groups.remove(t, 0);
     });
     wait_until("tampering refused", || async {
-        !other_mod.got.lock().unwrap().auth_denials.is_empty()
+        !other_mod.got().auth_denials.is_empty()
     })
     .await;
     assert_eq!(follower.json()["groups"].as_array().unwrap().len(), 2);
@@ -150,7 +135,7 @@ async fn plenary_follows_groups_curation_is_moderated_and_export_matches() {
     assert_eq!(st, 200);
     add_conclusion(&r2, "d2", "too late");
     wait_until("closed group refuses", || async {
-        !r2.got.lock().unwrap().auth_denials.is_empty()
+        !r2.got().auth_denials.is_empty()
     })
     .await;
     assert!(r2.close_code().is_none());

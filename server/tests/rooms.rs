@@ -8,8 +8,7 @@ use yrs::{Text, WriteTxn};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn writers_converge_and_a_late_joiner_gets_everything() {
-    let dir = tempfile::tempdir().unwrap();
-    let s = Server::start(dir.path().into()).await;
+    let s = Server::fresh().await;
     let m = s.create_meeting("m1", &["g1"]).await;
     let rap = tok(&m, &["rapporteurs", "g1"]);
     let a = Peer::connect(s.addr, "m1/g1", rap, "").await.unwrap();
@@ -37,8 +36,7 @@ async fn writers_converge_and_a_late_joiner_gets_everything() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn read_only_writes_are_refused_and_never_relayed() {
-    let dir = tempfile::tempdir().unwrap();
-    let s = Server::start(dir.path().into()).await;
+    let s = Server::fresh().await;
     let m = s.create_meeting("m1", &["g1", "g2"]).await;
     let writer = Peer::connect(s.addr, "m1/g1", tok(&m, &["rapporteurs", "g1"]), "")
         .await
@@ -52,11 +50,10 @@ async fn read_only_writes_are_refused_and_never_relayed() {
     reader.edit(|t| t.get_or_insert_text("t").insert(t, 0, "sneaky"));
     other_rap.edit(|t| t.get_or_insert_text("t").insert(t, 0, "also sneaky"));
     wait_until("denials", || async {
-        !reader.got.lock().unwrap().auth_denials.is_empty()
-            && !other_rap.got.lock().unwrap().auth_denials.is_empty()
+        !reader.got().auth_denials.is_empty() && !other_rap.got().auth_denials.is_empty()
     })
     .await;
-    assert_eq!(reader.got.lock().unwrap().auth_denials[0], "permission denied");
+    assert_eq!(reader.got().auth_denials[0], "permission denied");
     // the connection stays open and still receives
     writer.edit(|t| t.get_or_insert_text("t").insert(t, 0, "legit"));
     wait_until("reader receives legit edit", || async {
@@ -70,8 +67,7 @@ async fn read_only_writes_are_refused_and_never_relayed() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_frames_close_with_1002_and_1009_while_others_carry_on() {
-    let dir = tempfile::tempdir().unwrap();
-    let s = Server::start(dir.path().into()).await;
+    let s = Server::fresh().await;
     let m = s.create_meeting("m1", &["g1"]).await;
     let rap = tok(&m, &["rapporteurs", "g1"]);
     let good = Peer::connect(s.addr, "m1/g1", rap, "").await.unwrap();
@@ -103,8 +99,7 @@ async fn bad_frames_close_with_1002_and_1009_while_others_carry_on() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn upgrades_are_refused_in_contract_order() {
-    let dir = tempfile::tempdir().unwrap();
-    let s = Server::start(dir.path().into()).await;
+    let s = Server::fresh().await;
     let m1 = s.create_meeting("m1", &["g1"]).await;
     let m2 = s.create_meeting("m2", &["g1"]).await;
     let t1 = tok(&m1, &["participant"]);
@@ -126,8 +121,7 @@ async fn upgrades_are_refused_in_contract_order() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ack_clients_learn_their_edits_are_durable() {
-    let dir = tempfile::tempdir().unwrap();
-    let s = Server::start(dir.path().into()).await;
+    let s = Server::fresh().await;
     let m = s.create_meeting("m1", &["g1"]).await;
     let a = Peer::connect(s.addr, "m1/g1", tok(&m, &["rapporteurs", "g1"]), "&ack=1")
         .await
@@ -139,19 +133,14 @@ async fn ack_clients_learn_their_edits_are_durable() {
     plain.edit(|t| t.get_or_insert_text("t").insert(t, 0, "x"));
     let mine = a.sv();
     wait_until("ack covers own state", || async {
-        a.got
-            .lock()
-            .unwrap()
+        a.got()
             .acks
             .iter()
             .any(|sv| mine.iter().all(|(c, clock)| sv.get(c) >= *clock))
     })
     .await;
     wait_until("plain synced", || async { plain.text("t").contains("saved?") }).await;
-    assert!(
-        plain.got.lock().unwrap().acks.is_empty(),
-        "stock clients never get acks"
-    );
+    assert!(plain.got().acks.is_empty(), "stock clients never get acks");
     s.stop().await;
 }
 
@@ -228,11 +217,11 @@ async fn compaction_folds_the_log_and_keeps_content() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_reader_that_stops_reading_is_closed_with_1013_and_others_keep_up() {
-    let dir = tempfile::tempdir().unwrap();
-    let mut cfg = plenary_server::config::Config::for_tests(dir.path().into(), ADMIN);
-    cfg.outbound_queue = 16;
-    cfg.max_messages_per_sec = 100_000;
-    let s = Server::start_with(cfg).await;
+    let s = Server::fresh_with(|c| {
+        c.outbound_queue = 16;
+        c.max_messages_per_sec = 100_000;
+    })
+    .await;
     let m = s.create_meeting("m1", &["g1"]).await;
     let rap = tok(&m, &["rapporteurs", "g1"]).to_owned();
     // a raw socket that never reads: the kernel buffers fill, then the outbox
@@ -259,11 +248,16 @@ async fn a_reader_that_stops_reading_is_closed_with_1013_and_others_keep_up() {
         assert!(i < 400, "slow reader never disconnected");
         if i % 10 == 0 {
             let want = a.text("t").len();
-            wait_until("fast reader keeps up", || async { fast.text("t").len() == want }).await;
+            wait_until("fast reader keeps up", || async {
+                assert_eq!(fast.close_code(), None, "the fast reader was closed");
+                fast.text("t").len() == want
+            })
+            .await;
         }
     }
     let want = a.text("t").len();
     wait_until("fast reader has everything", || async {
+        assert_eq!(fast.close_code(), None, "the fast reader was closed");
         fast.text("t").len() == want
     })
     .await;
@@ -273,8 +267,7 @@ async fn a_reader_that_stops_reading_is_closed_with_1013_and_others_keep_up() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn meetings_api_answers_per_contract() {
-    let dir = tempfile::tempdir().unwrap();
-    let s = Server::start(dir.path().into()).await;
+    let s = Server::fresh().await;
     let h = s.http();
     let body = r#"{"id":"skopje","title":"Skopje","groups":[{"id":"wg-a","title":"A"}]}"#;
     assert_eq!(h.post_json("/api/meetings", None, body).await.0, 401);

@@ -39,16 +39,6 @@ fn snapshots(dir: &std::path::Path, doc: &str) -> i64 {
         .unwrap()
 }
 
-async fn metric(s: &Server, name: &str) -> u64 {
-    let (_, body) = s.http().get("/metrics", None).await;
-    body.lines()
-        .find(|l| l.starts_with(name) && !l.starts_with('#'))
-        .and_then(|l| l.split_whitespace().nth(1))
-        .and_then(|v| v.parse::<f64>().ok())
-        .map(|v| v as u64)
-        .unwrap_or(0)
-}
-
 async fn wait_closed(p: &Peer, what: &str) -> u16 {
     wait_until(what, || async { p.close_code().is_some() }).await;
     p.close_code().unwrap_or(0)
@@ -63,9 +53,7 @@ async fn saved_edit(p: &Peer, s: &str) {
     });
     let sv = p.sv();
     wait_until("saved ack", || async {
-        p.got
-            .lock()
-            .unwrap()
+        p.got()
             .acks
             .iter()
             .any(|a| sv.iter().all(|(c, k)| a.get(c) >= *k))
@@ -95,6 +83,9 @@ async fn a_child_that_aborts_segfaults_or_hangs_costs_one_update_and_a_restart()
     let follower = Peer::connect(s.addr, "m1/g1", tok(&m, &["participant"]), "")
         .await
         .unwrap();
+    // both rooms loaded (through the child) before it is crashed
+    other.synced().await;
+    follower.synced().await;
     let mut restarts = 0;
     for (i, marker) in ["PLENARY-TEST-ABORT", "PLENARY-TEST-SEGV", "PLENARY-TEST-LOOP"]
         .iter()
@@ -111,10 +102,10 @@ async fn a_child_that_aborts_segfaults_or_hangs_costs_one_update_and_a_restart()
             started.elapsed()
         );
         wait_until("child restart counted", || async {
-            metric(&s, "plenary_sandbox_restarts_total").await > restarts
+            s.metric("plenary_sandbox_restarts_total").await > restarts
         })
         .await;
-        restarts = metric(&s, "plenary_sandbox_restarts_total").await;
+        restarts = s.metric("plenary_sandbox_restarts_total").await;
         // the server, the same room and another room carry on
         assert_eq!(s.http().get_status("/healthz").await, 200);
         saved_edit(&other, &format!("{i};")).await;
@@ -190,7 +181,7 @@ async fn a_partial_apply_is_rejected_whole_and_nothing_of_it_is_stored() {
     let rap = tok(&m, &["rapporteurs", "g1"]).to_owned();
     let w = Peer::connect(s.addr, "m1/g1", &rap, "&ack=1").await.unwrap();
     w.send_raw(encode_update(&first));
-    wait_until("first saved", || async { !w.got.lock().unwrap().acks.is_empty() }).await;
+    wait_until("first saved", || async { !w.got().acks.is_empty() }).await;
     let before = logged(dir.path(), "m1/g1");
     assert_eq!(before, 1);
     let follower = Peer::connect(s.addr, "m1/g1", tok(&m, &["participant"]), "")
@@ -244,21 +235,6 @@ async fn a_snapshot_that_does_not_round_trip_is_refused_and_the_log_kept() {
     s.stop().await;
     assert_eq!(snapshots(dir.path(), "m1/g1"), 1);
     assert!(logged(dir.path(), "m1/g1") < 5);
-}
-
-fn add_conclusion(p: &Peer, id: &str, text: &str) {
-    p.edit(|t| {
-        let arr = t.get_or_insert_array(CONCLUSIONS);
-        arr.push_back(
-            t,
-            MapPrelim::from([
-                (ck::ID, In::from(id)),
-                (ck::TEXT, In::from(TextPrelim::new(text))),
-                (ck::STATUS, In::from("draft")),
-                (ck::AUTHOR, In::from("test")),
-            ]),
-        );
-    });
 }
 
 /// Opens a raw socket and returns the close frame's code and reason.
@@ -336,7 +312,7 @@ async fn a_document_that_does_not_load_is_quarantined_and_doctor_repairs_it() {
     .await;
     // another group's room is not affected
     let w2 = Peer::connect(s.addr, "m1/g2", &part, "").await.unwrap();
-    wait_until("g2 loads", || async { w2.got.lock().unwrap().updates > 0 }).await;
+    wait_until("g2 loads", || async { w2.got().updates > 0 }).await;
     assert!(w2.close_code().is_none());
     s.stop().await;
 
@@ -364,8 +340,7 @@ async fn a_document_that_does_not_load_is_quarantined_and_doctor_repairs_it() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_guard_refuses_rewrites_of_server_parts_that_look_identical_and_passes_curation() {
-    let dir = tempfile::tempdir().unwrap();
-    let s = Server::start(dir.path().into()).await;
+    let s = Server::fresh().await;
     let m = s.create_meeting("m1", &["g1"]).await;
     let w = Peer::connect(s.addr, "m1/g1", tok(&m, &["rapporteurs", "g1"]), "")
         .await
@@ -399,7 +374,7 @@ async fn the_guard_refuses_rewrites_of_server_parts_that_look_identical_and_pass
         }
     });
     wait_until("section rewrite refused", || async {
-        moderator.got.lock().unwrap().auth_denials.len() == 1
+        moderator.got().auth_denials.len() == 1
     })
     .await;
     // the meta title set again to the same value
@@ -413,7 +388,7 @@ async fn the_guard_refuses_rewrites_of_server_parts_that_look_identical_and_pass
         meta.insert(t, "title", title);
     });
     wait_until("title rewrite refused", || async {
-        m2.got.lock().unwrap().auth_denials.len() == 1
+        m2.got().auth_denials.len() == 1
     })
     .await;
     // curation passes, and the follower never saw the refused edits
@@ -437,7 +412,7 @@ async fn the_guard_refuses_rewrites_of_server_parts_that_look_identical_and_pass
         follower.json()["curation"]["hidden"]["g1/c1"] == true
     })
     .await;
-    assert!(m3.got.lock().unwrap().auth_denials.is_empty());
+    assert!(m3.got().auth_denials.is_empty());
     let after = follower.json();
     assert_eq!(before["groups"], after["groups"]);
     assert_eq!(before["meta"], after["meta"]);
@@ -623,8 +598,8 @@ async fn fuzzed_updates_never_take_the_server_down_and_every_document_still_load
             saved_edit(&other, &format!("{i};")).await;
         }
     }
-    let restarts = metric(&s, "plenary_sandbox_restarts_total").await;
-    let rejected = metric(&s, "plenary_rejected_messages_total").await;
+    let restarts = s.metric("plenary_sandbox_restarts_total").await;
+    let rejected = s.metric("plenary_rejected_messages_total").await;
     println!(
         "fuzz: {inputs} inputs, {handled} handled, {refused} refused (closed): {undecodable} by the decoder, \
          {} by the sandbox; {rejected} rejected_messages, {restarts} sandbox restarts",
@@ -642,7 +617,7 @@ async fn fuzzed_updates_never_take_the_server_down_and_every_document_still_load
         let p = Peer::connect(s.addr, room, tok(&m, &["participant"]), "")
             .await
             .unwrap();
-        wait_until("room loads", || async { p.got.lock().unwrap().updates > 0 }).await;
+        wait_until("room loads", || async { p.got().updates > 0 }).await;
         assert!(p.close_code().is_none(), "{room}");
     }
     s.stop().await;

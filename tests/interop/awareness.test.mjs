@@ -1,12 +1,10 @@
 // Awareness: relayed from writers only, stamped with the server-side role, claims by client id,
 // cleared on close, answered on query-awareness, and the server's own follower-count state.
-import { test, before, after } from 'node:test'
+import { test } from 'node:test'
 import assert from 'node:assert/strict'
-import { Server, scope, waitFor, enc } from './harness.mjs'
+import { sharedServer, scope, waitFor, enc } from './harness.mjs'
 
-let server
-before(async () => { server = await Server.start() })
-after(async () => { await server?.dispose() })
+const server = await sharedServer()
 
 const stateOf = (p, id) => p.awareness.getStates().get(id)
 const serverState = (p) => p.awareness.getStates().get(0)?.server

@@ -1,25 +1,23 @@
 // HTTP hardening: security headers on every response, 405 for methods that make no sense, the
 // admin-guess budget (429), escaped exports, and the limits on connections that have not
 // upgraded (pending cap, header-read and idle timeouts, the open-files limit).
-import { test, before, after } from 'node:test'
+import { test, before } from 'node:test'
 import assert from 'node:assert/strict'
 import net from 'node:net'
 import http from 'node:http'
 import { execFileSync } from 'node:child_process'
 import { performance } from 'node:perf_hooks'
 import {
-  Server, scope, waitFor, withTimeout, assertErrorBody, addConclusion, RawClient
+  sharedServer, scope, waitFor, withTimeout, assertErrorBody, addConclusion, RawClient
 } from './harness.mjs'
 
 const APP_CSP = "default-src 'self'; connect-src 'self' ws: wss:; img-src 'self' data: blob:; style-src 'self' 'unsafe-inline'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'"
 
-let server
+const server = await sharedServer()
 let meeting
 before(async () => {
-  server = await Server.start()
   meeting = await server.createMeeting()
 })
-after(async () => { await server?.dispose() })
 
 /** The first asset the app's index.html loads. */
 async function anAsset () {

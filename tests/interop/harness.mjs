@@ -11,6 +11,7 @@ import { randomBytes } from 'node:crypto'
 import { fileURLToPath } from 'node:url'
 import os from 'node:os'
 import path from 'node:path'
+import { after } from 'node:test'
 import assert from 'node:assert/strict'
 
 import * as Y from 'yjs'
@@ -390,14 +391,31 @@ export class RawClient {
       })
     })
     ws.on('error', (e) => { this.errors.push(e) })
+    /** The first thing the server sent that a y-websocket client cannot take (see `check`). */
+    this.failure = null
     ws.on('message', (data) => {
       const m = decodeMessage(data)
       m.at = Date.now()
       this.messages.push(m)
+      if (m.type === 'undecodable' || m.type === 'unknown') {
+        this.failure ??= `the server sent a frame a client cannot read (${m.error ?? `message type ${m.messageType}`})`
+      }
       if (m.type === 'sync' && (m.sub === 'step2' || m.sub === 'update')) {
-        try { Y.applyUpdate(this.doc, m.update, 'server') } catch (e) { m.applyError = e.message }
+        try { Y.applyUpdate(this.doc, m.update, 'server') } catch (e) {
+          m.applyError = e.message
+          this.failure ??= `the server sent an update that does not apply: ${e.message}`
+        }
       }
     })
+  }
+
+  /**
+   * Throws if the server sent this socket something a client cannot take (an undecodable or
+   * unknown frame, an update that does not apply). Every wait of this client and the end of its
+   * scope check it, so the test fails with that instead of a timeout.
+   */
+  check () {
+    if (this.failure) throw new Error(`raw client: ${this.failure}`)
   }
 
   get open () { return this.ws.readyState === WebSocket.OPEN }
@@ -416,7 +434,8 @@ export class RawClient {
   async barrier (timeoutMs = 10000) {
     const n = this.count((m) => m.type === 'sync' && m.sub === 'step2')
     await this.send(enc.syncStep1(this.doc))
-    await waitFor(() => this.count((m) => m.type === 'sync' && m.sub === 'step2') > n || this.closeInfo, timeoutMs, 'round trip (sync step 2 reply)')
+    await waitFor(() => this.count((m) => m.type === 'sync' && m.sub === 'step2') > n || this.failure || this.closeInfo, timeoutMs, 'round trip (sync step 2 reply)')
+    this.check()
     if (this.closeInfo) throw new Error(`connection closed during round trip: ${JSON.stringify(this.closeInfo)}`)
   }
 
@@ -425,13 +444,16 @@ export class RawClient {
   /** Waits for the first message matching pred among those with index >= from. */
   async waitMessage (pred, timeoutMs, what, from = 0) {
     let found
+    let failed = null
     await waitFor(() => {
+      if (this.failure) return (failed = this.failure)
       for (let i = from; i < this.messages.length; i++) {
         if (pred(this.messages[i], i)) { found = this.messages[i]; return true }
       }
       if (this.closeInfo) throw new Error(`closed ${JSON.stringify(this.closeInfo)}`)
       return false
     }, timeoutMs, what)
+    if (failed) this.check()
     return found
   }
 
@@ -513,12 +535,23 @@ export function openProvider (server, room, token, { doc = new Y.Doc(), clientID
 // ------------------------------------------------------------------ scopes
 
 /**
+ * The server of one test file, started at once (top-level `const server = await sharedServer()`)
+ * and disposed of after the file.
+ */
+export async function sharedServer (opts) {
+  const server = await Server.start(opts)
+  after(() => server.dispose())
+  return server
+}
+
+/**
  * Collects things to close at the end of a test (t.after) or of a file (node:test `after`).
  *   const s = scope(t)            // per test
  *   const s = scope(null); after(() => s.close())
  */
 export function scope (t) {
   const items = []
+  const raws = []
   const s = {
     add (fn) { items.push(fn); return fn },
     async provider (server, room, token, opts) {
@@ -529,6 +562,7 @@ export function scope (t) {
     },
     async raw (server, room, params, opts) {
       const c = await RawClient.connect(server.wsUrl(room, params), opts)
+      raws.push(c)
       items.push(() => c.destroy())
       return c
     },
@@ -537,10 +571,13 @@ export function scope (t) {
       items.push(() => srv.dispose())
       return srv
     },
+    /** Closes everything (errors of closing are ignored); then fails if a raw client failed. */
     async close () {
       for (const fn of items.splice(0).reverse()) {
         try { await fn() } catch {}
       }
+      const failures = raws.splice(0).filter((c) => c.failure).map((c) => c.failure)
+      assert.deepEqual(failures, [], 'raw clients that got frames a client cannot take')
     }
   }
   if (t) t.after(() => s.close())

@@ -1,15 +1,12 @@
 // HTTP side of the contract: meetings API, refusals at the WebSocket upgrade, /healthz, /metrics,
 // and tokens kept out of the logs.
-import { test, before, after } from 'node:test'
+import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import {
-  Server, RawClient, UpgradeRefused, scope, waitFor, uniqueId, randomToken,
-  assertErrorBody, assertErrorJson, addParagraph
+  sharedServer, RawClient, UpgradeRefused, scope, waitFor, uniqueId, randomToken, assertErrorBody, assertErrorJson, addParagraph
 } from './harness.mjs'
 
-let server
-before(async () => { server = await Server.start() })
-after(async () => { await server?.dispose() })
+const server = await sharedServer()
 
 const ID_RE = /^[a-z0-9][a-z0-9-]{0,62}$/
 

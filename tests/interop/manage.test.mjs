@@ -1,13 +1,11 @@
 // Meeting management seen by stock clients (yjs + y-websocket): a rename, an added group and a
 // deletion reach an open plenary follower and open sockets at once.
 // Run on its own with `bash tests/interop/run.sh tests/interop/manage.test.mjs`.
-import { test, before, after } from 'node:test'
+import { test } from 'node:test'
 import assert from 'node:assert/strict'
-import { Y, Server, scope, waitFor, addConclusion, assertErrorBody } from './harness.mjs'
+import { sharedServer, Y, scope, waitFor, addConclusion, assertErrorBody } from './harness.mjs'
 
-let server
-before(async () => { server = await Server.start() })
-after(async () => { await server?.dispose() })
+const server = await sharedServer()
 
 async function follow (s, m) {
   const doc = new Y.Doc()

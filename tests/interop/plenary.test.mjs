@@ -1,16 +1,13 @@
 // Issue 3: the plenary summary (live merge of every group's conclusions), moderator curation,
 // exports, adopted versions, closing groups, and crash consistency.
 // Run on its own with `bash tests/interop/run.sh --plenary`.
-import { test, before, after } from 'node:test'
+import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import {
-  Y, Server, RawClient, UpgradeRefused, scope, waitFor, randomToken,
-  addConclusion, findConclusion, assertErrorBody, assertErrorJson
+  sharedServer, Y, RawClient, UpgradeRefused, scope, waitFor, randomToken, addConclusion, findConclusion, assertErrorBody, assertErrorJson
 } from './harness.mjs'
 
-let server
-before(async () => { server = await Server.start() })
-after(async () => { await server?.dispose() })
+const server = await sharedServer()
 
 const GROUPS = [
   { id: 'wg-a', title: 'Alpha group' },

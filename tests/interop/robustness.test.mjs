@@ -1,14 +1,12 @@
 // Bad input: undecodable frames close with 1002, messages over the size limit with 1009 (and the
 // client sees that code, not 1006); nothing is applied and every other connection carries on.
-import { test, before, after } from 'node:test'
+import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import {
-  Y, Server, scope, waitFor, withTimeout, enc, addParagraph, notesString, MAX_MESSAGE_BYTES, encoding
+  sharedServer, Y, scope, waitFor, withTimeout, enc, addParagraph, notesString, MAX_MESSAGE_BYTES, encoding
 } from './harness.mjs'
 
-let server
-before(async () => { server = await Server.start() })
-after(async () => { await server?.dispose() })
+const server = await sharedServer()
 
 const plainNotes = (doc) => notesString(doc).replace(/<[^>]*>/g, '')
 

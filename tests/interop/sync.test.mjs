@@ -1,15 +1,12 @@
 // Document sync with stock yjs + y-websocket clients: convergence, late joiners, room isolation,
 // read-only refusals, and saved acknowledgements (ack=1).
-import { test, before, after } from 'node:test'
+import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import {
-  Y, Server, scope, waitFor, enc, svCovers,
-  addConclusion, findConclusion, addParagraph, notesString, conclusionsJSON
+  sharedServer, Y, scope, waitFor, enc, svCovers, addConclusion, findConclusion, addParagraph, notesString, conclusionsJSON
 } from './harness.mjs'
 
-let server
-before(async () => { server = await Server.start() })
-after(async () => { await server?.dispose() })
+const server = await sharedServer()
 
 const plainNotes = (doc) => notesString(doc).replace(/<[^>]*>/g, '')
 const sameDoc = (a, b) => notesString(a) === notesString(b) &&

@@ -2,20 +2,11 @@
 // The rapporteur page follows it: read-only with a notice as soon as the moderator closes the group,
 // editable again when it is reopened — and after an edit the server refused meanwhile, it reloads
 // the document cleanly (fresh Y.Doc, IndexedDB copy cleared) so that typing works again.
-import { test, after, before } from 'node:test'
+import { test } from 'node:test'
 import assert from 'node:assert/strict'
-import { startServer, createMeeting, demoMeeting, links, launch, DESKTOP, PHONE, waitOnline, watchErrors, screenshot, axe } from './helpers.mjs'
+import { suite, createMeeting, demoMeeting, links, DESKTOP, PHONE, waitOnline, watchErrors, screenshot, axe } from './helpers.mjs'
 
-let server, browser
-before(async () => {
-  server = await startServer()
-  browser = await launch()
-})
-after(async () => {
-  await browser?.close()
-  await server?.stop()
-  server?.cleanup()
-})
+const { server, browser } = await suite()
 
 const notesText = () => {
   const c = document.querySelector('[data-testid="notes-editor"]').cloneNode(true)

@@ -1,18 +1,9 @@
 // Two rapporteurs of one group see each other's text and named carets.
-import { test, after, before } from 'node:test'
+import { test } from 'node:test'
 import assert from 'node:assert/strict'
-import { startServer, createMeeting, demoMeeting, links, launch, DESKTOP, waitOnline, watchErrors, screenshot } from './helpers.mjs'
+import { suite, createMeeting, demoMeeting, links, DESKTOP, waitOnline, watchErrors, screenshot } from './helpers.mjs'
 
-let server, browser
-before(async () => {
-  server = await startServer()
-  browser = await launch()
-})
-after(async () => {
-  await browser?.close()
-  await server?.stop()
-  server?.cleanup()
-})
+const { server, browser } = await suite()
 
 async function setName(page, name) {
   const input = page.getByLabel('Your name')

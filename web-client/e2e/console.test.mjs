@@ -1,20 +1,11 @@
 // Moderator console: keyboard shortcuts step through the items (not while typing), and "Open
 // projector" opens the projector with the moderator's token (never shown on the big screen; no
 // organizer note there either).
-import { test, after, before } from 'node:test'
+import { test } from 'node:test'
 import assert from 'node:assert/strict'
-import { startServer, createMeeting, demoMeeting, links, launch, DESKTOP, PROJECTOR, waitOnline, watchErrors, screenshot, axe, addConclusions } from './helpers.mjs'
+import { suite, createMeeting, demoMeeting, links, DESKTOP, PROJECTOR, waitOnline, watchErrors, screenshot, axe, addConclusions } from './helpers.mjs'
 
-let server, browser
-before(async () => {
-  server = await startServer()
-  browser = await launch()
-})
-after(async () => {
-  await browser?.close()
-  await server?.stop()
-  server?.cleanup()
-})
+const { server, browser } = await suite()
 
 const A1 = 'Create a joint contact point for firearms cases.'
 const A2 = 'Publish the handbook in all regional languages.'

@@ -1,21 +1,15 @@
 // The web client under the server's Content-Security-Policy: every view loads, goes online and
 // works with no CSP violation (reported by the page's `securitypolicyviolation` events and by
 // Chromium's console), and the exported summary.html renders under its stricter policy.
-import { test, after, before } from 'node:test'
+import { test, before } from 'node:test'
 import assert from 'node:assert/strict'
-import { startServer, createMeeting, demoMeeting, links, launch, DESKTOP, PHONE, ADMIN, waitOnline, watchErrors } from './helpers.mjs'
+import { suite, createMeeting, demoMeeting, links, DESKTOP, PHONE, ADMIN, waitOnline, watchErrors } from './helpers.mjs'
 
-let server, browser, L, created
+const { server, browser } = await suite()
+let L, created
 before(async () => {
-  server = await startServer()
-  browser = await launch()
   created = await createMeeting(server.url, demoMeeting('csp'))
   L = links(server.url, created)
-})
-after(async () => {
-  await browser?.close()
-  await server?.stop()
-  server?.cleanup()
 })
 
 /** Opens a page that records CSP violations from the start. */

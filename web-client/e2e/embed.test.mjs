@@ -1,17 +1,16 @@
 // The server binary serves the committed web-client/dist (embedded at compile time): index.html
 // for the app routes and every built asset byte for byte.
-import { test, after, before } from 'node:test'
+import { test, after } from 'node:test'
 import assert from 'node:assert/strict'
 import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { startServer, REPO } from './helpers.mjs'
 
 const DIST = join(REPO, 'web-client', 'dist')
-let server
-before(async () => (server = await startServer()))
+const server = await startServer()
 after(async () => {
-  await server?.stop()
-  server?.cleanup()
+  await server.stop()
+  server.cleanup()
 })
 
 test('the server serves the current web-client/dist', { timeout: 60_000 }, async () => {

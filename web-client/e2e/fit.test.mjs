@@ -1,20 +1,11 @@
 // Projector headline and small meetings: a very long meeting title wraps to two lines at most and is
 // shrunk until it is whole (never an ellipsis at 1920×1080); a short one stays on one line at full
 // size; a meeting with few conclusions shows them on one page without a "more follows" indicator.
-import { test, after, before } from 'node:test'
+import { test } from 'node:test'
 import assert from 'node:assert/strict'
-import { startServer, createMeeting, links, launch, PROJECTOR, waitOnline, watchErrors, screenshot, axe, addConclusions } from './helpers.mjs'
+import { suite, createMeeting, links, PROJECTOR, waitOnline, watchErrors, screenshot, axe, addConclusions } from './helpers.mjs'
 
-let server, browser
-before(async () => {
-  server = await startServer()
-  browser = await launch()
-})
-after(async () => {
-  await browser?.close()
-  await server?.stop()
-  server?.cleanup()
-})
+const { server, browser } = await suite()
 
 const LONG_TITLE =
   'Regional Meeting of the Border Police and Customs Representatives on Firearms Trafficking in the Western Balkans, Skopje, North Macedonia, 12–13 October 2023'

@@ -1,20 +1,11 @@
 // Group work that loses nothing: moves and deletes never destroy what someone is typing, deletes
 // can be undone and restored, people see who edits what, the page tells the truth about the
 // connection and opens offline.
-import { test, after, before } from 'node:test'
+import { test } from 'node:test'
 import assert from 'node:assert/strict'
-import { startServer, createMeeting, demoMeeting, links, launch, DESKTOP, PHONE, waitOnline, watchErrors, screenshot, addConclusions, yjsWrite, SHOTS } from './helpers.mjs'
+import { suite, createMeeting, demoMeeting, links, DESKTOP, PHONE, waitOnline, watchErrors, screenshot, addConclusions, yjsWrite, SHOTS } from './helpers.mjs'
 
-let server, browser
-before(async () => {
-  server = await startServer()
-  browser = await launch()
-})
-after(async () => {
-  await browser?.close()
-  await server?.stop()
-  server?.cleanup()
-})
+const { server, browser } = await suite()
 
 const SIXTY = ' — and the customs teams report every seizure within a day!!' // 60 characters
 assert.equal(SIXTY.length, 60)

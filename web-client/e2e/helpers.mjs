@@ -1,4 +1,7 @@
-// Shared helpers for the browser tests: a real `plenary serve` per test, a loopback-only Chromium.
+// Shared helpers for the browser tests: a real `plenary serve` per test file, a loopback-only
+// Chromium that records every page error, and `suite()`, the fixture that brings both.
+import { after, afterEach } from 'node:test'
+import assert from 'node:assert/strict'
 import { spawn } from 'node:child_process'
 import { createServer, request as httpRequest } from 'node:http'
 import { connect } from 'node:net'
@@ -146,8 +149,12 @@ export function links(baseUrl, created) {
   }
 }
 
+/**
+ * Chromium, loopback only. Every page of every context it opens is watched: `browser.pageErrors`
+ * is a live array of the page errors (uncaught exceptions) so far, `"<url>: <error>"`.
+ */
 export async function launch() {
-  return chromium.launch({
+  const browser = await chromium.launch({
     executablePath: process.env.CHROMIUM_BIN || '/usr/bin/chromium',
     headless: true,
     args: [
@@ -165,6 +172,48 @@ export async function launch() {
       '--proxy-bypass-list=127.0.0.1;localhost;[::1]',
     ],
   })
+  const pageErrors = []
+  const newContext = browser.newContext.bind(browser)
+  // browser.newPage() goes through browser.newContext() too
+  browser.newContext = async (...args) => {
+    const ctx = await newContext(...args)
+    ctx.on('weberror', (e) => pageErrors.push(`${e.page()?.url() ?? '?'}: ${String(e.error())}`))
+    return ctx
+  }
+  browser.pageErrors = pageErrors
+  return browser
+}
+
+/** Fails with the page errors of `browser` since the last check (and forgets them). */
+export function assertNoPageErrors(browser, what = 'page errors') {
+  assert.deepEqual(browser.pageErrors.splice(0), [], what)
+}
+
+/**
+ * The fixture of one test file: a server and a browser for all its tests (top-level
+ * `const { server, browser } = await suite()`), stopped after the file. Each test ends by
+ * asserting that no page of the browser had an error during it (an afterEach hook: its failure
+ * is the test's). `startServer` starts another server (a restart on the same data dir) that is
+ * stopped with the rest.
+ */
+export async function suite(serverOptions) {
+  const servers = [await startServer(serverOptions)]
+  const browser = await launch()
+  afterEach(() => assertNoPageErrors(browser))
+  after(async () => {
+    await browser.close()
+    for (const s of servers.reverse()) await s.stop()
+    for (const s of servers) s.cleanup()
+  })
+  return {
+    server: servers[0],
+    browser,
+    async startServer(options) {
+      const s = await startServer(options)
+      servers.push(s)
+      return s
+    },
+  }
 }
 
 export const PHONE = { viewport: { width: 390, height: 844 }, deviceScaleFactor: 2, isMobile: true, hasTouch: true }
@@ -174,7 +223,8 @@ export const PROJECTOR = { viewport: { width: 1920, height: 1080 } }
 /**
  * Collect the page errors of one or more pages into one live array (it grows as errors happen), so
  * that a test can assert at its end that none happened. Do not copy it (`[...watchErrors(p)]`)
- * before the end: the copy would stay empty.
+ * before the end: the copy would stay empty. (`suite()` checks every page after each test anyway;
+ * this names the pages a test cares about.)
  */
 export function watchErrors(...pages) {
   const errors = []

@@ -1,27 +1,21 @@
 // Live moderation: the console keeps its buttons while groups type (keyed updates, no lost clicks);
 // a moderator's inline edit reaches the rapporteur's page, with "Moderator" shown there; a group
 // closed from another console shows at once; the phone keeps its tabs' content offline.
-import { test, after, before } from 'node:test'
+import { test, before } from 'node:test'
 import assert from 'node:assert/strict'
 import WS from 'ws'
 import * as Y from 'yjs'
 import { WebsocketProvider } from 'y-websocket'
-import { startServer, createMeeting, demoMeeting, links, launch, DESKTOP, PHONE, waitOnline, watchErrors, screenshot, addConclusions, yjsWrite } from './helpers.mjs'
+import { suite, createMeeting, demoMeeting, links, DESKTOP, PHONE, waitOnline, watchErrors, screenshot, addConclusions, yjsWrite } from './helpers.mjs'
 
-let server, browser, created, L
+const { server, browser } = await suite()
+let created, L
 const A = ['Create a joint contact point for firearms cases.', 'Publish the handbook in all regional languages.', 'Train officers on converted weapons.']
 before(async () => {
-  server = await startServer()
-  browser = await launch()
   created = await createMeeting(server.url, demoMeeting('live'))
   L = links(server.url, created)
   await addConclusions(server.url, created.id, 'wg-migrants', created.tokens.rapporteurs['wg-migrants'], A)
   await addConclusions(server.url, created.id, 'wg-trends', created.tokens.rapporteurs['wg-trends'], ['Monitor online sales of alarm weapons.'])
-})
-after(async () => {
-  await browser?.close()
-  await server?.stop()
-  server?.cleanup()
 })
 
 /** a stock Yjs client that types into a conclusion of wg-trends every few ms until stopped */

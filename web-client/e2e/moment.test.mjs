@@ -6,13 +6,14 @@
 //  - clicker keys step the presentation on the console and on the projector; B blanks, F toggles;
 //  - numbering G.N is the same on console, projector and phone, hidden items have none;
 //  - screenshots of every view at 1920×1080, 1280×720, 1366×768, 390×844 and 360×640.
-import { test, after, before } from 'node:test'
+import { test, before } from 'node:test'
 import assert from 'node:assert/strict'
 import { mkdirSync } from 'node:fs'
 import { join } from 'node:path'
-import { startServer, createMeeting, links, launch, waitOnline, watchErrors, screenshot, addConclusions, yjsWrite, SHOTS } from './helpers.mjs'
+import { suite, createMeeting, links, waitOnline, watchErrors, screenshot, addConclusions, yjsWrite, SHOTS } from './helpers.mjs'
 
-let server, browser, created, L
+const { server, browser } = await suite()
+let created, L
 const GROUPS = [
   { id: 'wg-migrants', title: 'Migrants with weapons' },
   { id: 'wg-handbook', title: 'Handbook on Firearms for Border Guards and Customs and its implementation' },
@@ -31,16 +32,9 @@ const VIEWPORTS = {
 }
 
 before(async () => {
-  server = await startServer()
-  browser = await launch()
   created = await createMeeting(server.url, { id: 'moment', title: TITLE, groups: GROUPS })
   L = links(server.url, created)
   for (const g of GROUPS) await addConclusions(server.url, created.id, g.id, created.tokens.rapporteurs[g.id], Array.from({ length: PER }, (_, i) => text(g, i)))
-})
-after(async () => {
-  await browser?.close()
-  await server?.stop()
-  server?.cleanup()
 })
 
 const keyOf = (gi, i) => `${GROUPS[gi].id}/seed-${GROUPS[gi].id}-${i}`

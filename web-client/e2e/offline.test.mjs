@@ -1,19 +1,12 @@
 // A rapporteur loses the connection (the server stops), keeps typing, reconnects when the server is
 // back on the same data dir and port, and the other rapporteur receives every edit.
-import { test, after, before } from 'node:test'
+import { test } from 'node:test'
 import assert from 'node:assert/strict'
-import { startServer, createMeeting, demoMeeting, links, launch, DESKTOP, waitOnline, watchErrors, screenshot } from './helpers.mjs'
+import { suite, createMeeting, demoMeeting, links, DESKTOP, waitOnline, watchErrors, screenshot } from './helpers.mjs'
 
-let server, browser
-before(async () => {
-  server = await startServer()
-  browser = await launch()
-})
-after(async () => {
-  await browser?.close()
-  await server?.stop()
-  server?.cleanup()
-})
+const fixture = await suite()
+const browser = fixture.browser
+let server = fixture.server
 
 const notesText = () => {
   const c = document.querySelector('[data-testid="notes-editor"]').cloneNode(true)
@@ -66,7 +59,7 @@ test('offline edits are kept and delivered after reconnecting', { timeout: 180_0
   await screenshot(a, 'rapporteur-desktop-offline')
 
   // the server comes back on the same data dir and port
-  server = await startServer({ dataDir, addr, frontPort })
+  server = await fixture.startServer({ dataDir, addr, frontPort })
   await waitOnline(a, 30_000)
   await waitOnline(b, 30_000)
 

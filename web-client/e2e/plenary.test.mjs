@@ -1,23 +1,14 @@
 // A rapporteur's conclusion reaches the projector and a participant's phone; the participant can
 // edit nothing; the moderator hides an item and presents another, and the projector follows.
-import { test, after, before } from 'node:test'
+import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import WebSocket from 'ws'
 import * as Y from 'yjs'
 import * as encoding from 'lib0/encoding'
 import * as decoding from 'lib0/decoding'
-import { startServer, createMeeting, demoMeeting, links, launch, DESKTOP, PHONE, PROJECTOR, waitOnline, watchErrors, screenshot } from './helpers.mjs'
+import { suite, createMeeting, demoMeeting, links, DESKTOP, PHONE, PROJECTOR, waitOnline, watchErrors, screenshot } from './helpers.mjs'
 
-let server, browser
-before(async () => {
-  server = await startServer()
-  browser = await launch()
-})
-after(async () => {
-  await browser?.close()
-  await server?.stop()
-  server?.cleanup()
-})
+const { server, browser } = await suite()
 
 const T1 = 'Establish a regional contact list of firearms focal points.'
 const T2 = 'Train border officers to recognise converted blank-firing weapons.'

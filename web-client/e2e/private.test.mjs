@@ -1,16 +1,15 @@
 // Private group notes: the moderator ticks "Group notes private to rapporteurs" in the console; the
 // phone view then draws each group tab from the plenary document (numbered conclusions), says the
 // notes are private and never opens the group document (the server would refuse it anyway).
-import { test, after, before } from 'node:test'
+import { test, before } from 'node:test'
 import assert from 'node:assert/strict'
-import { startServer, createMeeting, demoMeeting, links, launch, DESKTOP, PHONE, waitOnline, watchErrors, screenshot, addConclusions, yjsWrite, ADMIN } from './helpers.mjs'
+import { suite, createMeeting, demoMeeting, links, DESKTOP, PHONE, waitOnline, watchErrors, screenshot, addConclusions, yjsWrite, ADMIN } from './helpers.mjs'
 
-let server, browser, created, L
+const { server, browser } = await suite()
+let created, L
 const A = ['Create a joint contact point for firearms cases.', 'Publish the handbook in all regional languages.']
 const NOTE = 'Cases of armed possession among migrants were presented.'
 before(async () => {
-  server = await startServer()
-  browser = await launch()
   created = await createMeeting(server.url, demoMeeting('priv'))
   L = links(server.url, created)
   await addConclusions(server.url, created.id, 'wg-migrants', created.tokens.rapporteurs['wg-migrants'], A)
@@ -19,11 +18,6 @@ before(async () => {
     p.insert(0, [new Yj.XmlText(NOTE)])
     doc.getXmlFragment('notes').insert(0, [p])
   })
-})
-after(async () => {
-  await browser?.close()
-  await server?.stop()
-  server?.cleanup()
 })
 
 const meetingInfo = async () => (await fetch(`${server.url}/api/meetings/${created.id}`, { headers: { Authorization: `Bearer ${created.tokens.moderator}` } })).json()

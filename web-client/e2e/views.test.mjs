@@ -3,12 +3,11 @@
 // end to end (admin token -> meeting -> links with QR codes).
 import { test, after, before } from 'node:test'
 import assert from 'node:assert/strict'
-import { startServer, createMeeting, demoMeeting, links, launch, DESKTOP, PHONE, ADMIN, waitOnline, watchErrors, screenshot, axe } from './helpers.mjs'
+import { suite, createMeeting, demoMeeting, links, DESKTOP, PHONE, ADMIN, waitOnline, watchErrors, screenshot, axe } from './helpers.mjs'
 
-let server, browser, L
+const { server, browser } = await suite()
+let L
 before(async () => {
-  server = await startServer()
-  browser = await launch()
   const created = await createMeeting(server.url, demoMeeting('views'))
   L = links(server.url, created)
   // some content so that every view has something to show
@@ -33,9 +32,6 @@ before(async () => {
 })
 after(async () => {
   if (process.env.E2E_DEBUG) console.log(server?.logs(), server?.child.exitCode, server?.child.signalCode)
-  await browser?.close()
-  await server?.stop()
-  server?.cleanup()
 })
 
 async function check(name, url, opts, ready) {
