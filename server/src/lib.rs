@@ -18,6 +18,7 @@
 //! - [`demo`]: the Skopje demo meeting.
 //! - [`metrics`]: Prometheus metrics.
 
+pub mod app;
 pub mod auth;
 pub mod config;
 pub mod connection;
@@ -33,15 +34,14 @@ pub mod plenary;
 pub mod revisions;
 pub mod room;
 pub mod sandbox;
-pub mod services;
+pub mod shutdown;
 pub mod store;
 
 use crate::auth::{generate_token, TokenHash};
 use crate::config::Config;
 use crate::directory::Directory;
 use crate::metrics::Metrics;
-use crate::room::{RoomCmd, Rooms};
-use crate::services::Services;
+use crate::app::AppState;
 use crate::store::persister::Persister;
 use crate::store::sqlite::SqliteStore;
 use crate::store::Store;
@@ -54,9 +54,6 @@ use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
-
-/// How long shutdown waits for rooms and sockets before giving up on them.
-const SHUTDOWN_DEADLINE: Duration = Duration::from_secs(15);
 
 fn admin_token(config: &Config, store: &dyn Store) -> anyhow::Result<TokenHash> {
     if let Some(t) = &config.admin_token {
@@ -129,37 +126,48 @@ pub async fn run(
         },
         metrics.clone(),
     );
-    let svc = Services {
+    let room_ctx = room::new_context(|rooms| room::Shared {
         store,
         persister,
         sandbox,
-        test_corrupt_snapshots: config.test_corrupt_snapshots,
         directory,
-        rooms: Arc::new(Rooms::default()),
-        metrics,
+        rooms,
+        metrics: metrics.clone(),
         tracker: TaskTracker::new(),
-        stopping: CancellationToken::new(),
+        settings: room::RoomSettings {
+            room_idle: config.room_idle(),
+            compact_after: config.compact_after.max(1),
+            merge_delay: Duration::from_millis(10),
+            test_corrupt_snapshots: config.test_corrupt_snapshots,
+        },
+    });
+    let conn_ctx = connection::context::ConnContext {
+        room: room_ctx.clone(),
+        settings: Arc::new(connection::context::ConnSettings {
+            limits: Limits {
+                max_message_bytes: config.max_message_bytes,
+                // plenary's documents have no sub-documents, and yrs leaks every one it integrates
+                update: plenary_protocol::validate::UpdateLimits {
+                    allow_subdocs: false,
+                    ..Default::default()
+                },
+                ..Limits::default()
+            },
+            outbound_queue: config.outbound_queue,
+            outbound_queue_bytes: config.outbound_queue_bytes,
+            max_messages_per_sec: config.max_messages_per_sec,
+            max_connections: config.max_connections,
+        }),
         connections: Default::default(),
         token_limits: Arc::new(limits::TokenLimits::new(&config)),
-        next_conn: Default::default(),
+        metrics,
+        stopping: CancellationToken::new(),
+    };
+    let svc = AppState {
+        room: room_ctx,
+        conn: conn_ctx,
         admin_gate: Arc::new(http::admin::AdminGate::new(admin, config.admin_failures_per_sec)),
-        admin,
-        limits: Limits {
-            max_message_bytes: config.max_message_bytes,
-            // plenary's documents have no sub-documents, and yrs leaks every one it integrates
-            update: plenary_protocol::validate::UpdateLimits {
-                allow_subdocs: false,
-                ..Default::default()
-            },
-            ..Limits::default()
-        },
-        room_idle: config.room_idle(),
-        compact_after: config.compact_after.max(1),
-        merge_delay: Duration::from_millis(10),
-        outbound_queue: config.outbound_queue,
-        outbound_queue_bytes: config.outbound_queue_bytes,
-        max_messages_per_sec: config.max_messages_per_sec,
-        max_connections: config.max_connections,
+        next_conn: Default::default(),
         public_url: config
             .public_url
             .clone()
@@ -180,7 +188,7 @@ pub async fn run(
              (LAN-IP: this computer's address on that network)"
         );
     }
-    if !config.no_demo && svc.directory.is_empty() {
+    if !config.no_demo && svc.room.directory.is_empty() {
         let created = demo::seed(&svc).await.context("seeding the demo meeting")?;
         let mut out = format!("demo meeting {} ({}):\n", created.id, created.title);
         out.push_str(&format!("  moderator console: {}\n", created.links.moderator));
@@ -219,51 +227,7 @@ pub async fn run(
     tracing::info!(%addr, "listening");
 
     shutdown.await;
-    tracing::info!("shutting down: flushing rooms");
-    svc.stopping.cancel();
-    stop_accepting.cancel();
-    let flush = async {
-        // Groups first, so their last conclusions reach the plenary before it stops; rooms
-        // loaded meanwhile (a group feeding an unloaded plenary) are picked up by the next pass.
-        loop {
-            let mut handles = svc.rooms.handles();
-            if handles.is_empty() {
-                break;
-            }
-            handles.sort_by_key(|(path, _)| path.is_plenary());
-            for (path, handle) in handles {
-                let (done, rx) = tokio::sync::oneshot::channel();
-                if handle.tx.send(RoomCmd::Shutdown { done }).await.is_ok() {
-                    let _ = rx.await;
-                }
-                svc.rooms.forget(&path, handle.instance);
-                tracing::debug!(room = %path, "room flushed");
-            }
-        }
-    };
-    if tokio::time::timeout(SHUTDOWN_DEADLINE, flush).await.is_err() {
-        tracing::warn!("some rooms did not flush before the deadline");
-    }
-    // Rooms closed their members with 1001; anything left (still joining, or a room that
-    // missed the deadline) is closed here.
-    for entry in svc.connections.iter() {
-        entry.value().kick.kick(room::outbox::close_code::GOING_AWAY);
-    }
-    svc.tracker.close();
-    if tokio::time::timeout(SHUTDOWN_DEADLINE, svc.tracker.wait())
-        .await
-        .is_err()
-    {
-        tracing::warn!("some connections did not close before the deadline");
-    }
-    let _ = tokio::time::timeout(Duration::from_secs(5), server).await;
-    drop(svc);
-    // The writer thread exits once every persister handle is gone and its queue is written.
-    let joined = tokio::task::spawn_blocking(move || writer_thread.join());
-    if tokio::time::timeout(SHUTDOWN_DEADLINE, joined).await.is_err() {
-        tracing::warn!("the store writer did not finish before the deadline");
-    }
-    tracing::info!("stopped");
+    shutdown::flush_and_stop(svc, stop_accepting, server, writer_thread).await;
     Ok(())
 }
 

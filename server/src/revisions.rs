@@ -3,7 +3,7 @@
 //! last revision, and when a group is closed. Read by `GET …/groups/{g}/revisions[/{id}]`.
 
 use crate::plenary::merge;
-use crate::services::Services;
+use crate::app::AppState;
 use crate::store::{RevisionRecord, Store, StoreError};
 use plenary_protocol::layout;
 use plenary_protocol::{GroupId, MeetingId, RoomPath};
@@ -83,13 +83,13 @@ pub fn pass(store: &dyn Store) -> Result<usize, String> {
 }
 
 /// Starts the periodic task (stops with the server).
-pub fn spawn(svc: &Services, every: Duration) {
+pub fn spawn(svc: &AppState, every: Duration) {
     if every.is_zero() {
         return;
     }
-    let store = svc.store.clone();
-    let stop = svc.stopping.clone();
-    svc.tracker.spawn(async move {
+    let store = svc.room.store.clone();
+    let stop = svc.conn.stopping.clone();
+    svc.room.tracker.spawn(async move {
         let mut tick = tokio::time::interval(every);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         tick.tick().await; // the first tick is immediate: skip it
@@ -109,10 +109,10 @@ pub fn spawn(svc: &Services, every: Duration) {
 }
 
 /// A revision when a group is closed (in the background; failures are logged).
-pub fn on_closed(svc: &Services, meeting: &MeetingId, group: &GroupId) {
-    let store = svc.store.clone();
+pub fn on_closed(svc: &AppState, meeting: &MeetingId, group: &GroupId) {
+    let store = svc.room.store.clone();
     let doc = RoomPath::group(meeting.clone(), group.clone()).to_string();
-    svc.tracker.spawn(async move {
+    svc.room.tracker.spawn(async move {
         let d = doc.clone();
         match tokio::task::spawn_blocking(move || take(store.as_ref(), &d, CLOSED, true)).await {
             Ok(Err(e)) => tracing::warn!(doc = %doc, error = %e, "revision at close not taken"),

@@ -19,7 +19,7 @@ pub mod serve;
 pub mod web;
 pub mod ws;
 
-use crate::services::Services;
+use crate::app::AppState;
 use axum::extract::DefaultBodyLimit;
 use axum::http::{header, HeaderMap, HeaderValue, Request};
 use axum::routing::{get, patch, post};
@@ -36,7 +36,7 @@ pub const EXPORT_CSP: &str = "default-src 'none'; style-src 'unsafe-inline'; img
 pub const DEFAULT_CSP: &str =
     "default-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'";
 
-pub fn router(svc: Services) -> Router {
+pub fn router(svc: AppState) -> Router {
     Router::new()
         .route("/healthz", get(ops::healthz))
         .route("/metrics", get(ops::metrics))

@@ -6,7 +6,7 @@ use super::meetings::authorize;
 use super::TokenQuery;
 use crate::auth::{AuthError, Role};
 use crate::revisions;
-use crate::services::Services;
+use crate::app::AppState;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -14,10 +14,10 @@ use axum::Json;
 use plenary_protocol::{GroupId, RoomPath};
 
 /// The group's document name, when the token may read its history (its rapporteur, moderator).
-fn doc_of(svc: &Services, m: &str, g: &str, headers: &HeaderMap, q: &TokenQuery) -> Result<String, ApiError> {
+fn doc_of(svc: &AppState, m: &str, g: &str, headers: &HeaderMap, q: &TokenQuery) -> Result<String, ApiError> {
     let (meeting, cap) = authorize(svc, m, headers, q)?;
     let rec = svc
-        .directory
+        .room.directory
         .meeting(&meeting)
         .ok_or_else(|| ApiError::from(AuthError::UnknownMeeting))?;
     let gid = GroupId::parse(g)
@@ -40,13 +40,13 @@ fn doc_of(svc: &Services, m: &str, g: &str, headers: &HeaderMap, q: &TokenQuery)
 }
 
 pub async fn list(
-    State(svc): State<Services>,
+    State(svc): State<AppState>,
     Path((m, g)): Path<(String, String)>,
     q: TokenQuery,
     headers: HeaderMap,
 ) -> Result<impl IntoResponse, ApiError> {
     let doc = doc_of(&svc, &m, &g, &headers, &q)?;
-    let store = svc.store.clone();
+    let store = svc.room.store.clone();
     let list = tokio::task::spawn_blocking(move || store.revisions(&doc))
         .await
         .map_err(|e| ApiError::internal(e.to_string()))?
@@ -55,7 +55,7 @@ pub async fn list(
 }
 
 pub async fn one(
-    State(svc): State<Services>,
+    State(svc): State<AppState>,
     Path((m, g, id)): Path<(String, String, String)>,
     q: TokenQuery,
     RawQuery(raw): RawQuery,
@@ -64,7 +64,7 @@ pub async fn one(
     let doc = doc_of(&svc, &m, &g, &headers, &q)?;
     let not_found = || ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such revision");
     let id: i64 = id.parse().map_err(|_| not_found())?;
-    let store = svc.store.clone();
+    let store = svc.room.store.clone();
     let (rec, data) = tokio::task::spawn_blocking(move || store.revision(&doc, id))
         .await
         .map_err(|e| ApiError::internal(e.to_string()))?
