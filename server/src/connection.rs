@@ -11,7 +11,7 @@
 //! closes (or a deadline passes), so that it sees our close code rather than a reset.
 
 use crate::auth::{Capability, TokenHash};
-use crate::limits::{ByteBucket, ReplyMeter, ReplyTicket, TokenSlot};
+use crate::limits::{DebtBucket, ReplyMeter, ReplyTicket, TokenSlot};
 use crate::room::{Frame, Member, Outbox, RoomCmd, RoomHandle};
 use axum::extract::ws::{Message as WsMessage, WebSocket};
 use close::{close_code, close_message, Kick};
@@ -110,7 +110,7 @@ pub async fn serve(mut socket: WebSocket, svc: ConnContext, p: ConnectionParams)
         out_rx,
         buf: Vec::with_capacity(WRITE_BATCH),
         replies: Arc::new(ReplyMeter::default()),
-        reply_bucket: ByteBucket::new(svc.token_limits.reply_bytes_per_sec),
+        reply_bucket: DebtBucket::new(svc.token_limits.reply_bytes_per_sec),
         resume_at: None,
     };
     let code = conn.run().await;
@@ -205,7 +205,7 @@ struct Conn<'a> {
     buf: Vec<Frame>,
     /// What the room charged for the replies this connection asked for.
     replies: Arc<ReplyMeter>,
-    reply_bucket: ByteBucket,
+    reply_bucket: DebtBucket,
     /// Reads resume then (the reply budget is in debt).
     resume_at: Option<Instant>,
 }
@@ -220,7 +220,7 @@ enum Step {
 impl Conn<'_> {
     /// Runs until the connection ends; returns the close code to send, if any.
     async fn run(&mut self) -> Option<u16> {
-        let mut rate = RateLimit::new(self.svc.settings.max_messages_per_sec);
+        let mut rate = DebtBucket::messages(self.svc.settings.max_messages_per_sec);
         let mut ping = tokio::time::interval_at(Instant::now() + PING_EVERY, PING_EVERY);
         let mut last_seen = Instant::now();
         // The branches are polled in order and the first ready one wins, so the frequent ones
@@ -308,7 +308,7 @@ impl Conn<'_> {
         Step::Continue
     }
 
-    async fn on_message(&mut self, msg: WsMessage, rate: &mut RateLimit) -> Step {
+    async fn on_message(&mut self, msg: WsMessage, rate: &mut DebtBucket) -> Step {
         let (svc, conn) = (self.svc, self.p.conn);
         let data = match msg {
             WsMessage::Binary(b) => b,
@@ -325,7 +325,7 @@ impl Conn<'_> {
         if data.len() > svc.settings.limits.max_message_bytes {
             return reject(svc, close_code::TOO_BIG, "message over the size limit");
         }
-        if let Some(wait) = rate.take(data.len()) {
+        if let Some(wait) = rate.take_message(data.len()) {
             tokio::time::sleep(wait).await;
         }
         let (limits, token, role) = (&svc.token_limits, &self.p.token, &self.p.capability.role);
@@ -431,35 +431,4 @@ fn reject(svc: &ConnContext, code: u16, what: &'static str) -> Step {
     svc.metrics.rejected_messages.inc();
     tracing::info!(code, what, "closing connection");
     Step::Close(code)
-}
-
-/// Token bucket: slows a connection down past its message rate, never disconnects it.
-struct RateLimit {
-    tokens: f64,
-    capacity: f64,
-    per_sec: f64,
-    last: Instant,
-}
-
-impl RateLimit {
-    fn new(per_sec: u32) -> Self {
-        let per_sec = f64::from(per_sec);
-        RateLimit {
-            tokens: per_sec * 10.0,
-            capacity: per_sec * 10.0,
-            per_sec,
-            last: Instant::now(),
-        }
-    }
-
-    /// How long to wait before a message of `bytes` may be handled. A message costs one token
-    /// plus one per 16 KiB, so the budget bounds bytes as well as messages.
-    fn take(&mut self, bytes: usize) -> Option<Duration> {
-        let now = Instant::now();
-        self.tokens =
-            (self.tokens + now.duration_since(self.last).as_secs_f64() * self.per_sec).min(self.capacity);
-        self.last = now;
-        self.tokens -= 1.0 + (bytes / (16 * 1024)) as f64;
-        (self.tokens < 0.0).then(|| Duration::from_secs_f64(-self.tokens / self.per_sec))
-    }
 }

@@ -3,20 +3,27 @@
 //! It hosts one Yjs document per working group and keeps a live plenary summary that merges
 //! every group's conclusions. Stock Yjs clients (`y-websocket`) work against it unchanged.
 //!
-//! # Layout
+//! # Layout (one sentence per module; README "Architecture" draws the two flows end to end)
+//! - [`app`]: the HTTP app's state: room and connection contexts, admin gate, public URL.
+//! - [`auth`]: roles, capabilities, token hashing and the refusal order (pure decisions).
 //! - [`config`]: command line and environment, validated once.
-//! - [`http`]: axum router: meetings API, exports, WebSocket upgrade, health, metrics, web client.
-//! - [`connection`]: one WebSocket: reader, writer, close codes.
-//! - [`room`]: one owner task per document; registry; server-checked awareness.
-//! - [`plenary`]: the merge of group conclusions into the plenary document, and exports.
-//! - [`store`]: the `Store` trait, the SQLite implementation, the group-commit persister.
+//! - [`connection`]: one WebSocket, one task: reader, writer, pings; close codes and `Kick`.
+//! - [`demo`]: the Skopje demo meeting.
+//! - [`directory`]: meetings and tokens in memory, as the store holds them.
+//! - [`export`]: `plenary export` and `plenary backup`, offline.
+//! - [`http`]: the axum router: meetings API, exports, WebSocket upgrade, health, metrics, web client.
+//! - [`limits`]: budgets per token (connections, messages, reply bytes) and per connection.
+//! - [`meetings`]: creating meetings, closing groups, rotating tokens, renaming, deleting.
+//! - [`metrics`]: Prometheus metrics.
+//! - [`minutes`]: the curated summary as DOCX and PDF.
+//! - [`plenary`]: the merge of group conclusions into the plenary document, and the summary.
+//! - [`revisions`]: revisions of group documents (periodic, and when a group is closed).
+//! - [`room`]: one actor per document (loop, members, durability pipeline, kind, vetting) and
+//!   the registry that loads and forgets them.
 //! - [`sandbox`]: child processes that vet every update (yrs can abort, segfault or hang on
 //!   crafted input) before a room applies it; `plenary doctor`.
-//! - [`auth`]: roles, capabilities, token hashing (pure decisions).
-//! - [`directory`], [`meetings`]: meetings in memory, their creation, token rotation.
-//! - [`limits`]: budgets per token (connections, messages, reply bytes) and per connection.
-//! - [`demo`]: the Skopje demo meeting.
-//! - [`metrics`]: Prometheus metrics.
+//! - [`shutdown`]: the stop sequence (flush rooms, close sockets, stop the store writer).
+//! - [`store`]: the `Store` trait, the SQLite implementation, the group-commit persister.
 
 pub mod app;
 pub mod auth;

@@ -101,7 +101,7 @@ impl From<AdminRefusal> for ApiError {
 
 /// The admin bearer of a request, checked through the gate.
 pub fn require_admin(gate: &AdminGate, headers: &HeaderMap) -> Result<(), ApiError> {
-    let token = super::request_token(headers, None);
+    let token = super::token::request_token(headers, None);
     gate.check(token.as_deref()).map_err(ApiError::from)
 }
 

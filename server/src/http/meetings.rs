@@ -42,13 +42,19 @@ pub fn authorize(
     headers: &HeaderMap,
     q: &TokenQuery,
 ) -> Result<(MeetingId, Capability), ApiError> {
+    let meeting = known_meeting(svc, m)?;
+    let token = request_token(headers, q.token.as_deref());
+    let cap = authorize_meeting(svc.room.directory.as_ref(), &meeting, token.as_deref())?;
+    Ok((meeting, cap))
+}
+
+/// `{m}` as a meeting the directory holds (404 otherwise: an id that cannot exist, too).
+fn known_meeting(svc: &AppState, m: &str) -> Result<MeetingId, ApiError> {
     let meeting = MeetingId::parse(m).map_err(|_| ApiError::from(AuthError::UnknownMeeting))?;
     if svc.room.directory.meeting(&meeting).is_none() {
         return Err(AuthError::UnknownMeeting.into());
     }
-    let token = request_token(headers, q.token.as_deref());
-    let cap = authorize_meeting(svc.room.directory.as_ref(), &meeting, token.as_deref())?;
-    Ok((meeting, cap))
+    Ok(meeting)
 }
 
 pub fn require_moderator(cap: &Capability) -> Result<(), ApiError> {
@@ -136,40 +142,24 @@ async fn set_closed(
     }))
 }
 
-pub async fn close_group(
+/// `POST /api/meetings/{m}/groups/{g}/close` (`CLOSED`) and `.../reopen`.
+pub async fn close_group<const CLOSED: bool>(
     State(svc): State<AppState>,
     Path((m, g)): Path<(String, String)>,
     q: TokenQuery,
     headers: HeaderMap,
 ) -> Result<impl IntoResponse, ApiError> {
-    set_closed(svc, m, Some(g), true, headers, q).await
+    set_closed(svc, m, Some(g), CLOSED, headers, q).await
 }
 
-pub async fn reopen_group(
-    State(svc): State<AppState>,
-    Path((m, g)): Path<(String, String)>,
-    q: TokenQuery,
-    headers: HeaderMap,
-) -> Result<impl IntoResponse, ApiError> {
-    set_closed(svc, m, Some(g), false, headers, q).await
-}
-
-pub async fn close_all(
+/// `POST /api/meetings/{m}/close` (`CLOSED`) and `.../reopen`: every group.
+pub async fn close_all<const CLOSED: bool>(
     State(svc): State<AppState>,
     Path(m): Path<String>,
     q: TokenQuery,
     headers: HeaderMap,
 ) -> Result<impl IntoResponse, ApiError> {
-    set_closed(svc, m, None, true, headers, q).await
-}
-
-pub async fn reopen_all(
-    State(svc): State<AppState>,
-    Path(m): Path<String>,
-    q: TokenQuery,
-    headers: HeaderMap,
-) -> Result<impl IntoResponse, ApiError> {
-    set_closed(svc, m, None, false, headers, q).await
+    set_closed(svc, m, None, CLOSED, headers, q).await
 }
 
 #[derive(serde::Deserialize)]
@@ -262,10 +252,7 @@ pub fn require_admin_or_moderator(
     headers: &HeaderMap,
     q: &TokenQuery,
 ) -> Result<MeetingId, ApiError> {
-    let meeting = MeetingId::parse(m).map_err(|_| ApiError::from(AuthError::UnknownMeeting))?;
-    if svc.room.directory.meeting(&meeting).is_none() {
-        return Err(AuthError::UnknownMeeting.into());
-    }
+    let meeting = known_meeting(svc, m)?;
     let token = request_token(headers, q.token.as_deref());
     match authorize_meeting(svc.room.directory.as_ref(), &meeting, token.as_deref()) {
         Ok(cap) => {

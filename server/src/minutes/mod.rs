@@ -10,7 +10,8 @@
 
 pub mod docx;
 pub mod notes;
-pub mod numbering;
+/// The `G.N` rule lives with the summary it numbers; the minutes use it.
+pub use crate::plenary::summary::numbering;
 pub mod pdf;
 
 #[cfg(test)]
@@ -21,7 +22,8 @@ use std::collections::HashMap;
 
 pub use docx::render_docx;
 pub use notes::{read_notes, Block, Inline, ListItem, Marks};
-pub use numbering::{labels_by_key, number, NumberedGroup, NumberedItem};
+pub use crate::plenary::summary::numbering::{labels_by_key, number, NumberedGroup, NumberedItem};
+pub use crate::plenary::wording::human_time;
 pub use pdf::render_pdf;
 
 /// An adopted version of the summary.
@@ -88,11 +90,7 @@ pub(crate) fn title(input: &MinutesInput) -> String {
 
 /// "Adopted version «Final», 22 November 2023 16:05 UTC".
 pub(crate) fn version_line(v: &Version) -> String {
-    format!(
-        "Adopted version \u{ab}{}\u{bb}, {}",
-        v.label.trim(),
-        human_time(&v.adopted_at)
-    )
+    crate::plenary::wording::version_line(&v.label, &v.adopted_at)
 }
 
 /// The version line, or, for the live summary, a warning that it is not an adopted text.
@@ -108,25 +106,6 @@ pub(crate) const LIVE_MARK: &str = "Live summary, not an adopted version";
 /// "Generated 22 November 2023 16:05 UTC".
 pub(crate) fn generated_line(input: &MinutesInput) -> String {
     format!("Generated {}", human_time(&input.summary.generated_at))
-}
-
-/// An RFC 3339 time as "22 November 2023 16:05 UTC"; anything else is shown as given.
-pub fn human_time(rfc3339: &str) -> String {
-    use time::format_description::well_known::Rfc3339;
-    match time::OffsetDateTime::parse(rfc3339.trim(), &Rfc3339) {
-        Ok(t) => {
-            let t = t.to_offset(time::UtcOffset::UTC);
-            format!(
-                "{} {} {} {:02}:{:02} UTC",
-                t.day(),
-                t.month(),
-                t.year(),
-                t.hour(),
-                t.minute()
-            )
-        }
-        Err(_) => rfc3339.trim().to_owned(),
-    }
 }
 
 /// Paragraphs of a free text (intro, closing): split at blank lines; single line breaks stay.

@@ -12,11 +12,12 @@
 //! (idle, a store failure, a poisoned document: writes finish, then commands that raced with
 //! the unload and must not be lost go to a successor room), or quarantined at load.
 
-use super::command::{ConnId, Frame, Member, RoomCmd};
+use super::command::{ConnId, Member, RoomCmd};
 use super::context::RoomContext;
 use super::durability::{Deferred, Pipeline};
 use super::kind::{self, Kind};
 use super::members::Members;
+use super::outbox::Frame;
 use super::replies::DocAnswers;
 use super::vetting::{self, Document, LoadError, Outcome, Pending};
 use crate::connection::close::close_code;

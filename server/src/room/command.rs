@@ -3,12 +3,12 @@
 use crate::auth::{Role, TokenHash};
 use crate::limits::ReplyTicket;
 use crate::plenary::merge::GroupConclusions;
-use bytes::Bytes;
 use plenary_protocol::AwarenessEntry;
 use tokio::sync::oneshot;
 use yrs::{StateVector, Update};
 
 use super::outbox::Outbox;
+
 
 /// Identifies one WebSocket connection for the life of the process.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -19,9 +19,6 @@ impl std::fmt::Display for ConnId {
         write!(f, "c{}", self.0)
     }
 }
-
-/// Frames the room sends, each encoded once and shared by every receiver.
-pub type Frame = Bytes;
 
 /// A connection as its room knows it.
 pub struct Member {

@@ -15,7 +15,8 @@
 //! number, and so the plenary can merge (and persist) a derived update only once the group's
 //! updates it came from are durable, whatever the store and however many writers it has.
 
-use super::command::{ConnId, Frame};
+use super::command::ConnId;
+use super::outbox::Frame;
 use crate::plenary::merge::GroupConclusions;
 use crate::store::persister::{PersistResult, Persister};
 use crate::store::StoreError;

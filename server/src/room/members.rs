@@ -4,8 +4,8 @@
 //! room hands it frames that may leave now.
 
 use super::awareness::AwarenessTable;
-use super::command::{ConnId, Frame, Member};
-use super::outbox::Delivery;
+use super::command::{ConnId, Member};
+use super::outbox::{Delivery, Frame};
 use crate::metrics::Metrics;
 use bytes::Bytes;
 use plenary_protocol::message;

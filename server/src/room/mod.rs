@@ -33,25 +33,39 @@ pub mod registry;
 pub mod replies;
 pub mod vetting;
 
-pub use command::{ConnId, Frame, Member, RoomCmd};
+
+pub use command::{ConnId, Member, RoomCmd};
 pub use context::{RoomContext, RoomSettings, Shared};
-pub use outbox::Outbox;
+pub use outbox::{Frame, Outbox};
 pub use registry::{RoomHandle, Rooms};
 
+use plenary_protocol::RoomPath;
+use tokio::sync::mpsc;
 use tracing::Instrument;
 
 /// The room context, with a registry whose rooms run [`actor::run`] and load only for
 /// meetings and groups the directory holds. `shared` builds the rest around that registry.
 pub fn new_context(shared: impl FnOnce(Rooms) -> Shared) -> RoomContext {
+    context_with_launcher(shared, |ctx, path, instance, inbox| {
+        let span = tracing::info_span!("room", meeting = %path.meeting, room = %path);
+        let tracker = ctx.tracker.clone();
+        tracker.spawn(actor::run(path, instance, ctx, inbox).instrument(span));
+    })
+}
+
+/// [`new_context`] with another way to start a room (tests stand in for some rooms).
+pub(crate) fn context_with_launcher(
+    shared: impl FnOnce(Rooms) -> Shared,
+    launch: impl Fn(RoomContext, RoomPath, u64, mpsc::Receiver<RoomCmd>) + Send + Sync + 'static,
+) -> RoomContext {
     RoomContext::new_cyclic(|weak| {
         let admit_ctx = weak.clone();
-        let launch = Box::new(move |path: plenary_protocol::RoomPath, instance, inbox| {
-            let Some(ctx) = weak.upgrade() else { return };
-            let span = tracing::info_span!("room", meeting = %path.meeting, room = %path);
-            let tracker = ctx.tracker.clone();
-            tracker.spawn(actor::run(path, instance, ctx, inbox).instrument(span));
+        let launch = Box::new(move |path: RoomPath, instance, inbox| {
+            if let Some(ctx) = weak.upgrade() {
+                launch(ctx, path, instance, inbox);
+            }
         });
-        let admit = Box::new(move |path: &plenary_protocol::RoomPath| {
+        let admit = Box::new(move |path: &RoomPath| {
             admit_ctx.upgrade().is_some_and(|ctx| match path.group_id() {
                 Some(g) => ctx.directory.group_exists_in(&path.meeting, g),
                 None => ctx.directory.meeting(&path.meeting).is_some(),

@@ -3,11 +3,13 @@
 //! later) rather than letting the room stall or memory grow. One frame is always admitted into
 //! an empty queue, so an answer larger than the byte bound (a whole document) still leaves.
 
-use super::command::Frame;
 use crate::connection::close::{close_code, Kick};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use tokio::sync::mpsc;
+
+/// Frames the room sends, each encoded once and shared by every receiver.
+pub type Frame = bytes::Bytes;
 
 #[derive(Clone)]
 pub struct Outbox {

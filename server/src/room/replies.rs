@@ -10,7 +10,7 @@
 //! The awareness snapshot (greeting and query-awareness) is cached the same way, by the
 //! members (`members`).
 
-use super::command::Frame;
+use super::outbox::Frame;
 use super::readonly::ReadOnlyCheck;
 use super::vetting::contained;
 use bytes::Bytes;
