@@ -214,3 +214,62 @@ fn awareness_frame(entries: Vec<AwarenessEntry>) -> Option<Frame> {
         entries,
     })))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::auth::Role;
+    use crate::connection::close::close_code;
+    use crate::room::outbox::Outbox;
+
+    fn member(capacity: usize) -> (Member, Outbox, tokio::sync::mpsc::Receiver<Frame>) {
+        let (outbox, rx) = Outbox::new(capacity, 1 << 20);
+        let m = Member {
+            outbox: outbox.clone(),
+            role: Role::Rapporteur("g1".into()),
+            token: crate::auth::TokenHash::of("t"),
+            can_write: true,
+            wants_ack: false,
+        };
+        (m, outbox, rx)
+    }
+
+    #[test]
+    fn a_member_whose_outbox_is_full_is_closed_with_1013_and_leaves() {
+        let metrics = Arc::new(Metrics::new());
+        let mut members = Members::new(metrics.clone());
+        let (fast, fast_box, mut fast_rx) = member(64);
+        let (slow, slow_box, _slow_rx) = member(2);
+        members.join(ConnId(1), fast, Bytes::from_static(b"step1"));
+        members.join(ConnId(2), slow, Bytes::from_static(b"step1"));
+        // the greeting took one of the slow member's two places
+        members.broadcast(None, &Bytes::from_static(b"one"));
+        assert_eq!(slow_box.kick.code(), None);
+        members.broadcast(None, &Bytes::from_static(b"two"));
+        assert_eq!(slow_box.kick.code(), Some(close_code::TRY_AGAIN_LATER));
+        assert_eq!(metrics.slow_disconnects.get(), 1);
+        assert_eq!(members.len(), 1, "the slow member left");
+        members.broadcast(None, &Bytes::from_static(b"three"));
+        assert_eq!(metrics.slow_disconnects.get(), 1);
+        assert_eq!(fast_box.kick.code(), None);
+        let mut got = Vec::new();
+        while let Ok(f) = fast_rx.try_recv() {
+            got.push(f);
+        }
+        assert_eq!(got.len(), 4, "greeting and three frames: {got:?}");
+    }
+
+    #[test]
+    fn a_broadcast_skips_its_sender() {
+        let mut members = Members::new(Arc::new(Metrics::new()));
+        let (a, _a_box, mut a_rx) = member(8);
+        let (b, _b_box, mut b_rx) = member(8);
+        members.join(ConnId(1), a, Bytes::from_static(b"step1"));
+        members.join(ConnId(2), b, Bytes::from_static(b"step1"));
+        members.broadcast(Some(ConnId(1)), &Bytes::from_static(b"edit"));
+        assert_eq!(a_rx.try_recv().unwrap(), Bytes::from_static(b"step1"));
+        assert!(a_rx.try_recv().is_err());
+        assert_eq!(b_rx.try_recv().unwrap(), Bytes::from_static(b"step1"));
+        assert_eq!(b_rx.try_recv().unwrap(), Bytes::from_static(b"edit"));
+    }
+}
