@@ -23,7 +23,8 @@
 //! - [`sandbox`]: child processes that vet every update (yrs can abort, segfault or hang on
 //!   crafted input) before a room applies it; `plenary doctor`.
 //! - [`shutdown`]: the stop sequence (flush rooms, close sockets, stop the store writer).
-//! - [`store`]: the `Store` trait, the SQLite implementation, the group-commit persister.
+//! - [`store`]: the async `Store` trait, the SQLite and in-memory stores, the group-commit
+//!   persister, `Durability`.
 
 pub mod app;
 pub mod auth;
@@ -62,7 +63,7 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-fn admin_token(config: &Config, store: &dyn Store) -> anyhow::Result<TokenHash> {
+async fn admin_token(config: &Config, store: &dyn Store) -> anyhow::Result<TokenHash> {
     if let Some(t) = &config.admin_token {
         if t.len() < 16 {
             tracing::warn!(
@@ -70,17 +71,17 @@ fn admin_token(config: &Config, store: &dyn Store) -> anyhow::Result<TokenHash> 
             );
         }
         let h = TokenHash::of(t);
-        store.set_admin_token_hash(&h)?;
+        store.set_admin_token_hash(&h).await?;
         return Ok(h);
     }
-    if let Some(h) = store.admin_token_hash()? {
+    if let Some(h) = store.admin_token_hash().await? {
         return Ok(h);
     }
     let token = generate_token();
     let path = config.data_dir.join("admin-token");
     write_private(&path, &token).with_context(|| format!("writing {}", path.display()))?;
     let h = TokenHash::of(&token);
-    store.set_admin_token_hash(&h)?;
+    store.set_admin_token_hash(&h).await?;
     println!(
         "generated admin token (shown once; also kept in {}): {token}",
         path.display()
@@ -109,17 +110,15 @@ pub async fn run(
 ) -> anyhow::Result<()> {
     config.validate().map_err(anyhow::Error::msg)?;
     let addr = listener.local_addr()?;
-    let durability = config.durability;
-    let data_dir = config.data_dir.clone();
     let store: Arc<dyn Store> = Arc::new(
-        tokio::task::spawn_blocking(move || SqliteStore::open(&data_dir, durability))
-            .await?
+        SqliteStore::open_async(&config.data_dir, config.durability)
+            .await
             .with_context(|| format!("opening the store in {}", config.data_dir.display()))?,
     );
-    let admin = admin_token(&config, store.as_ref())?;
-    let directory = Arc::new(Directory::load(store.as_ref())?);
+    let admin = admin_token(&config, store.as_ref()).await?;
+    let directory = Arc::new(Directory::load(store.as_ref()).await?);
     let metrics = Arc::new(Metrics::new());
-    let (persister, writer_thread) = Persister::start(store.clone(), metrics.clone());
+    let (persister, writer) = Persister::start(store.clone(), metrics.clone());
     let sandbox_program = match &config.sandbox_program {
         Some(p) => p.clone(),
         None => std::env::current_exe().context("locating this executable for the sandbox")?,
@@ -234,7 +233,7 @@ pub async fn run(
     tracing::info!(%addr, "listening");
 
     shutdown.await;
-    shutdown::flush_and_stop(svc, stop_accepting, server, writer_thread).await;
+    shutdown::flush_and_stop(svc, stop_accepting, server, writer).await;
     Ok(())
 }
 

@@ -10,12 +10,12 @@ use tokio_util::sync::CancellationToken;
 /// How long shutdown waits for rooms and sockets before giving up on them.
 const SHUTDOWN_DEADLINE: Duration = Duration::from_secs(15);
 
-/// Runs the stop sequence; `server` is the accept loop, `writer_thread` the store's writer.
+/// Runs the stop sequence; `server` is the accept loop, `writer` the store's group-commit task.
 pub async fn flush_and_stop(
     svc: AppState,
     stop_accepting: CancellationToken,
     server: tokio::task::JoinHandle<()>,
-    writer_thread: std::thread::JoinHandle<()>,
+    writer: tokio::task::JoinHandle<()>,
 ) {
     tracing::info!("shutting down: flushing rooms");
     svc.conn.stopping.cancel();
@@ -41,9 +41,8 @@ pub async fn flush_and_stop(
     }
     let _ = tokio::time::timeout(Duration::from_secs(5), server).await;
     drop(svc);
-    // The writer thread exits once every persister handle is gone and its queue is written.
-    let joined = tokio::task::spawn_blocking(move || writer_thread.join());
-    if tokio::time::timeout(SHUTDOWN_DEADLINE, joined).await.is_err() {
+    // The group-commit task exits once every persister handle is gone and its queue is written.
+    if tokio::time::timeout(SHUTDOWN_DEADLINE, writer).await.is_err() {
         tracing::warn!("the store writer did not finish before the deadline");
     }
     tracing::info!("stopped");
