@@ -33,6 +33,8 @@ pub mod registry;
 pub mod replies;
 pub mod vetting;
 
+#[cfg(test)]
+mod tests;
 
 pub use command::{ConnId, Member, RoomCmd};
 pub use context::{RoomContext, RoomSettings, Shared};
