@@ -56,7 +56,9 @@ pub fn refused_for_private_notes(
     room: &RoomPath,
     role: &crate::auth::Role,
 ) -> bool {
-    matches!(role, crate::auth::Role::Participant) && !room.is_plenary() && directory.notes_private(&room.meeting)
+    matches!(role, crate::auth::Role::Participant)
+        && !room.is_plenary()
+        && directory.notes_private(&room.meeting)
 }
 
 /// Runs a connection to completion.
@@ -129,7 +131,12 @@ pub async fn serve(mut socket: WebSocket, svc: ConnContext, p: ConnectionParams)
     tracing::info!(code = kick.code().unwrap_or(0), "disconnected");
 }
 
-async fn join(svc: &ConnContext, p: &ConnectionParams, outbox: Outbox, can_write: bool) -> Option<RoomHandle> {
+async fn join(
+    svc: &ConnContext,
+    p: &ConnectionParams,
+    outbox: Outbox,
+    can_write: bool,
+) -> Option<RoomHandle> {
     for _ in 0..3 {
         // A room of a deleted meeting is not loaded: the connection was closed with it.
         let handle = svc.room.rooms.get_or_load(&p.room)?;

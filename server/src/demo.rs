@@ -1,8 +1,8 @@
 //! The demo meeting: the Skopje regional meeting of `seed-meeting.txt` (built into the binary)
 //! with its three working groups. Each group's notes start with the text of its panel.
 
-use crate::meetings::{self, CreatedMeeting, GroupSpec, MeetingSpec};
 use crate::app::AppState;
+use crate::meetings::{self, CreatedMeeting, GroupSpec, MeetingSpec};
 use plenary_protocol::layout;
 use yrs::{Doc, Transact, WriteTxn, XmlElementPrelim, XmlFragment, XmlTextPrelim};
 
@@ -62,7 +62,8 @@ pub async fn seed(svc: &AppState) -> anyhow::Result<CreatedMeeting> {
     let created = meetings::create(svc, spec).await?;
     for (id, t, panel) in groups() {
         let rx = svc
-            .room.persister
+            .room
+            .persister
             .append(format!("{MEETING_ID}/{id}"), vec![initial_notes(t, panel)])
             .await;
         rx.await

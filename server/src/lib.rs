@@ -45,11 +45,11 @@ pub mod sandbox;
 pub mod shutdown;
 pub mod store;
 
+use crate::app::AppState;
 use crate::auth::{generate_token, TokenHash};
 use crate::config::Config;
 use crate::directory::Directory;
 use crate::metrics::Metrics;
-use crate::app::AppState;
 use crate::store::persister::Persister;
 use crate::store::sqlite::SqliteStore;
 use crate::store::Store;

@@ -1,10 +1,10 @@
 //! Meeting creation, group closing and token rotation: the domain operations behind the HTTP
 //! API and the demo.
 
+use crate::app::AppState;
 use crate::auth::{generate_token, Role, TokenHash};
 use crate::connection::close::close_code;
 use crate::room::RoomCmd;
-use crate::app::AppState;
 use crate::store::{now_rfc3339, GroupRecord, MeetingRecord, StoreError, TokenRecord};
 use plenary_protocol::{GroupId, MeetingId, RoomPath};
 use serde::{Deserialize, Serialize};
@@ -176,7 +176,8 @@ pub async fn create(svc: &AppState, spec: MeetingSpec) -> Result<CreatedMeeting,
             role: Role::Rapporteur(g.clone()),
         });
     }
-    svc.room.store
+    svc.room
+        .store
         .insert_meeting(&record, &records)
         .await
         .map_err(|e| match e {
@@ -350,10 +351,12 @@ pub async fn rename_meeting(
         Some(s) => check_short_title(s)?,
         None => rec.short_title.clone(),
     };
-    svc.room.store
+    svc.room
+        .store
         .set_meeting_titles(meeting, &title, short.as_deref())
         .await?;
-    svc.room.directory
+    svc.room
+        .directory
         .set_meeting_titles(meeting, &title, short.as_deref());
     plenary_follows(svc, meeting).await;
     tracing::info!(meeting = %meeting, "meeting renamed");
@@ -410,14 +413,17 @@ pub async fn rename_group(
         Some(s) => check_short_title(s)?,
         None => g.short_title.clone(),
     };
-    svc.room.store
+    svc.room
+        .store
         .set_group_titles(meeting, group, &title, short.as_deref())
         .await?;
-    svc.room.directory
+    svc.room
+        .directory
         .set_group_titles(meeting, group, &title, short.as_deref());
     plenary_follows(svc, meeting).await;
     tracing::info!(meeting = %meeting, group = %group, "group renamed");
-    svc.room.directory
+    svc.room
+        .directory
         .meeting(meeting)
         .and_then(|m| m.groups.into_iter().find(|x| &x.id == group))
         .ok_or(ManageError::NotFound)

@@ -2,8 +2,8 @@
 //! code is not involved) every `--revision-interval-secs` when the document changed since its
 //! last revision, and when a group is closed. Read by `GET …/groups/{g}/revisions[/{id}]`.
 
-use crate::plenary::merge;
 use crate::app::AppState;
+use crate::plenary::merge;
 use crate::store::{now_rfc3339, RevisionRecord, Store, StoreError, StoredDoc};
 use plenary_protocol::layout;
 use plenary_protocol::{GroupId, MeetingId, RoomPath};

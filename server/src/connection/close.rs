@@ -104,9 +104,18 @@ mod tests {
 
     #[test]
     fn internal_codes_go_out_as_the_contracts_codes_with_their_reason() {
-        assert_eq!(on_the_wire(close_code::QUARANTINED), (1011, "document quarantined"));
-        assert_eq!(on_the_wire(close_code::MEETING_DELETED), (1008, "meeting deleted"));
-        assert_eq!(on_the_wire(close_code::NOTES_PRIVATE), (1008, "notes are private"));
+        assert_eq!(
+            on_the_wire(close_code::QUARANTINED),
+            (1011, "document quarantined")
+        );
+        assert_eq!(
+            on_the_wire(close_code::MEETING_DELETED),
+            (1008, "meeting deleted")
+        );
+        assert_eq!(
+            on_the_wire(close_code::NOTES_PRIVATE),
+            (1008, "notes are private")
+        );
         assert_eq!(on_the_wire(close_code::POLICY_VIOLATION), (1008, "token revoked"));
         assert_eq!(on_the_wire(1013).0, 1013);
     }

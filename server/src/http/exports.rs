@@ -3,11 +3,11 @@
 use super::error::ApiError;
 use super::meetings::{authorize, require_moderator};
 use super::TokenQuery;
+use crate::app::AppState;
 use crate::auth::AuthError;
 use crate::minutes::{self, MinutesError, MinutesInput, Version};
 use crate::plenary::summary::{self, Summary};
 use crate::room::RoomCmd;
-use crate::app::AppState;
 use crate::store::now_rfc3339;
 use crate::store::{StoreError, VersionRecord};
 use axum::body::Bytes;
@@ -22,7 +22,8 @@ use tokio::sync::oneshot;
 /// The live summary of a meeting, from its plenary room (loaded if needed).
 pub async fn live_summary(svc: &AppState, meeting: &MeetingId) -> Result<Summary, ApiError> {
     let rec = svc
-        .room.directory
+        .room
+        .directory
         .meeting(meeting)
         .ok_or_else(|| ApiError::from(AuthError::UnknownMeeting))?;
     let (reply, rx) = oneshot::channel();
@@ -155,7 +156,10 @@ fn refuse_private_notes(
     cap: &crate::auth::Capability,
     notes: bool,
 ) -> Result<(), ApiError> {
-    if notes && matches!(cap.role, crate::auth::Role::Participant) && svc.room.directory.notes_private(meeting) {
+    if notes
+        && matches!(cap.role, crate::auth::Role::Participant)
+        && svc.room.directory.notes_private(meeting)
+    {
         return Err(ApiError::new(
             StatusCode::FORBIDDEN,
             "notes_private",

@@ -5,9 +5,9 @@
 
 use super::error::ApiError;
 use super::{request_token, TokenQuery};
+use crate::app::AppState;
 use crate::auth::{authorize_meeting, AuthError, Capability, Role};
 use crate::meetings::{self, CreateError, MeetingSpec};
-use crate::app::AppState;
 use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
@@ -77,7 +77,8 @@ pub async fn get(
 ) -> Result<impl IntoResponse, ApiError> {
     let (meeting, cap) = authorize(&svc, &m, &headers, &q)?;
     let rec = svc
-        .room.directory
+        .room
+        .directory
         .meeting(&meeting)
         .ok_or_else(|| ApiError::from(AuthError::UnknownMeeting))?;
     let mut body = serde_json::json!({
@@ -107,7 +108,8 @@ async fn set_closed(
     let (meeting, cap) = authorize(&svc, &m, &headers, &q)?;
     require_moderator(&cap)?;
     let rec = svc
-        .room.directory
+        .room
+        .directory
         .meeting(&meeting)
         .ok_or_else(|| ApiError::from(AuthError::UnknownMeeting))?;
     let one = g.is_some();
@@ -124,7 +126,8 @@ async fn set_closed(
         .await
         .map_err(ApiError::internal)?;
     let rec = svc
-        .room.directory
+        .room
+        .directory
         .meeting(&meeting)
         .ok_or_else(|| ApiError::from(AuthError::UnknownMeeting))?;
     let view = group_view;
@@ -179,7 +182,8 @@ pub async fn rotate_token(
     super::admin::require_admin(&svc.admin_gate, &headers)?;
     let meeting = MeetingId::parse(&m).map_err(|_| ApiError::from(AuthError::UnknownMeeting))?;
     let rec = svc
-        .room.directory
+        .room
+        .directory
         .meeting(&meeting)
         .ok_or_else(|| ApiError::from(AuthError::UnknownMeeting))?;
     let req: TokenRequest = serde_json::from_slice(&body)

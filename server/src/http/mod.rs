@@ -55,7 +55,10 @@ pub fn router(svc: AppState) -> Router {
         .route("/api/meetings/{m}/tokens", post(meetings::rotate_token))
         .route("/api/meetings/{m}/close", post(meetings::close_all::<true>))
         .route("/api/meetings/{m}/reopen", post(meetings::close_all::<false>))
-        .route("/api/meetings/{m}/groups/{g}/close", post(meetings::close_group::<true>))
+        .route(
+            "/api/meetings/{m}/groups/{g}/close",
+            post(meetings::close_group::<true>),
+        )
         .route(
             "/api/meetings/{m}/groups/{g}/reopen",
             post(meetings::close_group::<false>),

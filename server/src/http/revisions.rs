@@ -4,9 +4,9 @@
 use super::error::ApiError;
 use super::meetings::authorize;
 use super::TokenQuery;
+use crate::app::AppState;
 use crate::auth::{AuthError, Role};
 use crate::revisions;
-use crate::app::AppState;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -17,7 +17,8 @@ use plenary_protocol::{GroupId, RoomPath};
 fn doc_of(svc: &AppState, m: &str, g: &str, headers: &HeaderMap, q: &TokenQuery) -> Result<String, ApiError> {
     let (meeting, cap) = authorize(svc, m, headers, q)?;
     let rec = svc
-        .room.directory
+        .room
+        .directory
         .meeting(&meeting)
         .ok_or_else(|| ApiError::from(AuthError::UnknownMeeting))?;
     let gid = GroupId::parse(g)
@@ -47,7 +48,8 @@ pub async fn list(
 ) -> Result<impl IntoResponse, ApiError> {
     let doc = doc_of(&svc, &m, &g, &headers, &q)?;
     let list = svc
-        .room.store
+        .room
+        .store
         .revisions(&doc)
         .await
         .map_err(|e| ApiError::internal(e.to_string()))?;
@@ -65,7 +67,8 @@ pub async fn one(
     let not_found = || ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such revision");
     let id: i64 = id.parse().map_err(|_| not_found())?;
     let (rec, data) = svc
-        .room.store
+        .room
+        .store
         .revision(&doc, id)
         .await
         .map_err(|e| ApiError::internal(e.to_string()))?

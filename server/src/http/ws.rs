@@ -3,10 +3,10 @@
 //! may hold).
 
 use super::error::ApiError;
+use crate::app::AppState;
 use crate::auth::{authorize_room, AuthError, TokenHash};
 use crate::connection::{self, ConnectionParams};
 use crate::room::ConnId;
-use crate::app::AppState;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::ws::rejection::WebSocketUpgradeRejection;
 use axum::extract::{Path, Query, State, WebSocketUpgrade};
@@ -92,7 +92,13 @@ pub async fn upgrade(
     // larger messages grow it on demand).
     // tungstenite's own limit sits well above ours so that an oversized message is read whole
     // and answered with 1009 rather than breaking the stream.
-    let hard_limit = svc.conn.settings.limits.max_message_bytes.saturating_mul(4).max(8 << 20);
+    let hard_limit = svc
+        .conn
+        .settings
+        .limits
+        .max_message_bytes
+        .saturating_mul(4)
+        .max(8 << 20);
     let params = ConnectionParams {
         conn,
         room,

@@ -20,10 +20,10 @@ mod tests;
 use crate::plenary::summary::Summary;
 use std::collections::HashMap;
 
-pub use docx::render_docx;
-pub use notes::{read_notes, Block, Inline, ListItem, Marks};
 pub use crate::plenary::summary::numbering::{labels_by_key, number, NumberedGroup, NumberedItem};
 pub use crate::plenary::wording::human_time;
+pub use docx::render_docx;
+pub use notes::{read_notes, Block, Inline, ListItem, Marks};
 pub use pdf::render_pdf;
 
 /// An adopted version of the summary.

@@ -259,7 +259,9 @@ impl Room {
     /// Checks the writer's permission, then queues the update for the sandbox: the room applies
     /// it only once a child accepted it (`vetting`), so nothing unvetted reaches the document.
     fn update(&mut self, conn: ConnId, update: Update, raw: Vec<u8>, batch: &mut Batch) {
-        let Some(writer) = self.members.writer(conn) else { return };
+        let Some(writer) = self.members.writer(conn) else {
+            return;
+        };
         if !writer.can_write || self.kind.closed() {
             if self.answers.readonly.would_change(&self.doc.doc, &update) {
                 self.ctx.metrics.rejected_messages.inc();
@@ -282,7 +284,10 @@ impl Room {
     async fn commit(&mut self, mut batch: Batch) {
         if !batch.pending.is_empty() {
             let pending = std::mem::take(&mut batch.pending);
-            let outcomes = self.doc.vet(&self.ctx, pending, self.kind.guards_curation()).await;
+            let outcomes = self
+                .doc
+                .vet(&self.ctx, pending, self.kind.guards_curation())
+                .await;
             for outcome in outcomes {
                 self.settle_update(outcome, &mut batch);
             }
@@ -334,7 +339,11 @@ impl Room {
     fn settle_update(&mut self, outcome: Outcome, batch: &mut Batch) {
         let metrics = &self.ctx.metrics;
         match outcome {
-            Outcome::Applied { conn, diff, wants_ack } => {
+            Outcome::Applied {
+                conn,
+                diff,
+                wants_ack,
+            } => {
                 if let Some(diff) = diff {
                     self.answers.doc_changed();
                     batch.diffs.push((Some(conn), diff));
@@ -369,7 +378,9 @@ impl Room {
         let kind = &mut self.kind;
         let merged = self
             .doc
-            .read("merging group conclusions into the plenary", |doc| kind.merge(doc));
+            .read("merging group conclusions into the plenary", |doc| {
+                kind.merge(doc)
+            });
         if let Some(Some(diff)) = merged {
             self.answers.doc_changed();
             self.doc.bump_generation(&self.ctx);
@@ -416,9 +427,9 @@ impl Room {
             return;
         }
         let kind = &self.kind;
-        let changed = self
-            .doc
-            .read("reading the conclusions for the plenary", |doc| kind.changed_conclusions(doc));
+        let changed = self.doc.read("reading the conclusions for the plenary", |doc| {
+            kind.changed_conclusions(doc)
+        });
         match changed {
             Some(Some(gc)) => {
                 self.durability.defer(Deferred::Feed(gc));

@@ -9,7 +9,6 @@ use yrs::{StateVector, Update};
 
 use super::outbox::Outbox;
 
-
 /// Identifies one WebSocket connection for the life of the process.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct ConnId(pub u64);

@@ -87,7 +87,8 @@ impl Pipeline {
         let seq = self.applied;
         self.log_len += updates.len() as u64;
         let rx = persister.append(doc.to_owned(), updates).await;
-        self.inflight.push_back(Box::pin(async move { (seq, answer(rx).await) }));
+        self.inflight
+            .push_back(Box::pin(async move { (seq, answer(rx).await) }));
         seq
     }
 
@@ -106,7 +107,8 @@ impl Pipeline {
     pub async fn compact(&mut self, persister: &Persister, doc: &str, snapshot: Vec<u8>) {
         let seq = self.applied;
         let rx = persister.compact(doc.to_owned(), snapshot).await;
-        self.inflight.push_back(Box::pin(async move { (seq, answer(rx).await) }));
+        self.inflight
+            .push_back(Box::pin(async move { (seq, answer(rx).await) }));
     }
 
     /// Queues `d` behind every batch sent so far.
@@ -152,8 +154,7 @@ impl Pipeline {
 }
 
 async fn answer(rx: oneshot::Receiver<PersistResult>) -> PersistResult {
-    rx.await
-        .unwrap_or_else(|_| Err(Arc::new(StoreError::Closed)))
+    rx.await.unwrap_or_else(|_| Err(Arc::new(StoreError::Closed)))
 }
 
 #[cfg(test)]

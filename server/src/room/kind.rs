@@ -118,9 +118,7 @@ pub async fn load_plenary(
             }
         };
         let read = tokio::task::spawn_blocking(move || {
-            std::panic::catch_unwind(move || {
-                stored.to_doc().map(|d| merge::read_conclusions(&d.transact()))
-            })
+            std::panic::catch_unwind(move || stored.to_doc().map(|d| merge::read_conclusions(&d.transact())))
         })
         .await;
         match read {

@@ -198,7 +198,8 @@ impl Members {
         }
         self.published_counts = now;
         self.published_at = Instant::now();
-        let state = serde_json::json!({ "server": { "followers": followers, "writers": writers, "closed": closed } });
+        let state =
+            serde_json::json!({ "server": { "followers": followers, "writers": writers, "closed": closed } });
         let entry = self.awareness.set_server_state(state.to_string());
         if let Some(frame) = awareness_frame(vec![entry]) {
             self.broadcast(None, &frame);

@@ -17,7 +17,7 @@ use crate::store::persister::Persister;
 use crate::store::{GroupRecord, MeetingRecord, Store};
 use bytes::Bytes;
 use plenary_protocol::layout::{self, conclusion as ck};
-use plenary_protocol::{GroupId, Limits, Message, MeetingId, RoomPath};
+use plenary_protocol::{GroupId, Limits, MeetingId, Message, RoomPath};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{mpsc, oneshot};
@@ -267,11 +267,18 @@ async fn a_store_failure_closes_the_room_so_clients_resync() {
     let client = Doc::with_client_id(77);
     send_update(&handle, writer.conn, edit(&client, "lost")).await;
     let unloaded = async {
-        while h.ctx.rooms.get(&group_path()).is_some_and(|r| r.instance == handle.instance) {
+        while h
+            .ctx
+            .rooms
+            .get(&group_path())
+            .is_some_and(|r| r.instance == handle.instance)
+        {
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
     };
-    tokio::time::timeout(DEADLINE, unloaded).await.expect("the room unloads");
+    tokio::time::timeout(DEADLINE, unloaded)
+        .await
+        .expect("the room unloads");
     assert_eq!(writer.kicked(), Some(close_code::INTERNAL_ERROR));
     assert_eq!(reader.kicked(), Some(close_code::INTERNAL_ERROR));
     // What failed was never relayed.
@@ -299,13 +306,23 @@ async fn an_idle_room_unloads_and_reloads_from_the_store() {
     let client = Doc::with_client_id(77);
     send_update(&handle, writer.conn, edit(&client, "kept")).await;
     assert!(matches!(writer.next().await, Message::SavedAck(_)));
-    handle.tx.send(RoomCmd::Leave { conn: writer.conn }).await.unwrap();
+    handle
+        .tx
+        .send(RoomCmd::Leave { conn: writer.conn })
+        .await
+        .unwrap();
     settle().await;
-    assert!(h.ctx.rooms.get(&group_path()).is_some(), "unloaded while not idle yet");
+    assert!(
+        h.ctx.rooms.get(&group_path()).is_some(),
+        "unloaded while not idle yet"
+    );
     // The group and the plenary it fed.
     assert_eq!(h.ctx.metrics.rooms_loaded.get(), 2);
     tokio::time::sleep(Duration::from_secs(7)).await;
-    assert!(h.ctx.rooms.get(&group_path()).is_none(), "an idle room stays loaded");
+    assert!(
+        h.ctx.rooms.get(&group_path()).is_none(),
+        "an idle room stays loaded"
+    );
     assert_eq!(h.ctx.metrics.rooms_loaded.get(), 0);
     // The next connection loads a new room from the store: its greeting knows the edit.
     let handle2 = h.ctx.rooms.get_or_load(&group_path()).unwrap();
@@ -371,15 +388,26 @@ async fn commands_racing_an_unload_reach_the_successor() {
         .expect("answered within the deadline")
         .expect("the inspection was handed to a successor, not dropped");
     // Not the unloading room's answer: that one held "first" (merged, never stored).
-    assert!(!json.to_string().contains("first"), "answered by the failed room: {json}");
+    assert!(
+        !json.to_string().contains("first"),
+        "answered by the failed room: {json}"
+    );
     let successor = h.ctx.rooms.get(&plenary_path()).expect("a successor is loaded");
     assert_ne!(successor.instance, plenary.instance);
     // The racing input reached the successor too (an inspection in the same batch reads the
     // document before the batch's merge, so ask again).
     let (reply, json) = oneshot::channel();
-    assert!(h.ctx.rooms.send(&plenary_path(), RoomCmd::Inspect { reply }).await);
+    assert!(
+        h.ctx
+            .rooms
+            .send(&plenary_path(), RoomCmd::Inspect { reply })
+            .await
+    );
     let shown = json.await.unwrap().to_string();
-    assert!(shown.contains("second"), "the successor merged the racing input: {shown}");
+    assert!(
+        shown.contains("second"),
+        "the successor merged the racing input: {shown}"
+    );
 }
 
 #[tokio::test(start_paused = true)]
@@ -406,7 +434,10 @@ async fn the_log_is_compacted_after_compact_after_updates() {
     assert!(matches!(writer.next().await, Message::SavedAck(_)));
     settle().await;
     let stored = h.store.load_doc(&key).await.unwrap();
-    assert!(stored.snapshot.is_some(), "no snapshot after compact_after updates");
+    assert!(
+        stored.snapshot.is_some(),
+        "no snapshot after compact_after updates"
+    );
     assert!(stored.updates.is_empty(), "the log is kept after compaction");
     assert_eq!(stored_text(&h.store, &key).await, "abc");
 }
@@ -448,12 +479,18 @@ async fn a_group_feeds_its_plenary_only_what_is_durable() {
         Err(_) => None,
     };
     if let Some(inbox) = plenary.as_mut() {
-        assert!(inbox.try_recv().is_err(), "the plenary got conclusions that are not durable");
+        assert!(
+            inbox.try_recv().is_err(),
+            "the plenary got conclusions that are not durable"
+        );
     }
     h.store.release_appends();
     let mut inbox = match plenary {
         Some(inbox) => inbox,
-        None => tokio::time::timeout(DEADLINE, inboxes.recv()).await.unwrap().unwrap(),
+        None => tokio::time::timeout(DEADLINE, inboxes.recv())
+            .await
+            .unwrap()
+            .unwrap(),
     };
     match tokio::time::timeout(DEADLINE, inbox.recv()).await.unwrap() {
         Some(RoomCmd::GroupConclusions(gc)) => {
