@@ -23,7 +23,7 @@ use std::time::Duration;
 use tokio::sync::{mpsc, oneshot};
 use tokio_util::task::TaskTracker;
 use yrs::updates::decoder::Decode;
-use yrs::{Array, Doc, GetString, MapPrelim, ReadTxn, Text, TextPrelim, Transact, Update};
+use yrs::{Array, Doc, GetString, MapPrelim, Text, TextPrelim, Transact, Update};
 
 const MEETING: &str = "m1";
 const GROUP: &str = "g1";
