@@ -473,11 +473,8 @@ async fn a_group_feeds_its_plenary_only_what_is_durable() {
     // Well past the merge delay: the group has read its conclusions, but its batch is held.
     tokio::time::sleep(Duration::from_secs(2)).await;
     let inboxes = h.plenary_inboxes.as_mut().unwrap();
-    let mut plenary = match inboxes.try_recv() {
-        // The plenary room may have been started (loading is not the hand-over) ...
-        Ok(inbox) => Some(inbox),
-        Err(_) => None,
-    };
+    // The plenary room may have been started (loading is not the hand-over) ...
+    let mut plenary = inboxes.try_recv().ok();
     if let Some(inbox) = plenary.as_mut() {
         assert!(
             inbox.try_recv().is_err(),
