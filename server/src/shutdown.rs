@@ -43,7 +43,7 @@ pub async fn flush_and_stop(
     drop(svc);
     // The group-commit task exits once every persister handle is gone and its queue is written.
     if tokio::time::timeout(SHUTDOWN_DEADLINE, writer).await.is_err() {
-        tracing::warn!("the store writer did not finish before the deadline");
+        tracing::warn!("the group-commit task did not finish before the deadline");
     }
     tracing::info!("stopped");
 }

@@ -277,3 +277,33 @@ async fn the_persister_finishes_its_queue_when_the_last_handle_is_dropped() {
         vec![b"1".to_vec(), b"2".to_vec()]
     );
 }
+
+/// The plenary's durability ordering rests on this: a derived append (the plenary's merge of a
+/// group's conclusions) is sent after the group's append it derives from, and the persister
+/// never makes a later append durable before an earlier one.
+#[tokio::test]
+async fn an_append_sent_after_another_is_never_durable_before_it() {
+    let (store, _, p, _task) = persister();
+    store.hold_appends();
+    let group = p.append("m/g1".into(), vec![b"g".to_vec()]).await;
+    within("the group's append runs", store.wait_pending_appends(1)).await;
+    let mut plenary = p.append("m/plenary".into(), vec![b"p".to_vec()]).await;
+    for _ in 0..10 {
+        tokio::task::yield_now().await;
+    }
+    assert!(
+        matches!(
+            plenary.try_recv(),
+            Err(tokio::sync::oneshot::error::TryRecvError::Empty)
+        ),
+        "the plenary's append was answered while the group's is not durable"
+    );
+    assert!(store.load_doc("m/plenary").await.unwrap().updates.is_empty());
+    store.release_appends();
+    within("group", group).await.unwrap().unwrap();
+    within("plenary", plenary).await.unwrap().unwrap();
+    assert_eq!(
+        docs_per_transaction(&store),
+        vec![vec!["m/g1"], vec!["m/plenary"]]
+    );
+}

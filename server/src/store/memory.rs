@@ -163,6 +163,23 @@ impl MemoryStore {
             None => Err(StoreError::NotFound),
         }
     }
+
+    fn with_group(
+        &self,
+        meeting: &MeetingId,
+        group: &GroupId,
+        f: impl FnOnce(&mut GroupRecord),
+    ) -> Result<(), StoreError> {
+        self.with_meeting(meeting, |m| {
+            let g = m
+                .groups
+                .iter_mut()
+                .find(|g| &g.id == group)
+                .ok_or(StoreError::NotFound)?;
+            f(g);
+            Ok(())
+        })
+    }
 }
 
 impl Store for MemoryStore {
@@ -209,15 +226,7 @@ impl Store for MemoryStore {
         group: &'a GroupId,
         closed: bool,
     ) -> StoreFuture<'a, ()> {
-        ready(self.with_meeting(meeting, |m| {
-            let g = m
-                .groups
-                .iter_mut()
-                .find(|g| &g.id == group)
-                .ok_or(StoreError::NotFound)?;
-            g.closed = closed;
-            Ok(())
-        }))
+        ready(self.with_group(meeting, group, |g| g.closed = closed))
     }
 
     fn replace_token<'a>(&'a self, token: &'a TokenRecord) -> StoreFuture<'a, Vec<TokenHash>> {
@@ -300,15 +309,9 @@ impl Store for MemoryStore {
         title: &'a str,
         short_title: Option<&'a str>,
     ) -> StoreFuture<'a, ()> {
-        ready(self.with_meeting(meeting, |m| {
-            let g = m
-                .groups
-                .iter_mut()
-                .find(|g| &g.id == group)
-                .ok_or(StoreError::NotFound)?;
+        ready(self.with_group(meeting, group, |g| {
             g.title = title.to_owned();
             g.short_title = short_title.map(str::to_owned);
-            Ok(())
         }))
     }
 
