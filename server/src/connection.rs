@@ -11,14 +11,17 @@
 //! closes (or a deadline passes), so that it sees our close code rather than a reset.
 
 use crate::auth::{Capability, TokenHash};
-use crate::limits::{ByteBucket, ReplyMeter, ReplyTicket, TokenSlot};
-use crate::room::outbox::{close_code, Kick};
-use crate::room::{ConnId, Frame, Member, Outbox, RoomCmd, RoomHandle};
-use crate::services::Services;
-use axum::extract::ws::{CloseFrame, Message as WsMessage, WebSocket};
+use crate::limits::{DebtBucket, ReplyMeter, ReplyTicket, TokenSlot};
+use crate::room::{Frame, Member, Outbox, RoomCmd, RoomHandle};
+use axum::extract::ws::{Message as WsMessage, WebSocket};
+use close::{close_code, close_message, Kick};
+use context::{ConnContext, OpenConn};
 use futures_util::{SinkExt, StreamExt};
 use plenary_protocol::message::decode_update_with;
 use plenary_protocol::{Message, RoomPath};
+
+pub mod close;
+pub mod context;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{mpsc, oneshot};
@@ -37,7 +40,7 @@ const CLOSE_SEND: Duration = Duration::from_secs(2);
 const WRITE_BATCH: usize = 64;
 
 pub struct ConnectionParams {
-    pub conn: ConnId,
+    pub conn: crate::room::ConnId,
     pub room: RoomPath,
     pub capability: Capability,
     /// The token it was opened with: revoking it closes this connection (1008).
@@ -47,28 +50,23 @@ pub struct ConnectionParams {
     pub wants_ack: bool,
 }
 
-/// An open connection as the server knows it: enough to close it (shutdown, revocation).
-pub struct OpenConn {
-    pub token: TokenHash,
-    pub kick: Kick,
-    pub room: RoomPath,
-    /// Opened with the participant token (closed when the meeting's notes become private).
-    pub participant: bool,
-}
-
 /// A participant on a group document of a meeting whose notes are private.
-pub fn refused_for_private_notes(svc: &Services, room: &RoomPath, role: &crate::auth::Role) -> bool {
+pub fn refused_for_private_notes(
+    directory: &crate::directory::Directory,
+    room: &RoomPath,
+    role: &crate::auth::Role,
+) -> bool {
     matches!(role, crate::auth::Role::Participant)
         && !room.is_plenary()
-        && svc.directory.notes_private(&room.meeting)
+        && directory.notes_private(&room.meeting)
 }
 
 /// Runs a connection to completion.
-pub async fn serve(mut socket: WebSocket, svc: Services, p: ConnectionParams) {
+pub async fn serve(mut socket: WebSocket, svc: ConnContext, p: ConnectionParams) {
     svc.metrics.connections.inc();
     svc.metrics.connections_total.inc();
     let can_write = p.capability.role.can_write(&p.room.doc);
-    let (outbox, out_rx) = Outbox::new(svc.outbound_queue, svc.outbound_queue_bytes);
+    let (outbox, out_rx) = Outbox::new(svc.settings.outbound_queue, svc.settings.outbound_queue_bytes);
     let kick = outbox.kick.clone();
     svc.connections.insert(
         p.conn,
@@ -84,11 +82,11 @@ pub async fn serve(mut socket: WebSocket, svc: Services, p: ConnectionParams) {
     }
     // A revocation between the upgrade's check and the insert above did not see this
     // connection: look again now that it is registered.
-    if crate::auth::MeetingDirectory::capability(svc.directory.as_ref(), &p.token).is_none() {
+    if crate::auth::MeetingDirectory::capability(svc.room.directory.as_ref(), &p.token).is_none() {
         kick.kick(close_code::POLICY_VIOLATION);
     }
     // Likewise for notes made private meanwhile.
-    if refused_for_private_notes(&svc, &p.room, &p.capability.role) {
+    if refused_for_private_notes(&svc.room.directory, &p.room, &p.capability.role) {
         kick.kick(close_code::NOTES_PRIVATE);
     }
     let Some(room) = join(&svc, &p, outbox.clone(), can_write).await else {
@@ -114,7 +112,7 @@ pub async fn serve(mut socket: WebSocket, svc: Services, p: ConnectionParams) {
         out_rx,
         buf: Vec::with_capacity(WRITE_BATCH),
         replies: Arc::new(ReplyMeter::default()),
-        reply_bucket: ByteBucket::new(svc.token_limits.reply_bytes_per_sec),
+        reply_bucket: DebtBucket::new(svc.token_limits.reply_bytes_per_sec),
         resume_at: None,
     };
     let code = conn.run().await;
@@ -133,9 +131,15 @@ pub async fn serve(mut socket: WebSocket, svc: Services, p: ConnectionParams) {
     tracing::info!(code = kick.code().unwrap_or(0), "disconnected");
 }
 
-async fn join(svc: &Services, p: &ConnectionParams, outbox: Outbox, can_write: bool) -> Option<RoomHandle> {
+async fn join(
+    svc: &ConnContext,
+    p: &ConnectionParams,
+    outbox: Outbox,
+    can_write: bool,
+) -> Option<RoomHandle> {
     for _ in 0..3 {
-        let handle = svc.rooms.get_or_load(&p.room, svc);
+        // A room of a deleted meeting is not loaded: the connection was closed with it.
+        let handle = svc.room.rooms.get_or_load(&p.room)?;
         let (joined, rx) = oneshot::channel();
         let member = Member {
             outbox: outbox.clone(),
@@ -154,50 +158,15 @@ async fn join(svc: &Services, p: &ConnectionParams, outbox: Outbox, can_write: b
             .await
             .is_err()
         {
-            svc.rooms.forget(&p.room, handle.instance);
+            svc.room.rooms.forget(&p.room, handle.instance);
             continue;
         }
         if rx.await.is_ok() {
             return Some(handle);
         }
-        svc.rooms.forget(&p.room, handle.instance);
+        svc.room.rooms.forget(&p.room, handle.instance);
     }
     None
-}
-
-fn close_message(code: u16) -> WsMessage {
-    if code == close_code::QUARANTINED {
-        return WsMessage::Close(Some(CloseFrame {
-            code: close_code::INTERNAL_ERROR,
-            reason: "document quarantined".into(),
-        }));
-    }
-    if code == close_code::MEETING_DELETED {
-        return WsMessage::Close(Some(CloseFrame {
-            code: close_code::POLICY_VIOLATION,
-            reason: "meeting deleted".into(),
-        }));
-    }
-    if code == close_code::NOTES_PRIVATE {
-        return WsMessage::Close(Some(CloseFrame {
-            code: close_code::POLICY_VIOLATION,
-            reason: "notes are private".into(),
-        }));
-    }
-    let reason = match code {
-        close_code::PROTOCOL_ERROR => "message could not be decoded",
-        close_code::TOO_BIG => "message too big",
-        close_code::TRY_AGAIN_LATER => "too slow to keep up; reconnect",
-        close_code::GOING_AWAY => "server shutting down",
-        close_code::SERVICE_RESTART => "room restarting; reconnect",
-        close_code::INTERNAL_ERROR => "internal error",
-        close_code::POLICY_VIOLATION => "token revoked",
-        _ => "",
-    };
-    WsMessage::Close(Some(CloseFrame {
-        code,
-        reason: reason.into(),
-    }))
 }
 
 /// Sends our close frame; false if the socket would not take it in time.
@@ -234,7 +203,7 @@ async fn drain_until_closed(socket: &mut WebSocket) {
 /// with one flush.
 struct Conn<'a> {
     socket: WebSocket,
-    svc: &'a Services,
+    svc: &'a ConnContext,
     p: &'a ConnectionParams,
     room: &'a RoomHandle,
     kick: &'a Kick,
@@ -243,7 +212,7 @@ struct Conn<'a> {
     buf: Vec<Frame>,
     /// What the room charged for the replies this connection asked for.
     replies: Arc<ReplyMeter>,
-    reply_bucket: ByteBucket,
+    reply_bucket: DebtBucket,
     /// Reads resume then (the reply budget is in debt).
     resume_at: Option<Instant>,
 }
@@ -258,7 +227,7 @@ enum Step {
 impl Conn<'_> {
     /// Runs until the connection ends; returns the close code to send, if any.
     async fn run(&mut self) -> Option<u16> {
-        let mut rate = RateLimit::new(self.svc.max_messages_per_sec);
+        let mut rate = DebtBucket::messages(self.svc.settings.max_messages_per_sec);
         let mut ping = tokio::time::interval_at(Instant::now() + PING_EVERY, PING_EVERY);
         let mut last_seen = Instant::now();
         // The branches are polled in order and the first ready one wins, so the frequent ones
@@ -346,7 +315,7 @@ impl Conn<'_> {
         Step::Continue
     }
 
-    async fn on_message(&mut self, msg: WsMessage, rate: &mut RateLimit) -> Step {
+    async fn on_message(&mut self, msg: WsMessage, rate: &mut DebtBucket) -> Step {
         let (svc, conn) = (self.svc, self.p.conn);
         let data = match msg {
             WsMessage::Binary(b) => b,
@@ -360,17 +329,17 @@ impl Conn<'_> {
         };
         svc.metrics.messages_in.inc();
         svc.metrics.bytes_in.inc_by(data.len() as u64);
-        if data.len() > svc.limits.max_message_bytes {
+        if data.len() > svc.settings.limits.max_message_bytes {
             return reject(svc, close_code::TOO_BIG, "message over the size limit");
         }
-        if let Some(wait) = rate.take(data.len()) {
+        if let Some(wait) = rate.take_message(data.len()) {
             tokio::time::sleep(wait).await;
         }
         let (limits, token, role) = (&svc.token_limits, &self.p.token, &self.p.capability.role);
         if let Some(step) = unless_kicked(self.kick, limits.message(token, role)).await {
             return step;
         }
-        let cmd = match Message::decode(&data, &svc.limits) {
+        let cmd = match Message::decode(&data, &svc.settings.limits) {
             Err(e) => {
                 tracing::info!(error = %e, "undecodable message");
                 return reject(svc, close_code::PROTOCOL_ERROR, "undecodable");
@@ -380,7 +349,7 @@ impl Conn<'_> {
                 Err(step) => return step,
             },
             Ok(Message::SyncStep2(bytes) | Message::Update(bytes)) => {
-                match decode_update_with(&bytes, &svc.limits) {
+                match decode_update_with(&bytes, &svc.settings.limits) {
                     Ok(update) => RoomCmd::Update {
                         conn,
                         update,
@@ -454,7 +423,7 @@ async fn unless_kicked<F: std::future::Future>(kick: &Kick, f: F) -> Option<Step
 
 /// A message above the WebSocket layer's own hard limit is still "too big" (1009); any other
 /// read error means the peer is gone.
-fn read_error(svc: &Services, e: axum::Error) -> Step {
+fn read_error(svc: &ConnContext, e: axum::Error) -> Step {
     let inner = e.into_inner();
     tracing::debug!(error = %inner, "read error");
     match inner.downcast_ref::<tungstenite::Error>() {
@@ -465,39 +434,8 @@ fn read_error(svc: &Services, e: axum::Error) -> Step {
     }
 }
 
-fn reject(svc: &Services, code: u16, what: &'static str) -> Step {
+fn reject(svc: &ConnContext, code: u16, what: &'static str) -> Step {
     svc.metrics.rejected_messages.inc();
     tracing::info!(code, what, "closing connection");
     Step::Close(code)
-}
-
-/// Token bucket: slows a connection down past its message rate, never disconnects it.
-struct RateLimit {
-    tokens: f64,
-    capacity: f64,
-    per_sec: f64,
-    last: Instant,
-}
-
-impl RateLimit {
-    fn new(per_sec: u32) -> Self {
-        let per_sec = f64::from(per_sec);
-        RateLimit {
-            tokens: per_sec * 10.0,
-            capacity: per_sec * 10.0,
-            per_sec,
-            last: Instant::now(),
-        }
-    }
-
-    /// How long to wait before a message of `bytes` may be handled. A message costs one token
-    /// plus one per 16 KiB, so the budget bounds bytes as well as messages.
-    fn take(&mut self, bytes: usize) -> Option<Duration> {
-        let now = Instant::now();
-        self.tokens =
-            (self.tokens + now.duration_since(self.last).as_secs_f64() * self.per_sec).min(self.capacity);
-        self.last = now;
-        self.tokens -= 1.0 + (bytes / (16 * 1024)) as f64;
-        (self.tokens < 0.0).then(|| Duration::from_secs_f64(-self.tokens / self.per_sec))
-    }
 }

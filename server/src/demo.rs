@@ -1,8 +1,8 @@
 //! The demo meeting: the Skopje regional meeting of `seed-meeting.txt` (built into the binary)
 //! with its three working groups. Each group's notes start with the text of its panel.
 
+use crate::app::AppState;
 use crate::meetings::{self, CreatedMeeting, GroupSpec, MeetingSpec};
-use crate::services::Services;
 use plenary_protocol::layout;
 use yrs::{Doc, Transact, WriteTxn, XmlElementPrelim, XmlFragment, XmlTextPrelim};
 
@@ -41,7 +41,7 @@ fn initial_notes(title: &str, panel: &str) -> Vec<u8> {
 }
 
 /// Creates the demo meeting and its documents.
-pub async fn seed(svc: &Services) -> anyhow::Result<CreatedMeeting> {
+pub async fn seed(svc: &AppState) -> anyhow::Result<CreatedMeeting> {
     let title = SEED
         .lines()
         .next()
@@ -62,6 +62,7 @@ pub async fn seed(svc: &Services) -> anyhow::Result<CreatedMeeting> {
     let created = meetings::create(svc, spec).await?;
     for (id, t, panel) in groups() {
         let rx = svc
+            .room
             .persister
             .append(format!("{MEETING_ID}/{id}"), vec![initial_notes(t, panel)])
             .await;

@@ -3,21 +3,30 @@
 //! It hosts one Yjs document per working group and keeps a live plenary summary that merges
 //! every group's conclusions. Stock Yjs clients (`y-websocket`) work against it unchanged.
 //!
-//! # Layout
+//! # Layout (one sentence per module; README "Architecture" draws the two flows end to end)
+//! - [`app`]: the HTTP app's state: room and connection contexts, admin gate, public URL.
+//! - [`auth`]: roles, capabilities, token hashing and the refusal order (pure decisions).
 //! - [`config`]: command line and environment, validated once.
-//! - [`http`]: axum router: meetings API, exports, WebSocket upgrade, health, metrics, web client.
-//! - [`connection`]: one WebSocket: reader, writer, close codes.
-//! - [`room`]: one owner task per document; registry; server-checked awareness.
-//! - [`plenary`]: the merge of group conclusions into the plenary document, and exports.
-//! - [`store`]: the `Store` trait, the SQLite implementation, the group-commit persister.
+//! - [`connection`]: one WebSocket, one task: reader, writer, pings; close codes and `Kick`.
+//! - [`demo`]: the Skopje demo meeting.
+//! - [`directory`]: meetings and tokens in memory, as the store holds them.
+//! - [`export`]: `plenary export` and `plenary backup`, offline.
+//! - [`http`]: the axum router: meetings API, exports, WebSocket upgrade, health, metrics, web client.
+//! - [`limits`]: budgets per token (connections, messages, reply bytes) and per connection.
+//! - [`meetings`]: creating meetings, closing groups, rotating tokens, renaming, deleting.
+//! - [`metrics`]: Prometheus metrics.
+//! - [`minutes`]: the curated summary as DOCX and PDF.
+//! - [`plenary`]: the merge of group conclusions into the plenary document, and the summary.
+//! - [`revisions`]: revisions of group documents (periodic, and when a group is closed).
+//! - [`room`]: one actor per document (loop, members, durability pipeline, kind, vetting) and
+//!   the registry that loads and forgets them.
 //! - [`sandbox`]: child processes that vet every update (yrs can abort, segfault or hang on
 //!   crafted input) before a room applies it; `plenary doctor`.
-//! - [`auth`]: roles, capabilities, token hashing (pure decisions).
-//! - [`directory`], [`meetings`]: meetings in memory, their creation, token rotation.
-//! - [`limits`]: budgets per token (connections, messages, reply bytes) and per connection.
-//! - [`demo`]: the Skopje demo meeting.
-//! - [`metrics`]: Prometheus metrics.
+//! - [`shutdown`]: the stop sequence (flush rooms, close sockets, stop the store writer).
+//! - [`store`]: the async `Store` trait, the SQLite and in-memory stores, the group-commit
+//!   persister, `Durability`.
 
+pub mod app;
 pub mod auth;
 pub mod config;
 pub mod connection;
@@ -33,15 +42,14 @@ pub mod plenary;
 pub mod revisions;
 pub mod room;
 pub mod sandbox;
-pub mod services;
+pub mod shutdown;
 pub mod store;
 
+use crate::app::AppState;
 use crate::auth::{generate_token, TokenHash};
 use crate::config::Config;
 use crate::directory::Directory;
 use crate::metrics::Metrics;
-use crate::room::{RoomCmd, Rooms};
-use crate::services::Services;
 use crate::store::persister::Persister;
 use crate::store::sqlite::SqliteStore;
 use crate::store::Store;
@@ -55,10 +63,7 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-/// How long shutdown waits for rooms and sockets before giving up on them.
-const SHUTDOWN_DEADLINE: Duration = Duration::from_secs(15);
-
-fn admin_token(config: &Config, store: &dyn Store) -> anyhow::Result<TokenHash> {
+async fn admin_token(config: &Config, store: &dyn Store) -> anyhow::Result<TokenHash> {
     if let Some(t) = &config.admin_token {
         if t.len() < 16 {
             tracing::warn!(
@@ -66,17 +71,17 @@ fn admin_token(config: &Config, store: &dyn Store) -> anyhow::Result<TokenHash> 
             );
         }
         let h = TokenHash::of(t);
-        store.set_admin_token_hash(&h)?;
+        store.set_admin_token_hash(&h).await?;
         return Ok(h);
     }
-    if let Some(h) = store.admin_token_hash()? {
+    if let Some(h) = store.admin_token_hash().await? {
         return Ok(h);
     }
     let token = generate_token();
     let path = config.data_dir.join("admin-token");
     write_private(&path, &token).with_context(|| format!("writing {}", path.display()))?;
     let h = TokenHash::of(&token);
-    store.set_admin_token_hash(&h)?;
+    store.set_admin_token_hash(&h).await?;
     println!(
         "generated admin token (shown once; also kept in {}): {token}",
         path.display()
@@ -105,17 +110,15 @@ pub async fn run(
 ) -> anyhow::Result<()> {
     config.validate().map_err(anyhow::Error::msg)?;
     let addr = listener.local_addr()?;
-    let durability = config.durability;
-    let data_dir = config.data_dir.clone();
     let store: Arc<dyn Store> = Arc::new(
-        tokio::task::spawn_blocking(move || SqliteStore::open(&data_dir, durability))
-            .await?
+        SqliteStore::open_async(&config.data_dir, config.durability)
+            .await
             .with_context(|| format!("opening the store in {}", config.data_dir.display()))?,
     );
-    let admin = admin_token(&config, store.as_ref())?;
-    let directory = Arc::new(Directory::load(store.as_ref())?);
+    let admin = admin_token(&config, store.as_ref()).await?;
+    let directory = Arc::new(Directory::load(store.as_ref()).await?);
     let metrics = Arc::new(Metrics::new());
-    let (persister, writer_thread) = Persister::start(store.clone(), metrics.clone());
+    let (persister, writer) = Persister::start(store.clone(), metrics.clone());
     let sandbox_program = match &config.sandbox_program {
         Some(p) => p.clone(),
         None => std::env::current_exe().context("locating this executable for the sandbox")?,
@@ -129,37 +132,48 @@ pub async fn run(
         },
         metrics.clone(),
     );
-    let svc = Services {
+    let room_ctx = room::new_context(|rooms| room::Shared {
         store,
         persister,
         sandbox,
-        test_corrupt_snapshots: config.test_corrupt_snapshots,
         directory,
-        rooms: Arc::new(Rooms::default()),
-        metrics,
+        rooms,
+        metrics: metrics.clone(),
         tracker: TaskTracker::new(),
-        stopping: CancellationToken::new(),
+        settings: room::RoomSettings {
+            room_idle: config.room_idle(),
+            compact_after: config.compact_after.max(1),
+            merge_delay: Duration::from_millis(10),
+            test_corrupt_snapshots: config.test_corrupt_snapshots,
+        },
+    });
+    let conn_ctx = connection::context::ConnContext {
+        room: room_ctx.clone(),
+        settings: Arc::new(connection::context::ConnSettings {
+            limits: Limits {
+                max_message_bytes: config.max_message_bytes,
+                // plenary's documents have no sub-documents, and yrs leaks every one it integrates
+                update: plenary_protocol::validate::UpdateLimits {
+                    allow_subdocs: false,
+                    ..Default::default()
+                },
+                ..Limits::default()
+            },
+            outbound_queue: config.outbound_queue,
+            outbound_queue_bytes: config.outbound_queue_bytes,
+            max_messages_per_sec: config.max_messages_per_sec,
+            max_connections: config.max_connections,
+        }),
         connections: Default::default(),
         token_limits: Arc::new(limits::TokenLimits::new(&config)),
-        next_conn: Default::default(),
+        metrics,
+        stopping: CancellationToken::new(),
+    };
+    let svc = AppState {
+        room: room_ctx,
+        conn: conn_ctx,
         admin_gate: Arc::new(http::admin::AdminGate::new(admin, config.admin_failures_per_sec)),
-        admin,
-        limits: Limits {
-            max_message_bytes: config.max_message_bytes,
-            // plenary's documents have no sub-documents, and yrs leaks every one it integrates
-            update: plenary_protocol::validate::UpdateLimits {
-                allow_subdocs: false,
-                ..Default::default()
-            },
-            ..Limits::default()
-        },
-        room_idle: config.room_idle(),
-        compact_after: config.compact_after.max(1),
-        merge_delay: Duration::from_millis(10),
-        outbound_queue: config.outbound_queue,
-        outbound_queue_bytes: config.outbound_queue_bytes,
-        max_messages_per_sec: config.max_messages_per_sec,
-        max_connections: config.max_connections,
+        next_conn: Default::default(),
         public_url: config
             .public_url
             .clone()
@@ -180,7 +194,7 @@ pub async fn run(
              (LAN-IP: this computer's address on that network)"
         );
     }
-    if !config.no_demo && svc.directory.is_empty() {
+    if !config.no_demo && svc.room.directory.is_empty() {
         let created = demo::seed(&svc).await.context("seeding the demo meeting")?;
         let mut out = format!("demo meeting {} ({}):\n", created.id, created.title);
         out.push_str(&format!("  moderator console: {}\n", created.links.moderator));
@@ -219,51 +233,7 @@ pub async fn run(
     tracing::info!(%addr, "listening");
 
     shutdown.await;
-    tracing::info!("shutting down: flushing rooms");
-    svc.stopping.cancel();
-    stop_accepting.cancel();
-    let flush = async {
-        // Groups first, so their last conclusions reach the plenary before it stops; rooms
-        // loaded meanwhile (a group feeding an unloaded plenary) are picked up by the next pass.
-        loop {
-            let mut handles = svc.rooms.handles();
-            if handles.is_empty() {
-                break;
-            }
-            handles.sort_by_key(|(path, _)| path.is_plenary());
-            for (path, handle) in handles {
-                let (done, rx) = tokio::sync::oneshot::channel();
-                if handle.tx.send(RoomCmd::Shutdown { done }).await.is_ok() {
-                    let _ = rx.await;
-                }
-                svc.rooms.forget(&path, handle.instance);
-                tracing::debug!(room = %path, "room flushed");
-            }
-        }
-    };
-    if tokio::time::timeout(SHUTDOWN_DEADLINE, flush).await.is_err() {
-        tracing::warn!("some rooms did not flush before the deadline");
-    }
-    // Rooms closed their members with 1001; anything left (still joining, or a room that
-    // missed the deadline) is closed here.
-    for entry in svc.connections.iter() {
-        entry.value().kick.kick(room::outbox::close_code::GOING_AWAY);
-    }
-    svc.tracker.close();
-    if tokio::time::timeout(SHUTDOWN_DEADLINE, svc.tracker.wait())
-        .await
-        .is_err()
-    {
-        tracing::warn!("some connections did not close before the deadline");
-    }
-    let _ = tokio::time::timeout(Duration::from_secs(5), server).await;
-    drop(svc);
-    // The writer thread exits once every persister handle is gone and its queue is written.
-    let joined = tokio::task::spawn_blocking(move || writer_thread.join());
-    if tokio::time::timeout(SHUTDOWN_DEADLINE, joined).await.is_err() {
-        tracing::warn!("the store writer did not finish before the deadline");
-    }
-    tracing::info!("stopped");
+    shutdown::flush_and_stop(svc, stop_accepting, server, writer).await;
     Ok(())
 }
 

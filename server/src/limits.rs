@@ -41,7 +41,7 @@ pub struct TokenLimits {
     messages: [DefaultKeyedRateLimiter<TokenHash>; 3],
     reply_kib: DefaultKeyedRateLimiter<TokenHash>,
     reply_burst_kib: NonZeroU32,
-    /// Per connection, for [`ByteBucket`].
+    /// Per connection, for [`DebtBucket`].
     pub reply_bytes_per_sec: u32,
 }
 
@@ -202,19 +202,35 @@ impl Drop for ReplyTicket {
     }
 }
 
-/// A connection's own reply-byte budget: a token bucket of one second that may go into debt, so
-/// that one answer of any size (a whole document) is served and the next waits for the debt.
-pub struct ByteBucket {
+/// A connection's own token bucket that may go into debt: what is asked is always granted, and
+/// the debt says how long to wait before the next request. Two budgets use it: reply bytes (one
+/// answer of any size, a whole document, is served and the next waits) and the message rate
+/// (slowed past its rate, never cut). `governor` refuses a request larger than its burst
+/// instead of running into debt, so it serves the per-token limits only.
+pub struct DebtBucket {
     tokens: f64,
+    capacity: f64,
     per_sec: f64,
     last: Instant,
 }
 
-impl ByteBucket {
+impl DebtBucket {
+    /// Reply bytes: `per_sec` a second, a burst of one second's worth.
     pub fn new(per_sec: u32) -> Self {
+        Self::with_burst(per_sec, 1)
+    }
+
+    /// Messages: `per_sec` a second, a burst of ten seconds' worth.
+    pub fn messages(per_sec: u32) -> Self {
+        Self::with_burst(per_sec, 10)
+    }
+
+    fn with_burst(per_sec: u32, seconds: u32) -> Self {
         let per_sec = f64::from(per_sec.max(1));
-        ByteBucket {
-            tokens: per_sec,
+        let capacity = per_sec * f64::from(seconds);
+        DebtBucket {
+            tokens: capacity,
+            capacity,
             per_sec,
             last: Instant::now(),
         }
@@ -222,11 +238,21 @@ impl ByteBucket {
 
     /// Pays `bytes`; returns how long to wait before the next request.
     pub fn take(&mut self, bytes: u64) -> Option<Duration> {
+        self.pay(bytes as f64)
+    }
+
+    /// Pays for one message of `bytes`: one token plus one per 16 KiB, so the budget bounds
+    /// bytes as well as messages. Returns how long to wait before handling it.
+    pub fn take_message(&mut self, bytes: usize) -> Option<Duration> {
+        self.pay(1.0 + (bytes / (16 * 1024)) as f64)
+    }
+
+    fn pay(&mut self, cost: f64) -> Option<Duration> {
         let now = Instant::now();
         self.tokens =
-            (self.tokens + now.duration_since(self.last).as_secs_f64() * self.per_sec).min(self.per_sec);
+            (self.tokens + now.duration_since(self.last).as_secs_f64() * self.per_sec).min(self.capacity);
         self.last = now;
-        self.tokens -= bytes as f64;
+        self.tokens -= cost;
         (self.tokens < 0.0).then(|| Duration::from_secs_f64(-self.tokens / self.per_sec))
     }
 }
@@ -237,7 +263,7 @@ mod tests {
 
     #[test]
     fn a_bucket_serves_one_large_answer_then_makes_the_next_wait() {
-        let mut b = ByteBucket::new(1000);
+        let mut b = DebtBucket::new(1000);
         assert_eq!(b.take(600), None);
         // 600 + 5000 goes 4600 into debt: about 4.6 s at 1000 B/s
         let wait = b.take(5000).unwrap();
@@ -245,6 +271,18 @@ mod tests {
             wait > Duration::from_secs(4) && wait < Duration::from_secs(5),
             "{wait:?}"
         );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_message_budget_bursts_ten_seconds_then_slows_to_its_rate() {
+        let mut b = DebtBucket::messages(10);
+        for _ in 0..100 {
+            assert_eq!(b.take_message(10), None);
+        }
+        // the 101st message waits a tenth of a second; a 64 KiB one costs 5 tokens
+        assert_eq!(b.take_message(10), Some(Duration::from_millis(100)));
+        tokio::time::advance(Duration::from_secs(1)).await;
+        assert_eq!(b.take_message(64 * 1024), None);
     }
 
     #[tokio::test]

@@ -1,11 +1,11 @@
 //! Meeting creation, group closing and token rotation: the domain operations behind the HTTP
 //! API and the demo.
 
+use crate::app::AppState;
 use crate::auth::{generate_token, Role, TokenHash};
-use crate::room::outbox::close_code;
+use crate::connection::close::close_code;
 use crate::room::RoomCmd;
-use crate::services::Services;
-use crate::store::{GroupRecord, MeetingRecord, StoreError, TokenRecord};
+use crate::store::{now_rfc3339, GroupRecord, MeetingRecord, StoreError, TokenRecord};
 use plenary_protocol::{GroupId, MeetingId, RoomPath};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -120,12 +120,6 @@ pub fn validate(spec: &MeetingSpec, now: String) -> Result<MeetingRecord, Create
     })
 }
 
-pub fn now_rfc3339() -> String {
-    time::OffsetDateTime::now_utc()
-        .format(&time::format_description::well_known::Rfc3339)
-        .unwrap_or_default()
-}
-
 /// The web link of one capability (the token rides in the URL fragment).
 pub fn link(base: &str, m: &MeetingId, role: &Role, token: &str) -> String {
     let base = base.trim_end_matches('/');
@@ -152,7 +146,7 @@ pub fn links(base: &str, m: &MeetingRecord, tokens: &Tokens) -> Links {
 }
 
 /// Creates a meeting with fresh tokens: store first, then the in-memory directory.
-pub async fn create(svc: &Services, spec: MeetingSpec) -> Result<CreatedMeeting, CreateError> {
+pub async fn create(svc: &AppState, spec: MeetingSpec) -> Result<CreatedMeeting, CreateError> {
     let record = validate(&spec, now_rfc3339())?;
     let tokens = Tokens {
         moderator: generate_token(),
@@ -182,16 +176,15 @@ pub async fn create(svc: &Services, spec: MeetingSpec) -> Result<CreatedMeeting,
             role: Role::Rapporteur(g.clone()),
         });
     }
-    let store = svc.store.clone();
-    let (rec, recs) = (record.clone(), records.clone());
-    tokio::task::spawn_blocking(move || store.insert_meeting(&rec, &recs))
+    svc.room
+        .store
+        .insert_meeting(&record, &records)
         .await
-        .map_err(|e| CreateError::Store(StoreError::Corrupt(e.to_string())))?
         .map_err(|e| match e {
             StoreError::Conflict => CreateError::Exists,
             e => CreateError::Store(e),
         })?;
-    svc.directory.add(record.clone(), &records);
+    svc.room.directory.add(record.clone(), &records);
     tracing::info!(meeting = %record.id, groups = record.groups.len(), "meeting created");
     Ok(CreatedMeeting {
         id: record.id.to_string(),
@@ -211,23 +204,19 @@ pub async fn create(svc: &Services, spec: MeetingSpec) -> Result<CreatedMeeting,
 
 /// Closes or reopens groups: store, directory, then the live rooms (writes are refused at once).
 pub async fn set_closed(
-    svc: &Services,
+    svc: &AppState,
     meeting: &MeetingId,
     groups: &[GroupId],
     closed: bool,
 ) -> Result<(), StoreError> {
     for g in groups {
-        let store = svc.store.clone();
-        let (m, gg) = (meeting.clone(), g.clone());
-        tokio::task::spawn_blocking(move || store.set_group_closed(&m, &gg, closed))
-            .await
-            .map_err(|e| StoreError::Corrupt(e.to_string()))??;
-        svc.directory.set_group_closed(meeting, g, closed);
-        if let Some(h) = svc.rooms.get(&RoomPath::group(meeting.clone(), g.clone())) {
+        svc.room.store.set_group_closed(meeting, g, closed).await?;
+        svc.room.directory.set_group_closed(meeting, g, closed);
+        if let Some(h) = svc.room.rooms.get(&RoomPath::group(meeting.clone(), g.clone())) {
             let _ = h.tx.send(RoomCmd::SetClosed { closed }).await;
         }
         let plenary = RoomPath::plenary(meeting.clone());
-        svc.rooms.send(&plenary, svc, RoomCmd::GroupMeta {}).await;
+        svc.room.rooms.send(&plenary, RoomCmd::GroupMeta {}).await;
         tracing::info!(meeting = %meeting, group = %g, closed, "group closed flag set");
         if closed {
             crate::revisions::on_closed(svc, meeting, g);
@@ -250,7 +239,7 @@ pub struct IssuedToken {
 /// transaction), the directory, then every open socket opened with an old one (1008, "token
 /// revoked"). A connection that registers meanwhile checks its token again (see `connection`).
 pub async fn rotate_token(
-    svc: &Services,
+    svc: &AppState,
     meeting: &MeetingId,
     role: Role,
 ) -> Result<IssuedToken, StoreError> {
@@ -264,14 +253,10 @@ pub async fn rotate_token(
         meeting: meeting.clone(),
         role: role.clone(),
     };
-    let store = svc.store.clone();
-    let rec = record.clone();
-    let old = tokio::task::spawn_blocking(move || store.replace_token(&rec))
-        .await
-        .map_err(|e| StoreError::Corrupt(e.to_string()))??;
-    svc.directory.replace_tokens(&old, &record);
+    let old = svc.room.store.replace_token(&record).await?;
+    svc.room.directory.replace_tokens(&old, &record);
     let mut closed = 0;
-    for entry in svc.connections.iter() {
+    for entry in svc.conn.connections.iter() {
         if old.contains(&entry.value().token) {
             entry.value().kick.kick(close_code::POLICY_VIOLATION);
             closed += 1;
@@ -337,18 +322,10 @@ pub fn check_short_title(t: Option<&str>) -> Result<Option<String>, ManageError>
     }
 }
 
-async fn blocking<T: Send + 'static>(
-    f: impl FnOnce() -> Result<T, StoreError> + Send + 'static,
-) -> Result<T, StoreError> {
-    tokio::task::spawn_blocking(f)
-        .await
-        .map_err(|e| StoreError::Corrupt(e.to_string()))?
-}
-
 /// Tells the meeting's plenary room (loading it if needed) that titles or groups changed.
-async fn plenary_follows(svc: &Services, meeting: &MeetingId) {
+async fn plenary_follows(svc: &AppState, meeting: &MeetingId) {
     let plenary = RoomPath::plenary(meeting.clone());
-    svc.rooms.send(&plenary, svc, RoomCmd::GroupMeta {}).await;
+    svc.room.rooms.send(&plenary, RoomCmd::GroupMeta {}).await;
 }
 
 /// Serialises changes to meetings' titles and groups, so that the directory applies them in
@@ -359,13 +336,13 @@ static MANAGE: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 /// `meta.short_title`). `title: None` keeps it; `short_title: None` keeps it, `Some(None)`
 /// clears it.
 pub async fn rename_meeting(
-    svc: &Services,
+    svc: &AppState,
     meeting: &MeetingId,
     title: Option<&str>,
     short_title: Option<Option<&str>>,
 ) -> Result<MeetingRecord, ManageError> {
     let _one = MANAGE.lock().await;
-    let rec = svc.directory.meeting(meeting).ok_or(ManageError::NotFound)?;
+    let rec = svc.room.directory.meeting(meeting).ok_or(ManageError::NotFound)?;
     let title = match title {
         Some(t) => check_title("title", t)?,
         None => rec.title.clone(),
@@ -374,31 +351,33 @@ pub async fn rename_meeting(
         Some(s) => check_short_title(s)?,
         None => rec.short_title.clone(),
     };
-    let (store, m, t, s) = (svc.store.clone(), meeting.clone(), title.clone(), short.clone());
-    blocking(move || store.set_meeting_titles(&m, &t, s.as_deref())).await?;
-    svc.directory
+    svc.room
+        .store
+        .set_meeting_titles(meeting, &title, short.as_deref())
+        .await?;
+    svc.room
+        .directory
         .set_meeting_titles(meeting, &title, short.as_deref());
     plenary_follows(svc, meeting).await;
     tracing::info!(meeting = %meeting, "meeting renamed");
-    svc.directory.meeting(meeting).ok_or(ManageError::NotFound)
+    svc.room.directory.meeting(meeting).ok_or(ManageError::NotFound)
 }
 
 /// Makes a meeting's group notes private (or not): store, directory, then every participant
 /// socket open on one of its group documents closes (1008, "notes are private"). A connection
 /// that registers meanwhile checks again (see `connection`).
 pub async fn set_notes_private(
-    svc: &Services,
+    svc: &AppState,
     meeting: &MeetingId,
     private: bool,
 ) -> Result<MeetingRecord, ManageError> {
     let _one = MANAGE.lock().await;
-    svc.directory.meeting(meeting).ok_or(ManageError::NotFound)?;
-    let (store, m) = (svc.store.clone(), meeting.clone());
-    blocking(move || store.set_notes_private(&m, private)).await?;
-    svc.directory.set_notes_private(meeting, private);
+    svc.room.directory.meeting(meeting).ok_or(ManageError::NotFound)?;
+    svc.room.store.set_notes_private(meeting, private).await?;
+    svc.room.directory.set_notes_private(meeting, private);
     let mut closed = 0;
     if private {
-        for entry in svc.connections.iter() {
+        for entry in svc.conn.connections.iter() {
             let c = entry.value();
             if c.participant && &c.room.meeting == meeting && !c.room.is_plenary() {
                 c.kick.kick(close_code::NOTES_PRIVATE);
@@ -407,20 +386,20 @@ pub async fn set_notes_private(
         }
     }
     tracing::info!(meeting = %meeting, private, closed, "notes privacy set");
-    svc.directory.meeting(meeting).ok_or(ManageError::NotFound)
+    svc.room.directory.meeting(meeting).ok_or(ManageError::NotFound)
 }
 
 /// Renames a group (see [`rename_meeting`]); the plenary section's `title` / `short_title`
 /// follow.
 pub async fn rename_group(
-    svc: &Services,
+    svc: &AppState,
     meeting: &MeetingId,
     group: &GroupId,
     title: Option<&str>,
     short_title: Option<Option<&str>>,
 ) -> Result<GroupRecord, ManageError> {
     let _one = MANAGE.lock().await;
-    let rec = svc.directory.meeting(meeting).ok_or(ManageError::NotFound)?;
+    let rec = svc.room.directory.meeting(meeting).ok_or(ManageError::NotFound)?;
     let g = rec
         .groups
         .iter()
@@ -434,19 +413,17 @@ pub async fn rename_group(
         Some(s) => check_short_title(s)?,
         None => g.short_title.clone(),
     };
-    let (store, m, gg, t, s) = (
-        svc.store.clone(),
-        meeting.clone(),
-        group.clone(),
-        title.clone(),
-        short.clone(),
-    );
-    blocking(move || store.set_group_titles(&m, &gg, &t, s.as_deref())).await?;
-    svc.directory
+    svc.room
+        .store
+        .set_group_titles(meeting, group, &title, short.as_deref())
+        .await?;
+    svc.room
+        .directory
         .set_group_titles(meeting, group, &title, short.as_deref());
     plenary_follows(svc, meeting).await;
     tracing::info!(meeting = %meeting, group = %group, "group renamed");
-    svc.directory
+    svc.room
+        .directory
         .meeting(meeting)
         .and_then(|m| m.groups.into_iter().find(|x| &x.id == group))
         .ok_or(ManageError::NotFound)
@@ -485,13 +462,13 @@ pub fn slug(title: &str) -> String {
 /// transaction), directory, then the plenary gets its section. `id: None` derives one from the
 /// title (or a random one).
 pub async fn add_group(
-    svc: &Services,
+    svc: &AppState,
     meeting: &MeetingId,
     id: Option<&str>,
     title: &str,
 ) -> Result<AddedGroup, ManageError> {
     let _one = MANAGE.lock().await;
-    let rec = svc.directory.meeting(meeting).ok_or(ManageError::NotFound)?;
+    let rec = svc.room.directory.meeting(meeting).ok_or(ManageError::NotFound)?;
     let title = check_title("title", title)?;
     if rec.groups.len() >= MAX_GROUPS {
         return Err(ManageError::Invalid(format!(
@@ -529,9 +506,8 @@ pub async fn add_group(
         meeting: meeting.clone(),
         role: role.clone(),
     };
-    let (store, m, g, t) = (svc.store.clone(), meeting.clone(), group.clone(), trec.clone());
-    blocking(move || store.add_group(&m, &g, &t)).await?;
-    svc.directory.add_group(meeting, group, &trec);
+    svc.room.store.add_group(meeting, &group, &trec).await?;
+    svc.room.directory.add_group(meeting, group, &trec);
     plenary_follows(svc, meeting).await;
     tracing::info!(meeting = %meeting, group = %gid, "group added");
     Ok(AddedGroup {
@@ -550,14 +526,14 @@ pub async fn add_group(
 /// finish their writes and stop (groups before the plenary), and then every row of it leaves
 /// the store in one transaction. A room that started meanwhile is stopped and the rows are
 /// removed again.
-pub async fn delete_meeting(svc: &Services, meeting: &MeetingId) -> Result<(), ManageError> {
+pub async fn delete_meeting(svc: &AppState, meeting: &MeetingId) -> Result<(), ManageError> {
     let _one = MANAGE.lock().await;
-    if svc.directory.meeting(meeting).is_none() {
+    if svc.room.directory.meeting(meeting).is_none() {
         return Err(ManageError::NotFound);
     }
-    let tokens = svc.directory.remove_meeting(meeting);
+    let tokens = svc.room.directory.remove_meeting(meeting);
     let mut closed = 0;
-    for entry in svc.connections.iter() {
+    for entry in svc.conn.connections.iter() {
         if tokens.contains(&entry.value().token) {
             entry.value().kick.kick(close_code::MEETING_DELETED);
             closed += 1;
@@ -565,12 +541,11 @@ pub async fn delete_meeting(svc: &Services, meeting: &MeetingId) -> Result<(), M
     }
     let mut first = true;
     loop {
-        let stopped = stop_rooms(svc, meeting).await;
+        let stopped = svc.room.rooms.stop(|p| &p.meeting == meeting).await;
         if !first && stopped == 0 {
             break;
         }
-        let (store, m) = (svc.store.clone(), meeting.clone());
-        match blocking(move || store.delete_meeting(&m)).await {
+        match svc.room.store.delete_meeting(meeting).await {
             Ok(()) | Err(StoreError::NotFound) => {}
             Err(e) => return Err(ManageError::Store(e)),
         }
@@ -578,27 +553,6 @@ pub async fn delete_meeting(svc: &Services, meeting: &MeetingId) -> Result<(), M
     }
     tracing::info!(meeting = %meeting, tokens = tokens.len(), closed, "meeting deleted");
     Ok(())
-}
-
-/// Stops the meeting's loaded rooms (groups first, so that their last feed reaches the
-/// plenary before it stops); returns how many.
-async fn stop_rooms(svc: &Services, meeting: &MeetingId) -> usize {
-    let mut handles: Vec<_> = svc
-        .rooms
-        .handles()
-        .into_iter()
-        .filter(|(p, _)| &p.meeting == meeting)
-        .collect();
-    handles.sort_by_key(|(p, _)| p.is_plenary());
-    let n = handles.len();
-    for (path, handle) in handles {
-        let (done, rx) = tokio::sync::oneshot::channel();
-        if handle.tx.send(RoomCmd::Shutdown { done }).await.is_ok() {
-            let _ = rx.await;
-        }
-        svc.rooms.forget(&path, handle.instance);
-    }
-    n
 }
 
 /// Is this base URL's host a loopback address (127.0.0.0/8, ::1, localhost)? Phones on the

@@ -8,7 +8,6 @@
 
 use super::error::ApiError;
 use crate::auth::TokenHash;
-use crate::services::Services;
 use axum::http::{HeaderMap, StatusCode};
 use governor::clock::{Clock, DefaultClock, Reference};
 use governor::middleware::NoOpMiddleware;
@@ -101,9 +100,9 @@ impl From<AdminRefusal> for ApiError {
 }
 
 /// The admin bearer of a request, checked through the gate.
-pub fn require_admin(svc: &Services, headers: &HeaderMap) -> Result<(), ApiError> {
-    let token = super::request_token(headers, None);
-    svc.admin_gate.check(token.as_deref()).map_err(ApiError::from)
+pub fn require_admin(gate: &AdminGate, headers: &HeaderMap) -> Result<(), ApiError> {
+    let token = super::token::request_token(headers, None);
+    gate.check(token.as_deref()).map_err(ApiError::from)
 }
 
 #[cfg(test)]

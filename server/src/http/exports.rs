@@ -3,12 +3,12 @@
 use super::error::ApiError;
 use super::meetings::{authorize, require_moderator};
 use super::TokenQuery;
+use crate::app::AppState;
 use crate::auth::AuthError;
-use crate::meetings::now_rfc3339;
 use crate::minutes::{self, MinutesError, MinutesInput, Version};
 use crate::plenary::summary::{self, Summary};
 use crate::room::RoomCmd;
-use crate::services::Services;
+use crate::store::now_rfc3339;
 use crate::store::{StoreError, VersionRecord};
 use axum::body::Bytes;
 use axum::extract::rejection::QueryRejection;
@@ -20,14 +20,15 @@ use plenary_protocol::{MeetingId, RoomPath};
 use tokio::sync::oneshot;
 
 /// The live summary of a meeting, from its plenary room (loaded if needed).
-pub async fn live_summary(svc: &Services, meeting: &MeetingId) -> Result<Summary, ApiError> {
+pub async fn live_summary(svc: &AppState, meeting: &MeetingId) -> Result<Summary, ApiError> {
     let rec = svc
+        .room
         .directory
         .meeting(meeting)
         .ok_or_else(|| ApiError::from(AuthError::UnknownMeeting))?;
     let (reply, rx) = oneshot::channel();
     let room = RoomPath::plenary(meeting.clone());
-    if !svc.rooms.send(&room, svc, RoomCmd::Inspect { reply }).await {
+    if !svc.room.rooms.send(&room, RoomCmd::Inspect { reply }).await {
         return Err(ApiError::internal("plenary room unavailable"));
     }
     let json = rx.await.map_err(|_| ApiError::internal("plenary room stopped"))?;
@@ -70,7 +71,7 @@ fn unknown_file() -> ApiError {
 /// Renders one export file. DOCX and PDF are built off the async workers (a long PDF takes
 /// milliseconds of CPU), with the groups' notes read from the store when asked for.
 async fn render(
-    svc: &Services,
+    svc: &AppState,
     summary: Summary,
     version: Option<Version>,
     vref: Option<summary::VersionRef>,
@@ -92,14 +93,18 @@ async fn render(
             summary::to_html_version(&summary, vref).into_bytes(),
         ),
         "summary.docx" | "summary.pdf" => {
-            let store = svc.store.clone();
             let pdf = file == "summary.pdf";
+            let stored = if notes {
+                Some(
+                    minutes::stored_notes(svc.room.store.as_ref(), &summary)
+                        .await
+                        .map_err(ApiError::internal)?,
+                )
+            } else {
+                None
+            };
             let bytes = tokio::task::spawn_blocking(move || -> Result<Vec<u8>, MinutesError> {
-                let notes = if notes {
-                    Some(minutes::notes_from_store(store.as_ref(), &summary)?)
-                } else {
-                    None
-                };
+                let notes = stored.map(|s| minutes::notes_of(&s)).transpose()?;
                 let input = MinutesInput {
                     summary,
                     version,
@@ -146,12 +151,15 @@ async fn render(
 /// The notes annex (`?notes=1`) is refused to the participant token when the meeting keeps
 /// its group notes private.
 fn refuse_private_notes(
-    svc: &Services,
+    svc: &AppState,
     meeting: &MeetingId,
     cap: &crate::auth::Capability,
     notes: bool,
 ) -> Result<(), ApiError> {
-    if notes && matches!(cap.role, crate::auth::Role::Participant) && svc.directory.notes_private(meeting) {
+    if notes
+        && matches!(cap.role, crate::auth::Role::Participant)
+        && svc.room.directory.notes_private(meeting)
+    {
         return Err(ApiError::new(
             StatusCode::FORBIDDEN,
             "notes_private",
@@ -162,7 +170,7 @@ fn refuse_private_notes(
 }
 
 pub async fn summary_file(
-    State(svc): State<Services>,
+    State(svc): State<AppState>,
     Path((m, file)): Path<(String, String)>,
     q: TokenQuery,
     eq: Result<Query<ExportQuery>, QueryRejection>,
@@ -188,7 +196,7 @@ fn version_view(v: &VersionRecord) -> serde_json::Value {
 }
 
 pub async fn adopt(
-    State(svc): State<Services>,
+    State(svc): State<AppState>,
     Path(m): Path<String>,
     q: TokenQuery,
     headers: HeaderMap,
@@ -206,10 +214,8 @@ pub async fn adopt(
         return Err(ApiError::bad_request("label is at most 200 characters"));
     }
     let summary = live_summary(&svc, &meeting).await?;
-    let store = svc.store.clone();
-    let mid = meeting.clone();
-    let record = tokio::task::spawn_blocking(move || -> Result<VersionRecord, StoreError> {
-        let n = store.versions(&mid)?.len() + 1;
+    let adopt = async {
+        let n = svc.room.store.versions(&meeting).await?.len() + 1;
         let label = if label.is_empty() {
             format!("Version {n}")
         } else {
@@ -221,12 +227,10 @@ pub async fn adopt(
             created_at: summary.generated_at.clone(),
             summary_json: summary::to_json(&summary),
         };
-        store.insert_version(&mid, &v)?;
-        Ok(v)
-    })
-    .await
-    .map_err(ApiError::internal)?
-    .map_err(|e| match e {
+        svc.room.store.insert_version(&meeting, &v).await?;
+        Ok::<_, StoreError>(v)
+    };
+    let record = adopt.await.map_err(|e| match e {
         StoreError::Conflict => ApiError::new(
             StatusCode::CONFLICT,
             "version_exists",
@@ -238,17 +242,12 @@ pub async fn adopt(
     Ok((StatusCode::CREATED, Json(version_view(&record))).into_response())
 }
 
-async fn versions(svc: &Services, meeting: &MeetingId) -> Result<Vec<VersionRecord>, ApiError> {
-    let store = svc.store.clone();
-    let mid = meeting.clone();
-    tokio::task::spawn_blocking(move || store.versions(&mid))
-        .await
-        .map_err(ApiError::internal)?
-        .map_err(ApiError::internal)
+async fn versions(svc: &AppState, meeting: &MeetingId) -> Result<Vec<VersionRecord>, ApiError> {
+    svc.room.store.versions(meeting).await.map_err(ApiError::internal)
 }
 
 pub async fn list_versions(
-    State(svc): State<Services>,
+    State(svc): State<AppState>,
     Path(m): Path<String>,
     q: TokenQuery,
     headers: HeaderMap,
@@ -262,7 +261,7 @@ pub async fn list_versions(
 }
 
 pub async fn version_file(
-    State(svc): State<Services>,
+    State(svc): State<AppState>,
     Path((m, v, file)): Path<(String, String, String)>,
     q: TokenQuery,
     eq: Result<Query<ExportQuery>, QueryRejection>,

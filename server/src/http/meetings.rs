@@ -5,9 +5,9 @@
 
 use super::error::ApiError;
 use super::{request_token, TokenQuery};
+use crate::app::AppState;
 use crate::auth::{authorize_meeting, AuthError, Capability, Role};
 use crate::meetings::{self, CreateError, MeetingSpec};
-use crate::services::Services;
 use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
@@ -16,11 +16,11 @@ use axum::Json;
 use plenary_protocol::{GroupId, MeetingId};
 
 pub async fn create(
-    State(svc): State<Services>,
+    State(svc): State<AppState>,
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<impl IntoResponse, ApiError> {
-    super::admin::require_admin(&svc, &headers)?;
+    super::admin::require_admin(&svc.admin_gate, &headers)?;
     let spec: MeetingSpec = serde_json::from_slice(&body)
         .map_err(|e| ApiError::bad_request(format!("invalid meeting JSON: {e}")))?;
     match meetings::create(&svc, spec).await {
@@ -37,18 +37,24 @@ pub async fn create(
 
 /// Resolves `{m}` and the request's token to a capability in that meeting.
 pub fn authorize(
-    svc: &Services,
+    svc: &AppState,
     m: &str,
     headers: &HeaderMap,
     q: &TokenQuery,
 ) -> Result<(MeetingId, Capability), ApiError> {
+    let meeting = known_meeting(svc, m)?;
+    let token = request_token(headers, q.token.as_deref());
+    let cap = authorize_meeting(svc.room.directory.as_ref(), &meeting, token.as_deref())?;
+    Ok((meeting, cap))
+}
+
+/// `{m}` as a meeting the directory holds (404 otherwise: an id that cannot exist, too).
+fn known_meeting(svc: &AppState, m: &str) -> Result<MeetingId, ApiError> {
     let meeting = MeetingId::parse(m).map_err(|_| ApiError::from(AuthError::UnknownMeeting))?;
-    if svc.directory.meeting(&meeting).is_none() {
+    if svc.room.directory.meeting(&meeting).is_none() {
         return Err(AuthError::UnknownMeeting.into());
     }
-    let token = request_token(headers, q.token.as_deref());
-    let cap = authorize_meeting(svc.directory.as_ref(), &meeting, token.as_deref())?;
-    Ok((meeting, cap))
+    Ok(meeting)
 }
 
 pub fn require_moderator(cap: &Capability) -> Result<(), ApiError> {
@@ -64,13 +70,14 @@ pub fn require_moderator(cap: &Capability) -> Result<(), ApiError> {
 }
 
 pub async fn get(
-    State(svc): State<Services>,
+    State(svc): State<AppState>,
     Path(m): Path<String>,
     q: TokenQuery,
     headers: HeaderMap,
 ) -> Result<impl IntoResponse, ApiError> {
     let (meeting, cap) = authorize(&svc, &m, &headers, &q)?;
     let rec = svc
+        .room
         .directory
         .meeting(&meeting)
         .ok_or_else(|| ApiError::from(AuthError::UnknownMeeting))?;
@@ -91,7 +98,7 @@ pub async fn get(
 }
 
 async fn set_closed(
-    svc: Services,
+    svc: AppState,
     m: String,
     g: Option<String>,
     closed: bool,
@@ -101,6 +108,7 @@ async fn set_closed(
     let (meeting, cap) = authorize(&svc, &m, &headers, &q)?;
     require_moderator(&cap)?;
     let rec = svc
+        .room
         .directory
         .meeting(&meeting)
         .ok_or_else(|| ApiError::from(AuthError::UnknownMeeting))?;
@@ -118,6 +126,7 @@ async fn set_closed(
         .await
         .map_err(ApiError::internal)?;
     let rec = svc
+        .room
         .directory
         .meeting(&meeting)
         .ok_or_else(|| ApiError::from(AuthError::UnknownMeeting))?;
@@ -136,40 +145,24 @@ async fn set_closed(
     }))
 }
 
-pub async fn close_group(
-    State(svc): State<Services>,
+/// `POST /api/meetings/{m}/groups/{g}/close` (`CLOSED`) and `.../reopen`.
+pub async fn close_group<const CLOSED: bool>(
+    State(svc): State<AppState>,
     Path((m, g)): Path<(String, String)>,
     q: TokenQuery,
     headers: HeaderMap,
 ) -> Result<impl IntoResponse, ApiError> {
-    set_closed(svc, m, Some(g), true, headers, q).await
+    set_closed(svc, m, Some(g), CLOSED, headers, q).await
 }
 
-pub async fn reopen_group(
-    State(svc): State<Services>,
-    Path((m, g)): Path<(String, String)>,
-    q: TokenQuery,
-    headers: HeaderMap,
-) -> Result<impl IntoResponse, ApiError> {
-    set_closed(svc, m, Some(g), false, headers, q).await
-}
-
-pub async fn close_all(
-    State(svc): State<Services>,
+/// `POST /api/meetings/{m}/close` (`CLOSED`) and `.../reopen`: every group.
+pub async fn close_all<const CLOSED: bool>(
+    State(svc): State<AppState>,
     Path(m): Path<String>,
     q: TokenQuery,
     headers: HeaderMap,
 ) -> Result<impl IntoResponse, ApiError> {
-    set_closed(svc, m, None, true, headers, q).await
-}
-
-pub async fn reopen_all(
-    State(svc): State<Services>,
-    Path(m): Path<String>,
-    q: TokenQuery,
-    headers: HeaderMap,
-) -> Result<impl IntoResponse, ApiError> {
-    set_closed(svc, m, None, false, headers, q).await
+    set_closed(svc, m, None, CLOSED, headers, q).await
 }
 
 #[derive(serde::Deserialize)]
@@ -181,14 +174,15 @@ struct TokenRequest {
 
 /// `POST /api/meetings/{m}/tokens` (admin): a fresh token for a role; the old one is revoked.
 pub async fn rotate_token(
-    State(svc): State<Services>,
+    State(svc): State<AppState>,
     Path(m): Path<String>,
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<impl IntoResponse, ApiError> {
-    super::admin::require_admin(&svc, &headers)?;
+    super::admin::require_admin(&svc.admin_gate, &headers)?;
     let meeting = MeetingId::parse(&m).map_err(|_| ApiError::from(AuthError::UnknownMeeting))?;
     let rec = svc
+        .room
         .directory
         .meeting(&meeting)
         .ok_or_else(|| ApiError::from(AuthError::UnknownMeeting))?;
@@ -246,9 +240,9 @@ pub fn group_view(g: &crate::store::GroupRecord) -> serde_json::Value {
 }
 
 /// `GET /api/meetings` (admin bearer): every meeting with its groups, oldest first.
-pub async fn list(State(svc): State<Services>, headers: HeaderMap) -> Result<impl IntoResponse, ApiError> {
-    super::admin::require_admin(&svc, &headers)?;
-    let meetings: Vec<_> = svc.directory.all().iter().map(meeting_view).collect();
+pub async fn list(State(svc): State<AppState>, headers: HeaderMap) -> Result<impl IntoResponse, ApiError> {
+    super::admin::require_admin(&svc.admin_gate, &headers)?;
+    let meetings: Vec<_> = svc.room.directory.all().iter().map(meeting_view).collect();
     Ok(Json(serde_json::json!({ "meetings": meetings })))
 }
 
@@ -257,24 +251,21 @@ pub async fn list(State(svc): State<Services>, headers: HeaderMap) -> Result<imp
 /// meeting 403; anything else is checked as the admin token (401 or 429, through the gate that
 /// bounds guesses).
 pub fn require_admin_or_moderator(
-    svc: &Services,
+    svc: &AppState,
     m: &str,
     headers: &HeaderMap,
     q: &TokenQuery,
 ) -> Result<MeetingId, ApiError> {
-    let meeting = MeetingId::parse(m).map_err(|_| ApiError::from(AuthError::UnknownMeeting))?;
-    if svc.directory.meeting(&meeting).is_none() {
-        return Err(AuthError::UnknownMeeting.into());
-    }
+    let meeting = known_meeting(svc, m)?;
     let token = request_token(headers, q.token.as_deref());
-    match authorize_meeting(svc.directory.as_ref(), &meeting, token.as_deref()) {
+    match authorize_meeting(svc.room.directory.as_ref(), &meeting, token.as_deref()) {
         Ok(cap) => {
             require_moderator(&cap)?;
             Ok(meeting)
         }
         Err(AuthError::OtherMeeting) => Err(AuthError::OtherMeeting.into()),
         Err(_) => {
-            super::admin::require_admin(svc, headers)?;
+            super::admin::require_admin(&svc.admin_gate, headers)?;
             Ok(meeting)
         }
     }
@@ -330,7 +321,7 @@ struct MeetingPatch {
 /// "notes_private"?}` (a blank or null `short_title` removes it; `notes_private: true` keeps
 /// the groups' notes to rapporteurs and moderators); 200 with the meeting.
 pub async fn patch(
-    State(svc): State<Services>,
+    State(svc): State<AppState>,
     Path(m): Path<String>,
     q: TokenQuery,
     headers: HeaderMap,
@@ -366,7 +357,7 @@ pub async fn patch(
 
 /// `PATCH /api/meetings/{m}/groups/{g}` (admin or moderator): `{"title"?, "short_title"?}`.
 pub async fn patch_group(
-    State(svc): State<Services>,
+    State(svc): State<AppState>,
     Path((m, g)): Path<(String, String)>,
     q: TokenQuery,
     headers: HeaderMap,
@@ -375,7 +366,7 @@ pub async fn patch_group(
     let meeting = require_admin_or_moderator(&svc, &m, &headers, &q)?;
     let group = GroupId::parse(&g)
         .ok()
-        .filter(|gid| svc.directory.group_exists_in(&meeting, gid))
+        .filter(|gid| svc.room.directory.group_exists_in(&meeting, gid))
         .ok_or_else(|| ApiError::from(AuthError::UnknownGroup))?;
     let p = parse_titles(&body)?;
     let short = p.short_title.as_ref().map(|s| s.as_deref());
@@ -395,7 +386,7 @@ struct NewGroup {
 /// `POST /api/meetings/{m}/groups` (admin or moderator): `{"id"?, "title"}`; 201 with the
 /// group, its rapporteur token and link.
 pub async fn add_group(
-    State(svc): State<Services>,
+    State(svc): State<AppState>,
     Path(m): Path<String>,
     q: TokenQuery,
     headers: HeaderMap,
@@ -412,11 +403,11 @@ pub async fn add_group(
 
 /// `DELETE /api/meetings/{m}` (admin): 204; everything of the meeting is gone.
 pub async fn delete(
-    State(svc): State<Services>,
+    State(svc): State<AppState>,
     Path(m): Path<String>,
     headers: HeaderMap,
 ) -> Result<impl IntoResponse, ApiError> {
-    super::admin::require_admin(&svc, &headers)?;
+    super::admin::require_admin(&svc.admin_gate, &headers)?;
     let meeting = MeetingId::parse(&m).map_err(|_| ApiError::from(AuthError::UnknownMeeting))?;
     meetings::delete_meeting(&svc, &meeting)
         .await
@@ -425,7 +416,7 @@ pub async fn delete(
 }
 
 /// `GET /api/server` (no token): what the organizer page needs to warn about links.
-pub async fn server_info(State(svc): State<Services>) -> impl IntoResponse {
+pub async fn server_info(State(svc): State<AppState>) -> impl IntoResponse {
     Json(serde_json::json!({
         "public_url": svc.public_url,
         "public_url_is_loopback": meetings::is_loopback_url(&svc.public_url),

@@ -8,6 +8,7 @@
 //! - [`admin`]: the admin bearer check and its budget for wrong guesses.
 //! - [`error`]: `ApiError`, the contract's JSON error body.
 //! - [`serve`]: the accept loop and the limits on connections that have not upgraded.
+//! - [`token`]: the token a request carries (bearer header or `?token=`).
 
 pub mod admin;
 pub mod error;
@@ -16,12 +17,15 @@ pub mod meetings;
 pub mod ops;
 pub mod revisions;
 pub mod serve;
+pub mod token;
 pub mod web;
 pub mod ws;
 
-use crate::services::Services;
+pub use token::{request_token, TokenQuery};
+
+use crate::app::AppState;
 use axum::extract::DefaultBodyLimit;
-use axum::http::{header, HeaderMap, HeaderValue, Request};
+use axum::http::{header, HeaderValue, Request};
 use axum::routing::{get, patch, post};
 use axum::Router;
 use tower_http::set_header::SetResponseHeaderLayer;
@@ -36,7 +40,7 @@ pub const EXPORT_CSP: &str = "default-src 'none'; style-src 'unsafe-inline'; img
 pub const DEFAULT_CSP: &str =
     "default-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'";
 
-pub fn router(svc: Services) -> Router {
+pub fn router(svc: AppState) -> Router {
     Router::new()
         .route("/healthz", get(ops::healthz))
         .route("/metrics", get(ops::metrics))
@@ -49,12 +53,15 @@ pub fn router(svc: Services) -> Router {
         .route("/api/meetings/{m}/groups", post(meetings::add_group))
         .route("/api/meetings/{m}/groups/{g}", patch(meetings::patch_group))
         .route("/api/meetings/{m}/tokens", post(meetings::rotate_token))
-        .route("/api/meetings/{m}/close", post(meetings::close_all))
-        .route("/api/meetings/{m}/reopen", post(meetings::reopen_all))
-        .route("/api/meetings/{m}/groups/{g}/close", post(meetings::close_group))
+        .route("/api/meetings/{m}/close", post(meetings::close_all::<true>))
+        .route("/api/meetings/{m}/reopen", post(meetings::close_all::<false>))
+        .route(
+            "/api/meetings/{m}/groups/{g}/close",
+            post(meetings::close_group::<true>),
+        )
         .route(
             "/api/meetings/{m}/groups/{g}/reopen",
-            post(meetings::reopen_group),
+            post(meetings::close_group::<false>),
         )
         .route("/api/meetings/{m}/groups/{g}/revisions", get(revisions::list))
         .route("/api/meetings/{m}/groups/{g}/revisions/{id}", get(revisions::one))
@@ -107,40 +114,4 @@ pub fn router(svc: Services) -> Router {
 
 async fn method_not_allowed() -> error::ApiError {
     error::ApiError::method_not_allowed()
-}
-
-/// The token of a request: `Authorization: Bearer T`, else `?token=T`.
-pub fn request_token(headers: &HeaderMap, query_token: Option<&str>) -> Option<String> {
-    if let Some(v) = headers
-        .get(axum::http::header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-    {
-        if let Some(t) = v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")) {
-            return Some(t.trim().to_owned());
-        }
-    }
-    query_token.map(str::to_owned)
-}
-
-/// `?token=T`, read leniently: a query string that does not parse carries no token (the
-/// request then gets the contract's JSON 401, not a plain-text 400).
-#[derive(serde::Deserialize, Default)]
-pub struct TokenQuery {
-    pub token: Option<String>,
-}
-
-impl<S: Send + Sync> axum::extract::FromRequestParts<S> for TokenQuery {
-    type Rejection = std::convert::Infallible;
-
-    async fn from_request_parts(
-        parts: &mut axum::http::request::Parts,
-        state: &S,
-    ) -> Result<Self, Self::Rejection> {
-        Ok(
-            axum::extract::Query::<TokenQuery>::from_request_parts(parts, state)
-                .await
-                .map(|q| q.0)
-                .unwrap_or_default(),
-        )
-    }
 }

@@ -1,6 +1,6 @@
 //! Operations endpoints.
 
-use crate::services::Services;
+use crate::app::AppState;
 use axum::extract::State;
 use axum::http::header;
 use axum::response::IntoResponse;
@@ -9,9 +9,9 @@ pub async fn healthz() -> &'static str {
     "ok"
 }
 
-pub async fn metrics(State(svc): State<Services>) -> impl IntoResponse {
+pub async fn metrics(State(svc): State<AppState>) -> impl IntoResponse {
     (
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")],
-        svc.metrics.render(),
+        svc.room.metrics.render(),
     )
 }

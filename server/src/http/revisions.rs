@@ -4,9 +4,9 @@
 use super::error::ApiError;
 use super::meetings::authorize;
 use super::TokenQuery;
+use crate::app::AppState;
 use crate::auth::{AuthError, Role};
 use crate::revisions;
-use crate::services::Services;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -14,9 +14,10 @@ use axum::Json;
 use plenary_protocol::{GroupId, RoomPath};
 
 /// The group's document name, when the token may read its history (its rapporteur, moderator).
-fn doc_of(svc: &Services, m: &str, g: &str, headers: &HeaderMap, q: &TokenQuery) -> Result<String, ApiError> {
+fn doc_of(svc: &AppState, m: &str, g: &str, headers: &HeaderMap, q: &TokenQuery) -> Result<String, ApiError> {
     let (meeting, cap) = authorize(svc, m, headers, q)?;
     let rec = svc
+        .room
         .directory
         .meeting(&meeting)
         .ok_or_else(|| ApiError::from(AuthError::UnknownMeeting))?;
@@ -40,22 +41,23 @@ fn doc_of(svc: &Services, m: &str, g: &str, headers: &HeaderMap, q: &TokenQuery)
 }
 
 pub async fn list(
-    State(svc): State<Services>,
+    State(svc): State<AppState>,
     Path((m, g)): Path<(String, String)>,
     q: TokenQuery,
     headers: HeaderMap,
 ) -> Result<impl IntoResponse, ApiError> {
     let doc = doc_of(&svc, &m, &g, &headers, &q)?;
-    let store = svc.store.clone();
-    let list = tokio::task::spawn_blocking(move || store.revisions(&doc))
+    let list = svc
+        .room
+        .store
+        .revisions(&doc)
         .await
-        .map_err(|e| ApiError::internal(e.to_string()))?
         .map_err(|e| ApiError::internal(e.to_string()))?;
     Ok(Json(revisions::list_json(&list)))
 }
 
 pub async fn one(
-    State(svc): State<Services>,
+    State(svc): State<AppState>,
     Path((m, g, id)): Path<(String, String, String)>,
     q: TokenQuery,
     RawQuery(raw): RawQuery,
@@ -64,10 +66,11 @@ pub async fn one(
     let doc = doc_of(&svc, &m, &g, &headers, &q)?;
     let not_found = || ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such revision");
     let id: i64 = id.parse().map_err(|_| not_found())?;
-    let store = svc.store.clone();
-    let (rec, data) = tokio::task::spawn_blocking(move || store.revision(&doc, id))
+    let (rec, data) = svc
+        .room
+        .store
+        .revision(&doc, id)
         .await
-        .map_err(|e| ApiError::internal(e.to_string()))?
         .map_err(|e| ApiError::internal(e.to_string()))?
         .ok_or_else(not_found)?;
     // read leniently, like the token: only `format` matters here

@@ -10,7 +10,7 @@
 //! - no bytes either way for `idle`, with no request in progress: closed (graceful, so a slow
 //!   handler's response is never cut).
 //!
-//! Upgraded WebSockets are tracked by the connection code (`Services::tracker`), not here.
+//! Upgraded WebSockets are tracked by the connection code (the room context's `tracker`), not here.
 
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::service::TowerToHyperService;

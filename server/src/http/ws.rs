@@ -3,10 +3,10 @@
 //! may hold).
 
 use super::error::ApiError;
+use crate::app::AppState;
 use crate::auth::{authorize_room, AuthError, TokenHash};
 use crate::connection::{self, ConnectionParams};
 use crate::room::ConnId;
-use crate::services::Services;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::ws::rejection::WebSocketUpgradeRejection;
 use axum::extract::{Path, Query, State, WebSocketUpgrade};
@@ -24,7 +24,7 @@ pub struct WsQuery {
 }
 
 pub async fn upgrade(
-    State(svc): State<Services>,
+    State(svc): State<AppState>,
     Path((m, g)): Path<(String, String)>,
     query: Result<Query<WsQuery>, QueryRejection>,
     ws: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
@@ -32,12 +32,12 @@ pub async fn upgrade(
     // A query string that does not parse (a repeated `token`, bad escapes) carries no token.
     let q = query.map(|Query(q)| q).unwrap_or_default();
     let refuse = |e: ApiError| {
-        svc.metrics.upgrades_refused.inc();
+        svc.room.metrics.upgrades_refused.inc();
         e.into_response()
     };
     // An id that cannot exist is an unknown meeting or group, in the contract's order.
     let meeting_known = plenary_protocol::MeetingId::parse(&m)
-        .map(|id| svc.directory.meeting(&id).is_some())
+        .map(|id| svc.room.directory.meeting(&id).is_some())
         .unwrap_or(false);
     if !meeting_known {
         return refuse(AuthError::UnknownMeeting.into());
@@ -45,11 +45,11 @@ pub async fn upgrade(
     let Ok(room) = RoomPath::from_segments(&m, &g) else {
         return refuse(AuthError::UnknownGroup.into());
     };
-    let cap = match authorize_room(svc.directory.as_ref(), &room, q.token.as_deref()) {
+    let cap = match authorize_room(svc.room.directory.as_ref(), &room, q.token.as_deref()) {
         Ok(c) => c,
         Err(e) => return refuse(e.into()),
     };
-    if connection::refused_for_private_notes(&svc, &room, &cap.role) {
+    if connection::refused_for_private_notes(&svc.room.directory, &room, &cap.role) {
         return refuse(ApiError::new(
             StatusCode::FORBIDDEN,
             "notes_private",
@@ -66,7 +66,7 @@ pub async fn upgrade(
             ))
         }
     };
-    if svc.metrics.connections.get() as usize >= svc.max_connections {
+    if svc.room.metrics.connections.get() as usize >= svc.conn.settings.max_connections {
         return refuse(ApiError::new(
             StatusCode::SERVICE_UNAVAILABLE,
             "too_many_connections",
@@ -74,7 +74,7 @@ pub async fn upgrade(
         ));
     }
     let token = TokenHash::of(q.token.as_deref().unwrap_or_default());
-    let Some(slot) = svc.token_limits.open(token, &cap.role) else {
+    let Some(slot) = svc.conn.token_limits.open(token, &cap.role) else {
         tracing::info!(
             role = cap.role.name(),
             "token holds all its connections; refusing 429"
@@ -92,7 +92,13 @@ pub async fn upgrade(
     // larger messages grow it on demand).
     // tungstenite's own limit sits well above ours so that an oversized message is read whole
     // and answered with 1009 rather than breaking the stream.
-    let hard_limit = svc.limits.max_message_bytes.saturating_mul(4).max(8 << 20);
+    let hard_limit = svc
+        .conn
+        .settings
+        .limits
+        .max_message_bytes
+        .saturating_mul(4)
+        .max(8 << 20);
     let params = ConnectionParams {
         conn,
         room,
@@ -101,7 +107,7 @@ pub async fn upgrade(
         slot,
         wants_ack,
     };
-    let tracker = svc.tracker.clone();
+    let tracker = svc.room.tracker.clone();
     ws.max_message_size(hard_limit)
         .max_frame_size(hard_limit)
         .read_buffer_size(1024)
@@ -109,6 +115,6 @@ pub async fn upgrade(
         .write_buffer_size(16 * 1024)
         .max_write_buffer_size(hard_limit)
         .on_upgrade(move |socket| {
-            tracker.track_future(connection::serve(socket, svc, params).instrument(span))
+            tracker.track_future(connection::serve(socket, svc.conn, params).instrument(span))
         })
 }

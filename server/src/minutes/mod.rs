@@ -10,7 +10,8 @@
 
 pub mod docx;
 pub mod notes;
-pub mod numbering;
+/// The `G.N` rule lives with the summary it numbers; the minutes use it.
+pub use crate::plenary::summary::numbering;
 pub mod pdf;
 
 #[cfg(test)]
@@ -19,9 +20,10 @@ mod tests;
 use crate::plenary::summary::Summary;
 use std::collections::HashMap;
 
+pub use crate::plenary::summary::numbering::{labels_by_key, number, NumberedGroup, NumberedItem};
+pub use crate::plenary::wording::human_time;
 pub use docx::render_docx;
 pub use notes::{read_notes, Block, Inline, ListItem, Marks};
-pub use numbering::{labels_by_key, number, NumberedGroup, NumberedItem};
 pub use pdf::render_pdf;
 
 /// An adopted version of the summary.
@@ -57,21 +59,33 @@ pub enum MinutesError {
     Store(String),
 }
 
-/// Each group's notes as the store holds them (documents `{meeting}/{group}`), for the annex:
-/// one entry per group of `summary`.
-pub fn notes_from_store(
+/// Each group's document as the store holds it (documents `{meeting}/{group}`), for the annex:
+/// one entry per group of `summary`, by group id. Read them with [`notes_of`].
+pub async fn stored_notes(
     store: &dyn crate::store::Store,
     summary: &Summary,
-) -> Result<HashMap<String, Vec<Block>>, MinutesError> {
-    use yrs::Transact;
-    let mut out = HashMap::new();
+) -> Result<Vec<(String, crate::store::StoredDoc)>, MinutesError> {
+    let mut out = Vec::with_capacity(summary.groups.len());
     for g in &summary.groups {
         let stored = store
             .load_doc(&format!("{}/{}", summary.meeting.id, g.id))
+            .await
             .map_err(|e| MinutesError::Store(e.to_string()))?;
+        out.push((g.id.clone(), stored));
+    }
+    Ok(out)
+}
+
+/// The notes of each stored group document (CPU: replays each one; run it off the async
+/// workers).
+pub fn notes_of(
+    stored: &[(String, crate::store::StoredDoc)],
+) -> Result<HashMap<String, Vec<Block>>, MinutesError> {
+    use yrs::Transact;
+    let mut out = HashMap::new();
+    for (group, stored) in stored {
         let doc = stored.to_doc().map_err(MinutesError::Store)?;
-        let blocks = read_notes(&doc.transact());
-        out.insert(g.id.clone(), blocks);
+        out.insert(group.clone(), read_notes(&doc.transact()));
     }
     Ok(out)
 }
@@ -88,11 +102,7 @@ pub(crate) fn title(input: &MinutesInput) -> String {
 
 /// "Adopted version «Final», 22 November 2023 16:05 UTC".
 pub(crate) fn version_line(v: &Version) -> String {
-    format!(
-        "Adopted version \u{ab}{}\u{bb}, {}",
-        v.label.trim(),
-        human_time(&v.adopted_at)
-    )
+    crate::plenary::wording::version_line(&v.label, &v.adopted_at)
 }
 
 /// The version line, or, for the live summary, a warning that it is not an adopted text.
@@ -108,25 +118,6 @@ pub(crate) const LIVE_MARK: &str = "Live summary, not an adopted version";
 /// "Generated 22 November 2023 16:05 UTC".
 pub(crate) fn generated_line(input: &MinutesInput) -> String {
     format!("Generated {}", human_time(&input.summary.generated_at))
-}
-
-/// An RFC 3339 time as "22 November 2023 16:05 UTC"; anything else is shown as given.
-pub fn human_time(rfc3339: &str) -> String {
-    use time::format_description::well_known::Rfc3339;
-    match time::OffsetDateTime::parse(rfc3339.trim(), &Rfc3339) {
-        Ok(t) => {
-            let t = t.to_offset(time::UtcOffset::UTC);
-            format!(
-                "{} {} {} {:02}:{:02} UTC",
-                t.day(),
-                t.month(),
-                t.year(),
-                t.hour(),
-                t.minute()
-            )
-        }
-        Err(_) => rfc3339.trim().to_owned(),
-    }
 }
 
 /// Paragraphs of a free text (intro, closing): split at blank lines; single line breaks stay.

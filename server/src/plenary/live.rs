@@ -4,11 +4,11 @@
 //! them to the plenary room only if they changed ([`GroupFeed`]). The plenary room folds them
 //! into its document ([`PlenaryState::merge`]); on load it rebuilds every group's section from
 //! the store, so it is consistent even if the server died between a group write and its merge.
+//! Pure state: the rooms that hold it (`crate::room::kind`) do the I/O.
 
 use super::merge::{self, Conclusion, GroupConclusions, GroupMeta};
-use crate::services::Services;
 use crate::store::{MeetingRecord, Store};
-use plenary_protocol::{GroupId, MeetingId, RoomPath};
+use plenary_protocol::{GroupId, RoomPath};
 use std::collections::HashMap;
 use yrs::{Doc, Transact};
 
@@ -68,21 +68,29 @@ fn short_titles(m: &MeetingRecord) -> HashMap<String, String> {
         .collect()
 }
 
-/// Reads a group document from the store and returns its conclusions.
-pub fn stored_conclusions(store: &dyn Store, room: &RoomPath) -> Result<Vec<Conclusion>, String> {
-    let stored = store.load_doc(&room.to_string()).map_err(|e| e.to_string())?;
-    let doc = stored.to_doc()?;
-    let txn = doc.transact();
-    Ok(merge::read_conclusions(&txn))
+/// Reads a group document from the store and returns its conclusions (replayed off the async
+/// workers; not vetted: for the offline commands).
+pub async fn stored_conclusions(store: &dyn Store, room: &RoomPath) -> Result<Vec<Conclusion>, String> {
+    let stored = store
+        .load_doc(&room.to_string())
+        .await
+        .map_err(|e| e.to_string())?;
+    tokio::task::spawn_blocking(move || {
+        let doc = stored.to_doc()?;
+        let txn = doc.transact();
+        Ok(merge::read_conclusions(&txn))
+    })
+    .await
+    .map_err(|e| e.to_string())?
 }
 
 impl PlenaryState {
     /// Builds the merge state from the stored group documents and brings `doc` up to date.
     /// Returns the edit made, if any. A group document that does not load is skipped (its
-    /// section keeps what the plenary shows) with an error log. Blocking; used offline
-    /// (`plenary export`): the server goes through [`PlenaryState::load`], which vets each
-    /// group document in the sandbox first.
-    pub fn build(
+    /// section keeps what the plenary shows) with an error log. Used offline (`plenary
+    /// export`): the server's plenary room vets each group document in the sandbox first
+    /// (`room::kind`).
+    pub async fn build(
         store: &dyn Store,
         meeting: &MeetingRecord,
         doc: &Doc,
@@ -90,7 +98,7 @@ impl PlenaryState {
         let mut data = HashMap::new();
         for g in &meeting.groups {
             let room = RoomPath::group(meeting.id.clone(), g.id.clone());
-            match stored_conclusions(store, &room) {
+            match stored_conclusions(store, &room).await {
                 Ok(c) => {
                     data.insert(g.id.to_string(), c);
                 }
@@ -101,7 +109,8 @@ impl PlenaryState {
         Ok(Self::from_data(meeting, data, doc))
     }
 
-    fn from_data(
+    /// The merge state from every group's conclusions, and the edit that brings `doc` up to date.
+    pub fn from_data(
         meeting: &MeetingRecord,
         data: HashMap<String, Vec<Conclusion>>,
         doc: &Doc,
@@ -116,53 +125,6 @@ impl PlenaryState {
         };
         let diff = state.merge(doc);
         (state, diff)
-    }
-
-    /// Builds the merge state for a plenary room: each group document is replayed in the
-    /// sandbox before it is read here; a quarantined group is skipped with an error log (its
-    /// section keeps what the plenary shows) instead of failing the whole plenary.
-    pub async fn load(
-        svc: &Services,
-        meeting: &MeetingId,
-        doc: &Doc,
-    ) -> Result<(Self, Option<Vec<u8>>), String> {
-        let record = svc.directory.meeting(meeting).ok_or("meeting vanished")?;
-        let mut data = HashMap::new();
-        for g in &record.groups {
-            let room = RoomPath::group(record.id.clone(), g.id.clone());
-            let key = room.to_string();
-            let stored = match crate::room::vetting::vetted_stored(svc, &key).await {
-                Ok(s) => s,
-                Err(e) => {
-                    tracing::error!(doc = %key, error = %e,
-                        "group document does not load; the plenary keeps its last conclusions. Run `plenary doctor`");
-                    continue;
-                }
-            };
-            let read = tokio::task::spawn_blocking(move || {
-                std::panic::catch_unwind(move || {
-                    stored.to_doc().map(|d| merge::read_conclusions(&d.transact()))
-                })
-            })
-            .await;
-            match read {
-                Ok(Ok(Ok(c))) => {
-                    data.insert(g.id.to_string(), c);
-                }
-                _ => {
-                    tracing::error!(doc = %key, "group document does not read; the plenary keeps its last conclusions")
-                }
-            }
-        }
-        let doc = doc.clone();
-        tokio::task::spawn_blocking(move || {
-            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                Self::from_data(&record, data, &doc)
-            }))
-            .map_err(|_| "yrs panicked merging the plenary".to_string())
-        })
-        .await
-        .map_err(|e| e.to_string())?
     }
 
     pub fn set_conclusions(&mut self, gc: GroupConclusions) {

@@ -4,6 +4,8 @@
 //! there is none; unknown ids ignored, missing groups appended in meeting order), conclusions in
 //! document order, hidden ones and those whose text is blank left out.
 
+pub mod numbering;
+
 use plenary_protocol::layout::plenary as pk;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -121,7 +123,7 @@ pub struct VersionRef {
 }
 
 /// The contract's JSON, each shown conclusion with its `number` ("G.N", the one numbering of
-/// [`crate::minutes::numbering`]; an extension, the contract's fields stay).
+/// [`numbering`]; an extension, the contract's fields stay).
 pub fn to_json(summary: &Summary) -> String {
     to_json_version(summary, None)
 }
@@ -186,15 +188,12 @@ pub fn to_json_version(summary: &Summary, version: Option<&VersionRef>) -> Strin
 
 /// "Adopted version «Final», 22 November 2023 16:05 UTC" (as the minutes say it).
 fn version_sentence(v: &VersionRef) -> String {
-    crate::minutes::version_line(&crate::minutes::Version {
-        label: v.label.clone(),
-        adopted_at: v.adopted_at.clone(),
-    })
+    super::wording::version_line(&v.label, &v.adopted_at)
 }
 
-/// Items' numbers by `(group index, conclusion id)`, from [`crate::minutes::number`].
+/// Items' numbers by `(group index, conclusion id)`, from [`numbering::number`].
 fn numbers(summary: &Summary) -> std::collections::HashMap<(usize, String), String> {
-    crate::minutes::number(summary)
+    numbering::number(summary)
         .iter()
         .flat_map(|g| {
             g.items

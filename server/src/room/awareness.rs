@@ -23,7 +23,7 @@ use plenary_protocol::AwarenessEntry;
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use super::ConnId;
+use super::command::ConnId;
 
 /// The Yjs client id under which the server publishes its own state.
 pub const SERVER_CLIENT_ID: u64 = 0;

@@ -1,108 +1,78 @@
-//! Rooms: one Yjs document each, owned by one task.
+//! Rooms: one Yjs document each, owned by one task (an actor with named parts).
 //!
+//! - [`command`]: what a room accepts (its commands, a joining connection).
+//! - [`context`]: what a room needs from the rest of the server.
 //! - [`registry`]: `RoomPath -> RoomHandle`, loads a room on first use, forgets it when it unloads.
-//! - [`room`]: the owner task. It alone touches its `Doc`: it applies updates, has them made
-//!   durable (batched), and only then relays them, encoded once and shared by every receiver.
-//! - `delivery`: committing a batch, durability-ordered relays, bounded outboxes.
+//! - [`actor`]: the owner task's loop: it alone touches its `Doc`; it takes batches of commands,
+//!   commits them and hands what durable batches released to the members.
+//! - [`members`]: who is connected, their awareness, the fan-out to bounded outboxes (1013).
+//! - [`durability`]: batches, sequence numbers, what waits for them (relays, replies, acks,
+//!   inspections, the plenary feed).
+//! - [`kind`]: group (closed flag, feeds the plenary) or plenary (merges, guards curation).
+//! - [`vetting`]: the document and its use of the apply sandbox (vetted updates, loads,
+//!   compaction), and the panic containment that poisons only one room.
+//! - [`replies`]: sync step 2 answers and the read-only check, built once per document state.
 //! - [`awareness`]: the server-checked awareness table (pure).
 //! - [`readonly`]: would an update change the document (pure), with its state cached.
-//! - `replies`: sync step 2 and awareness answers built once per state and shared.
 //! - [`outbox`]: a connection's bounded outbound queue as the room sees it.
-//! - [`vetting`]: the room's use of the apply sandbox (vetted updates, loads, compaction) and
-//!   the panic containment that poisons only one room.
+//!
+//! Calls go down this list's dependency order only: `actor` uses the parts, the parts never use
+//! `actor`, and the registry starts rooms through a launcher ([`new_context`]) instead of
+//! naming the actor.
 
+pub mod actor;
 pub mod awareness;
-mod delivery;
+pub mod command;
+pub mod context;
+pub mod durability;
+pub mod kind;
+pub mod members;
 pub mod outbox;
 pub mod readonly;
 pub mod registry;
-mod replies;
-pub mod room;
+pub mod replies;
 pub mod vetting;
 
-use crate::auth::{Role, TokenHash};
-use crate::limits::ReplyTicket;
-use crate::plenary::merge::GroupConclusions;
-use bytes::Bytes;
-use plenary_protocol::AwarenessEntry;
-use tokio::sync::oneshot;
-use yrs::{StateVector, Update};
+#[cfg(test)]
+mod tests;
 
-pub use outbox::Outbox;
+pub use command::{ConnId, Member, RoomCmd};
+pub use context::{RoomContext, RoomSettings, Shared};
+pub use outbox::{Frame, Outbox};
 pub use registry::{RoomHandle, Rooms};
 
-/// Identifies one WebSocket connection for the life of the process.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct ConnId(pub u64);
+use plenary_protocol::RoomPath;
+use tokio::sync::mpsc;
+use tracing::Instrument;
 
-impl std::fmt::Display for ConnId {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "c{}", self.0)
-    }
+/// The room context, with a registry whose rooms run [`actor::run`] and load only for
+/// meetings and groups the directory holds. `shared` builds the rest around that registry.
+pub fn new_context(shared: impl FnOnce(Rooms) -> Shared) -> RoomContext {
+    context_with_launcher(shared, |ctx, path, instance, inbox| {
+        let span = tracing::info_span!("room", meeting = %path.meeting, room = %path);
+        let tracker = ctx.tracker.clone();
+        tracker.spawn(actor::run(path, instance, ctx, inbox).instrument(span));
+    })
 }
 
-/// A connection as its room knows it.
-pub struct Member {
-    pub outbox: Outbox,
-    pub role: Role,
-    /// The token the connection was opened with (awareness is bounded per token).
-    pub token: TokenHash,
-    /// From the capability; a closed group turns it off for everybody at once.
-    pub can_write: bool,
-    /// The contract's `ack=1`: wants saved acknowledgements.
-    pub wants_ack: bool,
+/// [`new_context`] with another way to start a room (tests stand in for some rooms).
+pub(crate) fn context_with_launcher(
+    shared: impl FnOnce(Rooms) -> Shared,
+    launch: impl Fn(RoomContext, RoomPath, u64, mpsc::Receiver<RoomCmd>) + Send + Sync + 'static,
+) -> RoomContext {
+    RoomContext::new_cyclic(|weak| {
+        let admit_ctx = weak.clone();
+        let launch = Box::new(move |path: RoomPath, instance, inbox| {
+            if let Some(ctx) = weak.upgrade() {
+                launch(ctx, path, instance, inbox);
+            }
+        });
+        let admit = Box::new(move |path: &RoomPath| {
+            admit_ctx.upgrade().is_some_and(|ctx| match path.group_id() {
+                Some(g) => ctx.directory.group_exists_in(&path.meeting, g),
+                None => ctx.directory.meeting(&path.meeting).is_some(),
+            })
+        });
+        shared(Rooms::new(launch, admit))
+    })
 }
-
-/// Commands a room's owner task accepts.
-pub enum RoomCmd {
-    Join {
-        conn: ConnId,
-        member: Member,
-        joined: oneshot::Sender<()>,
-    },
-    Leave {
-        conn: ConnId,
-    },
-    /// Answered with a sync step 2, charged to the ticket.
-    SyncStep1 {
-        conn: ConnId,
-        sv: StateVector,
-        ticket: ReplyTicket,
-    },
-    /// A decoded sync step 2 or update, and its bytes (for the sandbox).
-    Update {
-        conn: ConnId,
-        update: Update,
-        raw: Vec<u8>,
-    },
-    Awareness {
-        conn: ConnId,
-        entries: Vec<AwarenessEntry>,
-    },
-    /// Answered with the awareness snapshot, charged to the ticket.
-    QueryAwareness {
-        conn: ConnId,
-        ticket: ReplyTicket,
-    },
-    /// Close (true) or reopen (false) a group's document for writing.
-    SetClosed {
-        closed: bool,
-    },
-    /// Plenary rooms: a group's current conclusions.
-    GroupConclusions(GroupConclusions),
-    /// Plenary rooms: the meeting's title, short title, groups, their titles or closed flags
-    /// changed. The room re-reads them from the directory (so commands sent by racing requests
-    /// cannot apply an older state last) and merges them into the plenary document.
-    GroupMeta {},
-    /// Plenary rooms: the document as JSON (for exports).
-    Inspect {
-        reply: oneshot::Sender<serde_json::Value>,
-    },
-    /// Finish in-flight writes, close connections with 1001 and stop.
-    Shutdown {
-        done: oneshot::Sender<()>,
-    },
-}
-
-/// Frames the room sends, each encoded once.
-pub type Frame = Bytes;

@@ -1,18 +1,18 @@
 //! The room registry: `RoomPath -> RoomHandle`.
 //!
 //! A room is created through the map's entry API, so two first connections can never load two
-//! copies. The room's task loads its document itself; commands wait in its inbox meanwhile. A
-//! room that unloads (idle) or stops removes itself with [`Rooms::forget`], matching on its
-//! instance number so that it never removes a successor.
+//! copies. The registry does not know how a room runs: it is given a launcher (built in
+//! [`crate::room::context`]'s caller, `room::new_context`) that spawns the owner task; the room's
+//! task loads its document itself, and commands wait in its inbox meanwhile. A room that
+//! unloads (idle) or stops removes itself with [`Rooms::forget`], matching on its instance
+//! number so that it never removes a successor. Rooms of a meeting the directory does not hold
+//! (deleted, unknown) are never loaded: the admit check says no.
 
-use super::room::Room;
-use super::RoomCmd;
-use crate::services::Services;
+use super::command::RoomCmd;
 use dashmap::DashMap;
 use plenary_protocol::RoomPath;
 use std::sync::atomic::{AtomicU64, Ordering};
 use tokio::sync::mpsc;
-use tracing::Instrument;
 
 /// Commands queued for one room before senders wait.
 const INBOX_CAPACITY: usize = 4096;
@@ -23,29 +23,49 @@ pub struct RoomHandle {
     pub instance: u64,
 }
 
-#[derive(Default)]
+/// Starts a room's owner task on its inbox.
+pub type Launch = Box<dyn Fn(RoomPath, u64, mpsc::Receiver<RoomCmd>) + Send + Sync>;
+/// May a room of this path be loaded now (its meeting and group exist)?
+pub type Admit = Box<dyn Fn(&RoomPath) -> bool + Send + Sync>;
+
 pub struct Rooms {
     map: DashMap<RoomPath, RoomHandle>,
     next_instance: AtomicU64,
+    launch: Launch,
+    admit: Admit,
 }
 
 impl Rooms {
-    /// The loaded room, or a new one that starts loading now.
-    pub fn get_or_load(&self, path: &RoomPath, svc: &Services) -> RoomHandle {
-        if let Some(h) = self.map.get(path) {
-            return h.clone();
+    pub fn new(launch: Launch, admit: Admit) -> Rooms {
+        Rooms {
+            map: DashMap::new(),
+            next_instance: AtomicU64::new(0),
+            launch,
+            admit,
         }
-        self.map
+    }
+
+    /// The loaded room, or a new one that starts loading now; `None` if the room's meeting
+    /// or group does not exist (any more).
+    pub fn get_or_load(&self, path: &RoomPath) -> Option<RoomHandle> {
+        if let Some(h) = self.map.get(path) {
+            return Some(h.clone());
+        }
+        if !(self.admit)(path) {
+            tracing::debug!(room = %path, "not loading a room of an unknown meeting or group");
+            return None;
+        }
+        let handle = self
+            .map
             .entry(path.clone())
             .or_insert_with(|| {
                 let instance = self.next_instance.fetch_add(1, Ordering::Relaxed) + 1;
                 let (tx, rx) = mpsc::channel(INBOX_CAPACITY);
-                let span = tracing::info_span!("room", meeting = %path.meeting, room = %path);
-                svc.tracker
-                    .spawn(Room::run(path.clone(), instance, svc.clone(), rx).instrument(span));
+                (self.launch)(path.clone(), instance, rx);
                 RoomHandle { tx, instance }
             })
-            .clone()
+            .clone();
+        Some(handle)
     }
 
     /// Removes the room if it is still the given instance.
@@ -58,11 +78,14 @@ impl Rooms {
         self.map.get(path).map(|h| h.clone())
     }
 
-    /// Sends a command, loading the room if needed; retries once if the room was unloading.
-    pub async fn send(&self, path: &RoomPath, svc: &Services, cmd: RoomCmd) -> bool {
+    /// Sends a command, loading the room if needed; retries if the room was unloading. False
+    /// if no room took it (the meeting is gone, or rooms keep stopping).
+    pub async fn send(&self, path: &RoomPath, cmd: RoomCmd) -> bool {
         let mut cmd = cmd;
         for _ in 0..3 {
-            let h = self.get_or_load(path, svc);
+            let Some(h) = self.get_or_load(path) else {
+                return false;
+            };
             match h.tx.send(cmd).await {
                 Ok(()) => return true,
                 Err(mpsc::error::SendError(c)) => {
@@ -79,5 +102,23 @@ impl Rooms {
             .iter()
             .map(|e| (e.key().clone(), e.value().clone()))
             .collect()
+    }
+
+    /// Stops the loaded rooms that `which` selects and waits for each to finish its writes:
+    /// groups first, so that their last conclusions reach the plenary before it stops. Returns
+    /// how many were stopped (a plenary loaded by a stopping group is left for the next call).
+    pub async fn stop(&self, which: impl Fn(&RoomPath) -> bool) -> usize {
+        let mut handles: Vec<_> = self.handles().into_iter().filter(|(p, _)| which(p)).collect();
+        handles.sort_by_key(|(path, _)| path.is_plenary());
+        let n = handles.len();
+        for (path, handle) in handles {
+            let (done, rx) = tokio::sync::oneshot::channel();
+            if handle.tx.send(RoomCmd::Shutdown { done }).await.is_ok() {
+                let _ = rx.await;
+            }
+            self.forget(&path, handle.instance);
+            tracing::debug!(room = %path, "room stopped");
+        }
+        n
     }
 }

@@ -4,17 +4,19 @@
 //! - sync step 2 for a state vector: the vector is first reduced to what matters for this
 //!   document (its clients only, clocks capped at the document's), so that vectors naming
 //!   unknown clients (a random one, a client from another document) are all the empty vector,
-//!   whose answer (the whole document) is kept in `Room::full_state`; other answers are kept
-//!   in a small cache keyed by the reduced vector, cleared when the document changes;
-//! - the awareness snapshot (greeting and query-awareness), re-encoded only when it changed.
+//!   whose answer (the whole document) is kept apart; other answers are kept in a small cache
+//!   keyed by the reduced vector, cleared when the document changes ([`DocAnswers`]).
+//!
+//! The awareness snapshot (greeting and query-awareness) is cached the same way, by the
+//! members (`members`).
 
-use super::delivery::awareness_frame;
-use super::room::Room;
-use super::Frame;
+use super::outbox::Frame;
+use super::readonly::ReadOnlyCheck;
+use super::vetting::contained;
 use bytes::Bytes;
 use plenary_protocol::message;
 use std::collections::VecDeque;
-use yrs::{ClientID, ReadTxn, StateVector, Transact};
+use yrs::{ClientID, Doc, ReadTxn, StateVector, Transact};
 
 /// Sync step 2 answers kept per document state.
 const MAX_CACHED: usize = 16;
@@ -70,39 +72,43 @@ impl StepTwoCache {
     }
 }
 
-/// The room's encoded awareness snapshot and the table version it shows.
+/// What the room keeps per document state: the sync step 2 answers and the read-only check's
+/// state. Cleared whenever the document changes.
 #[derive(Default)]
-pub struct SnapshotCache {
-    version: Option<u64>,
-    frame: Option<Frame>,
+pub struct DocAnswers {
+    /// Sync step 2 for a client that has nothing (a fresh page, a connect storm).
+    full_state: Option<Frame>,
+    /// Sync step 2 for other state vectors.
+    step2: StepTwoCache,
+    /// The document state read-only updates are checked against.
+    pub readonly: ReadOnlyCheck,
 }
 
-impl Room {
+impl DocAnswers {
     /// The document changed: every answer built from it is stale.
-    pub(super) fn doc_changed(&mut self) {
+    pub fn doc_changed(&mut self) {
         self.full_state = None;
-        self.step2_cache.clear();
+        self.step2.clear();
         self.readonly.invalidate();
     }
 
     /// The sync step 2 answering `sv`, and whether it had to be encoded now; `None` if yrs
     /// panicked while encoding it (the caller poisons the room).
-    pub(super) fn sync_step2_for(&mut self, sv: &StateVector) -> Option<(Frame, bool)> {
-        let doc = &self.doc;
-        let key = super::vetting::contained(|| {
+    pub fn sync_step2_for(&mut self, doc: &Doc, sv: &StateVector) -> Option<(Frame, bool)> {
+        let key = contained(|| {
             let txn = doc.transact();
             reduce(sv, &txn.state_vector())
         })?;
         let cached = if key.is_empty() {
             self.full_state.clone()
         } else {
-            self.step2_cache.get(&key)
+            self.step2.get(&key)
         };
         if let Some(frame) = cached {
             return Some((frame, false));
         }
         let reduced = StateVector::from_iter(key.iter().copied());
-        let frame = super::vetting::contained(|| {
+        let frame = contained(|| {
             Bytes::from(message::encode_sync_step2(
                 &doc.transact().encode_diff_v1(&reduced),
             ))
@@ -110,24 +116,9 @@ impl Room {
         if key.is_empty() {
             self.full_state = Some(frame.clone());
         } else {
-            self.step2_cache.insert(key, frame.clone());
+            self.step2.insert(key, frame.clone());
         }
         Some((frame, true))
-    }
-
-    /// The awareness snapshot as one frame (`None` when empty), and whether it had to be
-    /// encoded now.
-    pub(super) fn awareness_snapshot(&mut self) -> (Option<Frame>, bool) {
-        let version = self.awareness.version();
-        if self.snapshot_cache.version == Some(version) {
-            return (self.snapshot_cache.frame.clone(), false);
-        }
-        let frame = awareness_frame(self.awareness.snapshot());
-        self.snapshot_cache = SnapshotCache {
-            version: Some(version),
-            frame: frame.clone(),
-        };
-        (frame, true)
     }
 }
 

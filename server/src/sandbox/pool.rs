@@ -79,6 +79,23 @@ impl Sandbox {
         }
     }
 
+    /// Tests of the rooms only: one worker that answers in this process (unit tests have no
+    /// `plenary` executable to start children from). Production always vets in children.
+    #[cfg(test)]
+    pub fn in_process() -> Sandbox {
+        let (tx, mut rx) = mpsc::channel::<Job>(QUEUE);
+        tokio::spawn(async move {
+            let mut handle = super::worker::in_process();
+            while let Some(job) = rx.recv().await {
+                let _ = job.reply.send(Ok(handle(job.req)));
+            }
+        });
+        Sandbox {
+            workers: Arc::new(vec![tx]),
+            next_gen: Arc::new(AtomicU64::new(1)),
+        }
+    }
+
     /// A generation number never handed out before in this process.
     pub fn next_gen(&self) -> u64 {
         self.next_gen.fetch_add(1, Ordering::Relaxed)

@@ -29,6 +29,17 @@ fn contains(hay: &[u8], needle: &[u8]) -> bool {
     hay.windows(needle.len()).any(|w| w == needle)
 }
 
+/// Tests of the rooms only: the worker's handling of a request, in this process (no child, so
+/// no isolation: production always runs it in a child).
+#[cfg(test)]
+pub(crate) fn in_process() -> impl FnMut(Request) -> Response {
+    let mut worker = Worker {
+        replicas: HashMap::new(),
+        test_crash: false,
+    };
+    move |req| worker.handle(req)
+}
+
 impl Worker {
     fn test_markers(&self, update: &[u8]) {
         if !self.test_crash {

@@ -1,0 +1,515 @@
+//! A room's owner task: the only code that touches its document.
+//!
+//! The loop takes a batch of commands from the inbox (up to [`MAX_BATCH`]), handles each, and
+//! commits the batch: updates are vetted and applied (`vetting`), a plenary merges its new
+//! input once (`kind`), the batch's diffs go to the store as one write, and what shows them
+//! (relays, sync step 2 replies, saved acks, inspections) is queued behind that write
+//! (`durability`). The loop keeps taking commands while earlier batches are being written; as
+//! the store confirms them it hands what they released to the members (`members`). Nothing is
+//! relayed before it is durable. No lock is held across an `.await`.
+//!
+//! The room ends in one of three ways: shut down (writes finish, members get 1001), unloaded
+//! (idle, a store failure, a poisoned document: writes finish, then commands that raced with
+//! the unload and must not be lost go to a successor room), or quarantined at load.
+
+use super::command::{ConnId, Member, RoomCmd};
+use super::context::RoomContext;
+use super::durability::{Deferred, Pipeline};
+use super::kind::{self, Kind};
+use super::members::Members;
+use super::outbox::Frame;
+use super::replies::DocAnswers;
+use super::vetting::{self, Document, LoadError, Outcome, Pending};
+use crate::connection::close::close_code;
+use bytes::Bytes;
+use plenary_protocol::message::{self, encode_auth};
+use plenary_protocol::{AwarenessEntry, RoomPath};
+use std::time::Duration;
+use tokio::sync::{mpsc, oneshot};
+use tokio::time::Instant;
+use yrs::{ReadTxn, Transact, Update};
+
+/// Most commands handled before their writes are committed together.
+pub const MAX_BATCH: usize = 256;
+/// How often follower counts are republished (when they changed) and idleness checked.
+const TICK: Duration = Duration::from_secs(1);
+pub const PERMISSION_DENIED: &str = "permission denied";
+
+/// What a batch of commands produced.
+#[derive(Default)]
+struct Batch {
+    diffs: Vec<(Option<ConnId>, Vec<u8>)>,
+    acks: Vec<ConnId>,
+    replies: Vec<(ConnId, Frame)>,
+    inspections: Vec<(oneshot::Sender<serde_json::Value>, serde_json::Value)>,
+    /// Updates waiting for the sandbox's verdict, in arrival order.
+    pending: Vec<Pending>,
+    /// Plenary rooms: new group input arrived; merge once before committing.
+    merge_due: bool,
+}
+
+/// Why the loop ended.
+enum Exit {
+    /// Idle, the store failed, or the document is poisoned.
+    Unload,
+    Shutdown(oneshot::Sender<()>),
+}
+
+pub struct Room {
+    path: RoomPath,
+    ctx: RoomContext,
+    instance: u64,
+    doc: Document,
+    answers: DocAnswers,
+    members: Members,
+    durability: Pipeline,
+    kind: Kind,
+    last_activity: Instant,
+}
+
+/// Loads the document and runs the room until it unloads or shuts down.
+pub async fn run(path: RoomPath, instance: u64, ctx: RoomContext, mut inbox: mpsc::Receiver<RoomCmd>) {
+    let key = path.to_string();
+    let (doc, log_len) = match vetting::load_doc(&ctx, &key).await {
+        Ok(v) => v,
+        Err(LoadError::Quarantined(why)) => {
+            tracing::error!(doc = %key, reason = %why,
+                "document quarantined: it does not load; connections are refused with 1011. \
+                 Stop the server and run `plenary doctor --data-dir DIR --doc {key} --repair`");
+            quarantined(&ctx, &path, instance, &mut inbox).await;
+            return;
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "could not load document");
+            ctx.rooms.forget(&path, instance);
+            inbox.close();
+            return;
+        }
+    };
+    let (kind, diff) = match path.group_id() {
+        Some(g) => (Kind::group(&ctx, &path.meeting, g), None),
+        None => match kind::load_plenary(&ctx, &path.meeting, &doc).await {
+            Ok((state, diff)) => (Kind::Plenary(state), diff),
+            Err(e) => {
+                tracing::error!(error = %e, "could not build the plenary document");
+                ctx.rooms.forget(&path, instance);
+                return;
+            }
+        },
+    };
+    let mut room = Room {
+        doc: Document::new(&ctx, key, doc),
+        members: Members::new(ctx.metrics.clone()),
+        durability: Pipeline::new(log_len),
+        answers: DocAnswers::default(),
+        kind,
+        path,
+        ctx,
+        instance,
+        last_activity: Instant::now(),
+    };
+    if let Some(diff) = diff {
+        let batch = Batch {
+            diffs: vec![(None, diff)],
+            ..Batch::default()
+        };
+        room.commit(batch).await;
+        if room.doc.poisoned() {
+            room.ctx.rooms.forget(&room.path, instance);
+            return;
+        }
+    }
+    room.ctx.metrics.rooms_loaded.inc();
+    tracing::debug!(log_len, "room loaded");
+    match room.main_loop(&mut inbox).await {
+        Exit::Shutdown(done) => room.shutdown(&mut inbox, done).await,
+        Exit::Unload => room.unload(&mut inbox).await,
+    }
+    room.ctx.metrics.rooms_loaded.dec();
+}
+
+impl Room {
+    async fn main_loop(&mut self, inbox: &mut mpsc::Receiver<RoomCmd>) -> Exit {
+        let mut tick = tokio::time::interval(TICK);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let feed_timer = tokio::time::sleep(Duration::from_secs(3600));
+        tokio::pin!(feed_timer);
+        let mut feed_armed = false;
+        loop {
+            tokio::select! {
+                biased;
+                Some(result) = self.durability.next_durable(), if !self.durability.is_idle() => {
+                    if let Err(e) = result {
+                        tracing::error!(error = %e, "store failed; closing the room so clients resync");
+                        self.members.close_all(close_code::INTERNAL_ERROR);
+                        return Exit::Unload;
+                    }
+                    self.deliver_released().await;
+                }
+                cmd = inbox.recv() => {
+                    let Some(cmd) = cmd else { return Exit::Unload };
+                    self.last_activity = Instant::now();
+                    let mut batch = Batch::default();
+                    let mut stop = self.handle(cmd, &mut batch);
+                    let mut n = 1;
+                    while stop.is_none() && n < MAX_BATCH {
+                        let Ok(cmd) = inbox.try_recv() else { break };
+                        n += 1;
+                        stop = self.handle(cmd, &mut batch);
+                    }
+                    // Updates still wait for the sandbox here: arm the feed for them too (it
+                    // sends only what changed).
+                    let wrote = !batch.diffs.is_empty() || !batch.pending.is_empty();
+                    self.commit(batch).await;
+                    if let Some(done) = stop {
+                        return Exit::Shutdown(done);
+                    }
+                    if self.doc.poisoned() {
+                        // Unload; the next connection reloads the document from the store.
+                        return Exit::Unload;
+                    }
+                    if wrote && self.kind.feeds_plenary() && !feed_armed {
+                        feed_armed = true;
+                        feed_timer.as_mut().reset(Instant::now() + self.ctx.settings.merge_delay);
+                    }
+                }
+                _ = &mut feed_timer, if feed_armed => {
+                    feed_armed = false;
+                    self.feed_plenary().await;
+                    if self.doc.poisoned() {
+                        return Exit::Unload;
+                    }
+                }
+                _ = tick.tick() => {
+                    self.members.publish_counts(self.kind.closed());
+                    if self.members.is_empty() && self.durability.is_idle() && !feed_armed
+                        && self.last_activity.elapsed() >= self.ctx.settings.room_idle
+                    {
+                        tracing::debug!("room idle; unloading");
+                        return Exit::Unload;
+                    }
+                }
+            }
+        }
+    }
+
+    /// Handles one command; returns the shutdown acknowledgement if asked to stop.
+    fn handle(&mut self, cmd: RoomCmd, batch: &mut Batch) -> Option<oneshot::Sender<()>> {
+        match cmd {
+            RoomCmd::Join { conn, member, joined } => self.join(conn, member, joined),
+            RoomCmd::Leave { conn } => self.members.leave(conn),
+            RoomCmd::SyncStep1 { conn, sv, ticket } => {
+                match self.answers.sync_step2_for(&self.doc.doc, &sv) {
+                    Some((frame, encoded)) => {
+                        ticket.charge(frame.len(), encoded);
+                        batch.replies.push((conn, frame));
+                    }
+                    None => self.poison("answering a sync step 1"),
+                }
+            }
+            RoomCmd::Update { conn, update, raw } => self.update(conn, update, raw, batch),
+            RoomCmd::Awareness { conn, entries } => self.awareness(conn, entries),
+            RoomCmd::QueryAwareness { conn, ticket } => {
+                let (frame, encoded) = self.members.awareness_snapshot();
+                if let Some(frame) = frame {
+                    ticket.charge(frame.len(), encoded);
+                    self.members.send_to(conn, frame);
+                }
+            }
+            RoomCmd::SetClosed { closed } => {
+                tracing::info!(closed, "group closed flag changed");
+                self.kind.set_closed(closed);
+                self.members.publish_counts(self.kind.closed());
+            }
+            // Plenary inputs only mark the merge as due: one merge per batch, however many
+            // groups reported, so a burst from several groups becomes one update to relay.
+            RoomCmd::GroupConclusions(gc) => batch.merge_due |= self.kind.take_conclusions(gc),
+            RoomCmd::GroupMeta {} => {
+                if let Some(rec) = self.ctx.directory.meeting(&self.path.meeting) {
+                    batch.merge_due |= self.kind.take_meeting(&rec);
+                }
+            }
+            RoomCmd::Inspect { reply } => {
+                // Answered once what it shows is durable: an adopted version must not hold
+                // anything a crash could still take back.
+                let json = self.doc.read("reading the plenary as JSON", |doc| {
+                    crate::plenary::merge::plenary_json(&doc.transact())
+                });
+                match json {
+                    Some(json) => batch.inspections.push((reply, json)),
+                    None => self.check_poison(),
+                }
+            }
+            RoomCmd::Shutdown { done } => return Some(done),
+        }
+        None
+    }
+
+    fn join(&mut self, conn: ConnId, member: Member, joined: oneshot::Sender<()>) {
+        let sv = self.doc.doc.transact().state_vector();
+        let step1 = Bytes::from(message::encode_sync_step1(&sv));
+        self.members.join(conn, member, step1);
+        let _ = joined.send(());
+    }
+
+    fn awareness(&mut self, conn: ConnId, entries: Vec<AwarenessEntry>) {
+        self.members.awareness_update(conn, entries);
+    }
+
+    /// Checks the writer's permission, then queues the update for the sandbox: the room applies
+    /// it only once a child accepted it (`vetting`), so nothing unvetted reaches the document.
+    fn update(&mut self, conn: ConnId, update: Update, raw: Vec<u8>, batch: &mut Batch) {
+        let Some(writer) = self.members.writer(conn) else {
+            return;
+        };
+        if !writer.can_write || self.kind.closed() {
+            if self.answers.readonly.would_change(&self.doc.doc, &update) {
+                self.ctx.metrics.rejected_messages.inc();
+                tracing::debug!(conn = %conn, "write refused: permission denied");
+                self.members
+                    .send_to(conn, Bytes::from(encode_auth(Some(PERMISSION_DENIED))));
+            }
+            return;
+        }
+        batch.pending.push(Pending {
+            conn,
+            update,
+            raw,
+            wants_ack: writer.wants_ack,
+        });
+    }
+
+    /// Commits a batch: vets and applies its updates, merges (plenary), sends its diffs to the
+    /// store as one write, and queues what must wait for it.
+    async fn commit(&mut self, mut batch: Batch) {
+        if !batch.pending.is_empty() {
+            let pending = std::mem::take(&mut batch.pending);
+            let outcomes = self
+                .doc
+                .vet(&self.ctx, pending, self.kind.guards_curation())
+                .await;
+            for outcome in outcomes {
+                self.settle_update(outcome, &mut batch);
+            }
+            self.check_poison();
+        }
+        if batch.merge_due && !self.doc.poisoned() {
+            self.merge(&mut batch).await;
+        }
+        if !batch.diffs.is_empty() {
+            self.answers.doc_changed();
+            let updates: Vec<Vec<u8>> = batch.diffs.iter().map(|(_, d)| d.clone()).collect();
+            self.durability
+                .append(&self.ctx.persister, &self.doc.key, updates)
+                .await;
+            for (except, diff) in std::mem::take(&mut batch.diffs) {
+                let frame = Bytes::from(message::encode_update(&diff));
+                self.durability.defer(Deferred::Broadcast { except, frame });
+            }
+            if !self.doc.poisoned() && self.durability.compaction_due(self.ctx.settings.compact_after) {
+                let plenary = self.kind.guards_curation();
+                if let Some(snapshot) = self.doc.vetted_snapshot(&self.ctx, plenary).await {
+                    self.durability
+                        .compact(&self.ctx.persister, &self.doc.key, snapshot)
+                        .await;
+                }
+                self.check_poison();
+            }
+        }
+        for (conn, frame) in batch.replies {
+            self.durability.defer(Deferred::To { conn, frame });
+        }
+        for (reply, json) in batch.inspections {
+            self.durability.defer(Deferred::Inspection { reply, json });
+        }
+        if !batch.acks.is_empty() && !self.doc.poisoned() {
+            let sv = self.doc.doc.transact().state_vector();
+            let frame = Bytes::from(message::encode_saved_ack(&sv));
+            for conn in batch.acks {
+                self.durability.defer(Deferred::To {
+                    conn,
+                    frame: frame.clone(),
+                });
+            }
+        }
+        self.deliver_released().await;
+    }
+
+    /// Acts on what the sandbox said of one update.
+    fn settle_update(&mut self, outcome: Outcome, batch: &mut Batch) {
+        let metrics = &self.ctx.metrics;
+        match outcome {
+            Outcome::Applied {
+                conn,
+                diff,
+                wants_ack,
+            } => {
+                if let Some(diff) = diff {
+                    self.answers.doc_changed();
+                    batch.diffs.push((Some(conn), diff));
+                }
+                if wants_ack {
+                    batch.acks.push(conn);
+                }
+            }
+            Outcome::Refused { conn, why } => {
+                metrics.rejected_messages.inc();
+                tracing::warn!(conn = %conn, reason = why, "update refused by the sandbox; closing 1002");
+                self.members.kick(conn, close_code::PROTOCOL_ERROR);
+            }
+            Outcome::Denied { conn } => {
+                metrics.rejected_messages.inc();
+                tracing::info!(conn = %conn, "plenary write outside curation refused");
+                self.members
+                    .send_to(conn, Bytes::from(encode_auth(Some(PERMISSION_DENIED))));
+            }
+            Outcome::Retry { conn } => self.members.kick(conn, close_code::SERVICE_RESTART),
+            Outcome::Diverged { conn } => {
+                metrics.rejected_messages.inc();
+                self.members.kick(conn, close_code::PROTOCOL_ERROR);
+            }
+        }
+    }
+
+    /// Plenary rooms: merges the new input into the document. The merged state is checked in
+    /// the child (it replays, every read works) before it is stored or relayed; seeding now
+    /// also spares the next moderator write a round trip.
+    async fn merge(&mut self, batch: &mut Batch) {
+        let kind = &mut self.kind;
+        let merged = self
+            .doc
+            .read("merging group conclusions into the plenary", |doc| {
+                kind.merge(doc)
+            });
+        if let Some(Some(diff)) = merged {
+            self.answers.doc_changed();
+            self.doc.bump_generation(&self.ctx);
+            match self.doc.seed(&self.ctx).await {
+                Ok(()) => batch.diffs.push((None, diff)),
+                Err(e) if self.doc.poisoned() => {
+                    tracing::error!(error = %e, "the merged plenary does not pass the sandbox; not stored");
+                }
+                // The child could not be reached: the merge is the server's own edit.
+                Err(e) => {
+                    tracing::warn!(error = %e, "could not check the merged plenary in the sandbox");
+                    batch.diffs.push((None, diff));
+                }
+            }
+        }
+        self.check_poison();
+    }
+
+    /// Hands what durable batches released to the members (and, for a group, to its plenary).
+    async fn deliver_released(&mut self) {
+        for d in self.durability.released() {
+            match d {
+                Deferred::Broadcast { except, frame } => self.members.broadcast(except, &frame),
+                Deferred::To { conn, frame } => self.members.send_to(conn, frame),
+                Deferred::Inspection { reply, json } => {
+                    let _ = reply.send(json);
+                }
+                Deferred::Feed(gc) => {
+                    let plenary = RoomPath::plenary(self.path.meeting.clone());
+                    let sent = gc.conclusions.clone();
+                    // Remembered only once delivered, so a failed hand-over is retried next time.
+                    if self.ctx.rooms.send(&plenary, RoomCmd::GroupConclusions(gc)).await {
+                        self.kind.handed_over(sent);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Group rooms: reads the conclusions and, if they changed, hands them to the meeting's
+    /// plenary once every batch they were read from is durable.
+    async fn feed_plenary(&mut self) {
+        if !self.kind.feeds_plenary() {
+            return;
+        }
+        let kind = &self.kind;
+        let changed = self.doc.read("reading the conclusions for the plenary", |doc| {
+            kind.changed_conclusions(doc)
+        });
+        match changed {
+            Some(Some(gc)) => {
+                self.durability.defer(Deferred::Feed(gc));
+                self.deliver_released().await;
+            }
+            Some(None) => {}
+            None => self.check_poison(),
+        }
+    }
+
+    /// yrs panicked on the document: members reconnect (1012) to a fresh load.
+    fn poison(&mut self, what: &str) {
+        self.doc.poison(what);
+        self.check_poison();
+    }
+
+    fn check_poison(&mut self) {
+        if self.doc.take_poisoned() {
+            self.members.close_all(close_code::SERVICE_RESTART);
+        }
+    }
+
+    async fn shutdown(&mut self, inbox: &mut mpsc::Receiver<RoomCmd>, done: oneshot::Sender<()>) {
+        inbox.close();
+        while let Some(r) = self.durability.next_durable().await {
+            if r.is_ok() {
+                self.deliver_released().await;
+            }
+        }
+        self.feed_plenary().await;
+        self.members.close_all(close_code::GOING_AWAY);
+        self.ctx.rooms.forget(&self.path, self.instance);
+        let _ = done.send(());
+    }
+
+    /// Leaving (idle, store failure, poisoned): in-flight writes finish first, so that no
+    /// successor can load the document without them.
+    async fn unload(&mut self, inbox: &mut mpsc::Receiver<RoomCmd>) {
+        self.durability.settle().await;
+        self.ctx.rooms.forget(&self.path, self.instance);
+        self.doc.forget_replica(&self.ctx);
+        inbox.close();
+        // Commands that raced with the unload: a joiner sees its `joined` reply vanish and
+        // retries on a fresh room; plenary input, exports and closed flags are handed to that
+        // successor; member traffic (the sender was not a member: the room was empty) is dropped.
+        while let Ok(cmd) = inbox.try_recv() {
+            match cmd {
+                RoomCmd::Shutdown { done } => {
+                    let _ = done.send(());
+                }
+                cmd if cmd.outlives_its_room() => {
+                    self.ctx.rooms.send(&self.path, cmd).await;
+                }
+                _ => {}
+            }
+        }
+    }
+}
+
+/// A quarantined document's room: it stays registered (so that connections do not reload it
+/// over and over) and closes every joiner with 1011 "document quarantined", until idle.
+async fn quarantined(ctx: &RoomContext, path: &RoomPath, instance: u64, inbox: &mut mpsc::Receiver<RoomCmd>) {
+    let idle = ctx.settings.room_idle.max(Duration::from_secs(1));
+    loop {
+        let cmd = match tokio::time::timeout(idle, inbox.recv()).await {
+            Ok(Some(cmd)) => cmd,
+            Ok(None) | Err(_) => break,
+        };
+        match cmd {
+            RoomCmd::Join { member, joined, .. } => {
+                member.outbox.kick.kick(close_code::QUARANTINED);
+                let _ = joined.send(());
+            }
+            RoomCmd::Shutdown { done } => {
+                let _ = done.send(());
+                break;
+            }
+            _ => {}
+        }
+    }
+    ctx.rooms.forget(path, instance);
+    inbox.close();
+}

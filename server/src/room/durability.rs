@@ -1,0 +1,189 @@
+//! The durability pipeline of one room: batches, their sequence numbers, and what waits for
+//! them.
+//!
+//! Each batch of document changes the room commits gets the next sequence number (`applied`)
+//! and goes to the persister; the stores answer in order, and `durable` is the last batch they
+//! confirmed. Everything that shows a batch's effects — the relayed update, a sync step 2 or a
+//! saved acknowledgement sent after it, an inspection for an export, and the group's
+//! conclusions handed to its plenary — is queued behind the batch number current when it was
+//! produced ([`Pipeline::defer`]), and leaves only once `durable` reaches that number
+//! ([`Pipeline::released`]). Calls go one way: the room calls the pipeline and delivers what it
+//! releases; the pipeline knows nothing of members or plenaries.
+//!
+//! The plenary ordering follows from it: a group reads its conclusions from its document after
+//! the batches that produced them were committed, defers the hand-over behind the current
+//! number, and so the plenary can merge (and persist) a derived update only once the group's
+//! updates it came from are durable, whatever the store and however many writers it has.
+
+use super::command::ConnId;
+use super::outbox::Frame;
+use crate::plenary::merge::GroupConclusions;
+use crate::store::persister::{PersistResult, Persister};
+use crate::store::StoreError;
+use futures_util::stream::{FuturesOrdered, StreamExt};
+use std::collections::VecDeque;
+use std::sync::Arc;
+use tokio::sync::oneshot;
+
+/// Something that may leave only once the batch it follows is durable.
+pub enum Deferred {
+    Broadcast {
+        except: Option<ConnId>,
+        frame: Frame,
+    },
+    To {
+        conn: ConnId,
+        frame: Frame,
+    },
+    Inspection {
+        reply: oneshot::Sender<serde_json::Value>,
+        json: serde_json::Value,
+    },
+    /// A group's conclusions for its plenary, read from durable state once released.
+    Feed(GroupConclusions),
+}
+
+type Write = std::pin::Pin<Box<dyn std::future::Future<Output = (u64, PersistResult)> + Send>>;
+
+#[derive(Default)]
+pub struct Pipeline {
+    applied: u64,
+    durable: u64,
+    inflight: FuturesOrdered<Write>,
+    deferred: VecDeque<(u64, Deferred)>,
+    /// Updates in the store's log since the last snapshot.
+    log_len: u64,
+    /// A write failed: nothing after it may be taken as durable (the room closes).
+    failed: bool,
+}
+
+impl Pipeline {
+    /// A pipeline for a document whose stored log holds `log_len` updates after its snapshot.
+    pub fn new(log_len: u64) -> Pipeline {
+        Pipeline {
+            log_len,
+            ..Pipeline::default()
+        }
+    }
+
+    /// The last batch sent to the store.
+    pub fn applied(&self) -> u64 {
+        self.applied
+    }
+
+    /// The last batch the store confirmed.
+    pub fn durable(&self) -> u64 {
+        self.durable
+    }
+
+    /// No write is in flight.
+    pub fn is_idle(&self) -> bool {
+        self.inflight.is_empty()
+    }
+
+    /// Sends one batch of updates to the store under the next sequence number.
+    pub async fn append(&mut self, persister: &Persister, doc: &str, updates: Vec<Vec<u8>>) -> u64 {
+        self.applied += 1;
+        let seq = self.applied;
+        self.log_len += updates.len() as u64;
+        let rx = persister.append(doc.to_owned(), updates).await;
+        self.inflight
+            .push_back(Box::pin(async move { (seq, answer(rx).await) }));
+        seq
+    }
+
+    /// Is the log long enough to compact? Whether or not the compaction that follows passes its
+    /// check, the next try is `compact_after` updates away.
+    pub fn compaction_due(&mut self, compact_after: u64) -> bool {
+        if self.log_len < compact_after {
+            return false;
+        }
+        self.log_len = 0;
+        true
+    }
+
+    /// Replaces the stored log by `snapshot`, after every batch appended before (same number
+    /// as the last of them: the compaction holds nothing new).
+    pub async fn compact(&mut self, persister: &Persister, doc: &str, snapshot: Vec<u8>) {
+        let seq = self.applied;
+        let rx = persister.compact(doc.to_owned(), snapshot).await;
+        self.inflight
+            .push_back(Box::pin(async move { (seq, answer(rx).await) }));
+    }
+
+    /// Queues `d` behind every batch sent so far.
+    pub fn defer(&mut self, d: Deferred) {
+        self.deferred.push_back((self.applied, d));
+    }
+
+    /// Waits for the store's next answer. `Some(Ok)`: `durable` advanced; `Some(Err)`: the
+    /// store failed (nothing after it can be trusted to be durable); `None`: nothing in flight.
+    pub async fn next_durable(&mut self) -> Option<Result<(), Arc<StoreError>>> {
+        let (seq, result) = self.inflight.next().await?;
+        match result {
+            Ok(()) if !self.failed => self.durable = self.durable.max(seq),
+            Ok(()) => {}
+            Err(_) => self.failed = true,
+        }
+        Some(result)
+    }
+
+    /// What may leave now, in the order it was deferred.
+    pub fn released(&mut self) -> Vec<Deferred> {
+        let mut out = Vec::new();
+        while let Some((seq, _)) = self.deferred.front() {
+            if *seq > self.durable {
+                break;
+            }
+            if let Some((_, d)) = self.deferred.pop_front() {
+                out.push(d);
+            }
+        }
+        out
+    }
+
+    /// Waits for every write in flight (unloading: a successor must find them in the store).
+    /// Stops at the first failure.
+    pub async fn settle(&mut self) {
+        while let Some(r) = self.next_durable().await {
+            if r.is_err() {
+                break;
+            }
+        }
+    }
+}
+
+async fn answer(rx: oneshot::Receiver<PersistResult>) -> PersistResult {
+    rx.await.unwrap_or_else(|_| Err(Arc::new(StoreError::Closed)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use bytes::Bytes;
+
+    #[test]
+    fn deferred_items_leave_in_order_once_their_batch_is_durable() {
+        let mut p = Pipeline::default();
+        p.defer(Deferred::To {
+            conn: ConnId(1),
+            frame: Bytes::from_static(b"before any batch"),
+        });
+        p.applied = 1;
+        p.defer(Deferred::To {
+            conn: ConnId(1),
+            frame: Bytes::from_static(b"after 1"),
+        });
+        p.applied = 2;
+        p.defer(Deferred::To {
+            conn: ConnId(1),
+            frame: Bytes::from_static(b"after 2"),
+        });
+        assert_eq!(p.released().len(), 1);
+        assert!(p.released().is_empty());
+        p.durable = 1;
+        assert_eq!(p.released().len(), 1);
+        p.durable = 2;
+        assert_eq!(p.released().len(), 1);
+    }
+}

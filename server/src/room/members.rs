@@ -1,0 +1,276 @@
+//! A room's members: who is connected, their awareness, and the fan-out to their bounded
+//! outboxes. A member whose outbox is full is closed with 1013 (its outbox kicks it) and leaves;
+//! its awareness removal goes to the others. Knows nothing of the document or the store: the
+//! room hands it frames that may leave now.
+
+use super::awareness::AwarenessTable;
+use super::command::{ConnId, Member};
+use super::outbox::{Delivery, Frame};
+use crate::metrics::Metrics;
+use bytes::Bytes;
+use plenary_protocol::message;
+use plenary_protocol::{AwarenessEntry, AwarenessUpdate};
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::time::Instant;
+
+/// The server's awareness state is renewed this often (y-protocols times out states after 30 s).
+const SERVER_STATE_RENEW: Duration = Duration::from_secs(15);
+
+fn unix_seconds() -> u32 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| u32::try_from(d.as_secs()).unwrap_or(u32::MAX))
+        .unwrap_or(0)
+}
+
+struct MemberState {
+    member: Member,
+    join_epoch: u64,
+}
+
+/// What the room needs to know of a member to take its update.
+pub struct Writer {
+    pub can_write: bool,
+    pub wants_ack: bool,
+}
+
+pub struct Members {
+    map: HashMap<ConnId, MemberState>,
+    awareness: AwarenessTable,
+    metrics: Arc<Metrics>,
+    published_counts: (usize, usize, bool),
+    published_at: Instant,
+    /// The encoded awareness snapshot and the table version it shows.
+    snapshot: Option<(u64, Option<Frame>)>,
+}
+
+impl Members {
+    pub fn new(metrics: Arc<Metrics>) -> Members {
+        Members {
+            map: HashMap::new(),
+            awareness: AwarenessTable::with_server_clock(unix_seconds()),
+            metrics,
+            published_counts: (usize::MAX, usize::MAX, false),
+            published_at: Instant::now(),
+            snapshot: None,
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.map.is_empty()
+    }
+
+    pub fn len(&self) -> usize {
+        self.map.len()
+    }
+
+    pub fn writer(&self, conn: ConnId) -> Option<Writer> {
+        self.map.get(&conn).map(|m| Writer {
+            can_write: m.member.can_write,
+            wants_ack: m.member.wants_ack,
+        })
+    }
+
+    /// Adds a member and greets it, as the reference server does: the room's sync step 1
+    /// (`step1`), then the awareness states.
+    pub fn join(&mut self, conn: ConnId, member: Member, step1: Frame) {
+        let join_epoch = self.awareness.join();
+        let _ = member.outbox.send(step1);
+        if let (Some(frame), _) = self.awareness_snapshot() {
+            let _ = member.outbox.send(frame);
+        }
+        tracing::debug!(conn = %conn, role = member.role.name(), can_write = member.can_write, "joined");
+        self.map.insert(conn, MemberState { member, join_epoch });
+    }
+
+    /// Removes a member; the others learn that its awareness states are gone.
+    pub fn leave(&mut self, conn: ConnId) {
+        if self.map.remove(&conn).is_none() {
+            return;
+        }
+        let removed = self.awareness.leave(conn);
+        if let Some(frame) = awareness_frame(removed) {
+            self.broadcast(None, &frame);
+        }
+    }
+
+    /// Queues `frame` for every member but `except`; those that cannot take it leave.
+    pub fn broadcast(&mut self, except: Option<ConnId>, frame: &Frame) {
+        let mut gone = Vec::new();
+        for (id, m) in &self.map {
+            if Some(*id) == except {
+                continue;
+            }
+            match m.member.outbox.send(frame.clone()) {
+                Delivery::Queued => {}
+                Delivery::TooSlow => {
+                    self.metrics.slow_disconnects.inc();
+                    tracing::info!(conn = %id, "connection too slow; closing 1013");
+                    gone.push(*id);
+                }
+                Delivery::Closed => gone.push(*id),
+            }
+        }
+        for id in gone {
+            self.leave(id);
+        }
+    }
+
+    /// Queues `frame` for one member; it leaves if it cannot take it.
+    pub fn send_to(&mut self, conn: ConnId, frame: Frame) {
+        let Some(m) = self.map.get(&conn) else { return };
+        match m.member.outbox.send(frame) {
+            Delivery::Queued => {}
+            Delivery::TooSlow => {
+                self.metrics.slow_disconnects.inc();
+                self.leave(conn);
+            }
+            Delivery::Closed => self.leave(conn),
+        }
+    }
+
+    /// Closes one member's connection with `code`.
+    pub fn kick(&mut self, conn: ConnId, code: u16) {
+        if let Some(m) = self.map.get(&conn) {
+            m.member.outbox.kick.kick(code);
+        }
+        self.leave(conn);
+    }
+
+    /// Closes every member's connection with `code`.
+    pub fn close_all(&mut self, code: u16) {
+        for m in self.map.values() {
+            m.member.outbox.kick.kick(code);
+        }
+        self.map.clear();
+    }
+
+    /// A member's awareness message: checked, stamped and relayed to the others.
+    pub fn awareness_update(&mut self, conn: ConnId, entries: Vec<AwarenessEntry>) {
+        let Some(m) = self.map.get(&conn) else { return };
+        // Awareness of connections that cannot write is not relayed (contract).
+        if !m.member.can_write {
+            return;
+        }
+        let relay = self
+            .awareness
+            .apply(conn, m.member.token, m.join_epoch, m.member.role.name(), entries);
+        let refused = self.awareness.take_refused();
+        if refused > 0 {
+            self.metrics.awareness_refused.inc_by(refused);
+            let (states, bytes) = self.awareness.size();
+            tracing::debug!(conn = %conn, refused, states, bytes, "awareness past a bound refused");
+        }
+        if let Some(frame) = awareness_frame(relay) {
+            // Not back to the sender: the relayed clock may be above its own (after a
+            // reconnect), and a stock client would adopt it, echo it, and loop.
+            self.broadcast(Some(conn), &frame);
+        }
+    }
+
+    /// The awareness snapshot as one frame (`None` when empty), and whether it had to be
+    /// encoded now (it is re-encoded only when the table changed).
+    pub fn awareness_snapshot(&mut self) -> (Option<Frame>, bool) {
+        let version = self.awareness.version();
+        if let Some((v, frame)) = &self.snapshot {
+            if *v == version {
+                return (frame.clone(), false);
+            }
+        }
+        let frame = awareness_frame(self.awareness.snapshot());
+        self.snapshot = Some((version, frame.clone()));
+        (frame, true)
+    }
+
+    /// Publishes `{"server":{"followers","writers","closed"}}` under client id 0 when it changed.
+    pub fn publish_counts(&mut self, closed: bool) {
+        let writers = self.map.values().filter(|m| m.member.can_write).count();
+        let followers = self.map.len() - writers;
+        let now = (followers, writers, closed);
+        // Stock awareness drops a remote state not renewed within 30 s: renew every 15 s.
+        if now == self.published_counts && self.published_at.elapsed() < SERVER_STATE_RENEW {
+            return;
+        }
+        if self.map.is_empty() {
+            return;
+        }
+        self.published_counts = now;
+        self.published_at = Instant::now();
+        let state =
+            serde_json::json!({ "server": { "followers": followers, "writers": writers, "closed": closed } });
+        let entry = self.awareness.set_server_state(state.to_string());
+        if let Some(frame) = awareness_frame(vec![entry]) {
+            self.broadcast(None, &frame);
+        }
+    }
+}
+
+fn awareness_frame(entries: Vec<AwarenessEntry>) -> Option<Frame> {
+    if entries.is_empty() {
+        return None;
+    }
+    Some(Bytes::from(message::encode_awareness(&AwarenessUpdate {
+        entries,
+    })))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::auth::Role;
+    use crate::connection::close::close_code;
+    use crate::room::outbox::Outbox;
+
+    fn member(capacity: usize) -> (Member, Outbox, tokio::sync::mpsc::Receiver<Frame>) {
+        let (outbox, rx) = Outbox::new(capacity, 1 << 20);
+        let m = Member {
+            outbox: outbox.clone(),
+            role: Role::Rapporteur("g1".into()),
+            token: crate::auth::TokenHash::of("t"),
+            can_write: true,
+            wants_ack: false,
+        };
+        (m, outbox, rx)
+    }
+
+    #[test]
+    fn a_member_whose_outbox_is_full_is_closed_with_1013_and_leaves() {
+        let metrics = Arc::new(Metrics::new());
+        let mut members = Members::new(metrics.clone());
+        let (fast, fast_box, mut fast_rx) = member(64);
+        let (slow, slow_box, _slow_rx) = member(2);
+        members.join(ConnId(1), fast, Bytes::from_static(b"step1"));
+        members.join(ConnId(2), slow, Bytes::from_static(b"step1"));
+        // the greeting took one of the slow member's two places
+        members.broadcast(None, &Bytes::from_static(b"one"));
+        assert_eq!(slow_box.kick.code(), None);
+        members.broadcast(None, &Bytes::from_static(b"two"));
+        assert_eq!(slow_box.kick.code(), Some(close_code::TRY_AGAIN_LATER));
+        assert_eq!(metrics.slow_disconnects.get(), 1);
+        assert_eq!(members.len(), 1, "the slow member left");
+        members.broadcast(None, &Bytes::from_static(b"three"));
+        assert_eq!(metrics.slow_disconnects.get(), 1);
+        assert_eq!(fast_box.kick.code(), None);
+        let mut got = Vec::new();
+        while let Ok(f) = fast_rx.try_recv() {
+            got.push(f);
+        }
+        assert_eq!(got.len(), 4, "greeting and three frames: {got:?}");
+    }
+
+    #[test]
+    fn a_broadcast_skips_its_sender() {
+        let mut members = Members::new(Arc::new(Metrics::new()));
+        let (a, _a_box, mut a_rx) = member(8);
+        let (b, _b_box, mut b_rx) = member(8);
+        members.join(ConnId(1), a, Bytes::from_static(b"step1"));
+        members.join(ConnId(2), b, Bytes::from_static(b"step1"));
+        members.broadcast(Some(ConnId(1)), &Bytes::from_static(b"edit"));
+        assert_eq!(a_rx.try_recv().unwrap(), Bytes::from_static(b"step1"));
+        assert!(a_rx.try_recv().is_err());
+        assert_eq!(b_rx.try_recv().unwrap(), Bytes::from_static(b"step1"));
+        assert_eq!(b_rx.try_recv().unwrap(), Bytes::from_static(b"edit"));
+    }
+}
