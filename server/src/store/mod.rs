@@ -7,6 +7,7 @@
 //! the rest through `spawn_blocking`.
 
 pub mod persister;
+pub mod postgres;
 pub mod sqlite;
 
 use crate::auth::{Role, TokenHash};
