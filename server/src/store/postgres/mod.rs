@@ -1,6 +1,7 @@
 //! The PostgreSQL store (`--store postgres://…`): several nodes on one database (issue 13).
 //!
 //! - [`schema`]: tables and versioned migrations, applied at start under an advisory lock.
+//! - [`doorbell`]: rings between nodes after a commit (NOTIFY/LISTEN behind a small trait).
 //! - [`testing`]: throwaway databases for the tests (`PLENARY_TEST_PG_URL`).
 //!
 //! Connections come from a `deadpool-postgres` pool over `tokio-postgres` (pure Rust, no TLS:
@@ -8,6 +9,7 @@
 //! `synchronous_commit = on`, so a commit that returned is in PostgreSQL's WAL on disk (and on
 //! the synchronous standbys, when the server has any) before anything is relayed.
 
+pub mod doorbell;
 pub mod schema;
 pub mod testing;
 
