@@ -1,6 +1,6 @@
 //! Command line and environment configuration, parsed and validated once at start-up.
 
-use clap::{Args, Parser, Subcommand, ValueEnum};
+use clap::{Args, Parser, Subcommand};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -37,15 +37,8 @@ pub enum Command {
     Backup(BackupArgs),
 }
 
-/// How hard SQLite works to keep a commit: see the README's durability section.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum Durability {
-    /// WAL + synchronous=NORMAL: a killed process loses nothing committed; a power cut may lose
-    /// the last transactions.
-    Process,
-    /// WAL + synchronous=FULL: every commit is fsynced before it is acknowledged or relayed.
-    Power,
-}
+/// Lives with the store; named here because `--durability` takes it.
+pub use crate::store::Durability;
 
 #[derive(Debug, Clone, Args)]
 pub struct Config {

@@ -13,9 +13,9 @@ pub struct Directory {
 }
 
 impl Directory {
-    pub fn load(store: &dyn Store) -> Result<Self, StoreError> {
+    pub async fn load(store: &dyn Store) -> Result<Self, StoreError> {
         let dir = Directory::default();
-        for (m, tokens) in store.meetings()? {
+        for (m, tokens) in store.meetings().await? {
             dir.add(m, &tokens);
         }
         Ok(dir)

@@ -1,26 +1,30 @@
 //! `plenary export`: the summary files of a meeting, straight from a data dir.
 
-use crate::config::{BackupArgs, Durability, ExportArgs};
+use crate::config::{BackupArgs, ExportArgs};
 use crate::directory::Directory;
-use crate::meetings::now_rfc3339;
 use crate::plenary::live::PlenaryState;
 use crate::plenary::merge::plenary_json;
 use crate::plenary::summary::{self, Summary};
+use crate::store::now_rfc3339;
 use crate::store::sqlite::SqliteStore;
-use crate::store::Store;
+use crate::store::{Durability, Store};
 use anyhow::{bail, Context};
 use plenary_protocol::{MeetingId, RoomPath};
 use yrs::Transact;
 
 /// Builds the meeting's live summary from the store, as a running server would serve it.
-pub fn summary_from_store(store: &dyn Store, meeting: &MeetingId) -> anyhow::Result<Summary> {
-    let dir = Directory::load(store)?;
+pub async fn summary_from_store(store: &dyn Store, meeting: &MeetingId) -> anyhow::Result<Summary> {
+    let dir = Directory::load(store).await?;
     let rec = dir
         .meeting(meeting)
         .with_context(|| format!("no meeting {meeting} in this data dir"))?;
-    let stored = store.load_doc(&RoomPath::plenary(meeting.clone()).to_string())?;
+    let stored = store
+        .load_doc(&RoomPath::plenary(meeting.clone()).to_string())
+        .await?;
     let doc = stored.to_doc().map_err(anyhow::Error::msg)?;
-    PlenaryState::build(store, &rec, &doc).map_err(anyhow::Error::msg)?;
+    PlenaryState::build(store, &rec, &doc)
+        .await
+        .map_err(anyhow::Error::msg)?;
     let json = plenary_json(&doc.transact());
     Ok(summary::from_plenary(
         rec.id.as_str(),
@@ -30,16 +34,20 @@ pub fn summary_from_store(store: &dyn Store, meeting: &MeetingId) -> anyhow::Res
     ))
 }
 
-pub fn run(args: &ExportArgs) -> anyhow::Result<()> {
+pub async fn run(args: &ExportArgs) -> anyhow::Result<()> {
     if !args.data_dir.join("plenary.db").exists() {
         bail!("no plenary store in {}", args.data_dir.display());
     }
-    let store = SqliteStore::open(&args.data_dir, Durability::Process)?;
+    let store = SqliteStore::open_async(&args.data_dir, Durability::Process).await?;
+    export(args, &store).await
+}
+
+async fn export(args: &ExportArgs, store: &dyn Store) -> anyhow::Result<()> {
     let meeting = MeetingId::parse(&args.meeting).map_err(|e| anyhow::anyhow!("meeting id: {e}"))?;
     let (summary, version) = match &args.version {
-        None => (summary_from_store(&store, &meeting)?, None),
+        None => (summary_from_store(store, &meeting).await?, None),
         Some(v) => {
-            let versions = store.versions(&meeting)?;
+            let versions = store.versions(&meeting).await?;
             let rec = versions
                 .iter()
                 .find(|x| &x.id == v)
@@ -54,7 +62,8 @@ pub fn run(args: &ExportArgs) -> anyhow::Result<()> {
     };
     let input = crate::minutes::MinutesInput {
         notes: if args.notes {
-            Some(crate::minutes::notes_from_store(&store, &summary)?)
+            let stored = crate::minutes::stored_notes(store, &summary).await?;
+            Some(crate::minutes::notes_of(&stored)?)
         } else {
             None
         },

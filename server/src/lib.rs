@@ -9,7 +9,7 @@
 //! - [`connection`]: one WebSocket: reader, writer, close codes.
 //! - [`room`]: one owner task per document; registry; server-checked awareness.
 //! - [`plenary`]: the merge of group conclusions into the plenary document, and exports.
-//! - [`store`]: the `Store` trait, the SQLite implementation, the group-commit persister.
+//! - [`store`]: the async `Store` trait, the SQLite implementation, the group-commit persister.
 //! - [`sandbox`]: child processes that vet every update (yrs can abort, segfault or hang on
 //!   crafted input) before a room applies it; `plenary doctor`.
 //! - [`auth`]: roles, capabilities, token hashing (pure decisions).
@@ -58,7 +58,7 @@ use tokio_util::task::TaskTracker;
 /// How long shutdown waits for rooms and sockets before giving up on them.
 const SHUTDOWN_DEADLINE: Duration = Duration::from_secs(15);
 
-fn admin_token(config: &Config, store: &dyn Store) -> anyhow::Result<TokenHash> {
+async fn admin_token(config: &Config, store: &dyn Store) -> anyhow::Result<TokenHash> {
     if let Some(t) = &config.admin_token {
         if t.len() < 16 {
             tracing::warn!(
@@ -66,17 +66,17 @@ fn admin_token(config: &Config, store: &dyn Store) -> anyhow::Result<TokenHash> 
             );
         }
         let h = TokenHash::of(t);
-        store.set_admin_token_hash(&h)?;
+        store.set_admin_token_hash(&h).await?;
         return Ok(h);
     }
-    if let Some(h) = store.admin_token_hash()? {
+    if let Some(h) = store.admin_token_hash().await? {
         return Ok(h);
     }
     let token = generate_token();
     let path = config.data_dir.join("admin-token");
     write_private(&path, &token).with_context(|| format!("writing {}", path.display()))?;
     let h = TokenHash::of(&token);
-    store.set_admin_token_hash(&h)?;
+    store.set_admin_token_hash(&h).await?;
     println!(
         "generated admin token (shown once; also kept in {}): {token}",
         path.display()
@@ -105,17 +105,15 @@ pub async fn run(
 ) -> anyhow::Result<()> {
     config.validate().map_err(anyhow::Error::msg)?;
     let addr = listener.local_addr()?;
-    let durability = config.durability;
-    let data_dir = config.data_dir.clone();
     let store: Arc<dyn Store> = Arc::new(
-        tokio::task::spawn_blocking(move || SqliteStore::open(&data_dir, durability))
-            .await?
+        SqliteStore::open_async(&config.data_dir, config.durability)
+            .await
             .with_context(|| format!("opening the store in {}", config.data_dir.display()))?,
     );
-    let admin = admin_token(&config, store.as_ref())?;
-    let directory = Arc::new(Directory::load(store.as_ref())?);
+    let admin = admin_token(&config, store.as_ref()).await?;
+    let directory = Arc::new(Directory::load(store.as_ref()).await?);
     let metrics = Arc::new(Metrics::new());
-    let (persister, writer_thread) = Persister::start(store.clone(), metrics.clone());
+    let (persister, writer) = Persister::start(store.clone(), metrics.clone());
     let sandbox_program = match &config.sandbox_program {
         Some(p) => p.clone(),
         None => std::env::current_exe().context("locating this executable for the sandbox")?,
@@ -258,9 +256,8 @@ pub async fn run(
     }
     let _ = tokio::time::timeout(Duration::from_secs(5), server).await;
     drop(svc);
-    // The writer thread exits once every persister handle is gone and its queue is written.
-    let joined = tokio::task::spawn_blocking(move || writer_thread.join());
-    if tokio::time::timeout(SHUTDOWN_DEADLINE, joined).await.is_err() {
+    // The group-commit task exits once every persister handle is gone and its queue is written.
+    if tokio::time::timeout(SHUTDOWN_DEADLINE, writer).await.is_err() {
         tracing::warn!("the store writer did not finish before the deadline");
     }
     tracing::info!("stopped");

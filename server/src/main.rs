@@ -19,8 +19,8 @@ fn main() -> anyhow::Result<()> {
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
     let config = match cli.command {
-        Some(Command::Export(args)) => return plenary_server::export::run(&args),
-        Some(Command::Doctor(args)) => return plenary_server::sandbox::doctor::run(&args),
+        Some(Command::Export(args)) => return offline(plenary_server::export::run(&args)),
+        Some(Command::Doctor(args)) => return offline(plenary_server::sandbox::doctor::run(&args)),
         Some(Command::SandboxWorker) => unreachable!("dispatched above"),
         Some(Command::Backup(args)) => return plenary_server::export::backup(&args),
         Some(Command::Serve(c)) => c,
@@ -36,6 +36,14 @@ fn main() -> anyhow::Result<()> {
         let listener = bind(config.addr).with_context(|| format!("binding {}", config.addr))?;
         plenary_server::run(listener, config, plenary_server::shutdown_signal()).await
     })
+}
+
+/// Runs an offline command (`export`, `doctor`) on a small runtime of its own.
+fn offline(command: impl std::future::Future<Output = anyhow::Result<()>>) -> anyhow::Result<()> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?
+        .block_on(command)
 }
 
 /// Binds with a deep accept backlog: at the start of a session thousands of phones connect at

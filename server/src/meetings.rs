@@ -5,7 +5,7 @@ use crate::auth::{generate_token, Role, TokenHash};
 use crate::room::outbox::close_code;
 use crate::room::RoomCmd;
 use crate::services::Services;
-use crate::store::{GroupRecord, MeetingRecord, StoreError, TokenRecord};
+use crate::store::{now_rfc3339, GroupRecord, MeetingRecord, StoreError, TokenRecord};
 use plenary_protocol::{GroupId, MeetingId, RoomPath};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -120,12 +120,6 @@ pub fn validate(spec: &MeetingSpec, now: String) -> Result<MeetingRecord, Create
     })
 }
 
-pub fn now_rfc3339() -> String {
-    time::OffsetDateTime::now_utc()
-        .format(&time::format_description::well_known::Rfc3339)
-        .unwrap_or_default()
-}
-
 /// The web link of one capability (the token rides in the URL fragment).
 pub fn link(base: &str, m: &MeetingId, role: &Role, token: &str) -> String {
     let base = base.trim_end_matches('/');
@@ -182,11 +176,9 @@ pub async fn create(svc: &Services, spec: MeetingSpec) -> Result<CreatedMeeting,
             role: Role::Rapporteur(g.clone()),
         });
     }
-    let store = svc.store.clone();
-    let (rec, recs) = (record.clone(), records.clone());
-    tokio::task::spawn_blocking(move || store.insert_meeting(&rec, &recs))
+    svc.store
+        .insert_meeting(&record, &records)
         .await
-        .map_err(|e| CreateError::Store(StoreError::Corrupt(e.to_string())))?
         .map_err(|e| match e {
             StoreError::Conflict => CreateError::Exists,
             e => CreateError::Store(e),
@@ -217,11 +209,7 @@ pub async fn set_closed(
     closed: bool,
 ) -> Result<(), StoreError> {
     for g in groups {
-        let store = svc.store.clone();
-        let (m, gg) = (meeting.clone(), g.clone());
-        tokio::task::spawn_blocking(move || store.set_group_closed(&m, &gg, closed))
-            .await
-            .map_err(|e| StoreError::Corrupt(e.to_string()))??;
+        svc.store.set_group_closed(meeting, g, closed).await?;
         svc.directory.set_group_closed(meeting, g, closed);
         if let Some(h) = svc.rooms.get(&RoomPath::group(meeting.clone(), g.clone())) {
             let _ = h.tx.send(RoomCmd::SetClosed { closed }).await;
@@ -264,11 +252,7 @@ pub async fn rotate_token(
         meeting: meeting.clone(),
         role: role.clone(),
     };
-    let store = svc.store.clone();
-    let rec = record.clone();
-    let old = tokio::task::spawn_blocking(move || store.replace_token(&rec))
-        .await
-        .map_err(|e| StoreError::Corrupt(e.to_string()))??;
+    let old = svc.store.replace_token(&record).await?;
     svc.directory.replace_tokens(&old, &record);
     let mut closed = 0;
     for entry in svc.connections.iter() {
@@ -337,14 +321,6 @@ pub fn check_short_title(t: Option<&str>) -> Result<Option<String>, ManageError>
     }
 }
 
-async fn blocking<T: Send + 'static>(
-    f: impl FnOnce() -> Result<T, StoreError> + Send + 'static,
-) -> Result<T, StoreError> {
-    tokio::task::spawn_blocking(f)
-        .await
-        .map_err(|e| StoreError::Corrupt(e.to_string()))?
-}
-
 /// Tells the meeting's plenary room (loading it if needed) that titles or groups changed.
 async fn plenary_follows(svc: &Services, meeting: &MeetingId) {
     let plenary = RoomPath::plenary(meeting.clone());
@@ -374,8 +350,9 @@ pub async fn rename_meeting(
         Some(s) => check_short_title(s)?,
         None => rec.short_title.clone(),
     };
-    let (store, m, t, s) = (svc.store.clone(), meeting.clone(), title.clone(), short.clone());
-    blocking(move || store.set_meeting_titles(&m, &t, s.as_deref())).await?;
+    svc.store
+        .set_meeting_titles(meeting, &title, short.as_deref())
+        .await?;
     svc.directory
         .set_meeting_titles(meeting, &title, short.as_deref());
     plenary_follows(svc, meeting).await;
@@ -393,8 +370,7 @@ pub async fn set_notes_private(
 ) -> Result<MeetingRecord, ManageError> {
     let _one = MANAGE.lock().await;
     svc.directory.meeting(meeting).ok_or(ManageError::NotFound)?;
-    let (store, m) = (svc.store.clone(), meeting.clone());
-    blocking(move || store.set_notes_private(&m, private)).await?;
+    svc.store.set_notes_private(meeting, private).await?;
     svc.directory.set_notes_private(meeting, private);
     let mut closed = 0;
     if private {
@@ -434,14 +410,9 @@ pub async fn rename_group(
         Some(s) => check_short_title(s)?,
         None => g.short_title.clone(),
     };
-    let (store, m, gg, t, s) = (
-        svc.store.clone(),
-        meeting.clone(),
-        group.clone(),
-        title.clone(),
-        short.clone(),
-    );
-    blocking(move || store.set_group_titles(&m, &gg, &t, s.as_deref())).await?;
+    svc.store
+        .set_group_titles(meeting, group, &title, short.as_deref())
+        .await?;
     svc.directory
         .set_group_titles(meeting, group, &title, short.as_deref());
     plenary_follows(svc, meeting).await;
@@ -529,8 +500,7 @@ pub async fn add_group(
         meeting: meeting.clone(),
         role: role.clone(),
     };
-    let (store, m, g, t) = (svc.store.clone(), meeting.clone(), group.clone(), trec.clone());
-    blocking(move || store.add_group(&m, &g, &t)).await?;
+    svc.store.add_group(meeting, &group, &trec).await?;
     svc.directory.add_group(meeting, group, &trec);
     plenary_follows(svc, meeting).await;
     tracing::info!(meeting = %meeting, group = %gid, "group added");
@@ -569,8 +539,7 @@ pub async fn delete_meeting(svc: &Services, meeting: &MeetingId) -> Result<(), M
         if !first && stopped == 0 {
             break;
         }
-        let (store, m) = (svc.store.clone(), meeting.clone());
-        match blocking(move || store.delete_meeting(&m)).await {
+        match svc.store.delete_meeting(meeting).await {
             Ok(()) | Err(StoreError::NotFound) => {}
             Err(e) => return Err(ManageError::Store(e)),
         }

@@ -4,7 +4,7 @@
 
 use crate::plenary::merge;
 use crate::services::Services;
-use crate::store::{RevisionRecord, Store, StoreError};
+use crate::store::{now_rfc3339, RevisionRecord, Store, StoreError, StoredDoc};
 use plenary_protocol::layout;
 use plenary_protocol::{GroupId, MeetingId, RoomPath};
 use std::time::Duration;
@@ -15,15 +15,8 @@ use yrs::{Any, GetString, Out, ReadTxn, StateVector, Text, Transact, XmlFragment
 pub const INTERVAL: &str = "interval";
 pub const CLOSED: &str = "closed";
 
-fn now_rfc3339() -> String {
-    time::OffsetDateTime::now_utc()
-        .format(&time::format_description::well_known::Rfc3339)
-        .unwrap_or_default()
-}
-
 /// The whole stored document as one v1 update.
-fn stored_state(store: &dyn Store, doc: &str) -> Result<Vec<u8>, String> {
-    let stored = store.load_doc(doc).map_err(|e| e.to_string())?;
+fn stored_state(stored: &StoredDoc) -> Result<Vec<u8>, String> {
     let d = stored.to_doc()?;
     let txn = d.transact();
     Ok(txn.encode_state_as_update_v1(&StateVector::default()))
@@ -36,24 +29,47 @@ fn content_of(data: &[u8]) -> Result<serde_json::Value, String> {
     Ok(serde_json::json!({"c": conclusions_json(&c), "n": n}))
 }
 
+/// What the latest revision holds, to compare with.
+enum Last {
+    /// No revision yet: compare with the empty document.
+    None,
+    Data(Vec<u8>),
+    /// Listed but gone: take one.
+    Missing,
+}
+
 /// Takes a revision of `doc` when `force` or when its content differs from the latest revision.
-/// Blocking. Returns the new revision's id, if one was taken.
-pub fn take(store: &dyn Store, doc: &str, reason: &str, force: bool) -> Result<Option<i64>, String> {
-    let data = stored_state(store, doc)?;
-    if !force {
-        let last = store.revisions(doc).map_err(|e| e.to_string())?.pop();
-        let changed = match last {
-            None => content_of(&data)? != content_of(&empty_state())?,
-            Some(r) => match store.revision(doc, r.id).map_err(|e| e.to_string())? {
-                Some((_, old)) => content_of(&old)? != content_of(&data)?,
-                None => true,
+/// Returns the new revision's id, if one was taken. Replaying and comparing run off the async
+/// workers.
+pub async fn take(store: &dyn Store, doc: &str, reason: &str, force: bool) -> Result<Option<i64>, String> {
+    let stored = store.load_doc(doc).await.map_err(|e| e.to_string())?;
+    let last = if force {
+        Last::Missing
+    } else {
+        match store.revisions(doc).await.map_err(|e| e.to_string())?.pop() {
+            None => Last::None,
+            Some(r) => match store.revision(doc, r.id).await.map_err(|e| e.to_string())? {
+                Some((_, old)) => Last::Data(old),
+                None => Last::Missing,
             },
-        };
-        if !changed {
-            return Ok(None);
         }
+    };
+    let compared = tokio::task::spawn_blocking(move || -> Result<(Vec<u8>, bool), String> {
+        let data = stored_state(&stored)?;
+        let changed = match last {
+            Last::None => content_of(&data)? != content_of(&empty_state())?,
+            Last::Data(old) => content_of(&old)? != content_of(&data)?,
+            Last::Missing => true,
+        };
+        Ok((data, changed))
+    })
+    .await
+    .map_err(|e| e.to_string())?;
+    let (data, changed) = compared?;
+    if !changed {
+        return Ok(None);
     }
-    match store.insert_revision(doc, &now_rfc3339(), reason, &data) {
+    match store.insert_revision(doc, &now_rfc3339(), reason, data).await {
         Ok(id) => Ok(Some(id)),
         Err(StoreError::NotFound) => Ok(None), // a store without revisions
         Err(e) => Err(e.to_string()),
@@ -66,13 +82,13 @@ fn empty_state() -> Vec<u8> {
         .encode_state_as_update_v1(&StateVector::default())
 }
 
-/// One pass over every group of every meeting (blocking).
-pub fn pass(store: &dyn Store) -> Result<usize, String> {
+/// One pass over every group of every meeting.
+pub async fn pass(store: &dyn Store) -> Result<usize, String> {
     let mut n = 0;
-    for (m, _) in store.meetings().map_err(|e| e.to_string())? {
+    for (m, _) in store.meetings().await.map_err(|e| e.to_string())? {
         for g in &m.groups {
             let doc = RoomPath::group(m.id.clone(), g.id.clone()).to_string();
-            match take(store, &doc, INTERVAL, false) {
+            match take(store, &doc, INTERVAL, false).await {
                 Ok(Some(_)) => n += 1,
                 Ok(None) => {}
                 Err(e) => tracing::warn!(doc = %doc, error = %e, "revision not taken"),
@@ -98,10 +114,9 @@ pub fn spawn(svc: &Services, every: Duration) {
                 _ = stop.cancelled() => break,
                 _ = tick.tick() => {}
             }
-            let store = store.clone();
-            match tokio::task::spawn_blocking(move || pass(store.as_ref())).await {
-                Ok(Ok(n)) if n > 0 => tracing::info!(revisions = n, "revisions taken"),
-                Ok(Err(e)) => tracing::warn!(error = %e, "revision pass failed"),
+            match pass(store.as_ref()).await {
+                Ok(n) if n > 0 => tracing::info!(revisions = n, "revisions taken"),
+                Err(e) => tracing::warn!(error = %e, "revision pass failed"),
                 _ => {}
             }
         }
@@ -113,11 +128,8 @@ pub fn on_closed(svc: &Services, meeting: &MeetingId, group: &GroupId) {
     let store = svc.store.clone();
     let doc = RoomPath::group(meeting.clone(), group.clone()).to_string();
     svc.tracker.spawn(async move {
-        let d = doc.clone();
-        match tokio::task::spawn_blocking(move || take(store.as_ref(), &d, CLOSED, true)).await {
-            Ok(Err(e)) => tracing::warn!(doc = %doc, error = %e, "revision at close not taken"),
-            Err(e) => tracing::warn!(doc = %doc, error = %e, "revision at close not taken"),
-            _ => {}
+        if let Err(e) = take(store.as_ref(), &doc, CLOSED, true).await {
+            tracing::warn!(doc = %doc, error = %e, "revision at close not taken");
         }
     });
 }
@@ -229,9 +241,8 @@ pub fn list_json(r: &[RevisionRecord]) -> serde_json::Value {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::Durability;
     use crate::store::sqlite::SqliteStore;
-    use crate::store::DocAppend;
+    use crate::store::{DocAppend, Durability};
     use yrs::{Array, MapPrelim, TextPrelim, WriteTxn, XmlElementPrelim, XmlTextPrelim};
 
     fn update(f: impl FnOnce(&mut yrs::TransactionMut)) -> Vec<u8> {
@@ -241,13 +252,13 @@ mod tests {
         txn.encode_update_v1()
     }
 
-    #[test]
-    fn takes_a_revision_only_when_the_content_changed_and_decodes_it() {
+    #[tokio::test]
+    async fn takes_a_revision_only_when_the_content_changed_and_decodes_it() {
         let dir = tempfile::tempdir().unwrap();
         let store = SqliteStore::open(dir.path(), Durability::Process).unwrap();
         let doc = "m/g";
         assert_eq!(
-            take(&store, doc, INTERVAL, false).unwrap(),
+            take(&store, doc, INTERVAL, false).await.unwrap(),
             None,
             "empty doc: nothing to keep"
         );
@@ -266,28 +277,29 @@ mod tests {
             p.push_back(txn, XmlTextPrelim::new("Hello"));
         });
         store
-            .append(&[DocAppend {
+            .append(vec![DocAppend {
                 doc: doc.into(),
                 updates: vec![u],
             }])
+            .await
             .unwrap();
-        assert_eq!(take(&store, doc, INTERVAL, false).unwrap(), Some(1));
+        assert_eq!(take(&store, doc, INTERVAL, false).await.unwrap(), Some(1));
         assert_eq!(
-            take(&store, doc, INTERVAL, false).unwrap(),
+            take(&store, doc, INTERVAL, false).await.unwrap(),
             None,
             "unchanged: no new revision"
         );
         assert_eq!(
-            take(&store, doc, CLOSED, true).unwrap(),
+            take(&store, doc, CLOSED, true).await.unwrap(),
             Some(2),
             "closing always keeps one"
         );
-        let list = store.revisions(doc).unwrap();
+        let list = store.revisions(doc).await.unwrap();
         assert_eq!(
             list.iter().map(|r| r.reason.as_str()).collect::<Vec<_>>(),
             [INTERVAL, CLOSED]
         );
-        let (_, data) = store.revision(doc, 1).unwrap().unwrap();
+        let (_, data) = store.revision(doc, 1).await.unwrap().unwrap();
         let (c, notes) = decode(&data).unwrap();
         assert_eq!(
             conclusions_json(&c),

@@ -220,6 +220,7 @@ async fn exports_are_numbered_like_the_minutes_and_versions_carry_label_and_time
             version: version.clone(),
             notes: true,
         })
+        .await
         .unwrap();
         let mut names: Vec<String> = std::fs::read_dir(out.path())
             .unwrap()

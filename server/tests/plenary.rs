@@ -169,6 +169,7 @@ async fn plenary_follows_groups_curation_is_moderated_and_export_matches() {
         version: None,
         notes: false,
     })
+    .await
     .unwrap();
     let md = std::fs::read_to_string(out.path().join("summary.md")).unwrap();
     assert!(md.starts_with("# Meeting m1\n"));

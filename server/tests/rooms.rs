@@ -207,10 +207,10 @@ async fn compaction_folds_the_log_and_keeps_content() {
     use plenary_server::store::Store;
     let store = plenary_server::store::sqlite::SqliteStore::open(
         dir.path(),
-        plenary_server::config::Durability::Process,
+        plenary_server::store::Durability::Process,
     )
     .unwrap();
-    let stored = store.load_doc("m1/g1").unwrap();
+    let stored = store.load_doc("m1/g1").await.unwrap();
     assert!(stored.snapshot.is_some());
     assert!(
         stored.updates.len() < 20,

@@ -4,11 +4,11 @@ use super::error::ApiError;
 use super::meetings::{authorize, require_moderator};
 use super::TokenQuery;
 use crate::auth::AuthError;
-use crate::meetings::now_rfc3339;
 use crate::minutes::{self, MinutesError, MinutesInput, Version};
 use crate::plenary::summary::{self, Summary};
 use crate::room::RoomCmd;
 use crate::services::Services;
+use crate::store::now_rfc3339;
 use crate::store::{StoreError, VersionRecord};
 use axum::body::Bytes;
 use axum::extract::rejection::QueryRejection;
@@ -92,14 +92,18 @@ async fn render(
             summary::to_html_version(&summary, vref).into_bytes(),
         ),
         "summary.docx" | "summary.pdf" => {
-            let store = svc.store.clone();
             let pdf = file == "summary.pdf";
+            let stored = if notes {
+                Some(
+                    minutes::stored_notes(svc.store.as_ref(), &summary)
+                        .await
+                        .map_err(ApiError::internal)?,
+                )
+            } else {
+                None
+            };
             let bytes = tokio::task::spawn_blocking(move || -> Result<Vec<u8>, MinutesError> {
-                let notes = if notes {
-                    Some(minutes::notes_from_store(store.as_ref(), &summary)?)
-                } else {
-                    None
-                };
+                let notes = stored.map(|s| minutes::notes_of(&s)).transpose()?;
                 let input = MinutesInput {
                     summary,
                     version,
@@ -206,10 +210,8 @@ pub async fn adopt(
         return Err(ApiError::bad_request("label is at most 200 characters"));
     }
     let summary = live_summary(&svc, &meeting).await?;
-    let store = svc.store.clone();
-    let mid = meeting.clone();
-    let record = tokio::task::spawn_blocking(move || -> Result<VersionRecord, StoreError> {
-        let n = store.versions(&mid)?.len() + 1;
+    let adopt = async {
+        let n = svc.store.versions(&meeting).await?.len() + 1;
         let label = if label.is_empty() {
             format!("Version {n}")
         } else {
@@ -221,12 +223,10 @@ pub async fn adopt(
             created_at: summary.generated_at.clone(),
             summary_json: summary::to_json(&summary),
         };
-        store.insert_version(&mid, &v)?;
-        Ok(v)
-    })
-    .await
-    .map_err(ApiError::internal)?
-    .map_err(|e| match e {
+        svc.store.insert_version(&meeting, &v).await?;
+        Ok::<_, StoreError>(v)
+    };
+    let record = adopt.await.map_err(|e| match e {
         StoreError::Conflict => ApiError::new(
             StatusCode::CONFLICT,
             "version_exists",
@@ -239,12 +239,7 @@ pub async fn adopt(
 }
 
 async fn versions(svc: &Services, meeting: &MeetingId) -> Result<Vec<VersionRecord>, ApiError> {
-    let store = svc.store.clone();
-    let mid = meeting.clone();
-    tokio::task::spawn_blocking(move || store.versions(&mid))
-        .await
-        .map_err(ApiError::internal)?
-        .map_err(ApiError::internal)
+    svc.store.versions(meeting).await.map_err(ApiError::internal)
 }
 
 pub async fn list_versions(

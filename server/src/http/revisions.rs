@@ -46,10 +46,10 @@ pub async fn list(
     headers: HeaderMap,
 ) -> Result<impl IntoResponse, ApiError> {
     let doc = doc_of(&svc, &m, &g, &headers, &q)?;
-    let store = svc.store.clone();
-    let list = tokio::task::spawn_blocking(move || store.revisions(&doc))
+    let list = svc
+        .store
+        .revisions(&doc)
         .await
-        .map_err(|e| ApiError::internal(e.to_string()))?
         .map_err(|e| ApiError::internal(e.to_string()))?;
     Ok(Json(revisions::list_json(&list)))
 }
@@ -64,10 +64,10 @@ pub async fn one(
     let doc = doc_of(&svc, &m, &g, &headers, &q)?;
     let not_found = || ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such revision");
     let id: i64 = id.parse().map_err(|_| not_found())?;
-    let store = svc.store.clone();
-    let (rec, data) = tokio::task::spawn_blocking(move || store.revision(&doc, id))
+    let (rec, data) = svc
+        .store
+        .revision(&doc, id)
         .await
-        .map_err(|e| ApiError::internal(e.to_string()))?
         .map_err(|e| ApiError::internal(e.to_string()))?
         .ok_or_else(not_found)?;
     // read leniently, like the token: only `format` matters here

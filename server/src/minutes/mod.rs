@@ -57,21 +57,33 @@ pub enum MinutesError {
     Store(String),
 }
 
-/// Each group's notes as the store holds them (documents `{meeting}/{group}`), for the annex:
-/// one entry per group of `summary`.
-pub fn notes_from_store(
+/// Each group's document as the store holds it (documents `{meeting}/{group}`), for the annex:
+/// one entry per group of `summary`, by group id. Read them with [`notes_of`].
+pub async fn stored_notes(
     store: &dyn crate::store::Store,
     summary: &Summary,
-) -> Result<HashMap<String, Vec<Block>>, MinutesError> {
-    use yrs::Transact;
-    let mut out = HashMap::new();
+) -> Result<Vec<(String, crate::store::StoredDoc)>, MinutesError> {
+    let mut out = Vec::with_capacity(summary.groups.len());
     for g in &summary.groups {
         let stored = store
             .load_doc(&format!("{}/{}", summary.meeting.id, g.id))
+            .await
             .map_err(|e| MinutesError::Store(e.to_string()))?;
+        out.push((g.id.clone(), stored));
+    }
+    Ok(out)
+}
+
+/// The notes of each stored group document (CPU: replays each one; run it off the async
+/// workers).
+pub fn notes_of(
+    stored: &[(String, crate::store::StoredDoc)],
+) -> Result<HashMap<String, Vec<Block>>, MinutesError> {
+    use yrs::Transact;
+    let mut out = HashMap::new();
+    for (group, stored) in stored {
         let doc = stored.to_doc().map_err(MinutesError::Store)?;
-        let blocks = read_notes(&doc.transact());
-        out.insert(g.id.clone(), blocks);
+        out.insert(group.clone(), read_notes(&doc.transact()));
     }
     Ok(out)
 }

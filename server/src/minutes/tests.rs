@@ -162,25 +162,27 @@ fn out_dir() -> std::path::PathBuf {
     d
 }
 
-#[test]
-fn minutes_notes_from_store_reads_each_group_document() {
+#[tokio::test]
+async fn minutes_notes_from_store_reads_each_group_document() {
     use crate::store::{DocAppend, Store};
     use yrs::{ReadTxn, Transact};
     let dir = tempfile::tempdir().expect("tempdir");
-    let store = crate::store::sqlite::SqliteStore::open(dir.path(), crate::config::Durability::Process)
+    let store = crate::store::sqlite::SqliteStore::open(dir.path(), crate::store::Durability::Process)
         .expect("store");
     let doc = super::notes::tests::sample_doc();
     let update = doc
         .transact()
         .encode_state_as_update_v1(&yrs::StateVector::default());
     store
-        .append(&[DocAppend {
+        .append(vec![DocAppend {
             doc: "skopje-2023/wg-migrants".into(),
             updates: vec![update],
         }])
+        .await
         .expect("append");
     let s = skopje_summary();
-    let notes = notes_from_store(&store, &s).expect("notes");
+    let stored = stored_notes(&store, &s).await.expect("stored notes");
+    let notes = notes_of(&stored).expect("notes");
     assert_eq!(notes.len(), 3, "one entry per group");
     assert_eq!(notes["wg-migrants"], super::notes::read_notes(&doc.transact()));
     assert!(matches!(

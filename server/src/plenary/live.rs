@@ -68,21 +68,29 @@ fn short_titles(m: &MeetingRecord) -> HashMap<String, String> {
         .collect()
 }
 
-/// Reads a group document from the store and returns its conclusions.
-pub fn stored_conclusions(store: &dyn Store, room: &RoomPath) -> Result<Vec<Conclusion>, String> {
-    let stored = store.load_doc(&room.to_string()).map_err(|e| e.to_string())?;
-    let doc = stored.to_doc()?;
-    let txn = doc.transact();
-    Ok(merge::read_conclusions(&txn))
+/// Reads a group document from the store and returns its conclusions (replayed off the async
+/// workers; not vetted: for the offline commands).
+pub async fn stored_conclusions(store: &dyn Store, room: &RoomPath) -> Result<Vec<Conclusion>, String> {
+    let stored = store
+        .load_doc(&room.to_string())
+        .await
+        .map_err(|e| e.to_string())?;
+    tokio::task::spawn_blocking(move || {
+        let doc = stored.to_doc()?;
+        let txn = doc.transact();
+        Ok(merge::read_conclusions(&txn))
+    })
+    .await
+    .map_err(|e| e.to_string())?
 }
 
 impl PlenaryState {
     /// Builds the merge state from the stored group documents and brings `doc` up to date.
     /// Returns the edit made, if any. A group document that does not load is skipped (its
-    /// section keeps what the plenary shows) with an error log. Blocking; used offline
-    /// (`plenary export`): the server goes through [`PlenaryState::load`], which vets each
-    /// group document in the sandbox first.
-    pub fn build(
+    /// section keeps what the plenary shows) with an error log. Used offline (`plenary
+    /// export`): the server goes through [`PlenaryState::load`], which vets each group
+    /// document in the sandbox first.
+    pub async fn build(
         store: &dyn Store,
         meeting: &MeetingRecord,
         doc: &Doc,
@@ -90,7 +98,7 @@ impl PlenaryState {
         let mut data = HashMap::new();
         for g in &meeting.groups {
             let room = RoomPath::group(meeting.id.clone(), g.id.clone());
-            match stored_conclusions(store, &room) {
+            match stored_conclusions(store, &room).await {
                 Ok(c) => {
                     data.insert(g.id.to_string(), c);
                 }

@@ -53,11 +53,10 @@ impl std::fmt::Display for LoadError {
 /// Reads a stored document and has a child replay it (with every read the server does) before
 /// anything here touches it.
 pub async fn vetted_stored(svc: &Services, key: &str) -> Result<StoredDoc, LoadError> {
-    let store = svc.store.clone();
-    let k = key.to_owned();
-    let stored = tokio::task::spawn_blocking(move || store.load_doc(&k))
+    let stored = svc
+        .store
+        .load_doc(key)
         .await
-        .map_err(|e| LoadError::Failed(e.to_string()))?
         .map_err(|e| LoadError::Failed(e.to_string()))?;
     let req = Request::LoadStored {
         doc: key.to_owned(),

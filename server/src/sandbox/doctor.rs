@@ -5,10 +5,10 @@
 //! and its log dropped, in one transaction. Run it with the server stopped.
 
 use super::{Request, Response, Sandbox, SandboxSettings};
-use crate::config::{DoctorArgs, Durability};
+use crate::config::DoctorArgs;
 use crate::metrics::Metrics;
 use crate::store::sqlite::SqliteStore;
-use crate::store::{Store, StoredDoc};
+use crate::store::{Durability, Store, StoredDoc};
 use anyhow::Context;
 use std::sync::Arc;
 use std::time::Duration;
@@ -18,55 +18,50 @@ use yrs::{ReadTxn, StateVector, Transact};
 /// A repair candidate may take this long to replay in the child.
 const DEADLINE: Duration = Duration::from_secs(30);
 
-pub fn run(args: &DoctorArgs) -> anyhow::Result<()> {
-    let store = SqliteStore::open(&args.data_dir, Durability::Power)
+pub async fn run(args: &DoctorArgs) -> anyhow::Result<()> {
+    let store = SqliteStore::open_async(&args.data_dir, Durability::Power)
+        .await
         .with_context(|| format!("opening the store in {}", args.data_dir.display()))?;
+    let program = std::env::current_exe().context("locating this executable")?;
     let keys = match &args.doc {
         Some(d) => vec![d.clone()],
-        None => store.doc_keys()?,
+        None => store.doc_keys().await?,
     };
-    let program = std::env::current_exe().context("locating this executable")?;
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()?;
-    let unrepaired = rt.block_on(async {
-        let sandbox = Sandbox::start(
-            SandboxSettings {
-                program,
-                workers: 1,
-                deadline: DEADLINE,
-                test_crash: false,
-            },
-            Arc::new(Metrics::new()),
-        );
-        let mut unrepaired = 0usize;
-        let mut bad = 0usize;
-        for key in &keys {
-            let stored = store.load_doc(key)?;
-            let Err(why) = loads(&sandbox, key, stored.snapshot.clone(), stored.updates.clone()).await else {
-                continue;
-            };
-            bad += 1;
-            println!("{key}: does not load: {why}");
-            if !args.repair {
+    let sandbox = Sandbox::start(
+        SandboxSettings {
+            program,
+            workers: 1,
+            deadline: DEADLINE,
+            test_crash: false,
+        },
+        Arc::new(Metrics::new()),
+    );
+    let mut unrepaired = 0usize;
+    let mut bad = 0usize;
+    for key in &keys {
+        let stored = store.load_doc(key).await?;
+        let Err(why) = loads(&sandbox, key, stored.snapshot.clone(), stored.updates.clone()).await else {
+            continue;
+        };
+        bad += 1;
+        println!("{key}: does not load: {why}");
+        if !args.repair {
+            unrepaired += 1;
+            continue;
+        }
+        match repair(&sandbox, &store, key, &stored).await {
+            Ok(kept) => println!(
+                "{key}: repaired: kept {kept} of {} logged updates, dropped {}",
+                stored.updates.len(),
+                stored.updates.len() - kept
+            ),
+            Err(e) => {
                 unrepaired += 1;
-                continue;
-            }
-            match repair(&sandbox, &store, key, &stored).await {
-                Ok(kept) => println!(
-                    "{key}: repaired: kept {kept} of {} logged updates, dropped {}",
-                    stored.updates.len(),
-                    stored.updates.len() - kept
-                ),
-                Err(e) => {
-                    unrepaired += 1;
-                    println!("{key}: not repaired: {e}");
-                }
+                println!("{key}: not repaired: {e}");
             }
         }
-        println!("{} documents checked, {bad} did not load", keys.len());
-        anyhow::Ok(unrepaired)
-    })?;
+    }
+    println!("{} documents checked, {bad} did not load", keys.len());
     if unrepaired > 0 {
         anyhow::bail!("{unrepaired} documents do not load (run with --repair to rebuild them)");
     }
@@ -98,7 +93,7 @@ async fn loads(
 /// logged updates were kept.
 async fn repair(
     sandbox: &Sandbox,
-    store: &SqliteStore,
+    store: &dyn Store,
     key: &str,
     stored: &StoredDoc,
 ) -> anyhow::Result<usize> {
@@ -148,6 +143,6 @@ async fn repair(
         Ok(Response::Ok) => {}
         other => anyhow::bail!("the rebuilt snapshot does not check: {other:?}"),
     }
-    store.compact(key, &snapshot)?;
+    store.compact(key, snapshot).await?;
     Ok(lo)
 }

@@ -1,18 +1,48 @@
 //! Durable storage: meetings, token hashes, per-document update logs and snapshots, adopted
-//! versions.
+//! versions, revisions.
 //!
-//! [`Store`] is synchronous and small on purpose: the embedded [`sqlite::SqliteStore`] is one
-//! implementation and a PostgreSQL one can follow. Callers never use it from async code directly:
-//! document writes go through [`persister::Persister`] (one writer thread, group commit) and
-//! the rest through `spawn_blocking`.
+//! [`Store`] is an async, object-safe trait kept as `Arc<dyn Store>`: callers (rooms, handlers,
+//! the offline commands) await its futures and never learn whether a write is a rusqlite call
+//! on a blocking thread ([`sqlite::SqliteStore`]) or a network round trip (a PostgreSQL store).
+//! Document writes go through [`persister::Persister`] (one group-commit task per process);
+//! [`memory::MemoryStore`] is the in-memory store for tests, with controls that hold or fail
+//! appends; [`conformance`] checks any implementation against the promises written here.
+//!
+//! Large payloads (updates, snapshots, revision data) are passed by value, so that a backend
+//! can move them to a thread or a socket without copying; everything else is borrowed for the
+//! life of the returned future.
 
+pub mod conformance;
+pub mod memory;
 pub mod persister;
 pub mod postgres;
 pub mod sqlite;
 
 use crate::auth::{Role, TokenHash};
 use plenary_protocol::{GroupId, MeetingId};
+use std::future::Future;
+use std::pin::Pin;
 use thiserror::Error;
+
+/// What every [`Store`] method returns: a boxed future, so that the trait stays object-safe.
+pub type StoreFuture<'a, T> = Pin<Box<dyn Future<Output = Result<T, StoreError>> + Send + 'a>>;
+
+/// How hard the store works to keep a commit: see the README's durability section.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Durability {
+    /// WAL + synchronous=NORMAL: a killed process loses nothing committed; a power cut may lose
+    /// the last transactions.
+    Process,
+    /// WAL + synchronous=FULL: every commit is fsynced before it is acknowledged or relayed.
+    Power,
+}
+
+/// Now, as the store records it (`created_at`, `updated_at`): RFC 3339, UTC.
+pub fn now_rfc3339() -> String {
+    time::OffsetDateTime::now_utc()
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_default()
+}
 
 #[derive(Debug, Error)]
 pub enum StoreError {
@@ -22,6 +52,13 @@ pub enum StoreError {
     NotFound,
     #[error("database error: {0}")]
     Sqlite(#[from] rusqlite::Error),
+    /// A backend's own error (a failed query, a constraint it reports), as text.
+    #[error("store backend error: {0}")]
+    Backend(String),
+    /// The backend cannot be reached now (connection lost, pool exhausted, a failover): the
+    /// operation did not happen and may be retried.
+    #[error("store unavailable: {0}")]
+    Unavailable(String),
     #[error("stored data is corrupt: {0}")]
     Corrupt(String),
     #[error("the store is shutting down")]
@@ -91,10 +128,20 @@ impl StoredDoc {
 }
 
 /// Updates of one document to append in order.
-#[derive(Debug)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DocAppend {
     pub doc: String,
     pub updates: Vec<Vec<u8>>,
+}
+
+/// What a committed [`Store::append`] reports: one entry per batch, in the order given.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Appended {
+    /// Per batch, the sequence number the store gave the batch's last update (`None` for a
+    /// batch without updates). A document's sequence numbers grow strictly in append order,
+    /// across compactions too; they say nothing about other documents'. A cluster can use
+    /// them as the document's durable head.
+    pub heads: Vec<Option<i64>>,
 }
 
 /// An adopted, immutable version of a meeting's summary.
@@ -117,79 +164,97 @@ pub struct RevisionRecord {
     pub reason: String,
 }
 
+/// The durable store. Every method's future resolves once the operation is committed (or
+/// failed, with nothing of it stored). Futures are independent: the caller orders writes that
+/// depend on each other by awaiting the first (the persister does this for document writes).
 pub trait Store: Send + Sync + 'static {
-    fn admin_token_hash(&self) -> Result<Option<TokenHash>, StoreError>;
-    fn set_admin_token_hash(&self, hash: &TokenHash) -> Result<(), StoreError>;
+    fn admin_token_hash(&self) -> StoreFuture<'_, Option<TokenHash>>;
+    fn set_admin_token_hash<'a>(&'a self, hash: &'a TokenHash) -> StoreFuture<'a, ()>;
 
-    /// Every meeting with its tokens, for the in-memory directory.
-    fn meetings(&self) -> Result<Vec<(MeetingRecord, Vec<TokenRecord>)>, StoreError>;
+    /// Every meeting with its tokens, for the in-memory directory: meetings by `created_at`
+    /// then id, groups in meeting order.
+    fn meetings(&self) -> StoreFuture<'_, Vec<(MeetingRecord, Vec<TokenRecord>)>>;
     /// Creates a meeting and its tokens in one transaction; `Conflict` if the id exists.
-    fn insert_meeting(&self, meeting: &MeetingRecord, tokens: &[TokenRecord]) -> Result<(), StoreError>;
-    fn set_group_closed(&self, meeting: &MeetingId, group: &GroupId, closed: bool) -> Result<(), StoreError>;
+    fn insert_meeting<'a>(
+        &'a self,
+        meeting: &'a MeetingRecord,
+        tokens: &'a [TokenRecord],
+    ) -> StoreFuture<'a, ()>;
+    /// `NotFound` if the group does not exist.
+    fn set_group_closed<'a>(
+        &'a self,
+        meeting: &'a MeetingId,
+        group: &'a GroupId,
+        closed: bool,
+    ) -> StoreFuture<'a, ()>;
     /// Replaces every token of `token.meeting` with `token.role` (same group for a rapporteur)
     /// by `token`, in one transaction; returns the hashes it removed. `NotFound` if the meeting
     /// does not exist.
-    fn replace_token(&self, token: &TokenRecord) -> Result<Vec<TokenHash>, StoreError>;
+    fn replace_token<'a>(&'a self, token: &'a TokenRecord) -> StoreFuture<'a, Vec<TokenHash>>;
 
-    fn load_doc(&self, doc: &str) -> Result<StoredDoc, StoreError>;
-    /// Every document with a snapshot or logged updates (for `plenary doctor`).
-    fn doc_keys(&self) -> Result<Vec<String>, StoreError>;
-    /// Appends every batch in one transaction: all are durable when this returns.
-    fn append(&self, batches: &[DocAppend]) -> Result<(), StoreError>;
+    /// The document's snapshot and the updates logged after it, in append order, read
+    /// consistently (a compaction never shows half done). Empty for an unknown document.
+    fn load_doc<'a>(&'a self, doc: &'a str) -> StoreFuture<'a, StoredDoc>;
+    /// Every document with a snapshot or logged updates, sorted (for `plenary doctor`).
+    fn doc_keys(&self) -> StoreFuture<'_, Vec<String>>;
+    /// Appends every batch, the batches of all rooms, in one transaction (group commit): all
+    /// are durable when the future resolves `Ok`, none is stored when it fails. Updates of one
+    /// document are logged in the order given, batch after batch.
+    fn append(&self, batches: Vec<DocAppend>) -> StoreFuture<'_, Appended>;
     /// Replaces the document's snapshot and drops its logged updates, in one transaction.
     /// The caller guarantees `snapshot` contains every update appended so far, or (`plenary
     /// doctor --repair`) means to replace the document by it.
-    fn compact(&self, doc: &str, snapshot: &[u8]) -> Result<(), StoreError>;
+    fn compact<'a>(&'a self, doc: &'a str, snapshot: Vec<u8>) -> StoreFuture<'a, ()>;
 
     /// Sets a meeting's title and short title. `NotFound` if the meeting does not exist.
-    fn set_meeting_titles(
-        &self,
-        meeting: &MeetingId,
-        title: &str,
-        short_title: Option<&str>,
-    ) -> Result<(), StoreError>;
+    fn set_meeting_titles<'a>(
+        &'a self,
+        meeting: &'a MeetingId,
+        title: &'a str,
+        short_title: Option<&'a str>,
+    ) -> StoreFuture<'a, ()>;
     /// Sets whether a meeting's group notes are private. `NotFound` if it does not exist.
-    fn set_notes_private(&self, meeting: &MeetingId, private: bool) -> Result<(), StoreError>;
+    fn set_notes_private<'a>(&'a self, meeting: &'a MeetingId, private: bool) -> StoreFuture<'a, ()>;
     /// Sets a group's title and short title. `NotFound` if the group does not exist.
-    fn set_group_titles(
-        &self,
-        meeting: &MeetingId,
-        group: &GroupId,
-        title: &str,
-        short_title: Option<&str>,
-    ) -> Result<(), StoreError>;
+    fn set_group_titles<'a>(
+        &'a self,
+        meeting: &'a MeetingId,
+        group: &'a GroupId,
+        title: &'a str,
+        short_title: Option<&'a str>,
+    ) -> StoreFuture<'a, ()>;
     /// Adds a group at the end of the meeting with its rapporteur token, in one transaction.
     /// `NotFound` if the meeting does not exist, `Conflict` if the group does.
-    fn add_group(
-        &self,
-        meeting: &MeetingId,
-        group: &GroupRecord,
-        token: &TokenRecord,
-    ) -> Result<(), StoreError>;
-    /// Removes a meeting and every row of it (groups, tokens, documents' logs and snapshots,
-    /// versions) in one transaction. `NotFound` if it does not exist.
-    fn delete_meeting(&self, meeting: &MeetingId) -> Result<(), StoreError>;
+    fn add_group<'a>(
+        &'a self,
+        meeting: &'a MeetingId,
+        group: &'a GroupRecord,
+        token: &'a TokenRecord,
+    ) -> StoreFuture<'a, ()>;
+    /// Removes a meeting and every row of it (groups, tokens, documents' logs, snapshots and
+    /// revisions, versions) in one transaction. `NotFound` if it does not exist.
+    fn delete_meeting<'a>(&'a self, meeting: &'a MeetingId) -> StoreFuture<'a, ()>;
 
-    fn insert_version(&self, meeting: &MeetingId, version: &VersionRecord) -> Result<(), StoreError>;
-    fn versions(&self, meeting: &MeetingId) -> Result<Vec<VersionRecord>, StoreError>;
+    /// Keeps an adopted version; `Conflict` if the meeting already has one with this id.
+    fn insert_version<'a>(
+        &'a self,
+        meeting: &'a MeetingId,
+        version: &'a VersionRecord,
+    ) -> StoreFuture<'a, ()>;
+    /// The meeting's versions by `created_at` then id.
+    fn versions<'a>(&'a self, meeting: &'a MeetingId) -> StoreFuture<'a, Vec<VersionRecord>>;
 
     /// Keeps `data` (a v1 update holding the whole document) as a new revision of `doc`; returns
-    /// its id (1, 2, … per document). Stores that keep no revisions say `NotFound`.
-    fn insert_revision(
-        &self,
-        _doc: &str,
-        _created_at: &str,
-        _reason: &str,
-        _data: &[u8],
-    ) -> Result<i64, StoreError> {
-        Err(StoreError::NotFound)
-    }
-    /// The revisions of `doc`, oldest first.
-    fn revisions(&self, _doc: &str) -> Result<Vec<RevisionRecord>, StoreError> {
-        Ok(Vec::new())
-    }
+    /// its id (1, 2, … per document). A store that keeps no revisions says `NotFound`.
+    fn insert_revision<'a>(
+        &'a self,
+        doc: &'a str,
+        created_at: &'a str,
+        reason: &'a str,
+        data: Vec<u8>,
+    ) -> StoreFuture<'a, i64>;
+    /// The revisions of `doc`, oldest first (empty for a store without revisions).
+    fn revisions<'a>(&'a self, doc: &'a str) -> StoreFuture<'a, Vec<RevisionRecord>>;
     /// One revision of `doc` with its data.
-    fn revision(&self, _doc: &str, _id: i64) -> Result<Option<(RevisionRecord, Vec<u8>)>, StoreError> {
-        Ok(None)
-    }
+    fn revision<'a>(&'a self, doc: &'a str, id: i64) -> StoreFuture<'a, Option<(RevisionRecord, Vec<u8>)>>;
 }

@@ -1,9 +1,11 @@
-//! Group commit: one writer thread makes every room's updates durable, batching whatever
-//! arrived meanwhile into one transaction.
+//! Group commit: one task per process makes every room's updates durable, batching every append
+//! that arrived while the previous transaction ran into one [`Store::append`] (one transaction).
 //!
-//! Jobs run in the order they were sent, so a room that sends `append` and then `compact` gets
-//! a snapshot that includes everything it appended before. Rooms await the reply before they
-//! relay, which is the contract's durable-before-relay promise.
+//! Jobs run one at a time in the order they were sent (FIFO), so a room that sends `append` and
+//! then `compact` gets a snapshot that includes everything it appended before, and a group's
+//! append sent before the plenary's append derived from it is durable first (it is in the same
+//! transaction or an earlier one). Rooms await the reply before they relay, which is the
+//! contract's durable-before-relay promise.
 
 use super::{DocAppend, Store, StoreError};
 use crate::metrics::Metrics;
@@ -27,7 +29,7 @@ enum Job {
     },
 }
 
-/// Async handle to the writer thread. Cheap to clone.
+/// Async handle to the group-commit task. Cheap to clone.
 #[derive(Clone)]
 pub struct Persister {
     tx: mpsc::Sender<Job>,
@@ -36,13 +38,11 @@ pub struct Persister {
 pub type PersistResult = Result<(), Arc<StoreError>>;
 
 impl Persister {
-    /// Starts the writer thread; it stops when every handle is dropped, after finishing its queue.
-    pub fn start(store: Arc<dyn Store>, metrics: Arc<Metrics>) -> (Persister, std::thread::JoinHandle<()>) {
+    /// Starts the group-commit task (on the current runtime); it stops when every handle is
+    /// dropped, after finishing its queue.
+    pub fn start(store: Arc<dyn Store>, metrics: Arc<Metrics>) -> (Persister, tokio::task::JoinHandle<()>) {
         let (tx, rx) = mpsc::channel(4096);
-        let handle = std::thread::Builder::new()
-            .name("plenary-store-writer".into())
-            .spawn(move || writer_loop(store, metrics, rx))
-            .expect("spawn store writer thread");
+        let handle = tokio::spawn(writer_loop(store, metrics, rx));
         (Persister { tx }, handle)
     }
 
@@ -70,9 +70,9 @@ impl Persister {
     }
 }
 
-fn writer_loop(store: Arc<dyn Store>, metrics: Arc<Metrics>, mut rx: mpsc::Receiver<Job>) {
+async fn writer_loop(store: Arc<dyn Store>, metrics: Arc<Metrics>, mut rx: mpsc::Receiver<Job>) {
     let mut jobs = Vec::with_capacity(MAX_BATCH);
-    while let Some(first) = rx.blocking_recv() {
+    while let Some(first) = rx.recv().await {
         jobs.push(first);
         while jobs.len() < MAX_BATCH {
             match rx.try_recv() {
@@ -84,7 +84,7 @@ fn writer_loop(store: Arc<dyn Store>, metrics: Arc<Metrics>, mut rx: mpsc::Recei
         while let Some(job) = pending.next() {
             match job {
                 Job::Compact { doc, snapshot, done } => {
-                    let r = store.compact(&doc, &snapshot).map_err(Arc::new);
+                    let r = store.compact(&doc, snapshot).await.map_err(Arc::new);
                     if let Err(e) = &r {
                         tracing::error!(doc = %doc, error = %e, "compaction failed");
                     } else {
@@ -104,7 +104,7 @@ fn writer_loop(store: Arc<dyn Store>, metrics: Arc<Metrics>, mut rx: mpsc::Recei
                     }
                     let count: usize = batches.iter().map(|b| b.updates.len()).sum();
                     let started = Instant::now();
-                    let r = store.append(&batches).map_err(Arc::new);
+                    let r = store.append(batches).await.map(|_| ()).map_err(Arc::new);
                     metrics.persist_seconds.observe(started.elapsed().as_secs_f64());
                     match &r {
                         Ok(()) => {

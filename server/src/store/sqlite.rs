@@ -13,10 +13,9 @@
 //! - `versions(meeting_id, id, label, created_at, summary)`: adopted summaries, immutable.
 
 use super::*;
-use crate::config::Durability;
 use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
 use std::path::Path;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 const SCHEMA: &str = r#"
 CREATE TABLE IF NOT EXISTS settings (key TEXT PRIMARY KEY, value BLOB NOT NULL);
@@ -40,7 +39,15 @@ CREATE TABLE IF NOT EXISTS doc_revisions (
   data BLOB NOT NULL, PRIMARY KEY (doc, id));
 "#;
 
+/// The SQLite store. Every call runs on tokio's blocking pool (`spawn_blocking`), never on an
+/// async worker; the connections' mutexes order concurrent calls.
+#[derive(Clone)]
 pub struct SqliteStore {
+    db: Arc<Db>,
+}
+
+/// The connections and the synchronous queries on them.
+struct Db {
     /// Writes (documents, meetings) go through one connection...
     writer: Mutex<Connection>,
     /// ...and reads through another, which WAL lets run beside a write.
@@ -60,19 +67,14 @@ fn open(path: &Path, durability: Durability) -> Result<Connection, StoreError> {
     Ok(conn)
 }
 
-fn now_rfc3339() -> String {
-    time::OffsetDateTime::now_utc()
-        .format(&time::format_description::well_known::Rfc3339)
-        .unwrap_or_default()
-}
-
 fn lock(m: &Mutex<Connection>) -> std::sync::MutexGuard<'_, Connection> {
     // A panic while holding the lock cannot leave SQLite inconsistent (transactions roll back).
     m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 impl SqliteStore {
-    /// Opens (creating if needed) `plenary.db` in `data_dir`.
+    /// Opens (creating if needed) `plenary.db` in `data_dir`. Blocking (file I/O, schema
+    /// migration): async callers run it with `spawn_blocking`.
     pub fn open(data_dir: &Path, durability: Durability) -> Result<Self, StoreError> {
         std::fs::create_dir_all(data_dir)?;
         let path = data_dir.join("plenary.db");
@@ -81,8 +83,31 @@ impl SqliteStore {
         migrate(&writer)?;
         let reader = open(&path, durability)?;
         Ok(SqliteStore {
-            writer: Mutex::new(writer),
-            reader: Mutex::new(reader),
+            db: Arc::new(Db {
+                writer: Mutex::new(writer),
+                reader: Mutex::new(reader),
+            }),
+        })
+    }
+
+    /// [`SqliteStore::open`] on the blocking pool, for async callers.
+    pub async fn open_async(data_dir: &Path, durability: Durability) -> Result<Self, StoreError> {
+        let dir = data_dir.to_owned();
+        tokio::task::spawn_blocking(move || Self::open(&dir, durability))
+            .await
+            .map_err(|e| StoreError::Backend(format!("opening the store failed: {e}")))?
+    }
+
+    /// Runs `f` on the blocking pool.
+    fn run<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&Db) -> Result<T, StoreError> + Send + 'static,
+    ) -> StoreFuture<'static, T> {
+        let db = self.db.clone();
+        Box::pin(async move {
+            tokio::task::spawn_blocking(move || f(&db))
+                .await
+                .map_err(|e| StoreError::Backend(format!("sqlite call failed: {e}")))?
         })
     }
 }
@@ -152,7 +177,7 @@ fn parse_meeting_id(s: &str) -> Result<MeetingId, StoreError> {
     MeetingId::parse(s).map_err(|e| StoreError::Corrupt(format!("meeting id {s:?}: {e}")))
 }
 
-impl Store for SqliteStore {
+impl Db {
     fn admin_token_hash(&self) -> Result<Option<TokenHash>, StoreError> {
         let conn = lock(&self.reader);
         let v: Option<Vec<u8>> = conn
@@ -185,8 +210,9 @@ impl Store for SqliteStore {
     fn meetings(&self) -> Result<Vec<(MeetingRecord, Vec<TokenRecord>)>, StoreError> {
         let conn = lock(&self.reader);
         let mut out = Vec::new();
-        let mut stmt =
-            conn.prepare("SELECT id, title, created_at, short_title, notes_private FROM meetings ORDER BY created_at, id")?;
+        let mut stmt = conn.prepare(
+            "SELECT id, title, created_at, short_title, notes_private FROM meetings ORDER BY created_at, id",
+        )?;
         let rows = stmt.query_map([], |r| {
             Ok((
                 r.get::<_, String>(0)?,
@@ -373,19 +399,23 @@ impl Store for SqliteStore {
         Ok(rows.collect::<Result<Vec<_>, _>>()?)
     }
 
-    fn append(&self, batches: &[DocAppend]) -> Result<(), StoreError> {
+    fn append(&self, batches: &[DocAppend]) -> Result<Appended, StoreError> {
         let mut conn = lock(&self.writer);
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let mut heads = Vec::with_capacity(batches.len());
         {
             let mut stmt = tx.prepare_cached("INSERT INTO doc_updates (doc, data) VALUES (?1, ?2)")?;
             for b in batches {
+                let mut head = None;
                 for u in &b.updates {
-                    stmt.execute(params![b.doc, u])?;
+                    // `seq` is AUTOINCREMENT: never reused, so it grows across compactions.
+                    head = Some(stmt.insert(params![b.doc, u])?);
                 }
+                heads.push(head);
             }
         }
         tx.commit()?;
-        Ok(())
+        Ok(Appended { heads })
     }
 
     fn compact(&self, doc: &str, snapshot: &[u8]) -> Result<(), StoreError> {
@@ -605,6 +635,121 @@ impl Store for SqliteStore {
     }
 }
 
+impl Store for SqliteStore {
+    fn admin_token_hash(&self) -> StoreFuture<'_, Option<TokenHash>> {
+        self.run(|db| db.admin_token_hash())
+    }
+    fn set_admin_token_hash<'a>(&'a self, hash: &'a TokenHash) -> StoreFuture<'a, ()> {
+        let hash = *hash;
+        self.run(move |db| db.set_admin_token_hash(&hash))
+    }
+    fn meetings(&self) -> StoreFuture<'_, Vec<(MeetingRecord, Vec<TokenRecord>)>> {
+        self.run(|db| db.meetings())
+    }
+    fn insert_meeting<'a>(
+        &'a self,
+        meeting: &'a MeetingRecord,
+        tokens: &'a [TokenRecord],
+    ) -> StoreFuture<'a, ()> {
+        let (meeting, tokens) = (meeting.clone(), tokens.to_vec());
+        self.run(move |db| db.insert_meeting(&meeting, &tokens))
+    }
+    fn set_group_closed<'a>(
+        &'a self,
+        meeting: &'a MeetingId,
+        group: &'a GroupId,
+        closed: bool,
+    ) -> StoreFuture<'a, ()> {
+        let (meeting, group) = (meeting.clone(), group.clone());
+        self.run(move |db| db.set_group_closed(&meeting, &group, closed))
+    }
+    fn replace_token<'a>(&'a self, token: &'a TokenRecord) -> StoreFuture<'a, Vec<TokenHash>> {
+        let token = token.clone();
+        self.run(move |db| db.replace_token(&token))
+    }
+    fn load_doc<'a>(&'a self, doc: &'a str) -> StoreFuture<'a, StoredDoc> {
+        let doc = doc.to_owned();
+        self.run(move |db| db.load_doc(&doc))
+    }
+    fn doc_keys(&self) -> StoreFuture<'_, Vec<String>> {
+        self.run(|db| db.doc_keys())
+    }
+    fn append(&self, batches: Vec<DocAppend>) -> StoreFuture<'_, Appended> {
+        self.run(move |db| db.append(&batches))
+    }
+    fn compact<'a>(&'a self, doc: &'a str, snapshot: Vec<u8>) -> StoreFuture<'a, ()> {
+        let doc = doc.to_owned();
+        self.run(move |db| db.compact(&doc, &snapshot))
+    }
+    fn set_meeting_titles<'a>(
+        &'a self,
+        meeting: &'a MeetingId,
+        title: &'a str,
+        short_title: Option<&'a str>,
+    ) -> StoreFuture<'a, ()> {
+        let (meeting, title, short) = (meeting.clone(), title.to_owned(), short_title.map(str::to_owned));
+        self.run(move |db| db.set_meeting_titles(&meeting, &title, short.as_deref()))
+    }
+    fn set_notes_private<'a>(&'a self, meeting: &'a MeetingId, private: bool) -> StoreFuture<'a, ()> {
+        let meeting = meeting.clone();
+        self.run(move |db| db.set_notes_private(&meeting, private))
+    }
+    fn set_group_titles<'a>(
+        &'a self,
+        meeting: &'a MeetingId,
+        group: &'a GroupId,
+        title: &'a str,
+        short_title: Option<&'a str>,
+    ) -> StoreFuture<'a, ()> {
+        let (meeting, group) = (meeting.clone(), group.clone());
+        let (title, short) = (title.to_owned(), short_title.map(str::to_owned));
+        self.run(move |db| db.set_group_titles(&meeting, &group, &title, short.as_deref()))
+    }
+    fn add_group<'a>(
+        &'a self,
+        meeting: &'a MeetingId,
+        group: &'a GroupRecord,
+        token: &'a TokenRecord,
+    ) -> StoreFuture<'a, ()> {
+        let (meeting, group, token) = (meeting.clone(), group.clone(), token.clone());
+        self.run(move |db| db.add_group(&meeting, &group, &token))
+    }
+    fn delete_meeting<'a>(&'a self, meeting: &'a MeetingId) -> StoreFuture<'a, ()> {
+        let meeting = meeting.clone();
+        self.run(move |db| db.delete_meeting(&meeting))
+    }
+    fn insert_version<'a>(
+        &'a self,
+        meeting: &'a MeetingId,
+        version: &'a VersionRecord,
+    ) -> StoreFuture<'a, ()> {
+        let (meeting, version) = (meeting.clone(), version.clone());
+        self.run(move |db| db.insert_version(&meeting, &version))
+    }
+    fn versions<'a>(&'a self, meeting: &'a MeetingId) -> StoreFuture<'a, Vec<VersionRecord>> {
+        let meeting = meeting.clone();
+        self.run(move |db| db.versions(&meeting))
+    }
+    fn insert_revision<'a>(
+        &'a self,
+        doc: &'a str,
+        created_at: &'a str,
+        reason: &'a str,
+        data: Vec<u8>,
+    ) -> StoreFuture<'a, i64> {
+        let (doc, created_at, reason) = (doc.to_owned(), created_at.to_owned(), reason.to_owned());
+        self.run(move |db| db.insert_revision(&doc, &created_at, &reason, &data))
+    }
+    fn revisions<'a>(&'a self, doc: &'a str) -> StoreFuture<'a, Vec<RevisionRecord>> {
+        let doc = doc.to_owned();
+        self.run(move |db| db.revisions(&doc))
+    }
+    fn revision<'a>(&'a self, doc: &'a str, id: i64) -> StoreFuture<'a, Option<(RevisionRecord, Vec<u8>)>> {
+        let doc = doc.to_owned();
+        self.run(move |db| db.revision(&doc, id))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -631,8 +776,8 @@ mod tests {
         }
     }
 
-    #[test]
-    fn meetings_and_tokens_round_trip_and_conflict() {
+    #[tokio::test]
+    async fn meetings_and_tokens_round_trip_and_conflict() {
         let (_d, s) = store();
         let m = meeting("m1");
         let t = TokenRecord {
@@ -640,17 +785,21 @@ mod tests {
             meeting: m.id.clone(),
             role: Role::Rapporteur("g1".into()),
         };
-        s.insert_meeting(&m, std::slice::from_ref(&t)).unwrap();
-        assert!(matches!(s.insert_meeting(&m, &[]), Err(StoreError::Conflict)));
-        let all = s.meetings().unwrap();
+        s.insert_meeting(&m, std::slice::from_ref(&t)).await.unwrap();
+        assert!(matches!(
+            s.insert_meeting(&m, &[]).await,
+            Err(StoreError::Conflict)
+        ));
+        let all = s.meetings().await.unwrap();
         assert_eq!(all, vec![(m.clone(), vec![t])]);
         s.set_group_closed(&m.id, &GroupId::parse("g1").unwrap(), true)
+            .await
             .unwrap();
-        assert!(s.meetings().unwrap()[0].0.groups[0].closed);
+        assert!(s.meetings().await.unwrap()[0].0.groups[0].closed);
     }
 
-    #[test]
-    fn replacing_a_token_removes_only_that_role_and_survives_a_reopen() {
+    #[tokio::test]
+    async fn replacing_a_token_removes_only_that_role_and_survives_a_reopen() {
         let (d, s) = store();
         let m = meeting("m1");
         let rec = |t: &str, role: Role| TokenRecord {
@@ -666,16 +815,18 @@ mod tests {
                 rec("rap", Role::Rapporteur("g1".into())),
             ],
         )
+        .await
         .unwrap();
-        let old = s.replace_token(&rec("part2", Role::Participant)).unwrap();
+        let old = s.replace_token(&rec("part2", Role::Participant)).await.unwrap();
         assert_eq!(old, vec![TokenHash::of("part")]);
         let old = s
             .replace_token(&rec("rap2", Role::Rapporteur("g1".into())))
+            .await
             .unwrap();
         assert_eq!(old, vec![TokenHash::of("rap")]);
         drop(s);
         let s = SqliteStore::open(d.path(), Durability::Process).unwrap();
-        let mut hashes: Vec<_> = s.meetings().unwrap()[0].1.iter().map(|t| t.hash).collect();
+        let mut hashes: Vec<_> = s.meetings().await.unwrap()[0].1.iter().map(|t| t.hash).collect();
         hashes.sort_by_key(|h| h.0);
         let mut want = vec![
             TokenHash::of("mod"),
@@ -689,18 +840,19 @@ mod tests {
             meeting: MeetingId::parse("nope").unwrap(),
             role: Role::Moderator,
         };
-        assert!(matches!(s.replace_token(&other), Err(StoreError::NotFound)));
+        assert!(matches!(s.replace_token(&other).await, Err(StoreError::NotFound)));
     }
 
-    #[test]
-    fn updates_append_in_order_and_compaction_replaces_the_log() {
+    #[tokio::test]
+    async fn updates_append_in_order_and_compaction_replaces_the_log() {
         let (_d, s) = store();
-        s.append(&[DocAppend {
+        s.append(vec![DocAppend {
             doc: "m/g".into(),
             updates: vec![vec![1], vec![2]],
         }])
+        .await
         .unwrap();
-        s.append(&[
+        s.append(vec![
             DocAppend {
                 doc: "m/h".into(),
                 updates: vec![vec![9]],
@@ -710,14 +862,15 @@ mod tests {
                 updates: vec![vec![3]],
             },
         ])
+        .await
         .unwrap();
-        let d = s.load_doc("m/g").unwrap();
+        let d = s.load_doc("m/g").await.unwrap();
         assert_eq!(d.updates, vec![vec![1], vec![2], vec![3]]);
         assert!(d.snapshot.is_none());
-        s.compact("m/g", &[7, 7]).unwrap();
-        let d = s.load_doc("m/g").unwrap();
+        s.compact("m/g", vec![7, 7]).await.unwrap();
+        let d = s.load_doc("m/g").await.unwrap();
         assert_eq!(d.snapshot, Some(vec![7, 7]));
         assert!(d.updates.is_empty());
-        assert_eq!(s.load_doc("m/h").unwrap().updates, vec![vec![9]]);
+        assert_eq!(s.load_doc("m/h").await.unwrap().updates, vec![vec![9]]);
     }
 }

@@ -1,0 +1,279 @@
+//! The store boundary: every backend keeps the promises of `Store` (the conformance suite in
+//! `plenary_server::store::conformance`), the in-memory store's test controls do what they say,
+//! and the persister commits in groups, in order, durable before it answers.
+//!
+//! A backend is one test that builds it and calls [`suite`]. PostgreSQL joins with a case that
+//! runs when `PLENARY_TEST_PG_URL` is set (and says it skipped when it is not).
+
+use plenary_server::metrics::Metrics;
+use plenary_server::store::memory::MemoryStore;
+use plenary_server::store::persister::Persister;
+use plenary_server::store::sqlite::SqliteStore;
+use plenary_server::store::{conformance, DocAppend, Durability, Store, StoreError};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Every promise of `Store`, checked on `store`.
+async fn suite(store: Arc<dyn Store>) {
+    conformance::run_all(store).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn memory_store_keeps_every_promise() {
+    suite(Arc::new(MemoryStore::new())).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_store_keeps_every_promise() {
+    let dir = tempfile::tempdir().unwrap();
+    suite(Arc::new(
+        SqliteStore::open(dir.path(), Durability::Process).unwrap(),
+    ))
+    .await;
+    // and once more on the same file, reopened with the other durability: nothing of the
+    // first run gets in the way
+    suite(Arc::new(
+        SqliteStore::open(dir.path(), Durability::Power).unwrap(),
+    ))
+    .await;
+}
+
+/// Resolves `fut` or fails the test after a generous deadline (never a timing assertion: a
+/// hang shows up as a failure instead of a stuck run).
+async fn within<T>(what: &str, fut: impl std::future::Future<Output = T>) -> T {
+    match tokio::time::timeout(Duration::from_secs(20), fut).await {
+        Ok(v) => v,
+        Err(_) => panic!("{what}: did not happen within 20 s"),
+    }
+}
+
+fn batch(doc: &str, u: &[u8]) -> DocAppend {
+    DocAppend {
+        doc: doc.into(),
+        updates: vec![u.to_vec()],
+    }
+}
+
+#[tokio::test]
+async fn a_held_append_is_neither_resolved_nor_visible_until_released() {
+    let store = Arc::new(MemoryStore::new());
+    store.hold_appends();
+    let s = store.clone();
+    let append = tokio::spawn(async move { s.append(vec![batch("m/g", b"1")]).await });
+    within("the append reaches the gate", store.wait_pending_appends(1)).await;
+    assert_eq!(store.pending_appends(), 1);
+    assert!(
+        store.load_doc("m/g").await.unwrap().updates.is_empty(),
+        "not stored while held"
+    );
+    tokio::task::yield_now().await;
+    assert!(!append.is_finished(), "the append resolved while held");
+    store.release_appends();
+    let r = within("the released append", append).await.unwrap().unwrap();
+    assert_eq!(r.heads, vec![Some(1)]);
+    assert_eq!(store.load_doc("m/g").await.unwrap().updates, vec![b"1".to_vec()]);
+    assert_eq!(store.pending_appends(), 0);
+}
+
+#[tokio::test]
+async fn held_appends_commit_in_call_order_and_a_dropped_one_stores_nothing() {
+    let store = Arc::new(MemoryStore::new());
+    store.hold_appends();
+    let mut tasks = Vec::new();
+    for (n, doc) in ["m/a", "m/b", "m/c"].into_iter().enumerate() {
+        let s = store.clone();
+        tasks.push(tokio::spawn(
+            async move { s.append(vec![batch(doc, b"x")]).await },
+        ));
+        within("queued", store.wait_pending_appends(n + 1)).await;
+    }
+    // a caller that gives up on its append (its future dropped while held) leaves nothing
+    let dropped = tasks.remove(1);
+    dropped.abort();
+    let _ = dropped.await;
+    within("the dropped append leaves", async {
+        while store.pending_appends() != 2 {
+            tokio::task::yield_now().await;
+        }
+    })
+    .await;
+    store.release_appends();
+    for t in tasks {
+        within("released", t).await.unwrap().unwrap();
+    }
+    let order: Vec<Vec<String>> = store
+        .committed_appends()
+        .iter()
+        .map(|tx| tx.iter().map(|b| b.doc.clone()).collect())
+        .collect();
+    assert_eq!(order, vec![vec!["m/a".to_string()], vec!["m/c".to_string()]]);
+    assert!(store.load_doc("m/b").await.unwrap().updates.is_empty());
+}
+
+#[tokio::test]
+async fn an_injected_failure_fails_the_next_append_whole_and_only_it() {
+    let store = MemoryStore::new();
+    store.fail_next_appends(1);
+    let r = store.append(vec![batch("m/a", b"1"), batch("m/b", b"2")]).await;
+    assert!(matches!(r, Err(StoreError::Unavailable(_))), "{r:?}");
+    assert!(
+        store.load_doc("m/a").await.unwrap().updates.is_empty(),
+        "nothing of it is stored"
+    );
+    assert!(
+        store.load_doc("m/b").await.unwrap().updates.is_empty(),
+        "nothing of it is stored"
+    );
+    assert!(store.committed_appends().is_empty());
+    store
+        .append(vec![batch("m/a", b"3")])
+        .await
+        .expect("the next one commits");
+    assert_eq!(store.load_doc("m/a").await.unwrap().updates, vec![b"3".to_vec()]);
+}
+
+/// The persister with a memory store behind it.
+fn persister() -> (
+    Arc<MemoryStore>,
+    Arc<Metrics>,
+    Persister,
+    tokio::task::JoinHandle<()>,
+) {
+    let store = Arc::new(MemoryStore::new());
+    let metrics = Arc::new(Metrics::new());
+    let (p, task) = Persister::start(store.clone(), metrics.clone());
+    (store, metrics, p, task)
+}
+
+fn docs_per_transaction(store: &MemoryStore) -> Vec<Vec<String>> {
+    store
+        .committed_appends()
+        .iter()
+        .map(|tx| tx.iter().map(|b| b.doc.clone()).collect())
+        .collect()
+}
+
+#[tokio::test]
+async fn the_persister_answers_only_once_the_append_is_durable() {
+    let (store, _, p, _task) = persister();
+    store.hold_appends();
+    let mut done = p.append("m/g".into(), vec![b"1".to_vec()]).await;
+    within("the append reaches the store", store.wait_pending_appends(1)).await;
+    tokio::task::yield_now().await;
+    assert!(
+        matches!(
+            done.try_recv(),
+            Err(tokio::sync::oneshot::error::TryRecvError::Empty)
+        ),
+        "answered before the store committed"
+    );
+    store.release_appends();
+    within("answered", done).await.unwrap().unwrap();
+    assert_eq!(store.load_doc("m/g").await.unwrap().updates, vec![b"1".to_vec()]);
+}
+
+#[tokio::test]
+async fn the_persister_folds_every_append_that_arrived_meanwhile_into_one_transaction() {
+    let (store, metrics, p, _task) = persister();
+    store.hold_appends();
+    let first = p.append("m/a".into(), vec![b"a1".to_vec()]).await;
+    within("the first transaction runs", store.wait_pending_appends(1)).await;
+    // arrive while the first transaction runs: one transaction after it, in arrival order
+    let mut later = Vec::new();
+    for (doc, u) in [("m/b", "b1"), ("m/plenary", "p1"), ("m/b", "b2")] {
+        later.push(p.append(doc.into(), vec![u.as_bytes().to_vec()]).await);
+    }
+    store.release_appends();
+    within("first", first).await.unwrap().unwrap();
+    for rx in later {
+        within("later", rx).await.unwrap().unwrap();
+    }
+    assert_eq!(
+        docs_per_transaction(&store),
+        vec![vec!["m/a"], vec!["m/b", "m/plenary", "m/b"]]
+    );
+    assert_eq!(
+        store.load_doc("m/b").await.unwrap().updates,
+        vec![b"b1".to_vec(), b"b2".to_vec()]
+    );
+    assert_eq!(metrics.persist_transactions.get(), 2);
+    assert_eq!(metrics.updates_persisted.get(), 4);
+}
+
+#[tokio::test]
+async fn a_compaction_runs_after_the_appends_sent_before_it_and_before_those_after() {
+    let (store, metrics, p, _task) = persister();
+    store.hold_appends();
+    let a1 = p.append("m/a".into(), vec![b"a1".to_vec()]).await;
+    within("the first transaction runs", store.wait_pending_appends(1)).await;
+    let b1 = p.append("m/b".into(), vec![b"b1".to_vec()]).await;
+    let snap = p.compact("m/b".into(), b"S".to_vec()).await;
+    let b2 = p.append("m/b".into(), vec![b"b2".to_vec()]).await;
+    store.release_appends();
+    for rx in [a1, b1, snap, b2] {
+        within("answered", rx).await.unwrap().unwrap();
+    }
+    let b = store.load_doc("m/b").await.unwrap();
+    assert_eq!(b.snapshot.as_deref(), Some(&b"S"[..]), "compacted");
+    assert_eq!(
+        b.updates,
+        vec![b"b2".to_vec()],
+        "b1 before the snapshot, b2 after it"
+    );
+    assert_eq!(
+        docs_per_transaction(&store),
+        vec![vec!["m/a"], vec!["m/b"], vec!["m/b"]],
+        "the compaction splits the appends around it"
+    );
+    assert_eq!(metrics.compactions.get(), 1);
+}
+
+#[tokio::test]
+async fn a_failed_transaction_fails_each_of_its_appends_and_the_next_one_commits() {
+    let (store, metrics, p, _task) = persister();
+    store.fail_next_appends(1);
+    // sent before the persister task first runs (this runtime has one thread and nothing here
+    // yields): one transaction
+    let mut failed = Vec::new();
+    for doc in ["m/a", "m/b", "m/c"] {
+        failed.push(p.append(doc.into(), vec![b"x".to_vec()]).await);
+    }
+    for rx in failed {
+        let r = within("answered", rx).await.unwrap();
+        assert!(
+            matches!(
+                r.as_ref().map_err(|e| e.as_ref()),
+                Err(StoreError::Unavailable(_))
+            ),
+            "{r:?}"
+        );
+    }
+    let ok = p.append("m/a".into(), vec![b"y".to_vec()]).await;
+    within("answered", ok).await.unwrap().unwrap();
+    assert_eq!(store.load_doc("m/a").await.unwrap().updates, vec![b"y".to_vec()]);
+    assert!(store.load_doc("m/b").await.unwrap().updates.is_empty());
+    assert_eq!(
+        metrics.persist_transactions.get(),
+        1,
+        "only the committed one counts"
+    );
+    assert_eq!(metrics.updates_persisted.get(), 1);
+}
+
+#[tokio::test]
+async fn the_persister_finishes_its_queue_when_the_last_handle_is_dropped() {
+    let (store, _, p, task) = persister();
+    store.hold_appends();
+    let a = p.append("m/a".into(), vec![b"1".to_vec()]).await;
+    within("running", store.wait_pending_appends(1)).await;
+    let b = p.append("m/a".into(), vec![b"2".to_vec()]).await;
+    drop(p);
+    store.release_appends();
+    within("the task ends", task).await.unwrap();
+    within("a", a).await.unwrap().unwrap();
+    within("b", b).await.unwrap().unwrap();
+    assert_eq!(
+        store.load_doc("m/a").await.unwrap().updates,
+        vec![b"1".to_vec(), b"2".to_vec()]
+    );
+}
