@@ -76,6 +76,8 @@ echo "PostgreSQL at $PLENARY_TEST_PG_URL"
 run_stage "cargo test (unit + integration)" cargo test --release --workspace --locked
 export PLENARY_BIN="$ROOT/target/release/plenary"
 run_stage "Node interop (yjs + y-websocket)" bash tests/interop/run.sh --all
+run_stage "Node interop on PostgreSQL (sync, durability, manage)" env PLENARY_TEST_STORE="$PLENARY_TEST_PG_URL" \
+  bash tests/interop/run.sh tests/interop/sync.test.mjs tests/interop/durability.test.mjs tests/interop/manage.test.mjs
 run_stage "browser (chromium + playwright-core)" bash web-client/e2e/run.sh
 run_stage "load generator smoke" bash bench/smoke.sh
 run_stage "fuzz: update validator (60 s)" bash protocol/fuzz/run.sh validate_update 60

@@ -94,3 +94,34 @@ pub async fn copy(from: &dyn Store, to: &dyn Store) -> Result<Copied, CopyError>
     }
     Ok(copied)
 }
+
+/// `plenary migrate --from-data-dir DIR --to URL`.
+pub async fn run(args: &crate::config::MigrateArgs) -> anyhow::Result<()> {
+    use anyhow::Context;
+    let db = args.from_data_dir.join("plenary.db");
+    if !db.exists() {
+        anyhow::bail!("no embedded store in {} (no plenary.db)", args.from_data_dir.display());
+    }
+    if !super::is_postgres_url(&args.to) {
+        anyhow::bail!("--to must be a PostgreSQL URL (postgres://USER@HOST:PORT/DB)");
+    }
+    let from = crate::store::sqlite::SqliteStore::open_async(&args.from_data_dir, crate::store::Durability::Process)
+        .await
+        .with_context(|| format!("opening the store in {}", args.from_data_dir.display()))?;
+    let to = super::PostgresStore::open(&args.to)
+        .await
+        .context("opening the PostgreSQL store (--to)")?;
+    let c = copy(&from, &to).await?;
+    println!(
+        "copied {} meetings ({} tokens), {} documents ({} snapshots, {} updates), {} versions, {} revisions{}",
+        c.meetings,
+        c.tokens,
+        c.documents,
+        c.snapshots,
+        c.updates,
+        c.versions,
+        c.revisions,
+        if c.admin_token { ", the admin token" } else { "" }
+    );
+    Ok(())
+}

@@ -1,5 +1,7 @@
 //! The PostgreSQL store (`--store postgres://…`): several nodes on one database (issue 13).
 //!
+//! - [`PostgresStore`]: the [`crate::store::Store`] trait on PostgreSQL (group commit, heads).
+//! - [`import`]: `plenary migrate`, a copy of the embedded store into PostgreSQL.
 //! - [`schema`]: tables and versioned migrations, applied at start under an advisory lock.
 //! - [`doorbell`]: rings between nodes after a commit (NOTIFY/LISTEN behind a small trait).
 //! - [`testing`]: throwaway databases for the tests (`PLENARY_TEST_PG_URL`).
@@ -10,8 +12,12 @@
 //! the synchronous standbys, when the server has any) before anything is relayed.
 
 pub mod doorbell;
+pub mod import;
 pub mod schema;
+mod store;
 pub mod testing;
+
+pub use store::PostgresStore;
 
 use std::str::FromStr;
 use std::time::Duration;
@@ -81,4 +87,23 @@ pub async fn connect(config: &tokio_postgres::Config) -> Result<tokio_postgres::
         }
     });
     Ok(client)
+}
+
+/// Key of the advisory lock a node holds from opening the store until it has seeded it (admin
+/// token, demo meeting), so that nodes starting together seed once.
+const STARTUP_LOCK: i64 = 0x706c_656e_6172_7a;
+
+/// A session-level advisory lock on a connection of its own; released when dropped (the
+/// session ends).
+pub struct StartupLock(#[allow(dead_code)] tokio_postgres::Client);
+
+impl StartupLock {
+    pub async fn acquire(url: &str) -> Result<Self, String> {
+        let config = client_config(url)?;
+        let c = connect(&config).await.map_err(|e| format!("PostgreSQL: {e}"))?;
+        c.execute("SELECT pg_advisory_lock($1)", &[&STARTUP_LOCK])
+            .await
+            .map_err(|e| format!("PostgreSQL: {e}"))?;
+        Ok(StartupLock(c))
+    }
 }

@@ -724,6 +724,10 @@ impl Store for PostgresStore {
     fn revision<'a>(&'a self, doc: &'a str, id: i64) -> StoreFuture<'a, Option<(RevisionRecord, Vec<u8>)>> {
         Box::pin(self.revision_now(doc, id))
     }
+
+    fn health(&self) -> StoreFuture<'_, ()> {
+        Box::pin(self.ping())
+    }
 }
 
 #[cfg(test)]
