@@ -48,13 +48,13 @@ function psqlBinary () {
 }
 
 /** The `--store` URL for a server on `dataDir`: a database made for it on first use. */
-export function storeFor (dataDir) {
-  if (!TEST_STORE) return null
+export function storeFor (dataDir, admin = TEST_STORE) {
+  if (!admin) return null
   let url = storeOfDataDir.get(dataDir)
   if (!url) {
     const db = `plenary_interop_${process.pid}_${storeOfDataDir.size}_${randomBytes(3).toString('hex')}`
-    execFileSync(psqlBinary(), [TEST_STORE, '-qXc', `CREATE DATABASE ${db}`], { stdio: ['ignore', 'ignore', 'inherit'] })
-    const u = new URL(TEST_STORE)
+    execFileSync(psqlBinary(), [admin, '-qXc', `CREATE DATABASE ${db}`], { stdio: ['ignore', 'ignore', 'inherit'] })
+    const u = new URL(admin)
     u.pathname = `/${db}`
     url = u.toString()
     storeOfDataDir.set(dataDir, url)

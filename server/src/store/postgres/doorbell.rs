@@ -104,11 +104,20 @@ pub fn decode(payload: &str) -> Result<Rings, String> {
     let r: Rings = serde_json::from_str(payload).map_err(|e| format!("doorbell payload: {e}"))?;
     for ring in &r.rings {
         if ring.first < 1 || ring.last < ring.first {
-            return Err(format!("doorbell ring {}..{} of {}", ring.first, ring.last, ring.doc));
+            return Err(format!(
+                "doorbell ring {}..{} of {}",
+                ring.first, ring.last, ring.doc
+            ));
         }
         if let Some(us) = &ring.updates {
             if us.len() as i64 != ring.last - ring.first + 1 {
-                return Err(format!("doorbell ring of {} has {} updates for {}..{}", ring.doc, us.len(), ring.first, ring.last));
+                return Err(format!(
+                    "doorbell ring of {} has {} updates for {}..{}",
+                    ring.doc,
+                    us.len(),
+                    ring.first,
+                    ring.last
+                ));
             }
         }
     }
@@ -200,38 +209,38 @@ async fn listen(config: tokio_postgres::Config, heard: broadcast::Sender<Heard>)
                 let mut messages =
                     futures_util::stream::poll_fn(move |cx| connection.poll_message(cx)).boxed();
                 {
-                let sql = format!("LISTEN {CHANNEL}");
-                let listen = client.batch_execute(&sql);
-                // The LISTEN completes only while the connection is polled.
-                let mut listen = std::pin::pin!(listen);
-                let mut listening = false;
-                loop {
-                    tokio::select! {
-                        r = &mut listen, if !listening => {
-                            if let Err(e) = r {
-                                tracing::warn!(error = %e, "doorbell: LISTEN failed");
-                                break;
-                            }
-                            listening = true;
-                            backoff = std::time::Duration::from_millis(100);
-                            let _ = heard.send(Heard::Resync);
-                        }
-                        m = messages.next() => match m {
-                            Some(Ok(tokio_postgres::AsyncMessage::Notification(n))) => {
-                                match decode(n.payload()) {
-                                    Ok(r) => { let _ = heard.send(Heard::Rings(r)); }
-                                    Err(e) => tracing::warn!(error = %e, "doorbell: bad payload"),
+                    let sql = format!("LISTEN {CHANNEL}");
+                    let listen = client.batch_execute(&sql);
+                    // The LISTEN completes only while the connection is polled.
+                    let mut listen = std::pin::pin!(listen);
+                    let mut listening = false;
+                    loop {
+                        tokio::select! {
+                            r = &mut listen, if !listening => {
+                                if let Err(e) = r {
+                                    tracing::warn!(error = %e, "doorbell: LISTEN failed");
+                                    break;
                                 }
+                                listening = true;
+                                backoff = std::time::Duration::from_millis(100);
+                                let _ = heard.send(Heard::Resync);
                             }
-                            Some(Ok(_)) => {}
-                            Some(Err(e)) => {
-                                tracing::warn!(error = %e, "doorbell: listening session lost");
-                                break;
+                            m = messages.next() => match m {
+                                Some(Ok(tokio_postgres::AsyncMessage::Notification(n))) => {
+                                    match decode(n.payload()) {
+                                        Ok(r) => { let _ = heard.send(Heard::Rings(r)); }
+                                        Err(e) => tracing::warn!(error = %e, "doorbell: bad payload"),
+                                    }
+                                }
+                                Some(Ok(_)) => {}
+                                Some(Err(e)) => {
+                                    tracing::warn!(error = %e, "doorbell: listening session lost");
+                                    break;
+                                }
+                                None => break,
                             }
-                            None => break,
                         }
                     }
-                }
                 }
                 drop(client);
             }
@@ -290,7 +299,9 @@ mod tests {
 
     #[test]
     fn many_rings_split_into_payloads_under_the_limit() {
-        let rings: Vec<Ring> = (0..400).map(|i| ring(&format!("meeting-{i}/group"), i + 1, &[b"0123456789"])).collect();
+        let rings: Vec<Ring> = (0..400)
+            .map(|i| ring(&format!("meeting-{i}/group"), i + 1, &[b"0123456789"]))
+            .collect();
         let payloads = encode("n", rings.clone());
         assert!(payloads.len() > 1);
         let mut back = Vec::new();
@@ -306,7 +317,10 @@ mod tests {
         let r = ring("m/g", 5, &[b"5", b"6", b"7"]);
         assert_eq!(on_ring(7, &r), Next::Stale);
         assert_eq!(on_ring(9, &r), Next::Stale);
-        assert_eq!(on_ring(4, &r), Next::Apply(vec![b"5".to_vec(), b"6".to_vec(), b"7".to_vec()]));
+        assert_eq!(
+            on_ring(4, &r),
+            Next::Apply(vec![b"5".to_vec(), b"6".to_vec(), b"7".to_vec()])
+        );
         assert_eq!(on_ring(5, &r), Next::Apply(vec![b"6".to_vec(), b"7".to_vec()]));
         assert_eq!(on_ring(2, &r), Next::Fetch { after: 2, upto: 7 });
         let bare = Ring { updates: None, ..r };
@@ -317,12 +331,16 @@ mod tests {
     fn malformed_rings_are_refused() {
         assert!(decode("{").is_err());
         assert!(decode(r#"{"node":"n","rings":[{"doc":"m/g","first":3,"last":2}]}"#).is_err());
-        assert!(decode(r#"{"node":"n","rings":[{"doc":"m/g","first":1,"last":2,"updates":["eA=="]}]}"#).is_err());
+        assert!(
+            decode(r#"{"node":"n","rings":[{"doc":"m/g","first":1,"last":2,"updates":["eA=="]}]}"#).is_err()
+        );
     }
 
     #[tokio::test]
     async fn a_ring_from_one_node_is_heard_by_another() {
-        let Some(admin) = super::super::testing::test_url() else { return };
+        let Some(admin) = super::super::testing::test_url() else {
+            return;
+        };
         let url = super::super::testing::fresh_database(&admin).await.expect("db");
         let pool_a = super::super::pool(&url).expect("pool");
         let pool_b = super::super::pool(&url).expect("pool");
@@ -331,10 +349,14 @@ mod tests {
         let mut heard = b.subscribe();
         let deadline = std::time::Duration::from_secs(20);
         // b's LISTEN is up once it says Resync.
-        let first = tokio::time::timeout(deadline, heard.recv()).await.expect("resync in time");
+        let first = tokio::time::timeout(deadline, heard.recv())
+            .await
+            .expect("resync in time");
         assert_eq!(first.expect("recv"), Heard::Resync);
         a.ring(vec![ring("m/g", 1, &[b"u"])]).await.expect("ring");
-        let got = tokio::time::timeout(deadline, heard.recv()).await.expect("ring in time");
+        let got = tokio::time::timeout(deadline, heard.recv())
+            .await
+            .expect("ring in time");
         assert_eq!(
             got.expect("recv"),
             Heard::Rings(Rings {

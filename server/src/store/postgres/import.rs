@@ -87,7 +87,8 @@ pub async fn copy(from: &dyn Store, to: &dyn Store) -> Result<Copied, CopyError>
         }
         for r in from.revisions(doc).await? {
             if let Some((rec, data)) = from.revision(doc, r.id).await? {
-                to.insert_revision(doc, &rec.created_at, &rec.reason, data).await?;
+                to.insert_revision(doc, &rec.created_at, &rec.reason, data)
+                    .await?;
                 copied.revisions += 1;
             }
         }
@@ -100,14 +101,18 @@ pub async fn run(args: &crate::config::MigrateArgs) -> anyhow::Result<()> {
     use anyhow::Context;
     let db = args.from_data_dir.join("plenary.db");
     if !db.exists() {
-        anyhow::bail!("no embedded store in {} (no plenary.db)", args.from_data_dir.display());
+        anyhow::bail!(
+            "no embedded store in {} (no plenary.db)",
+            args.from_data_dir.display()
+        );
     }
     if !super::is_postgres_url(&args.to) {
         anyhow::bail!("--to must be a PostgreSQL URL (postgres://USER@HOST:PORT/DB)");
     }
-    let from = crate::store::sqlite::SqliteStore::open_async(&args.from_data_dir, crate::store::Durability::Process)
-        .await
-        .with_context(|| format!("opening the store in {}", args.from_data_dir.display()))?;
+    let from =
+        crate::store::sqlite::SqliteStore::open_async(&args.from_data_dir, crate::store::Durability::Process)
+            .await
+            .with_context(|| format!("opening the store in {}", args.from_data_dir.display()))?;
     let to = super::PostgresStore::open(&args.to)
         .await
         .context("opening the PostgreSQL store (--to)")?;

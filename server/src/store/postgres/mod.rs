@@ -79,7 +79,9 @@ pub fn pool(url: &str) -> Result<deadpool_postgres::Pool, String> {
 
 /// One connection outside the pool (migrations, tests); its connection task runs on the
 /// current runtime until the client is dropped.
-pub async fn connect(config: &tokio_postgres::Config) -> Result<tokio_postgres::Client, tokio_postgres::Error> {
+pub async fn connect(
+    config: &tokio_postgres::Config,
+) -> Result<tokio_postgres::Client, tokio_postgres::Error> {
     let (client, connection) = config.connect(tokio_postgres::NoTls).await?;
     tokio::spawn(async move {
         if let Err(e) = connection.await {

@@ -101,9 +101,7 @@ const MIGRATION_LOCK: i64 = 0x706c_656e_6172_79;
 pub enum SchemaError {
     #[error("{0}")]
     Db(#[from] tokio_postgres::Error),
-    #[error(
-        "the database's schema is version {found}, newer than this binary's {known}: upgrade plenary"
-    )]
+    #[error("the database's schema is version {found}, newer than this binary's {known}: upgrade plenary")]
     TooNew { found: i32, known: i32 },
 }
 
@@ -133,7 +131,10 @@ async fn apply<C: GenericClient>(tx: &C, migrations: &[Migration]) -> Result<Vec
     let current: i32 = row.get(0);
     let known = migrations.last().map_or(0, |m| m.version);
     if current > known {
-        return Err(SchemaError::TooNew { found: current, known });
+        return Err(SchemaError::TooNew {
+            found: current,
+            known,
+        });
     }
     let mut applied = Vec::new();
     for m in migrations.iter().filter(|m| m.version > current) {
@@ -155,7 +156,9 @@ mod tests {
 
     async fn fresh() -> Option<tokio_postgres::Config> {
         let admin = testing::test_url()?;
-        let url = testing::fresh_database(&admin).await.expect("create a test database");
+        let url = testing::fresh_database(&admin)
+            .await
+            .expect("create a test database");
         Some(client_config(&url).expect("test URL"))
     }
 
@@ -221,9 +224,12 @@ mod tests {
         let Some(config) = fresh().await else { return };
         let mut c = connect(&config).await.expect("connect");
         migrate(&mut c).await.expect("migrate");
-        c.execute("INSERT INTO schema_migrations (version, name) VALUES (99, 'future')", &[])
-            .await
-            .expect("insert");
+        c.execute(
+            "INSERT INTO schema_migrations (version, name) VALUES (99, 'future')",
+            &[],
+        )
+        .await
+        .expect("insert");
         let e = migrate(&mut c).await.expect_err("refused");
         assert!(matches!(e, SchemaError::TooNew { found: 99, known: 1 }), "{e}");
         let n: i64 = c
@@ -239,8 +245,16 @@ mod tests {
         let Some(config) = fresh().await else { return };
         let mut c = connect(&config).await.expect("connect");
         let broken = [
-            Migration { version: 1, name: "ok", sql: "CREATE TABLE a (x INT)" },
-            Migration { version: 2, name: "broken", sql: "CREATE TABLE b (x NO_SUCH_TYPE)" },
+            Migration {
+                version: 1,
+                name: "ok",
+                sql: "CREATE TABLE a (x INT)",
+            },
+            Migration {
+                version: 2,
+                name: "broken",
+                sql: "CREATE TABLE b (x NO_SUCH_TYPE)",
+            },
         ];
         let tx = c.transaction().await.expect("begin");
         assert!(apply(&tx, &broken).await.is_err());

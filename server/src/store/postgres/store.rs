@@ -185,7 +185,10 @@ impl PostgresStore {
             .await
             .map_err(db_err)?;
         let tokens = tx
-            .query("SELECT meeting_id, hash, role, group_id FROM tokens ORDER BY meeting_id, hash", &[])
+            .query(
+                "SELECT meeting_id, hash, role, group_id FROM tokens ORDER BY meeting_id, hash",
+                &[],
+            )
             .await
             .map_err(db_err)?;
         tx.commit().await.map_err(db_err)?;
@@ -234,7 +237,13 @@ impl PostgresStore {
             .execute(
                 "INSERT INTO meetings (id, title, created_at, short_title, notes_private)
                  VALUES ($1, $2, $3, $4, $5) ON CONFLICT (id) DO NOTHING",
-                &[&m.id.as_str(), &m.title, &m.created_at, &m.short_title, &m.notes_private],
+                &[
+                    &m.id.as_str(),
+                    &m.title,
+                    &m.created_at,
+                    &m.short_title,
+                    &m.notes_private,
+                ],
             )
             .await
             .map_err(db_err)?;
@@ -252,7 +261,14 @@ impl PostgresStore {
             let pos = pos as i32;
             tx.execute(
                 &insert_group,
-                &[&m.id.as_str(), &g.id.as_str(), &g.title, &pos, &g.closed, &g.short_title],
+                &[
+                    &m.id.as_str(),
+                    &g.id.as_str(),
+                    &g.title,
+                    &pos,
+                    &g.closed,
+                    &g.short_title,
+                ],
             )
             .await
             .map_err(db_err)?;
@@ -401,13 +417,20 @@ impl PostgresStore {
         )
         .await
         .map_err(db_err)?;
-        tx.execute("DELETE FROM doc_updates WHERE doc = $1 AND seq <= $2", &[&doc, &head])
-            .await
-            .map_err(db_err)?;
+        tx.execute(
+            "DELETE FROM doc_updates WHERE doc = $1 AND seq <= $2",
+            &[&doc, &head],
+        )
+        .await
+        .map_err(db_err)?;
         tx.commit().await.map_err(db_err)
     }
 
-    async fn update_one(&self, sql: &str, params: &[&(dyn tokio_postgres::types::ToSql + Sync)]) -> Result<(), StoreError> {
+    async fn update_one(
+        &self,
+        sql: &str,
+        params: &[&(dyn tokio_postgres::types::ToSql + Sync)],
+    ) -> Result<(), StoreError> {
         let c = self.conn().await?;
         let n = c.execute(sql, params).await.map_err(db_err)?;
         if n == 0 {
@@ -450,14 +473,20 @@ impl PostgresStore {
         // `[a-z0-9-]`, so the prefix compare is exact.
         let prefix = format!("{}/", m.as_str());
         for table in ["doc_updates", "doc_snapshots", "doc_revisions", "doc_heads"] {
-            tx.execute(&format!("DELETE FROM {table} WHERE starts_with(doc, $1)"), &[&prefix])
-                .await
-                .map_err(db_err)?;
+            tx.execute(
+                &format!("DELETE FROM {table} WHERE starts_with(doc, $1)"),
+                &[&prefix],
+            )
+            .await
+            .map_err(db_err)?;
         }
         for table in ["versions", "tokens", "groups"] {
-            tx.execute(&format!("DELETE FROM {table} WHERE meeting_id = $1"), &[&m.as_str()])
-                .await
-                .map_err(db_err)?;
+            tx.execute(
+                &format!("DELETE FROM {table} WHERE meeting_id = $1"),
+                &[&m.as_str()],
+            )
+            .await
+            .map_err(db_err)?;
         }
         tx.execute("DELETE FROM meetings WHERE id = $1", &[&m.as_str()])
             .await
@@ -534,7 +563,11 @@ impl PostgresStore {
             .collect())
     }
 
-    async fn revision_now(&self, doc: &str, id: i64) -> Result<Option<(RevisionRecord, Vec<u8>)>, StoreError> {
+    async fn revision_now(
+        &self,
+        doc: &str,
+        id: i64,
+    ) -> Result<Option<(RevisionRecord, Vec<u8>)>, StoreError> {
         let c = self.conn().await?;
         let row = c
             .query_opt(
@@ -607,7 +640,11 @@ impl Store for PostgresStore {
         Box::pin(self.meetings_now())
     }
 
-    fn insert_meeting<'a>(&'a self, meeting: &'a MeetingRecord, tokens: &'a [TokenRecord]) -> StoreFuture<'a, ()> {
+    fn insert_meeting<'a>(
+        &'a self,
+        meeting: &'a MeetingRecord,
+        tokens: &'a [TokenRecord],
+    ) -> StoreFuture<'a, ()> {
         Box::pin(self.insert_meeting_now(meeting, tokens))
     }
 
@@ -682,7 +719,12 @@ impl Store for PostgresStore {
         })
     }
 
-    fn add_group<'a>(&'a self, m: &'a MeetingId, g: &'a GroupRecord, t: &'a TokenRecord) -> StoreFuture<'a, ()> {
+    fn add_group<'a>(
+        &'a self,
+        m: &'a MeetingId,
+        g: &'a GroupRecord,
+        t: &'a TokenRecord,
+    ) -> StoreFuture<'a, ()> {
         Box::pin(self.add_group_now(m, g, t))
     }
 
@@ -745,7 +787,12 @@ mod tests {
 
     #[test]
     fn updates_are_numbered_after_each_documents_old_head_batch_after_batch() {
-        let batches = [batch("m/b", &[1, 2]), batch("m/a", &[3]), batch("m/e", &[]), batch("m/b", &[4])];
+        let batches = [
+            batch("m/b", &[1, 2]),
+            batch("m/a", &[3]),
+            batch("m/e", &[]),
+            batch("m/b", &[4]),
+        ];
         // m/b had head 10 and gets 3 updates; m/a had none and gets one.
         let heads = BTreeMap::from([("m/a".to_owned(), 1), ("m/b".to_owned(), 13)]);
         let (seqs, last) = number_updates(&batches, &heads).expect("numbered");
@@ -774,7 +821,10 @@ mod tests {
         let docs: Vec<String> = (0..8).map(|i| format!("m/d{i}")).collect();
         const ROUNDS: usize = 40;
         let mut tasks = Vec::new();
-        for (node, store) in [a.clone(), b.clone(), a.clone(), b.clone()].into_iter().enumerate() {
+        for (node, store) in [a.clone(), b.clone(), a.clone(), b.clone()]
+            .into_iter()
+            .enumerate()
+        {
             let mut order = docs.clone();
             if node % 2 == 1 {
                 order.reverse();

@@ -68,6 +68,9 @@ mod tests {
             "postgresql://u@h:1/x?sslmode=disable"
         );
         assert_eq!(with_database("postgres://u@h:1", "x"), "postgres://u@h:1/x");
-        assert_eq!(with_database("postgres://u@h:1?a=b", "x"), "postgres://u@h:1/x?a=b");
+        assert_eq!(
+            with_database("postgres://u@h:1?a=b", "x"),
+            "postgres://u@h:1/x?a=b"
+        );
     }
 }
