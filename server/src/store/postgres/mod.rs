@@ -93,7 +93,7 @@ pub async fn connect(
 
 /// Key of the advisory lock a node holds from opening the store until it has seeded it (admin
 /// token, demo meeting), so that nodes starting together seed once.
-const STARTUP_LOCK: i64 = 0x706c_656e_6172_7a;
+const STARTUP_LOCK: i64 = 0x0070_6c65_6e61_727a;
 
 /// A session-level advisory lock on a connection of its own; released when dropped (the
 /// session ends).

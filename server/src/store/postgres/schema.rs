@@ -95,7 +95,7 @@ pub fn latest_version() -> i32 {
 }
 
 /// Key of the advisory lock that serializes migrations across nodes ("plenary" in ASCII).
-const MIGRATION_LOCK: i64 = 0x706c_656e_6172_79;
+const MIGRATION_LOCK: i64 = 0x0070_6c65_6e61_7279;
 
 #[derive(Debug, thiserror::Error)]
 pub enum SchemaError {
