@@ -11,6 +11,8 @@
 #    web-client/dist is the build of the current sources.
 # 4. A short, bounded load-generator run against the real binary (the benchmark's smoke test).
 # 5. A bounded fuzzing campaign (60 s) of the update validator with cargo-fuzz (FUZZING.md).
+# PostgreSQL (scripts/pg.sh: installed from Debian's packages when absent) runs a throwaway
+# cluster on a free loopback port for the stages after the build; its URL is PLENARY_TEST_PG_URL.
 # Debian packages the tests use (poppler-utils for the PDF export checks, chromium for the
 # browser tests) are installed with apt-get when absent.
 # Exits non-zero on the first failing stage and prints a closing "N passed, N failed" line.
@@ -63,9 +65,19 @@ if [ "${#need_pkgs[@]}" -gt 0 ]; then
 fi
 
 run_stage "cargo build --release" cargo build --release --workspace --locked
+# A throwaway PostgreSQL cluster for the store suite and the PostgreSQL interop stage (issue 13),
+# stopped by PID on exit. PLENARY_REQUIRE_PG=1: the suites fail rather than skip without it.
+PG_DIR="$(mktemp -d)"
+trap 'bash "$ROOT/scripts/pg.sh" stop "$PG_DIR" >/dev/null 2>&1 || true; rm -f "$LOG"' EXIT
+stage "PostgreSQL (scripts/pg.sh)"
+PLENARY_TEST_PG_URL="$(bash scripts/pg.sh start "$PG_DIR")"
+export PLENARY_TEST_PG_URL PLENARY_REQUIRE_PG=1
+echo "PostgreSQL at $PLENARY_TEST_PG_URL"
 run_stage "cargo test (unit + integration)" cargo test --release --workspace --locked
 export PLENARY_BIN="$ROOT/target/release/plenary"
 run_stage "Node interop (yjs + y-websocket)" bash tests/interop/run.sh --all
+run_stage "Node interop on PostgreSQL (sync, durability, manage)" env PLENARY_TEST_STORE="$PLENARY_TEST_PG_URL" \
+  bash tests/interop/run.sh tests/interop/sync.test.mjs tests/interop/durability.test.mjs tests/interop/manage.test.mjs
 run_stage "browser (chromium + playwright-core)" bash web-client/e2e/run.sh
 run_stage "load generator smoke" bash bench/smoke.sh
 run_stage "fuzz: update validator (60 s)" bash protocol/fuzz/run.sh validate_update 60

@@ -35,6 +35,8 @@ pub enum Command {
     SandboxWorker,
     /// Copy the store of a data dir into one SQLite file (online backup: a server may be running).
     Backup(BackupArgs),
+    /// Copy the embedded store of a data dir into an empty PostgreSQL database.
+    Migrate(MigrateArgs),
 }
 
 /// Lives with the store; named here because `--durability` takes it.
@@ -48,6 +50,11 @@ pub struct Config {
     /// Folder of the embedded SQLite store.
     #[arg(long, env = "PLENARY_DATA_DIR", default_value = "./plenary-data")]
     pub data_dir: PathBuf,
+    /// Where meetings and documents live: `sqlite` (the embedded store in `--data-dir`) or a
+    /// PostgreSQL URL (`postgres://USER@HOST:PORT/DB`): every node given the same URL serves
+    /// the same meetings.
+    #[arg(long, env = "PLENARY_STORE", default_value = "sqlite", hide_env_values = true)]
+    pub store: String,
     /// Admin token for creating meetings; generated on first start when absent.
     #[arg(long, env = "PLENARY_ADMIN_TOKEN", hide_env_values = true)]
     pub admin_token: Option<String>,
@@ -216,6 +223,9 @@ impl Config {
         if self.sandbox_deadline_ms < 10 {
             return Err("--sandbox-deadline-ms must be at least 10".into());
         }
+        if self.store != "sqlite" && !crate::store::postgres::is_postgres_url(&self.store) {
+            return Err("--store must be `sqlite` or a PostgreSQL URL (postgres://USER@HOST:PORT/DB)".into());
+        }
         if self.admin_token.as_deref().is_some_and(str::is_empty) {
             return Err("--admin-token must not be empty".into());
         }
@@ -227,6 +237,7 @@ impl Config {
         Config {
             addr: ([127, 0, 0, 1], 0).into(),
             data_dir,
+            store: "sqlite".into(),
             admin_token: Some(admin_token.to_owned()),
             no_demo: true,
             public_url: None,
@@ -304,4 +315,15 @@ pub struct DoctorArgs {
     /// Rebuild each document that does not load from the longest prefix of its log that does.
     #[arg(long)]
     pub repair: bool,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct MigrateArgs {
+    /// Folder of the embedded SQLite store to copy (stop its server first).
+    #[arg(long)]
+    pub from_data_dir: PathBuf,
+    /// The PostgreSQL database to copy into (`postgres://USER@HOST:PORT/DB`); it must hold no
+    /// meeting or document yet.
+    #[arg(long)]
+    pub to: String,
 }

@@ -110,11 +110,31 @@ pub async fn run(
 ) -> anyhow::Result<()> {
     config.validate().map_err(anyhow::Error::msg)?;
     let addr = listener.local_addr()?;
-    let store: Arc<dyn Store> = Arc::new(
-        SqliteStore::open_async(&config.data_dir, config.durability)
-            .await
-            .with_context(|| format!("opening the store in {}", config.data_dir.display()))?,
-    );
+    // On PostgreSQL, nodes starting together take turns until each has seeded (admin token,
+    // demo meeting): the first seeds, the others find it done.
+    let mut startup_lock = None;
+    let store: Arc<dyn Store> = if store::postgres::is_postgres_url(&config.store) {
+        // The admin token and demo links are still written to the data dir.
+        std::fs::create_dir_all(&config.data_dir)
+            .with_context(|| format!("creating {}", config.data_dir.display()))?;
+        startup_lock = Some(
+            store::postgres::StartupLock::acquire(&config.store)
+                .await
+                .map_err(anyhow::Error::msg)
+                .context("connecting to PostgreSQL (--store)")?,
+        );
+        Arc::new(
+            store::postgres::PostgresStore::open(&config.store)
+                .await
+                .context("opening the PostgreSQL store (--store)")?,
+        )
+    } else {
+        Arc::new(
+            SqliteStore::open_async(&config.data_dir, config.durability)
+                .await
+                .with_context(|| format!("opening the store in {}", config.data_dir.display()))?,
+        )
+    };
     let admin = admin_token(&config, store.as_ref()).await?;
     let directory = Arc::new(Directory::load(store.as_ref()).await?);
     let metrics = Arc::new(Metrics::new());
@@ -214,6 +234,7 @@ pub async fn run(
         }
     }
 
+    drop(startup_lock);
     revisions::spawn(&svc, Duration::from_secs(config.revision_interval_secs));
     let app = http::router(svc.clone());
     let stop_accepting = CancellationToken::new();

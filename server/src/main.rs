@@ -23,6 +23,7 @@ fn main() -> anyhow::Result<()> {
         Some(Command::Doctor(args)) => return offline(plenary_server::sandbox::doctor::run(&args)),
         Some(Command::SandboxWorker) => unreachable!("dispatched above"),
         Some(Command::Backup(args)) => return plenary_server::export::backup(&args),
+        Some(Command::Migrate(args)) => return offline(plenary_server::store::postgres::import::run(&args)),
         Some(Command::Serve(c)) => c,
         None => cli.serve,
     };

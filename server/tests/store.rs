@@ -307,3 +307,56 @@ async fn an_append_sent_after_another_is_never_durable_before_it() {
         vec![vec!["m/g1"], vec!["m/plenary"]]
     );
 }
+
+/// PostgreSQL keeps every promise too, on a fresh database of the cluster that
+/// `PLENARY_TEST_PG_URL` names (`scripts/pg.sh`); skipped with a message when it is unset, a
+/// failure when `PLENARY_REQUIRE_PG=1` (as `scripts/test.sh` sets).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_store_keeps_every_promise() {
+    use plenary_server::store::postgres::{testing, PostgresStore};
+    let Some(admin) = testing::test_url() else { return };
+    let url = testing::fresh_database(&admin).await.expect("a test database");
+    suite(Arc::new(PostgresStore::open(&url).await.expect("open"))).await;
+    // A second node on the same database, run after the first: nothing of it gets in the way.
+    suite(Arc::new(PostgresStore::open(&url).await.expect("open again"))).await;
+}
+
+/// `plenary migrate`: everything of an embedded store is in PostgreSQL afterwards, read back
+/// through the same trait; a second copy into the now non-empty database is refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn migrate_copies_an_embedded_store_into_postgres() {
+    use plenary_server::store::postgres::{import, testing, PostgresStore};
+    let Some(admin) = testing::test_url() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let from = SqliteStore::open(dir.path(), Durability::Process).unwrap();
+    // Fill the source through the conformance suite's own data, plus a compacted document.
+    conformance::run_all(Arc::new(SqliteStore::open(dir.path(), Durability::Process).unwrap())).await;
+    from.append(vec![batch("mig/g", b"1"), batch("mig/g", b"2")]).await.unwrap();
+    from.compact("mig/g", b"snap".to_vec()).await.unwrap();
+    from.append(vec![batch("mig/g", b"3")]).await.unwrap();
+    let url = testing::fresh_database(&admin).await.expect("a test database");
+    let to = PostgresStore::open(&url).await.expect("open");
+    let copied = import::copy(&from, &to).await.expect("copy");
+    assert!(copied.updates >= 1 && copied.snapshots >= 1, "{copied:?}");
+    assert_eq!(from.admin_token_hash().await.unwrap(), to.admin_token_hash().await.unwrap());
+    // Tokens in no promised order: compare them sorted.
+    let sorted = |mut v: Vec<(plenary_server::store::MeetingRecord, Vec<plenary_server::store::TokenRecord>)>| {
+        for (_, t) in &mut v {
+            t.sort_by_key(|t| t.hash.0);
+        }
+        v
+    };
+    assert_eq!(sorted(from.meetings().await.unwrap()), sorted(to.meetings().await.unwrap()));
+    assert_eq!(from.doc_keys().await.unwrap(), to.doc_keys().await.unwrap());
+    for doc in from.doc_keys().await.unwrap() {
+        let (a, b) = (from.load_doc(&doc).await.unwrap(), to.load_doc(&doc).await.unwrap());
+        assert_eq!((a.snapshot, a.updates), (b.snapshot, b.updates), "{doc}");
+        assert_eq!(from.revisions(&doc).await.unwrap(), to.revisions(&doc).await.unwrap(), "{doc}");
+    }
+    for (m, _) in from.meetings().await.unwrap() {
+        assert_eq!(from.versions(&m.id).await.unwrap(), to.versions(&m.id).await.unwrap());
+    }
+    let d = to.load_doc("mig/g").await.unwrap();
+    assert_eq!((d.snapshot, d.updates), (Some(b"snap".to_vec()), vec![b"3".to_vec()]));
+    assert!(matches!(import::copy(&from, &to).await, Err(import::CopyError::TargetNotEmpty(_))));
+}

@@ -5,8 +5,8 @@
 // Every process it spawns is tracked by PID and killed (by that PID only) in cleanup hooks and,
 // as a last resort, when the test process exits.
 
-import { spawn } from 'node:child_process'
-import { mkdtempSync, rmSync, existsSync } from 'node:fs'
+import { spawn, execFileSync } from 'node:child_process'
+import { mkdtempSync, rmSync, existsSync, readdirSync } from 'node:fs'
 import { randomBytes } from 'node:crypto'
 import { fileURLToPath } from 'node:url'
 import os from 'node:os'
@@ -28,6 +28,40 @@ export const REPO = path.resolve(here, '..', '..')
 export const BIN = process.env.PLENARY_BIN || path.join(REPO, 'target', 'release', 'plenary')
 /** Multiplier for every deadline (slow CI machines): PLENARY_TEST_SLOWDOWN=2 doubles them. */
 export const SLOW = Number(process.env.PLENARY_TEST_SLOWDOWN || 1) || 1
+
+/**
+ * PLENARY_TEST_STORE: a PostgreSQL URL (superuser, e.g. `scripts/pg.sh url DIR`). Every server the
+ * harness starts with its default command line then runs on PostgreSQL (`--store`), with a fresh
+ * database per data dir (a restart on the same data dir keeps its database).
+ */
+export const TEST_STORE = process.env.PLENARY_TEST_STORE || ''
+const storeOfDataDir = new Map()
+
+function psqlBinary () {
+  try {
+    const versions = readdirSync('/usr/lib/postgresql').sort((a, b) => Number(b) - Number(a))
+    for (const v of versions) {
+      const p = `/usr/lib/postgresql/${v}/bin/psql`
+      if (existsSync(p)) return p
+    }
+  } catch {}
+  return 'psql'
+}
+
+/** The `--store` URL for a server on `dataDir`: a database made for it on first use. */
+export function storeFor (dataDir, admin = TEST_STORE) {
+  if (!admin) return null
+  let url = storeOfDataDir.get(dataDir)
+  if (!url) {
+    const db = `plenary_interop_${process.pid}_${storeOfDataDir.size}_${randomBytes(3).toString('hex')}`
+    execFileSync(psqlBinary(), [admin, '-qXc', `CREATE DATABASE ${db}`], { stdio: ['ignore', 'ignore', 'inherit'] })
+    const u = new URL(admin)
+    u.pathname = `/${db}`
+    url = u.toString()
+    storeOfDataDir.set(dataDir, url)
+  }
+  return url
+}
 
 export const MSG_SYNC = 0
 export const MSG_AWARENESS = 1
@@ -136,7 +170,7 @@ export class Server {
     }
     const args = this.argv
       ? (typeof this.argv === 'function' ? this.argv(this) : this.argv)
-      : ['serve', '--addr', '127.0.0.1:0', '--data-dir', this.dataDir, '--admin-token', this.adminToken, '--no-demo', ...this.args]
+      : ['serve', '--addr', '127.0.0.1:0', '--data-dir', this.dataDir, '--admin-token', this.adminToken, '--no-demo', ...this.storeArgs(), ...this.args]
     // the server's own PLENARY_* variables of the caller's shell must not leak into the tests
     const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('PLENARY_') || k === 'PLENARY_BIN'))
     Object.assign(env, this.env)
@@ -180,6 +214,12 @@ export class Server {
     this.port = addr.port
     this.base = `http://${addr.host}:${addr.port}`
     this.wsBase = `ws://${addr.host}:${addr.port}/ws`
+  }
+
+  /** `--store URL` under PLENARY_TEST_STORE (unless the test gives its own `--store`). */
+  storeArgs () {
+    if (!TEST_STORE || this.args.includes('--store')) return []
+    return ['--store', storeFor(this.dataDir)]
   }
 
   get running () { return this.proc !== null && this.exitInfo === null }

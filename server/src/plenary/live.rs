@@ -164,7 +164,7 @@ impl PlenaryState {
             .collect();
         merge::merge(&mut txn, &self.groups, &self.data);
         if !edited.is_empty() {
-            let now = crate::meetings::now_rfc3339();
+            let now = crate::store::now_rfc3339();
             for g in edited {
                 merge::stamp_edited(&mut txn, g, &now);
             }
@@ -179,6 +179,7 @@ impl PlenaryState {
 mod tests {
     use super::*;
     use crate::store::GroupRecord;
+    use plenary_protocol::MeetingId;
     use plenary_protocol::layout::plenary as pk;
 
     fn meeting() -> MeetingRecord {

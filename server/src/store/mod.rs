@@ -15,6 +15,7 @@
 pub mod conformance;
 pub mod memory;
 pub mod persister;
+pub mod postgres;
 pub mod sqlite;
 
 use crate::auth::{Role, TokenHash};
@@ -256,4 +257,9 @@ pub trait Store: Send + Sync + 'static {
     fn revisions<'a>(&'a self, doc: &'a str) -> StoreFuture<'a, Vec<RevisionRecord>>;
     /// One revision of `doc` with its data.
     fn revision<'a>(&'a self, doc: &'a str, id: i64) -> StoreFuture<'a, Option<(RevisionRecord, Vec<u8>)>>;
+
+    /// `Ok` while the store can be reached (`/healthz`). An embedded store always can.
+    fn health(&self) -> StoreFuture<'_, ()> {
+        Box::pin(async { Ok(()) })
+    }
 }
