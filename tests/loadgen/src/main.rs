@@ -860,13 +860,7 @@ async fn storm(a: &RunArgs) -> Result<Value> {
             connect_timeout: Duration::from_secs_f64(a.setup_timeout.min(120.0)),
             client_id: rng.client_id(),
         };
-        let h = spawn_client(
-            cfg,
-            a.lite_followers,
-            phase_rx.clone(),
-            None,
-            counters.clone(),
-        );
+        let h = spawn_client(cfg, a.lite_followers, phase_rx.clone(), None, counters.clone());
         handles.push(Spawned {
             room: ri,
             sampled,
