@@ -100,7 +100,7 @@ if (ISSUE.some(([s]) => summary.scenarios[s] && summary.scenarios[s].plenary && 
     const a = perRun(s, 'plenary', p), b = perRun(s, 'y-sweet', p)
     if (!a.length && !b.length) continue
     const ma = median(a), mb = median(b)
-    const ratio = ma !== undefined && mb > 0 ? ma / mb : undefined
+    const ratio = ma !== undefined && mb > 0 && !p.startsWith('machine.') ? ma / mb : undefined
     const verdict = target === undefined || ratio === undefined ? '' : (ratio <= target ? 'met' : 'not met')
     summary.issue14.push({ scenario: s, metric: p, plenary: a, 'y-sweet': b, ratio, target, verdict })
     lines.push(`| ${label} | ${a.map(fmt).join(', ')} | ${b.map(fmt).join(', ')} | ${ratio === undefined ? '—' : '×' + ratio.toFixed(2)} | ${target === undefined ? '' : '≤ ×' + target} | ${verdict} |`)
