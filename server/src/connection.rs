@@ -89,12 +89,14 @@ pub async fn serve(mut socket: WebSocket, svc: ConnContext, p: ConnectionParams)
     }
     let Some(room) = join(&svc, &p, outbox.clone(), can_write).await else {
         svc.connections.remove(&p.conn);
-        tracing::warn!("room unavailable");
+        tracing::warn!(conn = %p.conn, room = %p.room, "room unavailable");
         let _ = close(&mut socket, close_code::SERVICE_RESTART).await;
         svc.metrics.connections.dec();
         return;
     };
-    tracing::info!(
+    // Debug, not info: two lines per connection are a formatted write to stderr each, and a
+    // connect storm is thousands of them (the per-connection counts are in the metrics).
+    tracing::debug!(
         role = p.capability.role.name(),
         can_write,
         ack = p.wants_ack,
@@ -126,7 +128,7 @@ pub async fn serve(mut socket: WebSocket, svc: ConnContext, p: ConnectionParams)
     }
     svc.connections.remove(&p.conn);
     svc.metrics.connections.dec();
-    tracing::info!(code = kick.code().unwrap_or(0), "disconnected");
+    tracing::debug!(code = kick.code().unwrap_or(0), "disconnected");
 }
 
 async fn join(svc: &ConnContext, p: &ConnectionParams, outbox: Outbox, can_write: bool) -> Option<RoomHandle> {
@@ -228,7 +230,19 @@ impl Conn<'_> {
         let kick = self.kick.clone();
         let kicked = kick.kicked();
         tokio::pin!(kicked);
+        // One timer for the reply-budget pause, re-armed when a pause starts: `select!`
+        // evaluates every branch's future on every turn, and a fresh `sleep_until` per turn
+        // (a clock read and a timer entry) is a cost on every delivery.
+        let pause = tokio::time::sleep_until(Instant::now());
+        tokio::pin!(pause);
+        let mut armed: Option<Instant> = None;
         loop {
+            if self.resume_at != armed {
+                if let Some(at) = self.resume_at {
+                    pause.as_mut().reset(at);
+                }
+                armed = self.resume_at;
+            }
             let step = tokio::select! {
                 biased;
                 n = self.out_rx.recv_many(&mut self.buf, WRITE_BATCH) => {
@@ -243,7 +257,7 @@ impl Conn<'_> {
                     }
                 }
                 // Paused for the reply budget: no reading, but queued frames keep leaving.
-                _ = tokio::time::sleep_until(self.resume_at.unwrap_or_else(Instant::now)), if self.resume_at.is_some() => {
+                _ = &mut pause, if self.resume_at.is_some() => {
                     self.resume_at = None;
                     Step::Continue
                 }
@@ -251,14 +265,14 @@ impl Conn<'_> {
                     last_seen = Instant::now();
                     match msg {
                         None => Step::Gone,
-                        Some(Err(e)) => read_error(self.svc, e),
+                        Some(Err(e)) => read_error(self.svc, self.p, e),
                         Some(Ok(m)) => Box::pin(self.on_message(m, &mut rate)).await,
                     }
                 }
                 _ = &mut kicked => Step::Close(self.kick.code().unwrap_or(close_code::GOING_AWAY)),
                 _ = ping.tick() => {
                     if last_seen.elapsed() > IDLE_TIMEOUT {
-                        tracing::info!("client silent too long");
+                        tracing::info!(conn = %self.p.conn, room = %self.p.room, "client silent too long");
                         Step::Close(close_code::GOING_AWAY)
                     } else if !matches!(
                         tokio::time::timeout(CLOSE_SEND, self.socket.send(WsMessage::Ping(Default::default()))).await,
@@ -318,12 +332,12 @@ impl Conn<'_> {
                 return Step::Gone;
             }
             WsMessage::Ping(_) | WsMessage::Pong(_) => return Step::Continue,
-            WsMessage::Text(_) => return reject(svc, close_code::PROTOCOL_ERROR, "text frame"),
+            WsMessage::Text(_) => return reject(svc, self.p, close_code::PROTOCOL_ERROR, "text frame"),
         };
         svc.metrics.messages_in.inc();
         svc.metrics.bytes_in.inc_by(data.len() as u64);
         if data.len() > svc.settings.limits.max_message_bytes {
-            return reject(svc, close_code::TOO_BIG, "message over the size limit");
+            return reject(svc, self.p, close_code::TOO_BIG, "message over the size limit");
         }
         if let Some(wait) = rate.take_message(data.len()) {
             tokio::time::sleep(wait).await;
@@ -334,8 +348,8 @@ impl Conn<'_> {
         }
         let cmd = match Message::decode(&data, &svc.settings.limits) {
             Err(e) => {
-                tracing::info!(error = %e, "undecodable message");
-                return reject(svc, close_code::PROTOCOL_ERROR, "undecodable");
+                tracing::info!(conn = %conn, room = %self.p.room, error = %e, "undecodable message");
+                return reject(svc, self.p, close_code::PROTOCOL_ERROR, "undecodable");
             }
             Ok(Message::SyncStep1(sv)) => match self.reply_ticket().await {
                 Ok(ticket) => RoomCmd::SyncStep1 { conn, sv, ticket },
@@ -349,8 +363,8 @@ impl Conn<'_> {
                         raw: bytes,
                     },
                     Err(e) => {
-                        tracing::info!(error = %e, "malformed update");
-                        return reject(svc, close_code::PROTOCOL_ERROR, "malformed update");
+                        tracing::info!(conn = %conn, room = %self.p.room, error = %e, "malformed update");
+                        return reject(svc, self.p, close_code::PROTOCOL_ERROR, "malformed update");
                     }
                 }
             }
@@ -416,19 +430,19 @@ async fn unless_kicked<F: std::future::Future>(kick: &Kick, f: F) -> Option<Step
 
 /// A message above the WebSocket layer's own hard limit is still "too big" (1009); any other
 /// read error means the peer is gone.
-fn read_error(svc: &ConnContext, e: axum::Error) -> Step {
+fn read_error(svc: &ConnContext, p: &ConnectionParams, e: axum::Error) -> Step {
     let inner = e.into_inner();
     tracing::debug!(error = %inner, "read error");
     match inner.downcast_ref::<tungstenite::Error>() {
         Some(tungstenite::Error::Capacity(_)) => {
-            reject(svc, close_code::TOO_BIG, "message over the hard size limit")
+            reject(svc, p, close_code::TOO_BIG, "message over the hard size limit")
         }
         _ => Step::Gone,
     }
 }
 
-fn reject(svc: &ConnContext, code: u16, what: &'static str) -> Step {
+fn reject(svc: &ConnContext, p: &ConnectionParams, code: u16, what: &'static str) -> Step {
     svc.metrics.rejected_messages.inc();
-    tracing::info!(code, what, "closing connection");
+    tracing::info!(conn = %p.conn, room = %p.room, code, what, "closing connection");
     Step::Close(code)
 }

@@ -3,7 +3,7 @@
 //! may hold).
 
 use super::error::ApiError;
-use crate::auth::{authorize_room, AuthError, TokenHash};
+use crate::auth::{authorize_room, AuthError, MeetingDirectory, TokenHash};
 use crate::connection::{self, ConnectionParams};
 use crate::room::ConnId;
 use crate::app::AppState;
@@ -36,8 +36,9 @@ pub async fn upgrade(
         e.into_response()
     };
     // An id that cannot exist is an unknown meeting or group, in the contract's order.
+    // (A lookup, not `meeting()`: that clones the whole record, on every upgrade of a storm.)
     let meeting_known = plenary_protocol::MeetingId::parse(&m)
-        .map(|id| svc.room.directory.meeting(&id).is_some())
+        .map(|id| MeetingDirectory::meeting_exists(svc.room.directory.as_ref(), &id))
         .unwrap_or(false);
     if !meeting_known {
         return refuse(AuthError::UnknownMeeting.into());
@@ -87,7 +88,10 @@ pub async fn upgrade(
     };
     let conn = ConnId(svc.next_conn.fetch_add(1, Ordering::Relaxed) + 1);
     let wants_ack = matches!(q.ack.as_deref(), Some("1") | Some("true"));
-    let span = tracing::info_span!("conn", meeting = %room.meeting, room = %room, conn = %conn);
+    // A debug span: at the default level a connection has none (a span is formatted when it
+    // opens and entered and left on every poll of the task, i.e. on every delivery). The few
+    // events a connection logs at info or above name their connection and room themselves.
+    let span = tracing::debug_span!("conn", meeting = %room.meeting, room = %room, conn = %conn);
     // Small read buffer: an idle connection should cost little (keystrokes are ~50 bytes;
     // larger messages grow it on demand).
     // tungstenite's own limit sits well above ours so that an oversized message is read whole
