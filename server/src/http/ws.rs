@@ -3,7 +3,7 @@
 //! may hold).
 
 use super::error::ApiError;
-use crate::auth::{authorize_room, AuthError, MeetingDirectory, TokenHash};
+use crate::auth::{authorize_room_hashed, AuthError, MeetingDirectory};
 use crate::connection::{self, ConnectionParams};
 use crate::room::ConnId;
 use crate::app::AppState;
@@ -46,7 +46,8 @@ pub async fn upgrade(
     let Ok(room) = RoomPath::from_segments(&m, &g) else {
         return refuse(AuthError::UnknownGroup.into());
     };
-    let cap = match authorize_room(svc.room.directory.as_ref(), &room, q.token.as_deref()) {
+    // The token is hashed once, here: its budgets and its revocation are keyed by the hash.
+    let (cap, token) = match authorize_room_hashed(svc.room.directory.as_ref(), &room, q.token.as_deref()) {
         Ok(c) => c,
         Err(e) => return refuse(e.into()),
     };
@@ -74,7 +75,6 @@ pub async fn upgrade(
             "the server is full; try again shortly",
         ));
     }
-    let token = TokenHash::of(q.token.as_deref().unwrap_or_default());
     let Some(slot) = svc.conn.token_limits.open(token, &cap.role) else {
         tracing::info!(
             role = cap.role.name(),
