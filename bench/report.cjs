@@ -23,11 +23,15 @@ const METRICS = {
     ['convergence.rooms_ok', 'converged rooms', '']],
   crowd: [['latency_ms.p50', 'p50', 'ms'], ['latency_ms.p99', 'p99', 'ms'], ['latency_ms.max', 'max', 'ms'],
     ['deliveries_per_s', 'deliveries/s', ''], ['server.cpu_us_per_delivery', 'server CPU/delivery', 'µs'],
+    ['server.cpu_user_us_per_delivery', 'server user CPU/delivery', 'µs'], ['server.cpu_sys_us_per_delivery', 'server system CPU/delivery', 'µs'],
+    ['server.cpu_incl_children_us_per_delivery', 'server CPU/delivery incl. child processes', 'µs'],
     ['server.rss_peak_mb', 'peak RSS', 'MB'], ['connections.setup_s', 'setup (connect all)', 's'],
     ['undelivered_sampled', 'undelivered (sampled)', ''], ['connections.failed', 'failed conns', ''],
     ['convergence.rooms_ok', 'converged rooms', ''], ['loadgen.cpu_us_per_delivery', 'loadgen CPU/delivery', 'µs'], ['machine.other_cores', 'other processes (cores)', '']],
-  storm: [['all_synced_s', 'all synced', 's'], ['sync_ms.p50', 'sync p50', 'ms'], ['sync_ms.p99', 'sync p99', 'ms'],
-    ['server.cpu_s', 'server CPU', 's'], ['server.rss_peak_mb', 'peak RSS', 'MB'], ['connections.failed', 'failed conns', ''],
+  storm: [['all_synced_s', 'all synced', 's'], ['sync_ms.p50', 'synced since storm start p50', 'ms'], ['sync_ms.p99', 'synced since storm start p99', 'ms'],
+    ['conn_sync_ms.p50', 'per-connection sync p50', 'ms'], ['conn_sync_ms.p99', 'per-connection sync p99', 'ms'],
+    ['server.cpu_s', 'server CPU', 's'], ['server.cpu_user_s', 'server user CPU', 's'], ['server.cpu_sys_s', 'server system CPU', 's'],
+    ['server.cpu_incl_children_s', 'server CPU incl. child processes', 's'], ['loadgen.cpu_s', 'load generator CPU', 's'], ['server.rss_peak_mb', 'peak RSS', 'MB'], ['connections.failed', 'failed conns', ''],
     ['machine.other_cores', 'other processes (cores)', '']],
   plenary: [['latency_ms.p50', 'keystroke→plenary p50', 'ms'], ['latency_ms.p99', 'keystroke→plenary p99', 'ms'],
     ['latency_ms.max', 'max', 'ms'], ['deliveries_per_s', 'deliveries/s', ''],
@@ -68,6 +72,38 @@ for (const s of scenarios) {
     const rl = Object.entries(summary.ratios[s] || {}).map(([t, rr]) =>
       `${t}: ` + Object.entries(rr).map(([p, v]) => `${(ms.find(m => m[0] === p) || [p, p])[1]} ×${v.toFixed(3)}`).join(', '))
     if (rl.length) { lines.push(''); lines.push('plenary ÷ peer (lower is better): ' + rl.join(' · ')) }
+  }
+}
+// Issue 14's rows: plenary against y-sweet, every run's value and the ratio of the medians.
+const ISSUE = [
+  ['storm', 'all_synced_s', 'storm: all synced (s)', 0.5],
+  ['storm', 'server.cpu_s', 'storm: server CPU (s)', 0.5],
+  ['storm', 'server.cpu_user_s', 'storm: server user CPU (s)', undefined],
+  ['storm', 'server.cpu_sys_s', 'storm: server system CPU (s)', undefined],
+  ['storm', 'conn_sync_ms.p99', 'storm: per-connection sync p99 (ms)', 1],
+  ['crowd', 'latency_ms.p99', 'crowd: p99 (ms)', 0.5],
+  ['crowd', 'server.cpu_us_per_delivery', 'crowd: server CPU per delivery (µs)', 0.8],
+  ['crowd', 'server.cpu_user_us_per_delivery', 'crowd: server user CPU per delivery (µs)', 0.5],
+  ['crowd', 'server.cpu_sys_us_per_delivery', 'crowd: server system CPU per delivery (µs)', undefined],
+  ['crowd', 'server.cpu_incl_children_us_per_delivery', 'crowd: CPU per delivery incl. child processes (µs)', undefined],
+  ['crowd', 'machine.other_cores', 'crowd: other processes (cores)', undefined],
+  ['storm', 'machine.other_cores', 'storm: other processes (cores)', undefined],
+]
+const perRun = (s, t, p) => rows.filter(r => r.scenario === s && r.target === t && !r.error).map(r => get(r, p)).filter(v => typeof v === 'number')
+if (ISSUE.some(([s]) => summary.scenarios[s] && summary.scenarios[s].plenary && summary.scenarios[s]['y-sweet'])) {
+  lines.push('')
+  lines.push('### issue 14: plenary ÷ y-sweet (runs, ratio of medians, target)')
+  lines.push('| metric | plenary (runs) | y-sweet (runs) | ratio | target | verdict |')
+  lines.push('|---|---|---|---|---|---|')
+  summary.issue14 = []
+  for (const [s, p, label, target] of ISSUE) {
+    const a = perRun(s, 'plenary', p), b = perRun(s, 'y-sweet', p)
+    if (!a.length && !b.length) continue
+    const ma = median(a), mb = median(b)
+    const ratio = ma !== undefined && mb > 0 && !p.startsWith('machine.') ? ma / mb : undefined
+    const verdict = target === undefined || ratio === undefined ? '' : (ratio <= target ? 'met' : 'not met')
+    summary.issue14.push({ scenario: s, metric: p, plenary: a, 'y-sweet': b, ratio, target, verdict })
+    lines.push(`| ${label} | ${a.map(fmt).join(', ')} | ${b.map(fmt).join(', ')} | ${ratio === undefined ? '—' : '×' + ratio.toFixed(2)} | ${target === undefined ? '' : '≤ ×' + target} | ${verdict} |`)
   }
 }
 const stores = rows.filter(r => r.scenario === 'store')

@@ -15,6 +15,12 @@
 #   --no-install            don't install the peers (skip the targets that are missing)
 #   --all-peers-crowd10k    also run crowd10k against the Node peers (slow: they fall seconds behind)
 #   --no-wait-quiet         don't wait (up to 5 min per run) for other processes to leave the CPU idle
+#   --loadgen-arg ARG       pass ARG to every `plenary-loadgen run` (repeatable), e.g. --lite-followers
+#
+# The issue-14 comparison (storm and crowd, plenary against y-sweet, alternating, twice):
+#   bench/run.sh --scenarios storm,crowd --targets plenary,y-sweet --runs 2
+# prints, after the per-scenario tables, "issue 14: plenary ÷ y-sweet" with every run's value,
+# the ratio of the medians and the target.
 #
 # The peers are installed into .bench/ (ignored by git) by bench/install-peers.sh. Every server is
 # started fresh on 127.0.0.1 on a free port for each scenario and stopped by PID afterwards.
@@ -32,6 +38,7 @@ BUILD=1
 INSTALL=1
 NODE_CROWD10K=0
 WAIT_QUIET=1
+LG_EXTRA=()
 while [[ $# -gt 0 ]]; do
   case "$1" in
     --quick) QUICK=1 ;;
@@ -42,7 +49,8 @@ while [[ $# -gt 0 ]]; do
     --no-install) INSTALL=0 ;;
     --all-peers-crowd10k) NODE_CROWD10K=1 ;;
     --no-wait-quiet) WAIT_QUIET=0 ;;
-    -h|--help) sed -n '2,22p' "$0"; exit 0 ;;
+    --loadgen-arg) LG_EXTRA+=("$2"); shift ;;
+    -h|--help) sed -n '2,28p' "$0"; exit 0 ;;
     *) echo "unknown option $1" >&2; exit 2 ;;
   esac
   shift
@@ -223,10 +231,10 @@ for run in $(seq 1 "$RUNS"); do
       sleep 0.5
       # shellcheck disable=SC2046
       if timeout 900 "$LG" run $(scenario_args "$s") --target "$t" --url "$SRV_URL" --server-pid "$SRV_PID" \
-          --admin-token "$ADMIN" --json "$RESULTS.tmp" --label "$s/run$run" >"$log.loadgen.log" 2>&1; then
+          --admin-token "$ADMIN" --json "$RESULTS.tmp" --label "$s/run$run" ${LG_EXTRA[@]+"${LG_EXTRA[@]}"} >"$log.loadgen.log" 2>&1; then
         # tag the crowd10k variant
         sed "s/\"scenario\":\"crowd\",/\"scenario\":\"$s\",/" "$RESULTS.tmp" >> "$RESULTS"
-        grep -E 'latency_ms.p99|all_synced_s|cpu_us_per_delivery|rss_peak|kib_per|held' "$log.loadgen.log" | grep -v -e '^JSON' -e 'loadgen.' | sed 's/^/   /' || true
+        grep -E 'latency_ms.p99|all_synced_s|conn_sync_ms.p99|cpu_(user|sys)_(s|us_per_delivery)|cpu_us_per_delivery|rss_peak|kib_per|held|other_cores' "$log.loadgen.log" | grep -v -e '^JSON' -e 'loadgen.' | sed 's/^/   /' || true
       else
         echo "   loadgen failed: $(tail -2 "$log.loadgen.log")"
         printf '{"scenario":"%s","target":"%s","label":"run%s","error":%s}\n' "$s" "$t" "$run" \

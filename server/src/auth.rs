@@ -111,6 +111,16 @@ pub fn authorize_room(
     room: &RoomPath,
     token: Option<&str>,
 ) -> Result<Capability, AuthError> {
+    authorize_room_hashed(dir, room, token).map(|(cap, _)| cap)
+}
+
+/// [`authorize_room`], also giving back the token's hash (hashed once: the WebSocket upgrade
+/// keys the token's budgets and revocation by it).
+pub fn authorize_room_hashed(
+    dir: &impl MeetingDirectory,
+    room: &RoomPath,
+    token: Option<&str>,
+) -> Result<(Capability, TokenHash), AuthError> {
     if !dir.meeting_exists(&room.meeting) {
         return Err(AuthError::UnknownMeeting);
     }
@@ -119,7 +129,7 @@ pub fn authorize_room(
             return Err(AuthError::UnknownGroup);
         }
     }
-    authorize_meeting(dir, &room.meeting, token)
+    authorize_meeting_hashed(dir, &room.meeting, token)
 }
 
 /// Any token of the meeting: 401 without or with an unknown token, 403 for another meeting's.
@@ -128,14 +138,21 @@ pub fn authorize_meeting(
     meeting: &MeetingId,
     token: Option<&str>,
 ) -> Result<Capability, AuthError> {
+    authorize_meeting_hashed(dir, meeting, token).map(|(cap, _)| cap)
+}
+
+fn authorize_meeting_hashed(
+    dir: &impl MeetingDirectory,
+    meeting: &MeetingId,
+    token: Option<&str>,
+) -> Result<(Capability, TokenHash), AuthError> {
     let token = token.filter(|t| !t.is_empty()).ok_or(AuthError::InvalidToken)?;
-    let cap = dir
-        .capability(&TokenHash::of(token))
-        .ok_or(AuthError::InvalidToken)?;
+    let hash = TokenHash::of(token);
+    let cap = dir.capability(&hash).ok_or(AuthError::InvalidToken)?;
     if &cap.meeting != meeting {
         return Err(AuthError::OtherMeeting);
     }
-    Ok(cap)
+    Ok((cap, hash))
 }
 
 #[cfg(test)]

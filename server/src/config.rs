@@ -87,7 +87,8 @@ pub struct Config {
     #[arg(long, env = "PLENARY_MAX_CONNECTIONS", default_value_t = 50_000)]
     pub max_connections: usize,
     /// TCP connections that have not upgraded to a WebSocket (reading a request, answering one,
-    /// or idle between requests); a new connection beyond it is closed at once.
+    /// or idle between requests); beyond it new connections wait in the accept queue, up to 1 s
+    /// from when the cap was reached, then are closed at once.
     #[arg(long, env = "PLENARY_MAX_PENDING_CONNECTIONS", default_value_t = 1024)]
     pub max_pending_connections: usize,
     /// Seconds a client has to send a whole request head (line and headers); a keep-alive

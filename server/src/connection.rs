@@ -1,6 +1,7 @@
-//! One WebSocket connection, one task: it decodes what the client sends and forwards it to the
-//! room, drains the bounded outbound queue (every queued frame, one flush), sends pings, and
-//! closes with the contract's codes: 1002 undecodable, 1009 oversized, 1013 too slow, 1001
+//! One WebSocket connection, two tasks: the reader decodes what the client sends and forwards
+//! it to the room; the writer drains the bounded outbound queue (every queued frame, one
+//! flush) and sends pings, so a delivery never polls the read path. It closes with the
+//! contract's codes: 1002 undecodable, 1009 oversized, 1013 too slow, 1001
 //! shutdown, 1008 token revoked.
 //!
 //! Budgets (see [`crate::limits`]): per connection, a message rate and a reply-byte bucket;
@@ -16,16 +17,19 @@ use crate::room::{Frame, Member, Outbox, RoomCmd, RoomHandle};
 use axum::extract::ws::{Message as WsMessage, WebSocket};
 use close::{close_code, close_message, Kick};
 use context::{ConnContext, OpenConn};
+use futures_util::stream::{SplitSink, SplitStream};
 use futures_util::{SinkExt, StreamExt};
 use plenary_protocol::message::decode_update_with;
 use plenary_protocol::{Message, RoomPath};
 
 pub mod close;
 pub mod context;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
+use tracing::Instrument;
 
 const PING_EVERY: Duration = Duration::from_secs(30);
 /// A client silent for this long (no message, no pong) is gone.
@@ -91,44 +95,82 @@ pub async fn serve(mut socket: WebSocket, svc: ConnContext, p: ConnectionParams)
     }
     let Some(room) = join(&svc, &p, outbox.clone(), can_write).await else {
         svc.connections.remove(&p.conn);
-        tracing::warn!("room unavailable");
+        tracing::warn!(conn = %p.conn, room = %p.room, "room unavailable");
         let _ = close(&mut socket, close_code::SERVICE_RESTART).await;
         svc.metrics.connections.dec();
         return;
     };
-    tracing::info!(
+    // Debug, not info: two lines per connection are a formatted write to stderr each, and a
+    // connect storm is thousands of them (the per-connection counts are in the metrics).
+    tracing::debug!(
         role = p.capability.role.name(),
         can_write,
         ack = p.wants_ack,
         "connected"
     );
-    let mut conn = Conn {
-        socket,
+    // The socket's two halves run as two tasks: a delivery wakes only the writer (queued
+    // frames, one flush) and never polls the read path; a message wakes only the reader.
+    let (sink, stream) = socket.split();
+    let last_seen = Arc::new(LastSeen::new());
+    let reader_done = Kick::default();
+    let writer_done = Kick::default();
+    let writer = Writer {
+        sink,
+        metrics: svc.metrics.clone(),
+        kick: kick.clone(),
+        outbox,
+        out_rx,
+        buf: Vec::with_capacity(WRITE_BATCH),
+        last_seen: last_seen.clone(),
+        reader_done: reader_done.clone(),
+        writer_done: writer_done.clone(),
+    };
+    let writer = tokio::spawn(writer.run().in_current_span());
+    let mut reader = Reader {
+        stream,
         svc: &svc,
         p: &p,
         room: &room,
         kick: &kick,
-        outbox: &outbox,
-        out_rx,
-        buf: Vec::with_capacity(WRITE_BATCH),
+        writer_done: &writer_done,
+        last_seen: &last_seen,
         replies: Arc::new(ReplyMeter::default()),
         reply_bucket: DebtBucket::new(svc.token_limits.reply_bytes_per_sec),
         resume_at: None,
     };
-    let code = conn.run().await;
-    let _ = room.tx.send(RoomCmd::Leave { conn: p.conn }).await;
-    let mut socket = conn.socket;
-    if let Some(code) = code {
-        // A code the room or shutdown gave first wins over the one this task chose.
-        kick.kick(code);
-        let code = kick.code().unwrap_or(code);
-        if close(&mut socket, code).await {
-            drain_until_closed(&mut socket).await;
+    let read_end = reader.run().await;
+    reader_done.kick(1);
+    let stream = reader.stream;
+    let (write_end, sink) = match writer.await {
+        Ok(r) => r,
+        Err(_) => {
+            // The writer panicked: its half of the socket is gone with it.
+            let _ = room.tx.send(RoomCmd::Leave { conn: p.conn }).await;
+            svc.connections.remove(&p.conn);
+            svc.metrics.connections.dec();
+            return;
         }
+    };
+    let _ = room.tx.send(RoomCmd::Leave { conn: p.conn }).await;
+    let mut socket = stream.reunite(sink).expect("the halves of one socket");
+    match (read_end, write_end) {
+        (Step::Close(code), _) | (_, Step::Close(code)) => {
+            // A code the room or shutdown gave first wins over the one this connection chose.
+            kick.kick(code);
+            let code = kick.code().unwrap_or(code);
+            if close(&mut socket, code).await {
+                drain_until_closed(&mut socket).await;
+            }
+        }
+        (Step::PeerClosed, _) => {
+            // answer the client's close frame (tungstenite queued the reply while reading)
+            let _ = tokio::time::timeout(CLOSE_SEND, socket.flush()).await;
+        }
+        _ => {}
     }
     svc.connections.remove(&p.conn);
     svc.metrics.connections.dec();
-    tracing::info!(code = kick.code().unwrap_or(0), "disconnected");
+    tracing::debug!(code = kick.code().unwrap_or(0), "disconnected");
 }
 
 async fn join(
@@ -198,43 +240,73 @@ async fn drain_until_closed(socket: &mut WebSocket) {
     .await;
 }
 
-/// One task per connection: it reads, writes and pings from a single `select!`, so there is no
-/// second task, no lock between halves of the socket, and a queued batch of frames is written
-/// with one flush.
-struct Conn<'a> {
-    socket: WebSocket,
-    svc: &'a ConnContext,
-    p: &'a ConnectionParams,
-    room: &'a RoomHandle,
-    kick: &'a Kick,
-    outbox: &'a Outbox,
-    out_rx: mpsc::Receiver<Frame>,
-    buf: Vec<Frame>,
-    /// What the room charged for the replies this connection asked for.
-    replies: Arc<ReplyMeter>,
-    reply_bucket: DebtBucket,
-    /// Reads resume then (the reply budget is in debt).
-    resume_at: Option<Instant>,
+/// When the client was last heard from (any message or pong): the reader sets it, the writer's
+/// ping timer reads it. Milliseconds since the connection started.
+struct LastSeen {
+    start: Instant,
+    ms: AtomicU64,
 }
 
-/// How a step of the connection ended: go on, close with a code, or stop (the peer is gone).
+impl LastSeen {
+    fn new() -> Self {
+        LastSeen {
+            start: Instant::now(),
+            ms: AtomicU64::new(0),
+        }
+    }
+
+    fn touch(&self) {
+        self.ms.store(self.start.elapsed().as_millis() as u64, Ordering::Relaxed);
+    }
+
+    fn silent_for(&self) -> Duration {
+        self.start
+            .elapsed()
+            .saturating_sub(Duration::from_millis(self.ms.load(Ordering::Relaxed)))
+    }
+}
+
+/// How a half of the connection ended: go on, close with a code, stop (the peer is gone, or the
+/// other half ended first), or the client sent its close frame.
 enum Step {
     Continue,
     Close(u16),
     Gone,
+    PeerClosed,
 }
 
-impl Conn<'_> {
-    /// Runs until the connection ends; returns the close code to send, if any.
-    async fn run(&mut self) -> Option<u16> {
-        let mut rate = DebtBucket::messages(self.svc.settings.max_messages_per_sec);
+/// The write half, its own task: drains the bounded outbound queue (every queued frame fed,
+/// then one flush), sends pings and closes a silent client. It alone waits on the kick (the
+/// room's 1013, shutdown's 1001, revocation's 1008; the reader's own codes come through it too).
+struct Writer {
+    sink: SplitSink<WebSocket, WsMessage>,
+    metrics: Arc<crate::metrics::Metrics>,
+    kick: Kick,
+    outbox: Outbox,
+    out_rx: mpsc::Receiver<Frame>,
+    buf: Vec<Frame>,
+    last_seen: Arc<LastSeen>,
+    /// Set when the reader has ended.
+    reader_done: Kick,
+    /// Set here when this half ends, for the reader.
+    writer_done: Kick,
+}
+
+impl Writer {
+    async fn run(mut self) -> (Step, SplitSink<WebSocket, WsMessage>) {
+        let step = self.turns().await;
+        self.writer_done.kick(1);
+        (step, self.sink)
+    }
+
+    async fn turns(&mut self) -> Step {
         let mut ping = tokio::time::interval_at(Instant::now() + PING_EVERY, PING_EVERY);
-        let mut last_seen = Instant::now();
-        // The branches are polled in order and the first ready one wins, so the frequent ones
-        // come first. The kick (from the room, or from shutdown with 1001) is lock-free.
         let kick = self.kick.clone();
         let kicked = kick.kicked();
         tokio::pin!(kicked);
+        let reader_done = self.reader_done.clone();
+        let reader_ended = reader_done.kicked();
+        tokio::pin!(reader_ended);
         loop {
             let step = tokio::select! {
                 biased;
@@ -244,31 +316,17 @@ impl Conn<'_> {
                     } else if let Some(code) = self.kick.code() {
                         Step::Close(code)
                     } else {
-                        // Boxed: the write and message futures exist only while busy, which
-                        // keeps an idle connection's task small.
-                        Box::pin(self.write_batch()).await
-                    }
-                }
-                // Paused for the reply budget: no reading, but queued frames keep leaving.
-                _ = tokio::time::sleep_until(self.resume_at.unwrap_or_else(Instant::now)), if self.resume_at.is_some() => {
-                    self.resume_at = None;
-                    Step::Continue
-                }
-                msg = self.socket.next(), if self.resume_at.is_none() => {
-                    last_seen = Instant::now();
-                    match msg {
-                        None => Step::Gone,
-                        Some(Err(e)) => read_error(self.svc, e),
-                        Some(Ok(m)) => Box::pin(self.on_message(m, &mut rate)).await,
+                        self.write_batch().await
                     }
                 }
                 _ = &mut kicked => Step::Close(self.kick.code().unwrap_or(close_code::GOING_AWAY)),
+                _ = &mut reader_ended => Step::Gone,
                 _ = ping.tick() => {
-                    if last_seen.elapsed() > IDLE_TIMEOUT {
+                    if self.last_seen.silent_for() > IDLE_TIMEOUT {
                         tracing::info!("client silent too long");
                         Step::Close(close_code::GOING_AWAY)
                     } else if !matches!(
-                        tokio::time::timeout(CLOSE_SEND, self.socket.send(WsMessage::Ping(Default::default()))).await,
+                        tokio::time::timeout(CLOSE_SEND, self.sink.send(WsMessage::Ping(Default::default()))).await,
                         Ok(Ok(()))
                     ) {
                         Step::Gone
@@ -277,72 +335,140 @@ impl Conn<'_> {
                     }
                 }
             };
-            match step {
-                Step::Continue => {}
-                Step::Close(code) => return Some(code),
-                Step::Gone => return None,
+            if !matches!(step, Step::Continue) {
+                return step;
             }
         }
     }
 
-    /// Writes every queued frame and flushes once. A client whose socket stays full is not
-    /// waited for: a kick (1013 from its room) or shutdown abandons the write.
+    /// Feeds every queued frame and flushes once (one write to the socket per batch). A client
+    /// whose socket stays full is not waited for: a kick (1013 from its room) or shutdown
+    /// abandons the write, and so does the reader ending (the peer is gone).
     async fn write_batch(&mut self) -> Step {
         let n = self.buf.len();
         let bytes: usize = self.buf.iter().map(|f| f.len()).sum();
-        let socket = &mut self.socket;
+        let sink = &mut self.sink;
         let frames = &mut self.buf;
         let write = async {
             for frame in frames.drain(..) {
-                socket.feed(WsMessage::Binary(frame)).await?;
+                sink.feed(WsMessage::Binary(frame)).await?;
             }
-            socket.flush().await
+            sink.flush().await
         };
-        // A kick (1013 from the room, 1001 at shutdown) abandons a write the socket does not
-        // take; the close frame then gets a short deadline of its own.
         let result = tokio::select! {
             biased;
             r = write => r,
             _ = self.kick.kicked() => return Step::Close(self.kick.code().unwrap_or(close_code::GOING_AWAY)),
+            _ = self.reader_done.kicked() => return Step::Gone,
         };
         self.buf.clear();
         self.outbox.written(bytes);
         if result.is_err() {
             return Step::Gone;
         }
-        self.svc.metrics.messages_out.inc_by(n as u64);
-        self.svc.metrics.bytes_out.inc_by(bytes as u64);
+        self.metrics.messages_out.inc_by(n as u64);
+        self.metrics.bytes_out.inc_by(bytes as u64);
         Step::Continue
+    }
+}
+
+/// The read half, on the connection's own task: decodes what the client sends and forwards it
+/// to the room, within the connection's and the token's budgets.
+struct Reader<'a> {
+    stream: SplitStream<WebSocket>,
+    svc: &'a ConnContext,
+    p: &'a ConnectionParams,
+    room: &'a RoomHandle,
+    kick: &'a Kick,
+    /// Set when the writer has ended (which it does when kicked): the reader stops too.
+    writer_done: &'a Kick,
+    last_seen: &'a LastSeen,
+    /// What the room charged for the replies this connection asked for.
+    replies: Arc<ReplyMeter>,
+    reply_bucket: DebtBucket,
+    /// Reads resume then (the reply budget is in debt).
+    resume_at: Option<Instant>,
+}
+
+impl Reader<'_> {
+    /// Runs until the connection ends. A close code it chooses is also given to the kick, so
+    /// that the writer stops.
+    async fn run(&mut self) -> Step {
+        let step = self.turns().await;
+        if let Step::Close(code) = step {
+            self.kick.kick(code);
+        }
+        step
+    }
+
+    async fn turns(&mut self) -> Step {
+        let mut rate = DebtBucket::messages(self.svc.settings.max_messages_per_sec);
+        let writer_done = self.writer_done.clone();
+        let writer_ended = writer_done.kicked();
+        tokio::pin!(writer_ended);
+        // One timer for the reply-budget pause, re-armed when a pause starts (a fresh
+        // `sleep_until` per turn is a clock read and a timer entry).
+        let pause = tokio::time::sleep_until(Instant::now());
+        tokio::pin!(pause);
+        let mut armed: Option<Instant> = None;
+        loop {
+            if self.resume_at != armed {
+                if let Some(at) = self.resume_at {
+                    pause.as_mut().reset(at);
+                }
+                armed = self.resume_at;
+            }
+            let step = tokio::select! {
+                biased;
+                _ = &mut writer_ended => Step::Gone,
+                // Paused for the reply budget: no reading (queued frames keep leaving).
+                _ = &mut pause, if self.resume_at.is_some() => {
+                    self.resume_at = None;
+                    Step::Continue
+                }
+                msg = self.stream.next(), if self.resume_at.is_none() => {
+                    self.last_seen.touch();
+                    match msg {
+                        None => Step::Gone,
+                        Some(Err(e)) => read_error(self.svc, self.p, e),
+                        // Boxed: the message future exists only while busy, which keeps an
+                        // idle connection's task small.
+                        Some(Ok(m)) => Box::pin(self.on_message(m, &mut rate)).await,
+                    }
+                }
+            };
+            if !matches!(step, Step::Continue) {
+                return step;
+            }
+        }
     }
 
     async fn on_message(&mut self, msg: WsMessage, rate: &mut DebtBucket) -> Step {
         let (svc, conn) = (self.svc, self.p.conn);
         let data = match msg {
             WsMessage::Binary(b) => b,
-            WsMessage::Close(_) => {
-                // answer the client's close frame
-                let _ = tokio::time::timeout(CLOSE_SEND, self.socket.flush()).await;
-                return Step::Gone;
-            }
+            WsMessage::Close(_) => return Step::PeerClosed,
             WsMessage::Ping(_) | WsMessage::Pong(_) => return Step::Continue,
-            WsMessage::Text(_) => return reject(svc, close_code::PROTOCOL_ERROR, "text frame"),
+            WsMessage::Text(_) => return reject(svc, self.p, close_code::PROTOCOL_ERROR, "text frame"),
         };
         svc.metrics.messages_in.inc();
         svc.metrics.bytes_in.inc_by(data.len() as u64);
         if data.len() > svc.settings.limits.max_message_bytes {
-            return reject(svc, close_code::TOO_BIG, "message over the size limit");
+            return reject(svc, self.p, close_code::TOO_BIG, "message over the size limit");
         }
         if let Some(wait) = rate.take_message(data.len()) {
-            tokio::time::sleep(wait).await;
+            if let Some(step) = unless_stopped(self.writer_done, tokio::time::sleep(wait)).await {
+                return step;
+            }
         }
         let (limits, token, role) = (&svc.token_limits, &self.p.token, &self.p.capability.role);
-        if let Some(step) = unless_kicked(self.kick, limits.message(token, role)).await {
+        if let Some(step) = unless_stopped(self.writer_done, limits.message(token, role)).await {
             return step;
         }
         let cmd = match Message::decode(&data, &svc.settings.limits) {
             Err(e) => {
-                tracing::info!(error = %e, "undecodable message");
-                return reject(svc, close_code::PROTOCOL_ERROR, "undecodable");
+                tracing::info!(conn = %conn, room = %self.p.room, error = %e, "undecodable message");
+                return reject(svc, self.p, close_code::PROTOCOL_ERROR, "undecodable");
             }
             Ok(Message::SyncStep1(sv)) => match self.reply_ticket().await {
                 Ok(ticket) => RoomCmd::SyncStep1 { conn, sv, ticket },
@@ -356,8 +482,8 @@ impl Conn<'_> {
                         raw: bytes,
                     },
                     Err(e) => {
-                        tracing::info!(error = %e, "malformed update");
-                        return reject(svc, close_code::PROTOCOL_ERROR, "malformed update");
+                        tracing::info!(conn = %conn, room = %self.p.room, error = %e, "malformed update");
+                        return reject(svc, self.p, close_code::PROTOCOL_ERROR, "malformed update");
                     }
                 }
             }
@@ -384,7 +510,7 @@ impl Conn<'_> {
     }
 }
 
-impl Conn<'_> {
+impl Reader<'_> {
     /// Before asking for another reply: waits until the previous one was answered, then pays
     /// for what the answers cost: the token's budget for answers that had to be encoded (waited
     /// for here), and the connection's bucket, whose debt pauses reads after this request
@@ -393,7 +519,7 @@ impl Conn<'_> {
         let replies = self.replies.clone();
         let ticket = tokio::select! {
             biased;
-            _ = self.kick.kicked() => return Err(Step::Close(self.kick.code().unwrap_or(close_code::GOING_AWAY))),
+            _ = self.writer_done.kicked() => return Err(Step::Gone),
             t = replies.ticket() => t,
         };
         let (charged, encoded) = self.replies.take();
@@ -405,37 +531,38 @@ impl Conn<'_> {
             self.resume_at = Some(Instant::now() + wait);
         }
         let limits = &self.svc.token_limits;
-        if let Some(step) = unless_kicked(self.kick, limits.encoded_reply(&self.p.token, encoded)).await {
+        if let Some(step) = unless_stopped(self.writer_done, limits.encoded_reply(&self.p.token, encoded)).await {
             return Err(step);
         }
         Ok(ticket)
     }
 }
 
-/// Waits for `f`, unless the connection is told to close first.
-async fn unless_kicked<F: std::future::Future>(kick: &Kick, f: F) -> Option<Step> {
+/// Waits for `f`, unless the writer ends first (it does when the connection is kicked; the
+/// close code is then the kick's).
+async fn unless_stopped<F: std::future::Future>(writer_done: &Kick, f: F) -> Option<Step> {
     tokio::select! {
         biased;
-        _ = kick.kicked() => Some(Step::Close(kick.code().unwrap_or(close_code::GOING_AWAY))),
+        _ = writer_done.kicked() => Some(Step::Gone),
         _ = f => None,
     }
 }
 
 /// A message above the WebSocket layer's own hard limit is still "too big" (1009); any other
 /// read error means the peer is gone.
-fn read_error(svc: &ConnContext, e: axum::Error) -> Step {
+fn read_error(svc: &ConnContext, p: &ConnectionParams, e: axum::Error) -> Step {
     let inner = e.into_inner();
     tracing::debug!(error = %inner, "read error");
     match inner.downcast_ref::<tungstenite::Error>() {
         Some(tungstenite::Error::Capacity(_)) => {
-            reject(svc, close_code::TOO_BIG, "message over the hard size limit")
+            reject(svc, p, close_code::TOO_BIG, "message over the hard size limit")
         }
         _ => Step::Gone,
     }
 }
 
-fn reject(svc: &ConnContext, code: u16, what: &'static str) -> Step {
+fn reject(svc: &ConnContext, p: &ConnectionParams, code: u16, what: &'static str) -> Step {
     svc.metrics.rejected_messages.inc();
-    tracing::info!(code, what, "closing connection");
+    tracing::info!(conn = %p.conn, room = %p.room, code, what, "closing connection");
     Step::Close(code)
 }

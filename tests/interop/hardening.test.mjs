@@ -248,6 +248,20 @@ test('beyond --max-pending-connections new TCP connections are closed at once; u
   await waitFor(() => healthzOk(srv), 10000, '/healthz once the slots are free')
 })
 
+test('a connect storm beyond --max-pending-connections waits in the accept queue and is admitted, not reset', async (t) => {
+  const s = scope(t)
+  const srv = await s.server({ args: ['--max-pending-connections', '4'] })
+  const m = await createMeetingOnce(srv)
+  // 80 stock WebSocket clients at once: far more than 4 are pending at a time, but each
+  // upgrades within milliseconds, so the accept loop waits for a slot instead of closing them
+  const results = await Promise.allSettled(Array.from({ length: 80 }, () =>
+    RawClient.connect(srv.wsUrl(`${m.id}/wg-a`, { token: m.tokens.participant }), { timeoutMs: 30000 })))
+  for (const r of results) if (r.status === 'fulfilled') s.add(() => r.value.destroy())
+  const failed = results.filter((r) => r.status === 'rejected').map((r) => String(r.reason?.message || r.reason))
+  assert.deepEqual(failed, [], 'every client of the storm connected and synced')
+  assert.equal(await healthzOk(srv), true, 'plain requests are served afterwards')
+})
+
 test('silent, idle and trickling connections are closed; a slow but complete request is served', async (t) => {
   const s = scope(t)
   // idle 1 s, header timeout 6 s: the silent and the idle keep-alive connections go long before

@@ -40,6 +40,9 @@ pub const EXPORT_CSP: &str = "default-src 'none'; style-src 'unsafe-inline'; img
 pub const DEFAULT_CSP: &str =
     "default-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'";
 
+/// The WebSocket route (matched by the trace layer, which gives upgrades no span).
+const WS_ROUTE: &str = "/ws/{m}/{g}";
+
 pub fn router(svc: AppState) -> Router {
     Router::new()
         .route("/healthz", get(ops::healthz))
@@ -74,7 +77,7 @@ pub fn router(svc: AppState) -> Router {
             get(exports::version_file),
         )
         .route("/api/meetings/{m}/{file}", get(exports::summary_file))
-        .route("/ws/{m}/{g}", get(ws::upgrade))
+        .route(WS_ROUTE, get(ws::upgrade))
         .fallback(web::serve)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(64 * 1024))
@@ -100,10 +103,14 @@ pub fn router(svc: AppState) -> Router {
             // Method and route only: query strings carry tokens, and a token pasted into a
             // path (`/m/skopje/console/SECRET`) must not reach the logs either, so the span
             // names the matched route template, never the raw path.
+            // WebSocket upgrades get no span: a connect storm is thousands of them, each span
+            // formatted and allocated, and kept open as long as its connection's own span.
             TraceLayer::new_for_http().make_span_with(|req: &Request<_>| {
-                let route = req
-                    .extensions()
-                    .get::<axum::extract::MatchedPath>()
+                let matched = req.extensions().get::<axum::extract::MatchedPath>();
+                if matched.is_some_and(|p| p.as_str() == WS_ROUTE) {
+                    return tracing::Span::none();
+                }
+                let route = matched
                     .map(|p| p.as_str().to_owned())
                     .unwrap_or_else(|| "(web client or unknown path)".to_owned());
                 tracing::info_span!("http", method = %req.method(), route = %route)

@@ -2,8 +2,12 @@
 //!
 //! Before a connection upgrades to a WebSocket it costs a socket, a task and buffers while
 //! holding nothing we can account to a token, so it is bounded here, by the connection:
-//! - at most `max_pending` such connections; a new TCP connection beyond it is closed at once
-//!   (the permit is released when the connection closes or upgrades);
+//! - at most `max_pending` such connections (the permit is released when the connection closes
+//!   or upgrades). When they are all taken, the accept loop first waits for one to free, up to
+//!   `FULL_GRACE` from the moment the cap was reached (meanwhile new connections wait in the
+//!   kernel's accept queue): a connect storm, whose connections upgrade within milliseconds,
+//!   is admitted in order instead of reset. Once the cap has been held that long (a slowloris
+//!   flood), a new TCP connection beyond it is closed at once, until a slot frees;
 //! - the whole request head within `header_read_timeout` (hyper's timer; it also bounds a
 //!   keep-alive connection waiting for its next request), so a slowloris client trickling
 //!   one byte at a time is cut;
@@ -38,6 +42,9 @@ pub struct HttpLimits {
 /// After an accept error (out of file descriptors, say), wait this long before the next accept
 /// instead of spinning.
 const ACCEPT_ERROR_PAUSE: Duration = Duration::from_millis(50);
+/// How long the accept loop waits for a pending slot once they are all taken, counted from the
+/// moment the cap was reached, before it closes new connections at once.
+const FULL_GRACE: Duration = Duration::from_secs(1);
 
 /// Serves `app` on `listener` until `stop` is cancelled; then stops accepting, asks every
 /// connection that has not upgraded to finish its request and close, and waits for them.
@@ -51,6 +58,8 @@ pub async fn serve(listener: TcpListener, app: axum::Router, limits: HttpLimits,
         .timer(TokioTimer::new())
         .header_read_timeout(limits.header_read_timeout);
     let mut refused: u64 = 0;
+    // Since when every pending slot has been taken (none freed meanwhile).
+    let mut full_since: Option<Instant> = None;
     loop {
         let accepted = tokio::select! {
             _ = stop.cancelled() => break,
@@ -64,7 +73,20 @@ pub async fn serve(listener: TcpListener, app: axum::Router, limits: HttpLimits,
                 continue;
             }
         };
-        let Ok(permit) = pending.clone().try_acquire_owned() else {
+        let permit = match pending.clone().try_acquire_owned() {
+            Ok(p) => Some(p),
+            Err(_) => {
+                let since = *full_since.get_or_insert_with(Instant::now);
+                tokio::select! {
+                    _ = stop.cancelled() => break,
+                    p = tokio::time::timeout_at(since + FULL_GRACE, pending.clone().acquire_owned()) => p.ok().and_then(Result::ok),
+                }
+            }
+        };
+        if permit.is_some() {
+            full_since = None;
+        }
+        let Some(permit) = permit else {
             // Dropping the stream closes it at once; log the first refusal and then every 1,000th.
             if refused % 1000 == 0 {
                 tracing::warn!(

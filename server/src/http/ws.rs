@@ -4,7 +4,7 @@
 
 use super::error::ApiError;
 use crate::app::AppState;
-use crate::auth::{authorize_room, AuthError, TokenHash};
+use crate::auth::{authorize_room_hashed, AuthError, MeetingDirectory};
 use crate::connection::{self, ConnectionParams};
 use crate::room::ConnId;
 use axum::extract::rejection::QueryRejection;
@@ -36,8 +36,9 @@ pub async fn upgrade(
         e.into_response()
     };
     // An id that cannot exist is an unknown meeting or group, in the contract's order.
+    // (A lookup, not `meeting()`: that clones the whole record, on every upgrade of a storm.)
     let meeting_known = plenary_protocol::MeetingId::parse(&m)
-        .map(|id| svc.room.directory.meeting(&id).is_some())
+        .map(|id| MeetingDirectory::meeting_exists(svc.room.directory.as_ref(), &id))
         .unwrap_or(false);
     if !meeting_known {
         return refuse(AuthError::UnknownMeeting.into());
@@ -45,7 +46,8 @@ pub async fn upgrade(
     let Ok(room) = RoomPath::from_segments(&m, &g) else {
         return refuse(AuthError::UnknownGroup.into());
     };
-    let cap = match authorize_room(svc.room.directory.as_ref(), &room, q.token.as_deref()) {
+    // The token is hashed once, here: its budgets and its revocation are keyed by the hash.
+    let (cap, token) = match authorize_room_hashed(svc.room.directory.as_ref(), &room, q.token.as_deref()) {
         Ok(c) => c,
         Err(e) => return refuse(e.into()),
     };
@@ -73,7 +75,6 @@ pub async fn upgrade(
             "the server is full; try again shortly",
         ));
     }
-    let token = TokenHash::of(q.token.as_deref().unwrap_or_default());
     let Some(slot) = svc.conn.token_limits.open(token, &cap.role) else {
         tracing::info!(
             role = cap.role.name(),
@@ -87,7 +88,10 @@ pub async fn upgrade(
     };
     let conn = ConnId(svc.next_conn.fetch_add(1, Ordering::Relaxed) + 1);
     let wants_ack = matches!(q.ack.as_deref(), Some("1") | Some("true"));
-    let span = tracing::info_span!("conn", meeting = %room.meeting, room = %room, conn = %conn);
+    // A debug span: at the default level a connection has none (a span is formatted when it
+    // opens and entered and left on every poll of the task, i.e. on every delivery). The few
+    // events a connection logs at info or above name their connection and room themselves.
+    let span = tracing::debug_span!("conn", meeting = %room.meeting, room = %room, conn = %conn);
     // Small read buffer: an idle connection should cost little (keystrokes are ~50 bytes;
     // larger messages grow it on demand).
     // tungstenite's own limit sits well above ours so that an oversized message is read whole

@@ -56,7 +56,8 @@ pub struct WriterCfg {
     pub client_id: u64,
     pub log: Arc<WriterLog>,
     pub hz: f64,
-    /// characters typed right after sync (setup, not measured), in transactions of 10.
+    /// characters typed right after sync (setup, not measured): one insert, in the same
+    /// transaction (and so the same update) that creates the writer's conclusion.
     pub prefill: u32,
     pub seed: u64,
 }
@@ -80,6 +81,8 @@ pub struct ClientCfg {
 pub struct ClientOut {
     pub connected: bool,
     pub synced_after: Option<Duration>,
+    /// From this connection's own start (TCP connect) to its sync step 2.
+    pub conn_sync: Option<Duration>,
     pub content_ok: Option<bool>,
     pub msgs: u64,
     pub bytes: u64,
@@ -189,6 +192,7 @@ pub async fn run_client(
         Some(s) => s.clone().acquire_owned().await.ok(),
         None => None,
     };
+    let started = Instant::now();
     let mut ws = match open(&cfg.url, &cfg.wire, cfg.connect_timeout).await {
         Ok(ws) => ws,
         Err(e) => {
@@ -393,36 +397,27 @@ pub async fn run_client(
                         }
                     }
                     out.synced_after = Some(cfg.t0.elapsed());
+                    out.conn_sync = Some(started.elapsed());
                     counters.synced.fetch_add(1, Ordering::Relaxed);
                     permit.take();
                     if let (Some(d), Some(w)) = (&doc, &cfg.writer) {
-                        // Create this writer's conclusion, then type the prefill (not measured).
+                        // Create this writer's conclusion with the prefill as its text (not
+                        // measured): one insert, one transaction, one update.
                         let arr = d.get_or_insert_array("conclusions");
                         let mut msgs = Vec::new();
                         {
+                            let prefill: String = (0..w.prefill as usize).map(|i| TYPING[i % TYPING.len()] as char).collect();
+                            typed += w.prefill as usize;
                             let mut txn = d.transact_mut();
                             let prelim = MapPrelim::from([
                                 ("id", In::Any(Any::from(conclusion_id(w.client_id)))),
-                                ("text", In::from(TextPrelim::new(""))),
+                                ("text", In::from(TextPrelim::new(prefill))),
                                 ("status", In::Any(Any::from("draft"))),
                                 ("author", In::Any(Any::from(format!("loadgen {}", w.client_id)))),
                             ]);
                             let m = arr.push_back(&mut txn, prelim);
                             if let Some(Out::YText(t)) = m.get(&txn, "text") { own_text = Some(t); }
                             msgs.push(wire.update(&txn.encode_update_v1()));
-                        }
-                        if let Some(t) = &own_text {
-                            let mut left = w.prefill as usize;
-                            while left > 0 {
-                                let n = left.min(10);
-                                let s: String = (0..n).map(|i| TYPING[(typed + i) % TYPING.len()] as char).collect();
-                                typed += n;
-                                left -= n;
-                                let mut txn = d.transact_mut();
-                                let l = t.len(&txn);
-                                t.insert(&mut txn, l, &s);
-                                msgs.push(wire.update(&txn.encode_update_v1()));
-                            }
                         }
                         for m in msgs {
                             if let Err(e) = ws.send(Message::binary(m)).await {

@@ -88,6 +88,7 @@ pub async fn run_counting(
         Some(s) => s.clone().acquire_owned().await.ok(),
         None => None,
     };
+    let started = Instant::now();
     let (mut s, mut buf) = match handshake(&url, connect_timeout).await {
         Ok(v) => v,
         Err(e) => {
@@ -162,6 +163,7 @@ pub async fn run_counting(
                                     proto::SYNC_STEP2 => {
                                         if out.synced_after.is_none() {
                                             out.synced_after = Some(t0.elapsed());
+                                            out.conn_sync = Some(started.elapsed());
                                             counters.synced.fetch_add(1, Ordering::Relaxed);
                                             permit.take();
                                         }

@@ -102,8 +102,9 @@ struct RunArgs {
     /// Every client sends an awareness state when it joins, as stock providers do
     #[arg(long)]
     join_awareness: bool,
-    /// Concurrent connection attempts while setting up followers (not for storm)
-    #[arg(long, default_value_t = 200)]
+    /// Concurrent connection attempts while setting up followers; 0 (the default): no limit,
+    /// every follower connects at once, as an independent generator does (storm never limits)
+    #[arg(long, default_value_t = 0)]
     connect_concurrency: usize,
     /// Max seconds to wait after typing stops for sampled followers to catch up
     #[arg(long, default_value_t = 30.0)]
@@ -120,9 +121,11 @@ struct RunArgs {
     /// Don't print the human-readable table
     #[arg(long)]
     quiet: bool,
-    /// Run the non-sampled followers on tokio-tungstenite too (default: the lighter raw client)
+    /// Run the non-sampled followers on the light raw client (hand-rolled frames, no
+    /// tokio-tungstenite) instead of full tokio-tungstenite clients (the default, as stock
+    /// clients behave). Cheaper for the load generator; the earlier BENCHMARKS.md figures used it.
     #[arg(long)]
-    tungstenite_followers: bool,
+    lite_followers: bool,
 }
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
@@ -192,9 +195,46 @@ fn print_table(v: &Value, prefix: &str) {
 struct Proc {
     pid: Option<String>,
 }
+
+/// The server's CPU at one instant: its own process, and its live descendants (plenary's
+/// sandbox workers) apart.
+struct CpuSample {
+    main: Option<sys::CpuTimes>,
+    children: Vec<(String, sys::CpuTimes)>,
+}
+
+/// Server CPU between two samples, user and system time apart; per delivery when given.
+fn cpu_json(a: &CpuSample, b: &CpuSample, deliveries: Option<f64>) -> Value {
+    let (Some(m0), Some(m1)) = (a.main, b.main) else {
+        return json!({});
+    };
+    let d = m1 - m0;
+    let k = sys::children_delta(&a.children, &b.children);
+    let per = |c: f64| deliveries.filter(|n| *n > 0.0).map(|n| round3(c * 1e6 / n));
+    json!({
+        "cpu_s": round3(d.user + d.sys), "cpu_user_s": round3(d.user), "cpu_sys_s": round3(d.sys),
+        "children_cpu_s": round3(k.user + k.sys), "children": b.children.len(),
+        "cpu_incl_children_s": round3(d.user + d.sys + k.user + k.sys),
+        "cpu_us_per_delivery": per(d.user + d.sys),
+        "cpu_user_us_per_delivery": per(d.user), "cpu_sys_us_per_delivery": per(d.sys),
+        "cpu_incl_children_us_per_delivery": per(d.user + d.sys + k.user + k.sys),
+    })
+}
+
+/// Server CPU seconds (process and children) between two samples.
+fn cpu_total(a: &CpuSample, b: &CpuSample) -> Option<f64> {
+    let (m0, m1) = (a.main?, b.main?);
+    let d = m1 - m0;
+    let k = sys::children_delta(&a.children, &b.children);
+    Some(d.user + d.sys + k.user + k.sys)
+}
+
 impl Proc {
-    fn cpu(&self) -> Option<f64> {
-        self.pid.as_deref().and_then(sys::cpu_seconds)
+    fn sample(&self) -> CpuSample {
+        CpuSample {
+            main: self.pid.as_deref().and_then(sys::cpu_times),
+            children: self.pid.as_deref().map(sys::children_cpu).unwrap_or_default(),
+        }
     }
     fn rss_mb(&self) -> Option<f64> {
         self.pid
@@ -216,6 +256,14 @@ fn env_of(a: &RunArgs) -> Env {
         base: a.url.trim_end_matches('/').to_string(),
         admin_token: a.admin_token.clone(),
     }
+}
+
+/// The keys of `b` added to the object `a`.
+fn merge(mut a: Value, b: Value) -> Value {
+    if let (Value::Object(x), Value::Object(y)) = (&mut a, b) {
+        x.extend(y);
+    }
+    a
 }
 
 fn round3(x: f64) -> f64 {
@@ -245,7 +293,8 @@ async fn wait_until(timeout: Duration, mut f: impl FnMut() -> bool) -> bool {
     }
 }
 
-/// Spawns a client: non-sampled followers use the light raw client unless asked otherwise.
+/// Spawns a client: non-sampled followers are full tokio-tungstenite clients, or the light raw
+/// client with `--lite-followers`.
 fn spawn_client(
     cfg: ClientCfg,
     lite_ok: bool,
@@ -413,7 +462,7 @@ async fn fanout(a: &RunArgs) -> Result<Value> {
             })
             .collect()
     };
-    let sem = Arc::new(Semaphore::new(a.connect_concurrency.max(1)));
+    let sem = (a.connect_concurrency > 0).then(|| Arc::new(Semaphore::new(a.connect_concurrency)));
     let per_room_f = n_f;
     for (fi, (room, track)) in follower_rooms.iter().enumerate() {
         // Sampled followers are spread evenly through the connection order: servers that fan out
@@ -439,9 +488,9 @@ async fn fanout(a: &RunArgs) -> Result<Value> {
             };
             let h = spawn_client(
                 cfg,
-                !a.tungstenite_followers,
+                a.lite_followers,
                 phase_rx.clone(),
-                Some(sem.clone()),
+                sem.clone(),
                 counters.clone(),
             );
             handles.push(Spawned {
@@ -463,7 +512,7 @@ async fn fanout(a: &RunArgs) -> Result<Value> {
     let rss_connected = proc_.rss_mb();
 
     // Measurement window
-    let cpu0 = proc_.cpu();
+    let cpu0 = proc_.sample();
     let self0 = sys::self_cpu();
     let busy0 = sys::machine_busy_seconds();
     let t_run = Instant::now();
@@ -495,7 +544,7 @@ async fn fanout(a: &RunArgs) -> Result<Value> {
     })
     .await;
     let drain_s = t_drain.elapsed().as_secs_f64();
-    let cpu1 = proc_.cpu();
+    let cpu1 = proc_.sample();
     let self1 = sys::self_cpu();
     let busy1 = sys::machine_busy_seconds();
     let wall_cpu = t_run.elapsed().as_secs_f64();
@@ -616,10 +665,8 @@ async fn fanout(a: &RunArgs) -> Result<Value> {
             rooms_ok += 1;
         }
     }
-    let server_cpu = match (cpu0, cpu1) {
-        (Some(x), Some(y)) => Some(y - x),
-        _ => None,
-    };
+    let server_cpu = cpu_total(&cpu0, &cpu1);
+    let cpu = cpu_json(&cpu0, &cpu1, Some(deliveries));
     let lg_cpu = self1 - self0;
     let per_delivery = |c: f64| {
         if deliveries > 0.0 {
@@ -646,10 +693,9 @@ async fn fanout(a: &RunArgs) -> Result<Value> {
         "deliveries_per_s": round3(deliveries / window),
         "follower_msgs": f_msgs, "follower_bytes": f_bytes,
         "convergence": {"ok": rooms_ok == follower_rooms.len(), "rooms_ok": rooms_ok, "rooms": follower_rooms.len(), "why": why},
-        "server": {"rss_start_mb": rss_start.map(round3), "rss_connected_mb": rss_connected.map(round3),
+        "server": merge(json!({"rss_start_mb": rss_start.map(round3), "rss_connected_mb": rss_connected.map(round3),
                    "rss_peak_mb": round3(peak.peak_kib() as f64 / 1024.0), "rss_hwm_mb": proc_.hwm_mb().map(round3),
-                   "rss_end_mb": rss_end.map(round3),
-                   "cpu_s": server_cpu.map(round3), "cpu_us_per_delivery": server_cpu.and_then(per_delivery)},
+                   "rss_end_mb": rss_end.map(round3)}), cpu),
         "loadgen": {"cpu_s": round3(lg_cpu), "cpu_us_per_delivery": per_delivery(lg_cpu)},
         "machine": other_load(busy1 - busy0, server_cpu, lg_cpu, wall_cpu),
     }))
@@ -786,7 +832,7 @@ async fn storm(a: &RunArgs) -> Result<Value> {
     let rss_before = proc_.rss_mb();
     let peak = sys::RssPeak::start(proc_.pid.clone());
     let counters = Arc::new(Counters::default());
-    let cpu0 = proc_.cpu();
+    let cpu0 = proc_.sample();
     let self0 = sys::self_cpu();
     let busy0 = sys::machine_busy_seconds();
     let t0 = Instant::now();
@@ -814,13 +860,7 @@ async fn storm(a: &RunArgs) -> Result<Value> {
             connect_timeout: Duration::from_secs_f64(a.setup_timeout.min(120.0)),
             client_id: rng.client_id(),
         };
-        let h = spawn_client(
-            cfg,
-            !a.tungstenite_followers,
-            phase_rx.clone(),
-            None,
-            counters.clone(),
-        );
+        let h = spawn_client(cfg, a.lite_followers, phase_rx.clone(), None, counters.clone());
         handles.push(Spawned {
             room: ri,
             sampled,
@@ -836,7 +876,7 @@ async fn storm(a: &RunArgs) -> Result<Value> {
     let wall = t0.elapsed().as_secs_f64();
     // A little longer so the server's CPU for the storm (and awareness fan-out) is counted.
     tokio::time::sleep(Duration::from_millis(500)).await;
-    let cpu1 = proc_.cpu();
+    let cpu1 = proc_.sample();
     let self1 = sys::self_cpu();
     let busy1 = sys::machine_busy_seconds();
     let wall_cpu = t0.elapsed().as_secs_f64();
@@ -852,6 +892,11 @@ async fn storm(a: &RunArgs) -> Result<Value> {
         .map(|d| d.as_micros().min(u32::MAX as u128) as u32)
         .collect();
     sync_us.sort_unstable();
+    let conn_sync_us: Vec<u32> = outs
+        .iter()
+        .filter_map(|o| o.3.conn_sync)
+        .map(|d| d.as_micros().min(u32::MAX as u128) as u32)
+        .collect();
     let held = outs.iter().filter(|o| o.3.held()).count();
     let synced = sync_us.len();
     let content_checked = outs.iter().filter(|o| o.3.content_ok.is_some()).count();
@@ -872,12 +917,13 @@ async fn storm(a: &RunArgs) -> Result<Value> {
         "all_synced_s": all_synced_s,
         "wall_s": round3(wall),
         "sync_ms": lat_json(sync_us),
+        "conn_sync_ms": lat_json(conn_sync_us),
         "content": {"checked": content_checked, "ok": content_ok},
-        "server": {"rss_before_mb": rss_before.map(round3), "rss_after_mb": rss_after.map(round3),
-                   "rss_peak_mb": round3(peak.peak_kib() as f64 / 1024.0),
-                   "cpu_s": match (cpu0, cpu1) { (Some(x), Some(y)) => Some(round3(y - x)), _ => None }},
+        "server": merge(json!({"rss_before_mb": rss_before.map(round3), "rss_after_mb": rss_after.map(round3),
+                   "rss_peak_mb": round3(peak.peak_kib() as f64 / 1024.0)}),
+                   cpu_json(&cpu0, &cpu1, None)),
         "loadgen": {"cpu_s": round3(self1 - self0)},
-        "machine": other_load(busy1 - busy0, match (cpu0, cpu1) { (Some(x), Some(y)) => Some(y - x), _ => None }, self1 - self0, wall_cpu),
+        "machine": other_load(busy1 - busy0, cpu_total(&cpu0, &cpu1), self1 - self0, wall_cpu),
     }))
 }
 
@@ -901,7 +947,7 @@ async fn idle(a: &RunArgs) -> Result<Value> {
     tokio::time::sleep(Duration::from_secs(3)).await;
     let rss1 = proc_.rss_mb().unwrap_or(0.0);
     let counters = Arc::new(Counters::default());
-    let sem = Arc::new(Semaphore::new(a.connect_concurrency.max(1)));
+    let sem = (a.connect_concurrency > 0).then(|| Arc::new(Semaphore::new(a.connect_concurrency)));
     let spread = n_rooms.min(10);
     let mut hs = Vec::new();
     for i in 0..n_conn {
@@ -924,9 +970,9 @@ async fn idle(a: &RunArgs) -> Result<Value> {
             writer: false,
             h: spawn_client(
                 cfg,
-                !a.tungstenite_followers,
+                a.lite_followers,
                 phase_rx.clone(),
-                Some(sem.clone()),
+                sem.clone(),
                 counters.clone(),
             ),
         });

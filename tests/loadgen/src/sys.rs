@@ -5,12 +5,106 @@ const CLK_TCK: f64 = 100.0;
 
 /// utime + stime of a process in seconds (None when it is gone).
 pub fn cpu_seconds(pid: &str) -> Option<f64> {
+    cpu_times(pid).map(|c| c.user + c.sys)
+}
+
+/// A process's CPU time from `/proc/PID/stat`, in seconds.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct CpuTimes {
+    /// utime: user space
+    pub user: f64,
+    /// stime: the kernel, on the process's behalf (syscalls, the loopback network stack)
+    pub sys: f64,
+}
+
+impl std::ops::Sub for CpuTimes {
+    type Output = CpuTimes;
+    fn sub(self, o: CpuTimes) -> CpuTimes {
+        CpuTimes {
+            user: self.user - o.user,
+            sys: self.sys - o.sys,
+        }
+    }
+}
+
+impl std::ops::Add for CpuTimes {
+    type Output = CpuTimes;
+    fn add(self, o: CpuTimes) -> CpuTimes {
+        CpuTimes {
+            user: self.user + o.user,
+            sys: self.sys + o.sys,
+        }
+    }
+}
+
+/// Fields of `/proc/PID/stat` after the command name (field 3 onwards).
+fn stat_fields(pid: &str) -> Option<Vec<String>> {
     let s = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    let after = &s[s.rfind(')')? + 2..];
-    let f: Vec<&str> = after.split_whitespace().collect();
+    let after = s.get(s.rfind(')')? + 2..)?;
+    Some(after.split_whitespace().map(str::to_owned).collect())
+}
+
+/// utime and stime of a process (None when it is gone).
+pub fn cpu_times(pid: &str) -> Option<CpuTimes> {
+    let f = stat_fields(pid)?;
     let ut: f64 = f.get(11)?.parse().ok()?;
     let st: f64 = f.get(12)?.parse().ok()?;
-    Some((ut + st) / CLK_TCK)
+    Some(CpuTimes {
+        user: ut / CLK_TCK,
+        sys: st / CLK_TCK,
+    })
+}
+
+/// The live descendants of `pid` (plenary's sandbox workers), found by parent PID.
+pub fn descendants(pid: &str) -> Vec<String> {
+    let mut parents: Vec<(String, String)> = Vec::new();
+    if let Ok(rd) = std::fs::read_dir("/proc") {
+        for e in rd.flatten() {
+            let name = e.file_name().to_string_lossy().to_string();
+            if !name.bytes().all(|b| b.is_ascii_digit()) {
+                continue;
+            }
+            if let Some(f) = stat_fields(&name) {
+                if let Some(ppid) = f.get(1) {
+                    parents.push((name, ppid.clone()));
+                }
+            }
+        }
+    }
+    let mut out: Vec<String> = Vec::new();
+    let mut frontier = vec![pid.to_string()];
+    while let Some(p) = frontier.pop() {
+        for (child, ppid) in &parents {
+            if *ppid == p && !out.contains(child) {
+                out.push(child.clone());
+                frontier.push(child.clone());
+            }
+        }
+    }
+    out
+}
+
+/// CPU times of every live descendant of `pid`, keyed by PID (a child that starts or exits
+/// within a window is counted from zero or not at all).
+pub fn children_cpu(pid: &str) -> Vec<(String, CpuTimes)> {
+    descendants(pid)
+        .into_iter()
+        .filter_map(|c| cpu_times(&c).map(|t| (c, t)))
+        .collect()
+}
+
+/// CPU the children used between two `children_cpu` readings.
+pub fn children_delta(before: &[(String, CpuTimes)], after: &[(String, CpuTimes)]) -> CpuTimes {
+    let mut d = CpuTimes::default();
+    for (pid, t) in after {
+        let t0 = before
+            .iter()
+            .find(|(p, _)| p == pid)
+            .map(|(_, t)| *t)
+            .unwrap_or_default();
+        d = d + (*t - t0);
+    }
+    d
 }
 
 /// (VmRSS, VmHWM) in KiB.
