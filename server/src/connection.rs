@@ -256,7 +256,8 @@ impl LastSeen {
     }
 
     fn touch(&self) {
-        self.ms.store(self.start.elapsed().as_millis() as u64, Ordering::Relaxed);
+        self.ms
+            .store(self.start.elapsed().as_millis() as u64, Ordering::Relaxed);
     }
 
     fn silent_for(&self) -> Duration {
@@ -531,7 +532,9 @@ impl Reader<'_> {
             self.resume_at = Some(Instant::now() + wait);
         }
         let limits = &self.svc.token_limits;
-        if let Some(step) = unless_stopped(self.writer_done, limits.encoded_reply(&self.p.token, encoded)).await {
+        if let Some(step) =
+            unless_stopped(self.writer_done, limits.encoded_reply(&self.p.token, encoded)).await
+        {
             return Err(step);
         }
         Ok(ticket)

@@ -330,33 +330,63 @@ async fn migrate_copies_an_embedded_store_into_postgres() {
     let dir = tempfile::tempdir().unwrap();
     let from = SqliteStore::open(dir.path(), Durability::Process).unwrap();
     // Fill the source through the conformance suite's own data, plus a compacted document.
-    conformance::run_all(Arc::new(SqliteStore::open(dir.path(), Durability::Process).unwrap())).await;
-    from.append(vec![batch("mig/g", b"1"), batch("mig/g", b"2")]).await.unwrap();
+    conformance::run_all(Arc::new(
+        SqliteStore::open(dir.path(), Durability::Process).unwrap(),
+    ))
+    .await;
+    from.append(vec![batch("mig/g", b"1"), batch("mig/g", b"2")])
+        .await
+        .unwrap();
     from.compact("mig/g", b"snap".to_vec()).await.unwrap();
     from.append(vec![batch("mig/g", b"3")]).await.unwrap();
     let url = testing::fresh_database(&admin).await.expect("a test database");
     let to = PostgresStore::open(&url).await.expect("open");
     let copied = import::copy(&from, &to).await.expect("copy");
     assert!(copied.updates >= 1 && copied.snapshots >= 1, "{copied:?}");
-    assert_eq!(from.admin_token_hash().await.unwrap(), to.admin_token_hash().await.unwrap());
+    assert_eq!(
+        from.admin_token_hash().await.unwrap(),
+        to.admin_token_hash().await.unwrap()
+    );
     // Tokens in no promised order: compare them sorted.
-    let sorted = |mut v: Vec<(plenary_server::store::MeetingRecord, Vec<plenary_server::store::TokenRecord>)>| {
+    let sorted = |mut v: Vec<(
+        plenary_server::store::MeetingRecord,
+        Vec<plenary_server::store::TokenRecord>,
+    )>| {
         for (_, t) in &mut v {
             t.sort_by_key(|t| t.hash.0);
         }
         v
     };
-    assert_eq!(sorted(from.meetings().await.unwrap()), sorted(to.meetings().await.unwrap()));
+    assert_eq!(
+        sorted(from.meetings().await.unwrap()),
+        sorted(to.meetings().await.unwrap())
+    );
     assert_eq!(from.doc_keys().await.unwrap(), to.doc_keys().await.unwrap());
     for doc in from.doc_keys().await.unwrap() {
-        let (a, b) = (from.load_doc(&doc).await.unwrap(), to.load_doc(&doc).await.unwrap());
+        let (a, b) = (
+            from.load_doc(&doc).await.unwrap(),
+            to.load_doc(&doc).await.unwrap(),
+        );
         assert_eq!((a.snapshot, a.updates), (b.snapshot, b.updates), "{doc}");
-        assert_eq!(from.revisions(&doc).await.unwrap(), to.revisions(&doc).await.unwrap(), "{doc}");
+        assert_eq!(
+            from.revisions(&doc).await.unwrap(),
+            to.revisions(&doc).await.unwrap(),
+            "{doc}"
+        );
     }
     for (m, _) in from.meetings().await.unwrap() {
-        assert_eq!(from.versions(&m.id).await.unwrap(), to.versions(&m.id).await.unwrap());
+        assert_eq!(
+            from.versions(&m.id).await.unwrap(),
+            to.versions(&m.id).await.unwrap()
+        );
     }
     let d = to.load_doc("mig/g").await.unwrap();
-    assert_eq!((d.snapshot, d.updates), (Some(b"snap".to_vec()), vec![b"3".to_vec()]));
-    assert!(matches!(import::copy(&from, &to).await, Err(import::CopyError::TargetNotEmpty(_))));
+    assert_eq!(
+        (d.snapshot, d.updates),
+        (Some(b"snap".to_vec()), vec![b"3".to_vec()])
+    );
+    assert!(matches!(
+        import::copy(&from, &to).await,
+        Err(import::CopyError::TargetNotEmpty(_))
+    ));
 }

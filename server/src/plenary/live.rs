@@ -179,8 +179,8 @@ impl PlenaryState {
 mod tests {
     use super::*;
     use crate::store::GroupRecord;
-    use plenary_protocol::MeetingId;
     use plenary_protocol::layout::plenary as pk;
+    use plenary_protocol::MeetingId;
 
     fn meeting() -> MeetingRecord {
         MeetingRecord {
