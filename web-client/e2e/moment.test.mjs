@@ -235,7 +235,10 @@ test('clicker keys: console steps, projector (moderator token) steps and writes,
   await popup.keyboard.press('B')
   await mod.getByTestId('screen-blank').and(mod.locator('[aria-pressed="false"]')).waitFor({ timeout: 10_000 })
 
-  // the participant projector: keys change only its own screen
+  // the participant projector: keys change only its own screen (once it is back from blank on
+  // 1.3: a key pressed while it still shows the blank slide only brings it back)
+  await proj.waitForFunction(() => document.body.dataset.screen === 'focus', null, { timeout: 10_000 })
+  await focused(keyOf(0, 2))
   await proj.keyboard.press('ArrowRight')
   await focused(keyOf(0, 3))
   await proj.keyboard.press('F')

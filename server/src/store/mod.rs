@@ -263,3 +263,22 @@ pub trait Store: Send + Sync + 'static {
         Box::pin(async { Ok(()) })
     }
 }
+
+/// A role as the stores keep it: a role name and, for a rapporteur, the group's id.
+pub(crate) fn role_to_columns(role: &Role) -> (&'static str, Option<&str>) {
+    match role {
+        Role::Moderator => ("moderator", None),
+        Role::Participant => ("participant", None),
+        Role::Rapporteur(g) => ("rapporteur", Some(g.as_str())),
+    }
+}
+
+/// The role of stored `role_to_columns` columns; `Corrupt` for a name no version wrote.
+pub(crate) fn role_from_columns(role: &str, group: Option<String>) -> Result<Role, StoreError> {
+    match (role, group) {
+        ("moderator", _) => Ok(Role::Moderator),
+        ("participant", _) => Ok(Role::Participant),
+        ("rapporteur", Some(g)) => Ok(Role::Rapporteur(g)),
+        (other, _) => Err(StoreError::Corrupt(format!("unknown role {other}"))),
+    }
+}

@@ -156,23 +156,6 @@ pub fn backup(data_dir: &Path, to: &Path) -> Result<(), StoreError> {
     Ok(())
 }
 
-fn role_to_columns(role: &Role) -> (&'static str, Option<&str>) {
-    match role {
-        Role::Moderator => ("moderator", None),
-        Role::Participant => ("participant", None),
-        Role::Rapporteur(g) => ("rapporteur", Some(g.as_str())),
-    }
-}
-
-fn role_from_columns(role: &str, group: Option<String>) -> Result<Role, StoreError> {
-    match (role, group) {
-        ("moderator", _) => Ok(Role::Moderator),
-        ("participant", _) => Ok(Role::Participant),
-        ("rapporteur", Some(g)) => Ok(Role::Rapporteur(g)),
-        (other, _) => Err(StoreError::Corrupt(format!("unknown role {other}"))),
-    }
-}
-
 fn parse_meeting_id(s: &str) -> Result<MeetingId, StoreError> {
     MeetingId::parse(s).map_err(|e| StoreError::Corrupt(format!("meeting id {s:?}: {e}")))
 }

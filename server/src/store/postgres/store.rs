@@ -7,10 +7,10 @@
 //! nodes rotating the same token (or adding groups) at once take turns.
 
 use super::schema;
-use crate::auth::{Role, TokenHash};
+use crate::auth::TokenHash;
 use crate::store::{
-    Appended, DocAppend, GroupRecord, MeetingRecord, RevisionRecord, Store, StoreError, StoreFuture,
-    StoredDoc, TokenRecord, VersionRecord,
+    role_from_columns, role_to_columns, Appended, DocAppend, GroupRecord, MeetingRecord, RevisionRecord,
+    Store, StoreError, StoreFuture, StoredDoc, TokenRecord, VersionRecord,
 };
 use deadpool_postgres::{Object, Pool};
 use plenary_protocol::{GroupId, MeetingId};
@@ -54,23 +54,6 @@ fn pool_err(e: deadpool_postgres::PoolError) -> StoreError {
     match e {
         deadpool_postgres::PoolError::Backend(e) => db_err(e),
         other => StoreError::Unavailable(format!("PostgreSQL: {other}")),
-    }
-}
-
-fn role_to_columns(role: &Role) -> (&'static str, Option<&str>) {
-    match role {
-        Role::Moderator => ("moderator", None),
-        Role::Participant => ("participant", None),
-        Role::Rapporteur(g) => ("rapporteur", Some(g.as_str())),
-    }
-}
-
-fn role_from_columns(role: &str, group: Option<String>) -> Result<Role, StoreError> {
-    match (role, group) {
-        ("moderator", _) => Ok(Role::Moderator),
-        ("participant", _) => Ok(Role::Participant),
-        ("rapporteur", Some(g)) => Ok(Role::Rapporteur(g)),
-        (other, _) => Err(StoreError::Corrupt(format!("unknown role {other}"))),
     }
 }
 
@@ -131,6 +114,16 @@ fn counts_by_doc(batches: &[DocAppend]) -> BTreeMap<&str, i64> {
     counts
 }
 
+/// A read-only transaction that sees one snapshot of the database for all its reads.
+async fn snapshot_tx(c: &mut Object) -> Result<deadpool_postgres::Transaction<'_>, StoreError> {
+    c.build_transaction()
+        .isolation_level(IsolationLevel::RepeatableRead)
+        .read_only(true)
+        .start()
+        .await
+        .map_err(db_err)
+}
+
 impl PostgresStore {
     /// Connects to `url` and brings its schema to this binary's version. Fails when the
     /// database cannot be reached or its schema is newer.
@@ -163,13 +156,7 @@ impl PostgresStore {
     async fn meetings_now(&self) -> Result<Vec<(MeetingRecord, Vec<TokenRecord>)>, StoreError> {
         let mut c = self.conn().await?;
         // One snapshot of the directory: a meeting never shows without its groups or tokens.
-        let tx = c
-            .build_transaction()
-            .isolation_level(IsolationLevel::RepeatableRead)
-            .read_only(true)
-            .start()
-            .await
-            .map_err(db_err)?;
+        let tx = snapshot_tx(&mut c).await?;
         let meetings = tx
             .query(
                 "SELECT id, title, created_at, short_title, notes_private FROM meetings ORDER BY created_at, id",
@@ -303,13 +290,7 @@ impl PostgresStore {
     async fn load_doc_now(&self, doc: &str) -> Result<StoredDoc, StoreError> {
         let mut c = self.conn().await?;
         // One snapshot of the database, so a compaction cannot slip between the two reads.
-        let tx = c
-            .build_transaction()
-            .isolation_level(IsolationLevel::RepeatableRead)
-            .read_only(true)
-            .start()
-            .await
-            .map_err(db_err)?;
+        let tx = snapshot_tx(&mut c).await?;
         let snap = tx
             .query_opt("SELECT seq, data FROM doc_snapshots WHERE doc = $1", &[&doc])
             .await
