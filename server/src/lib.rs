@@ -28,6 +28,7 @@
 
 pub mod app;
 pub mod auth;
+pub mod cluster;
 pub mod config;
 pub mod connection;
 pub mod demo;
@@ -113,6 +114,7 @@ pub async fn run(
     // On PostgreSQL, nodes starting together take turns until each has seeded (admin token,
     // demo meeting): the first seeds, the others find it done.
     let mut startup_lock = None;
+    let mut cluster = cluster::Cluster::solo();
     let store: Arc<dyn Store> = if store::postgres::is_postgres_url(&config.store) {
         // The admin token and demo links are still written to the data dir.
         std::fs::create_dir_all(&config.data_dir)
@@ -123,11 +125,14 @@ pub async fn run(
                 .map_err(anyhow::Error::msg)
                 .context("connecting to PostgreSQL (--store)")?,
         );
-        Arc::new(
-            store::postgres::PostgresStore::open(&config.store)
-                .await
-                .context("opening the PostgreSQL store (--store)")?,
-        )
+        let pg = store::postgres::PostgresStore::open(&config.store)
+            .await
+            .context("opening the PostgreSQL store (--store)")?;
+        let transport = store::postgres::notify::PgTransport::start(&config.store, pg.pool())
+            .map_err(anyhow::Error::msg)?;
+        cluster = cluster::Cluster::node(Arc::new(transport));
+        tracing::info!(node = %cluster.node, "a node of a cluster on PostgreSQL");
+        Arc::new(pg)
     } else {
         Arc::new(
             SqliteStore::open_async(&config.data_dir, config.durability)
@@ -166,6 +171,7 @@ pub async fn run(
             merge_delay: Duration::from_millis(10),
             test_corrupt_snapshots: config.test_corrupt_snapshots,
         },
+        cluster,
     });
     let conn_ctx = connection::context::ConnContext {
         room: room_ctx.clone(),

@@ -4,6 +4,7 @@
 //! tracker, and the room settings. Cheap to clone (one `Arc`).
 
 use super::registry::Rooms;
+use crate::cluster::Cluster;
 use crate::directory::Directory;
 use crate::metrics::Metrics;
 use crate::sandbox::Sandbox;
@@ -37,6 +38,8 @@ pub struct Shared {
     pub metrics: Arc<Metrics>,
     pub tracker: TaskTracker,
     pub settings: RoomSettings,
+    /// This node and how it hears the others (a cluster of one on the embedded store).
+    pub cluster: Arc<Cluster>,
 }
 
 #[derive(Clone)]

@@ -91,6 +91,7 @@ async fn harness(settings: RoomSettings, fake_plenary: bool) -> Harness {
             metrics,
             tracker: TaskTracker::new(),
             settings,
+            cluster: crate::cluster::Cluster::solo(),
         }
     };
     let ctx = super::context_with_launcher(shared, move |ctx, path, instance, inbox| {

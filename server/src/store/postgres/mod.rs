@@ -3,7 +3,7 @@
 //! - [`PostgresStore`]: the [`crate::store::Store`] trait on PostgreSQL (group commit, heads).
 //! - [`import`]: `plenary migrate`, a copy of the embedded store into PostgreSQL.
 //! - [`schema`]: tables and versioned migrations, applied at start under an advisory lock.
-//! - [`doorbell`]: rings between nodes after a commit (NOTIFY/LISTEN behind a small trait).
+//! - [`notify`]: NOTIFY/LISTEN, the cluster's transport between nodes.
 //! - [`testing`]: throwaway databases for the tests (`PLENARY_TEST_PG_URL`).
 //!
 //! Connections come from a `deadpool-postgres` pool over `tokio-postgres` (pure Rust, no TLS:
@@ -11,8 +11,8 @@
 //! `synchronous_commit = on`, so a commit that returned is in PostgreSQL's WAL on disk (and on
 //! the synchronous standbys, when the server has any) before anything is relayed.
 
-pub mod doorbell;
 pub mod import;
+pub mod notify;
 pub mod schema;
 mod store;
 pub mod testing;

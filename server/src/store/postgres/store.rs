@@ -142,6 +142,11 @@ impl PostgresStore {
         Ok(PostgresStore { pool })
     }
 
+    /// The store's connection pool (the cluster's transport sends through it).
+    pub fn pool(&self) -> Pool {
+        self.pool.clone()
+    }
+
     async fn conn(&self) -> Result<Object, StoreError> {
         self.pool.get().await.map_err(pool_err)
     }

@@ -1,0 +1,47 @@
+//! Several nodes on one database (issue 13; the contract's "Several nodes").
+//!
+//! - [`transport`]: short messages between nodes on a few channels (the [`transport::Transport`]
+//!   trait; NOTIFY/LISTEN in `store::postgres::notify`; an in-process bus).
+//! - [`rings`]: the doorbell's payload and what a replica does with a ring (pure).
+//!
+//! [`Cluster`] is what the rest of the server sees: this node's id and its transport. A server
+//! on the embedded store is a cluster of one ([`Cluster::solo`]): it hears only itself.
+
+pub mod rings;
+pub mod transport;
+
+use std::sync::Arc;
+use transport::{LocalBus, Transport};
+
+pub struct Cluster {
+    /// This node's id: random per process start, so that a restarted node is a new node.
+    pub node: String,
+    pub transport: Arc<dyn Transport>,
+    /// Other nodes may share the store (PostgreSQL): rooms ring, listen and check heads.
+    pub shared_store: bool,
+}
+
+impl Cluster {
+    /// One node alone on its store.
+    pub fn solo() -> Arc<Cluster> {
+        Arc::new(Cluster {
+            node: new_node_id(),
+            transport: Arc::new(LocalBus::default()),
+            shared_store: false,
+        })
+    }
+
+    /// A node of a cluster whose nodes hear each other on `transport`.
+    pub fn node(transport: Arc<dyn Transport>) -> Arc<Cluster> {
+        Arc::new(Cluster {
+            node: new_node_id(),
+            transport,
+            shared_store: true,
+        })
+    }
+}
+
+/// 16 hex digits.
+pub fn new_node_id() -> String {
+    format!("{:016x}", rand::random::<u64>())
+}
