@@ -120,3 +120,64 @@ pub fn check_snapshot(doc_key: &str, snapshot: &[u8], sv: &[u8], expected: &str)
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use yrs::{Text, WriteTxn, XmlFragment};
+
+    /// A group document whose notes say `text`, and its full state.
+    fn group_doc(text: &str) -> (Doc, Vec<u8>) {
+        let doc = Doc::new();
+        {
+            let mut txn = doc.transact_mut();
+            let notes = txn.get_or_insert_xml_fragment(layout::NOTES);
+            let t = notes.push_back(&mut txn, yrs::XmlTextPrelim::new(""));
+            t.insert(&mut txn, 0, text);
+        }
+        let state = doc.transact().encode_state_as_update_v1(&StateVector::default());
+        (doc, state)
+    }
+
+    fn sv_and_fingerprint(doc: &Doc) -> (Vec<u8>, String) {
+        let txn = doc.transact();
+        (txn.state_vector().encode_v1(), fingerprint(&txn, false))
+    }
+
+    #[test]
+    fn a_faithful_snapshot_passes() {
+        let (doc, state) = group_doc("hello");
+        let (sv, fp) = sv_and_fingerprint(&doc);
+        assert_eq!(check_snapshot("m/g", &state, &sv, &fp), Ok(()));
+    }
+
+    #[test]
+    fn a_snapshot_missing_updates_is_refused_by_its_state_vector() {
+        let (doc, old) = group_doc("hello");
+        {
+            let mut txn = doc.transact_mut();
+            let notes = txn.get_or_insert_xml_fragment(layout::NOTES);
+            notes.push_back(&mut txn, yrs::XmlTextPrelim::new("more"));
+        }
+        let (sv, fp) = sv_and_fingerprint(&doc);
+        let err = check_snapshot("m/g", &old, &sv, &fp).expect_err("an old snapshot");
+        assert!(err.contains("state vector"), "{err}");
+    }
+
+    #[test]
+    fn a_snapshot_that_reads_differently_is_refused_by_its_fingerprint() {
+        let (doc, state) = group_doc("hello");
+        let (sv, _) = sv_and_fingerprint(&doc);
+        let (other, _) = group_doc("other");
+        let (_, other_fp) = sv_and_fingerprint(&other);
+        let err = check_snapshot("m/g", &state, &sv, &other_fp).expect_err("another reading");
+        assert!(err.contains("reads differently"), "{err}");
+    }
+
+    #[test]
+    fn a_snapshot_that_does_not_decode_is_refused() {
+        let (doc, _) = group_doc("hello");
+        let (sv, fp) = sv_and_fingerprint(&doc);
+        assert!(check_snapshot("m/g", &[0xff, 0xff, 0xff], &sv, &fp).is_err());
+    }
+}
