@@ -498,16 +498,31 @@ mod rings {
         assert_eq!(metrics.cluster_rings_sent.get(), 1);
     }
 
-    /// A transport whose sends fail, or never finish.
+    /// A transport whose sends fail, or never finish (counting those given up).
     struct Broken {
         hang: bool,
         bus: LocalBus,
+        given_up: Arc<std::sync::atomic::AtomicUsize>,
+    }
+
+    /// Counts a hung send dropped before it finished.
+    struct GivenUp(Arc<std::sync::atomic::AtomicUsize>);
+
+    impl Drop for GivenUp {
+        fn drop(&mut self) {
+            self.0.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        }
     }
 
     impl Transport for Broken {
         fn send(&self, _: Channel, _: Vec<String>) -> SendFuture<'_> {
             if self.hang {
-                Box::pin(std::future::pending())
+                let guard = GivenUp(self.given_up.clone());
+                Box::pin(async move {
+                    let _guard = guard;
+                    std::future::pending::<()>().await;
+                    Ok(())
+                })
             } else {
                 Box::pin(async { Err("the transport is down".into()) })
             }
@@ -522,6 +537,7 @@ mod rings {
         let (store, metrics, _c, p) = node(Arc::new(Broken {
             hang: false,
             bus: LocalBus::default(),
+            given_up: Default::default(),
         }));
         for i in 1..=3 {
             let rx = p.append("m/a".into(), vec![vec![i as u8]]).await;
@@ -539,15 +555,22 @@ mod rings {
 
     #[tokio::test]
     async fn a_hung_transport_never_holds_up_a_commit() {
+        let given_up = Arc::new(std::sync::atomic::AtomicUsize::new(0));
         let (store, _metrics, _c, p) = node(Arc::new(Broken {
             hang: true,
             bus: LocalBus::default(),
+            given_up: given_up.clone(),
         }));
         for i in 1..=3 {
             let rx = p.append("m/a".into(), vec![vec![i as u8]]).await;
             assert_eq!(within("commit", rx).await.unwrap().unwrap(), Some(i));
         }
         assert_eq!(store.load_doc("m/a").await.unwrap().updates.len(), 3);
+        assert_eq!(
+            given_up.load(std::sync::atomic::Ordering::SeqCst),
+            0,
+            "every commit was answered while the first ring was still being sent"
+        );
     }
 
     #[tokio::test]
