@@ -111,6 +111,25 @@ impl Worker {
                 }
                 Response::Verdicts(verdicts)
             }
+            Request::Advance { doc, gen, updates } => {
+                let Some((g, replica)) = self.replicas.get(&doc) else {
+                    return Response::NeedState;
+                };
+                if *g != gen {
+                    return Response::NeedState;
+                }
+                match catch_unwind(AssertUnwindSafe(|| vet::advance(replica, &updates))) {
+                    Ok(Ok(())) => Response::Ok,
+                    Ok(Err(why)) => {
+                        self.replicas.remove(&doc);
+                        Response::Refused(why)
+                    }
+                    Err(_) => {
+                        self.replicas.remove(&doc);
+                        Response::Refused("yrs panicked advancing the replica".into())
+                    }
+                }
+            }
             Request::Forget { doc } => {
                 self.replicas.remove(&doc);
                 Response::Ok
