@@ -76,7 +76,7 @@ pub struct Room {
 /// Loads the document and runs the room until it unloads or shuts down.
 pub async fn run(path: RoomPath, instance: u64, ctx: RoomContext, mut inbox: mpsc::Receiver<RoomCmd>) {
     let key = path.to_string();
-    let vetting::Loaded { doc, log_len, head } = match vetting::load_doc(&ctx, &key).await {
+    let (doc, log_len, head) = match vetting::load_doc(&ctx, &key).await {
         Ok(v) => v,
         Err(LoadError::Quarantined(why)) => {
             tracing::error!(doc = %key, reason = %why,

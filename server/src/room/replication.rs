@@ -58,10 +58,10 @@ async fn listen(weak: WeakContext, mut heard: broadcast::Receiver<Heard>) {
 }
 
 /// Milliseconds since the Unix epoch.
-fn now_ms() -> i64 {
+fn now_ms() -> u64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
+        .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
         .unwrap_or(0)
 }
 
@@ -77,10 +77,12 @@ fn route(ctx: &RoomContext, payload: &str) {
     if rings.node == ctx.cluster.node {
         return;
     }
-    let lag_ms = (now_ms() - rings.sent_at_ms).max(0);
-    ctx.metrics
-        .cluster_ring_lag_seconds
-        .observe(lag_ms as f64 / 1000.0);
+    if let Some(sent) = rings.sent_at_ms {
+        let lag_ms = now_ms().saturating_sub(sent);
+        ctx.metrics
+            .cluster_ring_lag_seconds
+            .observe(lag_ms as f64 / 1000.0);
+    }
     for ring in rings.rings {
         let Ok(path) = RoomPath::parse(&ring.doc) else {
             tracing::debug!(doc = %ring.doc, "a ring for no room path; ignored");

@@ -72,24 +72,16 @@ pub async fn vetted_stored(svc: &RoomContext, key: &str) -> Result<StoredDoc, Lo
     }
 }
 
-/// A document loaded for a room.
-pub struct Loaded {
-    pub doc: Doc,
-    /// Updates logged after its snapshot.
-    pub log_len: u64,
-    /// The store's number of the last update it holds.
-    pub head: i64,
-}
-
-/// Loads a document for a room: vetted in a child, then replayed here.
-pub async fn load_doc(svc: &RoomContext, key: &str) -> Result<Loaded, LoadError> {
+/// Loads a document for a room: vetted in a child, then replayed here. Returns it with the
+/// length of its stored log and the head it reaches.
+pub async fn load_doc(svc: &RoomContext, key: &str) -> Result<(Doc, u64, i64), LoadError> {
     let stored = vetted_stored(svc, key).await?;
     let key = key.to_owned();
     tokio::task::spawn_blocking(move || {
-        let log_len = stored.updates.len() as u64;
+        let n = stored.updates.len() as u64;
         let head = stored.head;
         match contained(|| stored.to_doc()) {
-            Some(Ok(doc)) => Ok(Loaded { doc, log_len, head }),
+            Some(Ok(doc)) => Ok((doc, n, head)),
             Some(Err(e)) => Err(LoadError::Quarantined(format!("{key}: {e}"))),
             None => Err(LoadError::Quarantined(format!(
                 "{key}: yrs panicked replaying it"
