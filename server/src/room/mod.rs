@@ -41,6 +41,8 @@ pub mod vetting;
 pub mod watermark;
 
 #[cfg(test)]
+mod replication_tests;
+#[cfg(test)]
 mod tests;
 
 pub use command::{ConnId, Member, RoomCmd};
