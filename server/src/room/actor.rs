@@ -404,8 +404,14 @@ impl Room {
             if !self.doc.poisoned() && self.durability.compaction_due(self.ctx.settings.compact_after) {
                 let plenary = self.kind.guards_curation();
                 if let Some(snapshot) = self.doc.vetted_snapshot(&self.ctx, plenary).await {
-                    // It claims only what every node's updates up to are applied here.
-                    let covers = self.replica.watermark();
+                    // It claims only what it has applied of every node's updates; alone on its
+                    // store, everything this room appended so far (in flight too: the persister
+                    // writes it before the snapshot).
+                    let covers = if self.ctx.cluster.shared_store {
+                        self.replica.watermark()
+                    } else {
+                        i64::MAX
+                    };
                     self.durability
                         .compact(&self.ctx.persister, &self.doc.key, snapshot, covers)
                         .await;

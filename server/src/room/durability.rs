@@ -60,6 +60,7 @@ pub struct Pipeline {
 
 impl Pipeline {
     /// A pipeline for a document whose stored log holds `log_len` updates after its snapshot.
+    /// (How far the room has applied the store's log is the replica's watermark: `replica`.)
     pub fn new(log_len: u64) -> Pipeline {
         Pipeline {
             log_len,

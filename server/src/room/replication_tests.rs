@@ -26,7 +26,7 @@ use std::time::Duration;
 use tokio::sync::{mpsc, oneshot};
 use tokio_util::task::TaskTracker;
 use yrs::updates::decoder::Decode;
-use yrs::{Doc, GetString, Map, ReadTxn, Text, TextPrelim, Transact, Update};
+use yrs::{Doc, GetString, Map, Text, TextPrelim, Transact, Update};
 
 const DEADLINE: Duration = Duration::from_secs(30);
 
@@ -134,7 +134,7 @@ impl Fake {
             .await
             .unwrap();
         ok.await.expect("joined");
-        let mut fake = Fake {
+        let fake = Fake {
             conn: ConnId(conn),
             outbox,
             rx,
