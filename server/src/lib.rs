@@ -173,6 +173,9 @@ pub async fn run(
         },
         cluster,
     });
+    if room_ctx.cluster.shared_store {
+        room::replication::spawn(&room_ctx);
+    }
     let conn_ctx = connection::context::ConnContext {
         room: room_ctx.clone(),
         settings: Arc::new(connection::context::ConnSettings {
