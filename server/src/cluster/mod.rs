@@ -3,10 +3,14 @@
 //! - [`transport`]: short messages between nodes on a few channels (the [`transport::Transport`]
 //!   trait; NOTIFY/LISTEN in `store::postgres::notify`; an in-process bus).
 //! - [`rings`]: the doorbell's payload and what a replica does with a ring (pure).
+//! - [`presence`]: awareness entries and follower counts between nodes (payload, send queue).
+//! - [`presence_relay`]: the node's awareness publisher and listener tasks.
 //!
 //! [`Cluster`] is what the rest of the server sees: this node's id and its transport. A server
 //! on the embedded store is a cluster of one ([`Cluster::solo`]): it hears only itself.
 
+pub mod presence;
+pub mod presence_relay;
 pub mod rings;
 pub mod transport;
 
@@ -19,6 +23,9 @@ pub struct Cluster {
     pub transport: Arc<dyn Transport>,
     /// Other nodes may share the store (PostgreSQL): rooms ring, listen and check heads.
     pub shared_store: bool,
+    /// The node's awareness send queue, once [`presence_relay::start`] runs (rooms of a node
+    /// without it tell nobody).
+    pub presence: std::sync::OnceLock<presence::Publisher>,
 }
 
 impl Cluster {
@@ -28,6 +35,7 @@ impl Cluster {
             node: new_node_id(),
             transport: Arc::new(LocalBus::default()),
             shared_store: false,
+            presence: Default::default(),
         })
     }
 
@@ -37,6 +45,7 @@ impl Cluster {
             node: new_node_id(),
             transport,
             shared_store: true,
+            presence: Default::default(),
         })
     }
 }
