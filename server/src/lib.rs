@@ -175,6 +175,8 @@ pub async fn run(
     });
     if room_ctx.cluster.shared_store {
         room::replication::spawn(&room_ctx);
+        // Awareness and follower counts between nodes.
+        cluster::presence_relay::start(&room_ctx);
     }
     let conn_ctx = connection::context::ConnContext {
         room: room_ctx.clone(),
