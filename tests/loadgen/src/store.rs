@@ -56,6 +56,9 @@ pub struct StoreArgs {
     /// Append the server's stdout/stderr to this file
     #[arg(long)]
     server_log: Option<String>,
+    /// Only the durable-throughput test (skip the history and cold-load tests)
+    #[arg(long)]
+    durable_only: bool,
 }
 
 struct Server {
@@ -418,6 +421,17 @@ pub async fn run(a: StoreArgs) -> Result<()> {
         eprintln!("durable throughput: {throughput}");
     }
 
+    if a.durable_only {
+        let v = json!({
+            "scenario": "store", "target": "plenary", "label": a.label,
+            "first_startup_s": first_start, "server_args": a.server_arg, "durable": throughput,
+        });
+        let _ = srv.term();
+        if !a.keep_data && a.data_dir.is_none() {
+            let _ = std::fs::remove_dir_all(&dir);
+        }
+        return crate::emit(&a.json, a.quiet, &v);
+    }
     // 2. Cold load vs history length.
     let hrooms = env
         .plenary_meeting(&format!("store-cold-{}", rng.hex(6)), a.histories.len(), false)
