@@ -37,10 +37,16 @@ BIN="$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1 || true
 [[ -x "$BIN/pgbench" ]] || { echo "pgbench not found under /usr/lib/postgresql/*/bin (scripts/pg.sh installs PostgreSQL)" >&2; exit 2; }
 
 WORK="$(mktemp -d)"
+APP="notify-bench-listener-$$"
 OWN_PG=""
 LISTENER=""
 cleanup() {
-  if [[ -n "$LISTENER" ]] && kill -0 "$LISTENER" 2>/dev/null; then kill "$LISTENER" 2>/dev/null || true; wait "$LISTENER" 2>/dev/null || true; fi
+  if [[ -n "$LISTENER" ]]; then
+    # the listening backend sleeps on after its client is gone: end it too
+    "$BIN/psql" -qAt "$URL" -c "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = '$APP'" >/dev/null 2>&1 || true
+    kill "$LISTENER" 2>/dev/null || true
+    wait "$LISTENER" 2>/dev/null || true
+  fi
   [[ -n "$OWN_PG" ]] && bash "$ROOT/scripts/pg.sh" stop "$OWN_PG" >/dev/null 2>&1 || true
   rm -rf "$WORK"
 }
@@ -50,7 +56,7 @@ if [[ -z "$URL" ]]; then
   URL="$(bash "$ROOT/scripts/pg.sh" start "$OWN_PG")"
 fi
 DB_URL="${URL%/*}/notify_bench"
-PGOPTIONS="-c client_min_messages=warning" "$BIN/psql" -q -v ON_ERROR_STOP=1 "$URL" -c "DROP DATABASE IF EXISTS notify_bench" -c "CREATE DATABASE notify_bench" >/dev/null
+PGOPTIONS="-c client_min_messages=warning" "$BIN/psql" -q -v ON_ERROR_STOP=1 "$URL" -c "DROP DATABASE IF EXISTS notify_bench WITH (FORCE)" -c "CREATE DATABASE notify_bench" >/dev/null
 "$BIN/psql" -q -v ON_ERROR_STOP=1 "$DB_URL" >/dev/null <<'SQL'
 CREATE TABLE doc_heads (doc int PRIMARY KEY, seq bigint NOT NULL);
 CREATE TABLE doc_updates (doc int NOT NULL, seq bigint NOT NULL, data bytea NOT NULL, PRIMARY KEY (doc, seq));
@@ -68,7 +74,7 @@ printf '%s\n%s\nCOMMIT;\n' "$body" "$ring" >"$WORK/inside.sql"
 printf '%s\nCOMMIT;\n%s\n' "$body" "$ring" >"$WORK/after.sql"
 
 # A listening session for the whole run (a node's LISTEN connection).
-"$BIN/psql" -q "$DB_URL" -c "LISTEN plenary_docs" -c "SELECT pg_sleep(3600)" >/dev/null 2>&1 &
+PGAPPNAME="$APP" "$BIN/psql" -q "$DB_URL" -c "LISTEN plenary_docs" -c "SELECT pg_sleep(600)" >/dev/null 2>&1 &
 LISTENER=$!
 
 echo "== notify-commit: $CLIENTS clients, ${SECONDS_EACH}s per variant, $ROUNDS round(s); PostgreSQL $SETTINGS"
