@@ -16,6 +16,7 @@
 #                      relay each other's updates; the cross-node hop is then not measured.
 #   --no-build         use the existing target/release binaries
 #   --no-wait-quiet    don't wait (up to 2 min per step) for other processes to leave the CPU idle
+#   --plenary-bin PATH use this plenary binary (default: target/release/plenary)
 #   --pg-url URL       use this PostgreSQL (a superuser URL; databases bench_* are created in it)
 #                      instead of a throwaway cluster made by scripts/pg.sh
 #
@@ -34,6 +35,7 @@ SAME_NODE=0
 BUILD=1
 WAIT_QUIET=1
 PG_URL=""
+PLENARY_BIN="target/release/plenary"
 while [[ $# -gt 0 ]]; do
   case "$1" in
     --quick) QUICK=1 ;;
@@ -43,7 +45,8 @@ while [[ $# -gt 0 ]]; do
     --no-build) BUILD=0 ;;
     --no-wait-quiet) WAIT_QUIET=0 ;;
     --pg-url) PG_URL="$2"; shift ;;
-    -h|--help) sed -n '2,26p' "$0"; exit 0 ;;
+    --plenary-bin) PLENARY_BIN="$2"; BUILD=0; shift ;;
+    -h|--help) sed -n '2,27p' "$0"; exit 0 ;;
     *) echo "unknown option $1" >&2; exit 2 ;;
   esac
   shift
@@ -67,7 +70,7 @@ if [[ $BUILD == 1 ]]; then
   cargo build --release -p plenary-server -p plenary-loadgen
 fi
 # Snapshot the binary: target/ is shared, and a rebuild during the run must not mix versions.
-cp target/release/plenary "$DATA/plenary"
+cp "$PLENARY_BIN" "$DATA/plenary"
 PLENARY="$DATA/plenary"
 
 # Loads: crowd = 2 rooms x 2 writers at 5 Hz x F followers per room; plenary = 3 groups x 2
