@@ -413,6 +413,9 @@ fn summarize_errors(outs: &[(usize, bool, bool, ClientOut)]) -> Value {
     json!(m)
 }
 
+/// A document followed, and the writers whose keystrokes its sampled followers time.
+type FollowerRoom = (Room, Vec<(Progress, Arc<WriterLog>)>);
+
 /// typing / crowd / plenary fan-out.
 async fn fanout(a: &RunArgs) -> Result<Value> {
     let env = env_of(a);
@@ -523,7 +526,7 @@ async fn fanout(a: &RunArgs) -> Result<Value> {
     tokio::time::sleep(Duration::from_millis(500)).await;
 
     // Follower rooms: each group room follows its own writers; on the plenary document every writer.
-    let follower_rooms: Vec<(Room, Vec<(Progress, Arc<WriterLog>)>)> = if plenary_doc {
+    let follower_rooms: Vec<FollowerRoom> = if plenary_doc {
         let all = logs
             .iter()
             .flatten()
@@ -829,7 +832,7 @@ async fn fanout(a: &RunArgs) -> Result<Value> {
 /// text against fresh probes of each followed document on every surviving node.
 async fn cluster_figures(
     outs: &[(usize, bool, bool, ClientOut)],
-    follower_rooms: &[(Room, Vec<(Progress, Arc<WriterLog>)>)],
+    follower_rooms: &[FollowerRoom],
     ws_bases: &[String],
     survivors: &[usize],
     killed: Option<(Instant, bool, Instant, Instant)>,
