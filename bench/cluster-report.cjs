@@ -38,12 +38,12 @@ for (const r of rows.filter(r => r.run === 'failover')) {
 const stores = rows.filter(r => r.run === 'store')
 if (stores.length) {
   out.push('', '### durable updates/s, one node, group commit (acknowledged once durable)')
-  out.push('| store | writers × window | durable updates/s | ack p50 / p99 (ms) | one writer, one at a time: round trip p50 (ms) | server CPU (s) |')
-  out.push('|---|---|---|---|---|---|')
+  out.push('| store | writers × window | durable updates/s | ack p50 / p99 (ms) | one writer, one at a time: round trip p50 (ms) | updates per commit | server CPU (s) |')
+  out.push('|---|---|---|---|---|---|---|')
   for (const r of stores) {
     if (r.error) { out.push(`| ${r.config} | error: ${r.error.slice(0, 120)} |||||`); continue }
     const d = r.durable
-    out.push(`| ${r.store_kind === 'pg' ? 'PostgreSQL' : 'SQLite'} | ${d.writers} × ${d.window} | ${f(d.durable_updates_per_s)} | ${pair(d.ack_latency_ms)} | ${f(d.single_writer_window1_ack_ms && d.single_writer_window1_ack_ms.p50)} | ${f(d.server_cpu_s)} |`)
+    out.push(`| ${r.store_kind === 'pg' ? 'PostgreSQL (synchronous_commit=on)' : (r.server_args || []).includes('--durability=power') ? 'SQLite, --durability power (fsync per commit)' : 'SQLite, default --durability process'} | ${d.writers} × ${d.window} | ${f(d.durable_updates_per_s)} | ${pair(d.ack_latency_ms)} | ${f(d.single_writer_window1_ack_ms && d.single_writer_window1_ack_ms.p50)} | ${d.group_commit ? `${f(d.group_commit.updates_per_transaction)} (${d.group_commit.updates} in ${d.group_commit.transactions})` : '—'} | ${f(d.server_cpu_s)} |`)
   }
 }
 const nc = rows.filter(r => r.scenario === 'notify-commit')

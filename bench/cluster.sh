@@ -257,9 +257,13 @@ run_failover() {
 
 run_store() {
   local kind url
-  for kind in sqlite postgres; do
+  # SQLite with its default --durability process (no fsync per commit), SQLite with
+  # --durability power (fsync every commit: what PostgreSQL's synchronous_commit=on does), and
+  # PostgreSQL
+  for kind in sqlite sqlite-power postgres; do
     wait_quiet
     local sargs=(--server-arg=--max-messages-per-sec=1000000)
+    [[ $kind == sqlite-power ]] && sargs+=(--server-arg=--durability=power)
     if [[ $kind == postgres ]]; then
       need_pg
       url="$(fresh_db "bench_store_$DBSTAMP")"
@@ -270,7 +274,7 @@ run_store() {
     "$LG" store --server-bin "$PLENARY" "${sargs[@]}" --durable-only $STORE --data-dir "$(mktemp -d "$DATA/store-XXXX")" \
       --server-log "$LOGS/store-$kind.server.log" --label "store/$kind" --json "$RESULTS.tmp" \
       >"$LOGS/store-$kind.log" 2>&1 || true
-    record "$([[ $kind == sqlite ]] && echo sqlite-1 || echo pg-1)" "store" "$LOGS/store-$kind.log"
+    record "$([[ $kind == postgres ]] && echo pg-1 || echo sqlite-1)" "store" "$LOGS/store-$kind.log"
   done
 }
 
