@@ -43,9 +43,12 @@ if (stores.length) {
   for (const r of stores) {
     if (r.error) { out.push(`| ${r.config} | error: ${r.error.slice(0, 120)} |||||`); continue }
     const d = r.durable
-    out.push(`| ${r.store_kind === 'pg' ? 'PostgreSQL (synchronous_commit=on)' : (r.server_args || []).includes('--durability=power') ? 'SQLite, --durability power (fsync per commit)' : 'SQLite, default --durability process'} | ${d.writers} × ${d.window} | ${f(d.durable_updates_per_s)} | ${pair(d.ack_latency_ms)} | ${f(d.single_writer_window1_ack_ms && d.single_writer_window1_ack_ms.p50)} | ${d.group_commit ? `${f(d.group_commit.updates_per_transaction)} (${d.group_commit.updates} in ${d.group_commit.transactions})` : '—'} | ${f(d.server_cpu_s)} |`)
+    const two = r.config === 'pg-2' ? `, two nodes at once: node ${(r.label || '').slice(-1)}` : ''
+    out.push(`| ${r.store_kind === 'pg' ? 'PostgreSQL (synchronous_commit=on)' + two : (r.server_args || []).includes('--durability=power') ? 'SQLite, --durability power (fsync per commit)' : 'SQLite, default --durability process'} | ${d.writers} × ${d.window} | ${f(d.durable_updates_per_s)} | ${pair(d.ack_latency_ms)} | ${f(d.single_writer_window1_ack_ms && d.single_writer_window1_ack_ms.p50)} | ${d.group_commit ? `${f(d.group_commit.updates_per_transaction)} (${d.group_commit.updates} in ${d.group_commit.transactions})` : '—'} | ${f(d.server_cpu_s)} |`)
   }
 }
+const both = stores.filter(r => r.config === 'pg-2' && !r.error)
+if (both.length === 2) out.push('', `two nodes on one PostgreSQL at once: ${f(both.reduce((a, r) => a + r.durable.durable_updates_per_s, 0))} durable updates/s together`)
 const nc = rows.filter(r => r.scenario === 'notify-commit')
 if (nc.length) {
   out.push('', `### the doorbell inside vs after the commit (pgbench, ${nc[0].clients} clients, ${nc[0].seconds} s each, PostgreSQL ${nc[0].postgres})`)

@@ -276,6 +276,24 @@ run_store() {
       >"$LOGS/store-$kind.log" 2>&1 || true
     record "$([[ $kind == postgres ]] && echo pg-1 || echo sqlite-1)" "store" "$LOGS/store-$kind.log"
   done
+  # Two nodes on one database at once, each with its own writers: the primary's commit rate is
+  # shared (the sum is the cluster's durable updates/s)
+  wait_quiet
+  url="$(fresh_db "bench_store2_$DBSTAMP")"
+  echo "== store: durable updates/s, two nodes on one PostgreSQL at once"
+  local n pids=()
+  for n in a b; do
+    # shellcheck disable=SC2086
+    "$LG" store --server-bin "$PLENARY" --server-arg=--max-messages-per-sec=1000000 "--server-arg=--store=$url" \
+      --durable-only $STORE --data-dir "$(mktemp -d "$DATA/store2-XXXX")" --server-log "$LOGS/store2-$n.server.log" \
+      --label "store/postgres-2nodes-$n" --json "$RESULTS.tmp.$n" >"$LOGS/store2-$n.log" 2>&1 &
+    pids+=($!)
+  done
+  for n in "${pids[@]}"; do wait "$n" || true; done
+  for n in a b; do
+    [[ -f "$RESULTS.tmp.$n" ]] && mv "$RESULTS.tmp.$n" "$RESULTS.tmp"
+    record "pg-2" "store" "$LOGS/store2-$n.log"
+  done
 }
 
 printf '{"meta":true,"started_at":"%s","commit":"%s","plenary_sha256":"%s","quick":%s,"same_node":%s,"machine":"%s"}\n' \
