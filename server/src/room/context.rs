@@ -69,4 +69,10 @@ impl RoomContext {
     pub fn new_cyclic(shared: impl FnOnce(WeakContext) -> Shared) -> RoomContext {
         RoomContext(Arc::new_cyclic(|weak| shared(WeakContext(weak.clone()))))
     }
+
+    /// A handle that does not keep the context alive (for node-level tasks that must not
+    /// delay the shutdown).
+    pub fn downgrade(&self) -> WeakContext {
+        WeakContext(Arc::downgrade(&self.0))
+    }
 }
