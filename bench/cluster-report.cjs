@@ -10,9 +10,9 @@ const median = xs => { const v = xs.filter(x => typeof x === 'number').sort((a, 
 const out = []
 out.push(`cluster benchmark: started ${meta.started_at || '?'}, commit ${meta.commit || '?'}, binary sha256 ${meta.plenary_sha256 || '?'}, ${meta.machine || ''}${meta.quick ? ', --quick' : ''}${meta.same_node ? ', --same-node (every client on node A)' : ''}`)
 
-const fan = rows.filter(r => (r.run === 'crowd' || r.run === 'plenary') && !r.meta)
+const fan = rows.filter(r => ['crowd', 'crowd-both', 'plenary'].includes(r.run) && !r.meta)
 if (fan.length) {
-  out.push('', '### crowd and plenary (latency ms: p50 / p99)')
+  out.push('', '### crowd and plenary (latency ms: p50 / p99; on pg-2 the writers are on node A, in crowd-both on both nodes)')
   out.push('| config | scenario | all probes | same node | cross node | cross-node added (p50 / p99) | deliveries/s | server CPU/delivery (µs) | lost updates | converged | failed conns | other processes (cores) |')
   out.push('|---|---|---|---|---|---|---|---|---|---|---|---|')
   for (const r of fan) {
@@ -61,5 +61,5 @@ if (nc.length) {
   }
   if (med.inside > 0) out.push('', `after ÷ inside: ×${(med.after / med.inside).toFixed(2)} commits/s`)
 }
-for (const r of rows.filter(r => r.error && !['crowd', 'plenary', 'failover', 'store'].includes(r.run))) out.push('error: ' + JSON.stringify(r))
+for (const r of rows.filter(r => r.error && !['crowd', 'crowd-both', 'plenary', 'failover', 'store'].includes(r.run))) out.push('error: ' + JSON.stringify(r))
 console.log(out.join('\n'))

@@ -203,10 +203,12 @@ run_config() {
   start_node "$store" "$config-A" || return 0
   a="$NODE_URL"; pids="$NODE_PID"; urls="$a"
   local s
-  for s in crowd plenary; do
-    has "$ONLY" "$s" || continue
-    "$LG" run --scenario "$s" --url "$a" --admin-token "$ADMIN" --prepare-only "$DATA/$config-$s.rooms.json" \
-      $([[ $s == crowd ]] && echo "$CROWD" || echo "$PLEN") --quiet >"$LOGS/$config-$s.prepare.log" 2>&1 ||
+  local scen="crowd plenary"
+  [[ $nodes == 2 && $SAME_NODE == 0 ]] && has "$ONLY" crowd && scen="crowd crowd-both plenary"
+  for s in $scen; do
+    has "$ONLY" "${s%-both}" || continue
+    "$LG" run --scenario "${s%-both}" --url "$a" --admin-token "$ADMIN" --prepare-only "$DATA/$config-$s.rooms.json" \
+      $([[ $s == plenary ]] && echo "$PLEN" || echo "$CROWD") --quiet >"$LOGS/$config-$s.prepare.log" 2>&1 ||
       echo "   prepare $s failed: $(tail -1 "$LOGS/$config-$s.prepare.log")"
   done
   if [[ $nodes == 2 ]]; then
@@ -217,15 +219,19 @@ run_config() {
     # same-node and the cross-node hop
     [[ $SAME_NODE == 0 ]] && extra=(--writer-nodes 0)
   fi
-  for s in crowd plenary; do
-    has "$ONLY" "$s" || continue
+  for s in $scen; do
+    has "$ONLY" "${s%-both}" || continue
     [[ -f "$DATA/$config-$s.rooms.json" ]] || continue
     wait_quiet
     echo "== $config: $s"
+    local these=(${extra[@]+"${extra[@]}"})
+    # crowd-both: the same crowd with the writers of each room on both nodes (one document
+    # written from two nodes at once)
+    [[ $s == crowd-both ]] && these=()
     # shellcheck disable=SC2046
-    timeout 600 "$LG" run --scenario "$s" --url "$urls" --server-pid "$pids" --admin-token "$ADMIN" \
-      --rooms-file "$DATA/$config-$s.rooms.json" $([[ $s == crowd ]] && echo "$CROWD" || echo "$PLEN") \
-      ${extra[@]+"${extra[@]}"} --label "$config/$s" --json "$RESULTS.tmp" >"$LOGS/$config-$s.loadgen.log" 2>&1 || true
+    timeout 600 "$LG" run --scenario "${s%-both}" --url "$urls" --server-pid "$pids" --admin-token "$ADMIN" \
+      --rooms-file "$DATA/$config-$s.rooms.json" $([[ $s == plenary ]] && echo "$PLEN" || echo "$CROWD") \
+      ${these[@]+"${these[@]}"} --label "$config/$s" --json "$RESULTS.tmp" >"$LOGS/$config-$s.loadgen.log" 2>&1 || true
     record "$config" "$s" "$LOGS/$config-$s.loadgen.log"
     summary_line
   done
