@@ -3,7 +3,7 @@
 # one PostgreSQL database; crowd and plenary scenarios on each, the cross-node hop, a node's
 # death, durable updates/s through PostgreSQL, and the doorbell inside vs after the commit.
 #
-#   bench/cluster.sh                # all of it (about 6-8 minutes on 2 cores)
+#   bench/cluster.sh                # all of it (about 4-6 minutes on 2 cores)
 #   bench/cluster.sh --quick        # small loads, short windows (about 3 minutes)
 #   bench/cluster.sh --only crowd,failover --configs pg-2
 #
