@@ -34,6 +34,8 @@ pub enum Phase {
 pub struct WriterLog {
     pub entries: Mutex<Vec<(u32, u32, Instant)>>,
     pub sent: AtomicU64,
+    /// the node the writer is connected to now (it moves when its node dies)
+    pub node: AtomicUsize,
 }
 
 #[derive(Clone, Debug)]
@@ -50,6 +52,10 @@ pub struct Counters {
     pub delivered: AtomicU64,
     pub synced: AtomicUsize,
     pub failed: AtomicUsize,
+    /// connections lost after sync (each one is followed by a reconnect attempt with `reconnect`)
+    pub dropped: AtomicUsize,
+    /// reconnected clients synced again
+    pub resynced: AtomicUsize,
 }
 
 pub struct WriterCfg {
@@ -75,6 +81,13 @@ pub struct ClientCfg {
     pub t0: Instant,
     pub connect_timeout: Duration,
     pub client_id: u64,
+    /// The same document on every node (`url` is `urls[node]`); empty: `url` only.
+    pub urls: Vec<String>,
+    /// The node `url` is on.
+    pub node: usize,
+    /// On a lost connection, reconnect to the next node and sync again (as stock providers do
+    /// through a load balancer) instead of ending.
+    pub reconnect: bool,
 }
 
 #[derive(Default, Debug)]
@@ -91,6 +104,17 @@ pub struct ClientOut {
     pub closed_early: bool,
     pub denied: u64,
     pub latencies_us: Vec<u32>,
+    /// per latency sample: when its keystroke was sent (ms since `t0`)
+    pub lat_sent_ms: Vec<u32>,
+    /// per latency sample: the writer was on another node than this client
+    pub lat_remote: Vec<bool>,
+    /// connections lost after the first sync
+    pub dropped: u32,
+    /// when the last connection was lost, and when the client was synced again after it
+    pub down_at: Option<Instant>,
+    pub back_at: Option<Instant>,
+    /// the node the client ended on
+    pub node: usize,
     pub sv: Option<Vec<(u64, u64)>>,
     pub texts: Option<BTreeMap<String, String>>,
     pub sent: u64,
@@ -123,6 +147,44 @@ pub async fn open(url: &str, wire: &Wire, timeout: Duration) -> anyhow::Result<W
         ws.send(Message::binary(wire.hocus_auth("loadgen"))).await?;
     }
     Ok(ws)
+}
+
+/// After a lost connection: opens the document on the next node (then the others in turn,
+/// backing off 100 ms × 2^attempt up to 1.6 s, for at most 60 s or until the run closes) and sends
+/// sync step 1 with `sv` (and the awareness state). Returns the socket and its node.
+async fn reconnect(
+    cfg: &ClientCfg,
+    wire: &Wire,
+    from: usize,
+    sv: &[u8],
+    cid: u64,
+    phase: &watch::Receiver<Phase>,
+) -> Option<(Ws, usize)> {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let nodes = cfg.urls.len().max(1);
+    for attempt in 0usize.. {
+        if *phase.borrow() == Phase::Close || Instant::now() >= deadline {
+            return None;
+        }
+        let node = crate::cluster::next_node(from, attempt, nodes);
+        let url = cfg.urls.get(node).unwrap_or(&cfg.url);
+        if let Ok(mut ws) = open(url, wire, Duration::from_secs(5)).await {
+            let mut ok = ws.send(Message::binary(wire.step1(sv))).await.is_ok();
+            if ok && cfg.join_awareness {
+                let json = format!("{{\"user\":{{\"name\":\"loadgen {cid}\",\"color\":\"#30bced\"}}}}");
+                ok = ws
+                    .send(Message::binary(wire.awareness(cid, 1, &json)))
+                    .await
+                    .is_ok();
+            }
+            if ok {
+                return Some((ws, node));
+            }
+        }
+        let backoff = 100u64 << attempt.min(4);
+        tokio::time::sleep(Duration::from_millis(backoff)).await;
+    }
+    None
 }
 
 const TYPING: &[u8] = b"the quick brown fox jumps over the lazy dog and the plenary agrees ";
@@ -202,6 +264,12 @@ pub async fn run_client(
         }
     };
     out.connected = true;
+    out.node = cfg.node;
+    let mut node = cfg.node;
+    // a lost connection to recover from (with `reconnect`), and whether the next sync step 2 is
+    // a resync after one
+    let mut broken = false;
+    let mut resyncing = false;
     let wire = cfg.wire.clone();
     let cid = cfg.writer.as_ref().map(|w| w.client_id).unwrap_or(cfg.client_id);
     let doc = if cfg.decode || cfg.writer.is_some() {
@@ -251,6 +319,41 @@ pub async fn run_client(
         if cur == Phase::Close {
             break;
         }
+        if broken {
+            broken = false;
+            out.dropped += 1;
+            out.down_at = Some(Instant::now());
+            counters.dropped.fetch_add(1, Ordering::Relaxed);
+            let sv = match &doc {
+                Some(d) => {
+                    use yrs::updates::encoder::Encode;
+                    d.transact().state_vector().encode_v1()
+                }
+                None => proto::EMPTY_SV.to_vec(),
+            };
+            match reconnect(&cfg, &wire, node, &sv, cid, &phase).await {
+                Some((w, n)) => {
+                    ws = w;
+                    node = n;
+                    out.node = n;
+                    if let Some(w) = &cfg.writer {
+                        w.log.node.store(n, Ordering::Relaxed);
+                    }
+                    out.closed_early = false;
+                    out.error = None;
+                    resyncing = true;
+                    cur = *phase.borrow();
+                    continue;
+                }
+                None => {
+                    if *phase.borrow() != Phase::Close {
+                        out.error = Some("reconnect failed".into());
+                        out.closed_early = true;
+                    }
+                    break;
+                }
+            }
+        }
         let tick_fut = async {
             match tick.as_mut() {
                 Some(t) => {
@@ -298,6 +401,8 @@ pub async fn run_client(
                 w.log.sent.fetch_add(1, Ordering::Relaxed);
                 out.sent += 1;
                 if let Err(e) = ws.send(Message::binary(wire.update(&update))).await {
+                    // the keystroke is in the writer's document: a resync sends it again
+                    if cfg.reconnect && out.synced_after.is_some() { broken = true; continue; }
                     out.error = Some(format!("send: {e}"));
                     break;
                 }
@@ -305,6 +410,8 @@ pub async fn run_client(
             m = ws.next() => {
                 let data = match m {
                     Some(Ok(Message::Binary(b))) => b,
+                    Some(Ok(Message::Close(_))) | None if cfg.reconnect && out.synced_after.is_some() && cur != Phase::Close => { broken = true; continue; }
+                    Some(Err(_)) if cfg.reconnect && out.synced_after.is_some() && cur != Phase::Close => { broken = true; continue; }
                     Some(Ok(Message::Close(_))) | None => { out.closed_early = cur != Phase::Close; break; }
                     Some(Ok(_)) => continue,
                     Some(Err(e)) => { out.error = Some(format!("read: {e}")); out.closed_early = true; break; }
@@ -374,6 +481,8 @@ pub async fn run_client(
                                         let reached = match t.progress { Progress::Clock(_) => clock <= p, Progress::Text(_) => len <= p };
                                         if !reached { break; }
                                         out.latencies_us.push(now.saturating_duration_since(at).as_micros().min(u32::MAX as u128) as u32);
+                                        out.lat_sent_ms.push(at.saturating_duration_since(cfg.t0).as_millis().min(u32::MAX as u128) as u32);
+                                        out.lat_remote.push(t.log.node.load(Ordering::Relaxed) != node);
                                         counters.delivered.fetch_add(1, Ordering::Relaxed);
                                         t.cursor += 1;
                                     }
@@ -382,11 +491,22 @@ pub async fn run_client(
                         }
                     }
                 }
+                let mut send_failed = None;
                 for r in reply {
                     if let Err(e) = ws.send(Message::binary(r)).await {
-                        out.error = Some(format!("send: {e}"));
+                        send_failed = Some(e);
                         break;
                     }
+                }
+                if let Some(e) = send_failed {
+                    if cfg.reconnect && out.synced_after.is_some() { broken = true; continue; }
+                    out.error = Some(format!("send: {e}"));
+                    break;
+                }
+                if got_step2 && resyncing {
+                    resyncing = false;
+                    out.back_at = Some(Instant::now());
+                    counters.resynced.fetch_add(1, Ordering::Relaxed);
                 }
                 if got_step2 && out.synced_after.is_none() {
                     if let Some(exp) = cfg.expect_len {

@@ -12,6 +12,7 @@
 //! receive to their own yrs Doc and, after each apply, compare their state vector (or, on the
 //! plenary document, each conclusion's text length) with those logs.
 mod client;
+mod cluster;
 mod http;
 mod lite;
 mod proto;
@@ -19,7 +20,7 @@ mod store;
 mod sys;
 mod target;
 
-use anyhow::{bail, Result};
+use anyhow::{bail, Context, Result};
 use clap::{Parser, Subcommand, ValueEnum};
 use client::{ClientCfg, ClientOut, Counters, Phase, Progress, WriterCfg, WriterLog};
 use serde_json::{json, Value};
@@ -66,15 +67,41 @@ struct RunArgs {
     scenario: Scenario,
     #[arg(long, value_enum, default_value = "plenary")]
     target: Target,
-    /// Server base URL, http://127.0.0.1:PORT
-    #[arg(long)]
-    url: String,
+    /// Server base URL, http://127.0.0.1:PORT. Repeat it (or give a comma list) for the nodes of
+    /// a cluster: rooms are created through the first; writers and followers are spread over all
+    /// (see --writer-nodes), and latency is reported for same-node and cross-node pairs apart.
+    #[arg(long, required = true, value_delimiter = ',')]
+    url: Vec<String>,
     /// plenary admin token (creates a meeting per run)
     #[arg(long, env = "PLENARY_ADMIN_TOKEN")]
     admin_token: Option<String>,
-    /// Server PID, to read RSS and CPU time from /proc
+    /// Server PID, to read RSS and CPU time from /proc; with several --url, one per node in the
+    /// same order (CPU and RSS are summed over the nodes alive at both ends of the window)
+    #[arg(long, value_delimiter = ',')]
+    server_pid: Vec<u32>,
+    /// Nodes (indices into --url) the writers connect to, round-robin; default: all nodes
+    #[arg(long, value_delimiter = ',')]
+    writer_nodes: Vec<usize>,
+    /// Nodes the followers connect to, round-robin; default: all nodes
+    #[arg(long, value_delimiter = ',')]
+    follower_nodes: Vec<usize>,
+    /// Clients whose connection drops reconnect to the next node and sync again (as stock
+    /// providers do through a load balancer); implied by --kill-node
     #[arg(long)]
-    server_pid: Option<u32>,
+    reconnect: bool,
+    /// SIGKILL the server of this node (index into --url and --server-pid) during the window
+    #[arg(long)]
+    kill_node: Option<usize>,
+    /// Seconds into the measurement window for --kill-node (default: a third of --duration)
+    #[arg(long)]
+    kill_at: Option<f64>,
+    /// plenary: create the meeting(s) for this scenario, write them to FILE and exit (start the
+    /// other nodes afterwards when they do not learn of new meetings while running)
+    #[arg(long)]
+    prepare_only: Option<String>,
+    /// plenary: use the meeting(s) written by --prepare-only instead of creating new ones
+    #[arg(long)]
+    rooms_file: Option<String>,
     /// Seconds of typing (measurement window)
     #[arg(long, default_value_t = 20.0)]
     duration: f64,
@@ -193,22 +220,37 @@ fn print_table(v: &Value, prefix: &str) {
 }
 
 struct Proc {
+    /// the first node's server (RSS peak, idle memory)
     pid: Option<String>,
+    /// every node's server
+    all: Vec<String>,
 }
 
-/// The server's CPU at one instant: its own process, and its live descendants (plenary's
+/// The servers' CPU at one instant: their own processes, and their live descendants (plenary's
 /// sandbox workers) apart.
 struct CpuSample {
-    main: Option<sys::CpuTimes>,
+    mains: Vec<(String, sys::CpuTimes)>,
     children: Vec<(String, sys::CpuTimes)>,
+}
+
+impl CpuSample {
+    /// CPU of the servers alive at both samples between them (None: none was).
+    fn main_delta(&self, later: &CpuSample) -> Option<sys::CpuTimes> {
+        let mut d = None;
+        for (pid, t1) in &later.mains {
+            if let Some((_, t0)) = self.mains.iter().find(|(p, _)| p == pid) {
+                d = Some(d.unwrap_or_default() + (*t1 - *t0));
+            }
+        }
+        d
+    }
 }
 
 /// Server CPU between two samples, user and system time apart; per delivery when given.
 fn cpu_json(a: &CpuSample, b: &CpuSample, deliveries: Option<f64>) -> Value {
-    let (Some(m0), Some(m1)) = (a.main, b.main) else {
+    let Some(d) = a.main_delta(b) else {
         return json!({});
     };
-    let d = m1 - m0;
     let k = sys::children_delta(&a.children, &b.children);
     let per = |c: f64| deliveries.filter(|n| *n > 0.0).map(|n| round3(c * 1e6 / n));
     json!({
@@ -223,37 +265,54 @@ fn cpu_json(a: &CpuSample, b: &CpuSample, deliveries: Option<f64>) -> Value {
 
 /// Server CPU seconds (process and children) between two samples.
 fn cpu_total(a: &CpuSample, b: &CpuSample) -> Option<f64> {
-    let (m0, m1) = (a.main?, b.main?);
-    let d = m1 - m0;
+    let d = a.main_delta(b)?;
     let k = sys::children_delta(&a.children, &b.children);
     Some(d.user + d.sys + k.user + k.sys)
 }
 
 impl Proc {
-    fn sample(&self) -> CpuSample {
-        CpuSample {
-            main: self.pid.as_deref().and_then(sys::cpu_times),
-            children: self.pid.as_deref().map(sys::children_cpu).unwrap_or_default(),
+    fn of(a: &RunArgs) -> Proc {
+        let all: Vec<String> = a.server_pid.iter().map(|p| p.to_string()).collect();
+        Proc {
+            pid: all.first().cloned(),
+            all,
         }
     }
+    fn sample(&self) -> CpuSample {
+        CpuSample {
+            mains: self
+                .all
+                .iter()
+                .filter_map(|p| sys::cpu_times(p).map(|t| (p.clone(), t)))
+                .collect(),
+            children: self.all.iter().flat_map(|p| sys::children_cpu(p)).collect(),
+        }
+    }
+    /// RSS summed over the live servers.
     fn rss_mb(&self) -> Option<f64> {
-        self.pid
-            .as_deref()
-            .and_then(sys::rss_kib)
-            .map(|(r, _)| r as f64 / 1024.0)
+        let v: Vec<u64> = self
+            .all
+            .iter()
+            .filter_map(|p| sys::rss_kib(p))
+            .map(|x| x.0)
+            .collect();
+        (!v.is_empty()).then(|| v.iter().sum::<u64>() as f64 / 1024.0)
     }
     fn hwm_mb(&self) -> Option<f64> {
-        self.pid
-            .as_deref()
-            .and_then(sys::rss_kib)
-            .map(|(_, h)| h as f64 / 1024.0)
+        let v: Vec<u64> = self
+            .all
+            .iter()
+            .filter_map(|p| sys::rss_kib(p))
+            .map(|x| x.1)
+            .collect();
+        (!v.is_empty()).then(|| v.iter().sum::<u64>() as f64 / 1024.0)
     }
 }
 
 fn env_of(a: &RunArgs) -> Env {
     Env {
         target: a.target,
-        base: a.url.trim_end_matches('/').to_string(),
+        base: a.url[0].trim_end_matches('/').to_string(),
         admin_token: a.admin_token.clone(),
     }
 }
@@ -302,7 +361,7 @@ fn spawn_client(
     sem: Option<Arc<Semaphore>>,
     counters: Arc<Counters>,
 ) -> JoinHandle<ClientOut> {
-    if lite_ok && !cfg.decode && cfg.writer.is_none() && cfg.expect_len.is_none() {
+    if lite_ok && !cfg.reconnect && !cfg.decode && cfg.writer.is_none() && cfg.expect_len.is_none() {
         let aw = cfg.join_awareness.then_some(cfg.client_id);
         tokio::spawn(lite::run_counting(
             cfg.url,
@@ -354,6 +413,9 @@ fn summarize_errors(outs: &[(usize, bool, bool, ClientOut)]) -> Value {
     json!(m)
 }
 
+/// A document followed, and the writers whose keystrokes its sampled followers time.
+type FollowerRoom = (Room, Vec<(Progress, Arc<WriterLog>)>);
+
 /// typing / crowd / plenary fan-out.
 async fn fanout(a: &RunArgs) -> Result<Value> {
     let env = env_of(a);
@@ -373,14 +435,29 @@ async fn fanout(a: &RunArgs) -> Result<Value> {
     }
     let mut rng = sys::Rng::from_time();
     let tag = format!("lg-{:?}-{}", a.scenario, rng.hex(6)).to_lowercase();
-    let rooms = if plenary_doc {
+    let rooms = if let Some(f) = &a.rooms_file {
+        let text = std::fs::read_to_string(f).with_context(|| format!("read {f}"))?;
+        target::Rooms::from_json(&serde_json::from_str(&text)?)?
+    } else if plenary_doc {
         env.plenary_meeting(&tag, n_rooms, true).await?
     } else {
         env.rooms(&tag, n_rooms).await?
     };
-    let proc_ = Proc {
-        pid: a.server_pid.map(|p| p.to_string()),
-    };
+    if let Some(f) = &a.prepare_only {
+        std::fs::write(f, rooms.to_json().to_string()).with_context(|| format!("write {f}"))?;
+        return Ok(json!({"prepared": f, "rooms": rooms.groups.len()}));
+    }
+    let n_rooms = rooms.groups.len();
+    // The nodes: every document's URL on each, and where each client connects.
+    let ws_bases: Vec<String> = a.url.iter().map(|u| cluster::ws_base(u)).collect();
+    let nodes = ws_bases.len();
+    let reconnect = a.reconnect || a.kill_node.is_some();
+    if let Some(k) = a.kill_node {
+        if k >= nodes || k >= a.server_pid.len() {
+            bail!("--kill-node {k} needs a --url and a --server-pid for node {k}");
+        }
+    }
+    let proc_ = Proc::of(a);
     let rss_start = proc_.rss_mb();
     let peak = sys::RssPeak::start(proc_.pid.clone());
 
@@ -392,13 +469,23 @@ async fn fanout(a: &RunArgs) -> Result<Value> {
     // Writers
     let mut handles = Vec::new();
     let mut logs: Vec<Vec<(u64, Arc<WriterLog>)>> = vec![Vec::new(); n_rooms];
+    let mut k_writer = 0;
     for (ri, room) in rooms.groups.iter().enumerate() {
         for _ in 0..n_w {
             let cid = rng.client_id();
-            let log = Arc::new(WriterLog::default());
+            let node = cluster::writer_node(k_writer, &a.writer_nodes, nodes);
+            k_writer += 1;
+            let log = Arc::new(WriterLog {
+                node: node.into(),
+                ..Default::default()
+            });
             logs[ri].push((cid, log.clone()));
+            let urls = cluster::urls_for(&room.write_url, &ws_bases);
             let cfg = ClientCfg {
-                url: room.write_url.clone(),
+                url: urls[node].clone(),
+                urls,
+                node,
+                reconnect,
                 wire: room.wire.clone(),
                 decode: true,
                 track: vec![],
@@ -439,7 +526,7 @@ async fn fanout(a: &RunArgs) -> Result<Value> {
     tokio::time::sleep(Duration::from_millis(500)).await;
 
     // Follower rooms: each group room follows its own writers; on the plenary document every writer.
-    let follower_rooms: Vec<(Room, Vec<(Progress, Arc<WriterLog>)>)> = if plenary_doc {
+    let follower_rooms: Vec<FollowerRoom> = if plenary_doc {
         let all = logs
             .iter()
             .flatten()
@@ -472,10 +559,15 @@ async fn fanout(a: &RunArgs) -> Result<Value> {
         } else {
             usize::MAX
         };
+        let room_urls = cluster::urls_for(&room.read_url, &ws_bases);
         for i in 0..per_room_f {
             let sampled = n_s > 0 && i % stride == stride / 2 && i / stride < n_s;
+            let node = cluster::follower_node(i, sampled.then_some(i / stride), &a.follower_nodes, nodes);
             let cfg = ClientCfg {
-                url: room.read_url.clone(),
+                url: room_urls[node].clone(),
+                urls: room_urls.clone(),
+                node,
+                reconnect,
                 wire: room.wire.clone(),
                 decode: sampled,
                 track: if sampled { track.clone() } else { vec![] },
@@ -517,9 +609,27 @@ async fn fanout(a: &RunArgs) -> Result<Value> {
     let busy0 = sys::machine_busy_seconds();
     let t_run = Instant::now();
     let _ = phase_tx.send(Phase::Run);
+    // A node's death: SIGKILL its server (a process the caller started) part-way into the window.
+    let killer = a.kill_node.map(|k| {
+        let pid = a.server_pid[k].to_string();
+        let at = a.kill_at.unwrap_or(a.duration / 3.0);
+        tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_secs_f64(at)).await;
+            let ok = std::process::Command::new("kill")
+                .args(["-KILL", &pid])
+                .status()
+                .map(|s| s.success())
+                .unwrap_or(false);
+            (Instant::now(), ok)
+        })
+    });
     tokio::time::sleep(Duration::from_secs_f64(a.duration)).await;
     let _ = phase_tx.send(Phase::Drain);
     let window = t_run.elapsed().as_secs_f64();
+    let killed = match killer {
+        Some(h) => Some(h.await?),
+        None => None,
+    };
     let sent_per_room: Vec<u64> = logs
         .iter()
         .map(|l| l.iter().map(|(_, w)| w.sent.load(Ordering::Relaxed)).sum())
@@ -541,6 +651,7 @@ async fn fanout(a: &RunArgs) -> Result<Value> {
     let t_drain = Instant::now();
     let drained = wait_until(Duration::from_secs_f64(a.drain), || {
         c2.delivered.load(Ordering::Relaxed) >= expected
+            && c2.resynced.load(Ordering::Relaxed) >= c2.dropped.load(Ordering::Relaxed)
     })
     .await;
     let drain_s = t_drain.elapsed().as_secs_f64();
@@ -551,6 +662,16 @@ async fn fanout(a: &RunArgs) -> Result<Value> {
     let rss_end = proc_.rss_mb();
     let _ = phase_tx.send(Phase::Close);
     let outs = join_all(handles).await;
+    let survivors: Vec<usize> = (0..nodes).filter(|n| Some(*n) != a.kill_node).collect();
+    let cluster_v = cluster_figures(
+        &outs,
+        &follower_rooms,
+        &ws_bases,
+        &survivors,
+        killed.map(|(at, ok)| (at, ok, t_setup, t_run)),
+        a,
+    )
+    .await;
 
     // Aggregate
     let attempted = outs.len();
@@ -698,7 +819,126 @@ async fn fanout(a: &RunArgs) -> Result<Value> {
                    "rss_end_mb": rss_end.map(round3)}), cpu),
         "loadgen": {"cpu_s": round3(lg_cpu), "cpu_us_per_delivery": per_delivery(lg_cpu)},
         "machine": other_load(busy1 - busy0, server_cpu, lg_cpu, wall_cpu),
+        "nodes": nodes,
+        "hop": cluster_v["hop"],
+        "failover": cluster_v["failover"],
+        "lost_updates": cluster_v["lost_updates"],
+        "lost_check": cluster_v["lost_check"],
     }))
+}
+
+/// What a run over several nodes adds: latency of same-node and cross-node pairs (the hop's
+/// added latency), the node's death (when one was killed), and updates lost: every writer's
+/// text against fresh probes of each followed document on every surviving node.
+async fn cluster_figures(
+    outs: &[(usize, bool, bool, ClientOut)],
+    follower_rooms: &[FollowerRoom],
+    ws_bases: &[String],
+    survivors: &[usize],
+    killed: Option<(Instant, bool, Instant, Instant)>,
+    a: &RunArgs,
+) -> Value {
+    let samples: Vec<cluster::Sample> = outs
+        .iter()
+        .filter(|o| o.1 && !o.2)
+        .flat_map(|o| {
+            let c = &o.3;
+            c.latencies_us
+                .iter()
+                .zip(&c.lat_sent_ms)
+                .zip(&c.lat_remote)
+                .map(|((l, s), r)| cluster::Sample {
+                    lat_us: *l,
+                    sent_ms: *s,
+                    remote: *r,
+                })
+        })
+        .collect();
+    let (mut local, mut remote) = cluster::split_hop(&samples);
+    local.sort_unstable();
+    remote.sort_unstable();
+    let hop = json!({
+        "local_ms": lat_json(local.clone()), "remote_ms": lat_json(remote.clone()),
+        "added_ms": {"p50": cluster::added_ms(&local, &remote, 0.5), "p99": cluster::added_ms(&local, &remote, 0.99)},
+    });
+    let failover = killed.map(|(at, ok, t0, t_run)| {
+        let dropped: Vec<&ClientOut> = outs.iter().map(|o| &o.3).filter(|c| c.dropped > 0).collect();
+        let back: Vec<&&ClientOut> = dropped.iter().filter(|c| c.back_at.is_some() && c.held()).collect();
+        let mut back_ms: Vec<u32> = back
+            .iter()
+            .filter_map(|c| c.back_at)
+            .map(|b| b.saturating_duration_since(at).as_millis().min(u32::MAX as u128) as u32)
+            .collect();
+        back_ms.sort_unstable();
+        let all_back_ms = back_ms.last().copied();
+        let kill_ms = at.saturating_duration_since(t0).as_millis() as u32;
+        // the storm: from the kill until every client is back (at least one second)
+        let storm_end = kill_ms + all_back_ms.unwrap_or(0).max(1000);
+        json!({
+            "node": a.kill_node, "signal_sent": ok,
+            "kill_at_s": round3(at.saturating_duration_since(t_run).as_secs_f64()),
+            "clients_dropped": dropped.len(), "connections_dropped": dropped.iter().map(|c| c.dropped as u64).sum::<u64>(),
+            "clients_back": back.len(), "all_back": back.len() == dropped.len(),
+            "back_ms": {"p50": sys::percentile(&back_ms, 0.5), "p99": sys::percentile(&back_ms, 0.99), "all": all_back_ms},
+            "latency_before_ms": lat_json(cluster::sent_between(&samples, 0, kill_ms)),
+            "latency_storm_ms": lat_json(cluster::sent_between(&samples, kill_ms, storm_end)),
+            "latency_after_ms": lat_json(cluster::sent_between(&samples, storm_end, u32::MAX)),
+        })
+    });
+    // Writers' own texts (characters typed), then a fresh probe per followed document and node.
+    let writers: std::collections::BTreeMap<String, u32> = outs
+        .iter()
+        .filter(|o| o.2)
+        .filter_map(|o| {
+            let id = o.3.own_id.as_ref()?;
+            let t = o.3.texts.as_ref()?.get(id)?;
+            Some((id.clone(), t.chars().count() as u32))
+        })
+        .collect();
+    let mut probes = Vec::new();
+    let mut probe_errors = Vec::new();
+    for (room, _) in follower_rooms {
+        let urls = cluster::urls_for(&room.read_url, ws_bases);
+        for &n in survivors {
+            match probe_texts(&urls[n], &room.wire).await {
+                Ok(t) => probes.push(t),
+                Err(e) => probe_errors.push(format!("node {n} {}: {e}", room.name)),
+            }
+        }
+    }
+    // In group rooms a probe sees only its room's writers: compare each writer with the probes
+    // of its own room only.
+    let mut lost = 0u64;
+    let per_room = survivors.len();
+    for (fi, (_, track)) in follower_rooms.iter().enumerate() {
+        let ids: Vec<String> = track
+            .iter()
+            .map(|(p, _)| match p {
+                Progress::Clock(c) => client::conclusion_id(*c),
+                Progress::Text(s) => s.clone(),
+            })
+            .collect();
+        let w: std::collections::BTreeMap<String, u32> = writers
+            .iter()
+            .filter(|(k, _)| ids.contains(k))
+            .map(|(k, v)| (k.clone(), *v))
+            .collect();
+        let room_probes: Vec<_> = probes
+            .iter()
+            .skip(fi * per_room)
+            .take(per_room)
+            .cloned()
+            .collect();
+        lost += cluster::lost_updates(&w, &room_probes);
+    }
+    let checked = probe_errors.is_empty() && writers.len() == outs.iter().filter(|o| o.2).count();
+    json!({
+        "hop": hop,
+        "failover": failover,
+        "lost_updates": if checked { Some(lost) } else { None },
+        "lost_check": {"writers": writers.len(), "probes": probes.len(), "nodes_probed": survivors, "errors": probe_errors,
+                       "characters_typed": writers.values().map(|v| *v as u64).sum::<u64>()},
+    })
 }
 
 /// CPU used on the machine by processes other than the server and the load generator during the
@@ -711,11 +951,16 @@ fn other_load(busy: f64, server: Option<f64>, lg: f64, wall: f64) -> Value {
 
 /// Connects one decoding client, syncs, returns the total conclusion text length.
 async fn probe_len(room: &Room) -> Result<u32> {
+    Ok(probe_texts(&room.read_url, &room.wire).await?.values().sum())
+}
+
+/// Connects one decoding client to `url`, syncs, returns every conclusion's text length (chars).
+async fn probe_texts(url: &str, wire: &proto::Wire) -> Result<std::collections::BTreeMap<String, u32>> {
     let (tx, rx) = watch::channel(Phase::Setup);
     let counters = Arc::new(Counters::default());
     let cfg = ClientCfg {
-        url: room.read_url.clone(),
-        wire: room.wire.clone(),
+        url: url.to_string(),
+        wire: wire.clone(),
         decode: true,
         track: vec![],
         writer: None,
@@ -724,6 +969,9 @@ async fn probe_len(room: &Room) -> Result<u32> {
         t0: Instant::now(),
         connect_timeout: Duration::from_secs(10),
         client_id: sys::Rng::from_time().client_id(),
+        urls: vec![],
+        node: 0,
+        reconnect: false,
     };
     let h = tokio::spawn(client::run_client(cfg, rx, None, counters.clone()));
     let c2 = counters.clone();
@@ -737,9 +985,14 @@ async fn probe_len(room: &Room) -> Result<u32> {
     if let Some(e) = o.error {
         bail!("probe: {e}");
     }
+    if o.synced_after.is_none() {
+        bail!("probe did not sync");
+    }
     Ok(o.texts
-        .map(|t| t.values().map(|s| s.len() as u32).sum())
-        .unwrap_or(0))
+        .unwrap_or_default()
+        .into_iter()
+        .map(|(k, s)| (k, s.chars().count() as u32))
+        .collect())
 }
 
 /// Pre-fills every room with one writer typing `k` characters; the writers stay connected (idle).
@@ -771,6 +1024,9 @@ async fn prefill_rooms(
             t0: Instant::now(),
             connect_timeout: Duration::from_secs(30),
             client_id: cid,
+            urls: vec![],
+            node: 0,
+            reconnect: false,
         };
         hs.push(tokio::spawn(client::run_client(
             cfg,
@@ -821,9 +1077,7 @@ async fn storm(a: &RunArgs) -> Result<Value> {
     let mut rng = sys::Rng::from_time();
     let tag = format!("lg-storm-{}", rng.hex(6));
     let rooms = env.rooms(&tag, n_rooms).await?.groups;
-    let proc_ = Proc {
-        pid: a.server_pid.map(|p| p.to_string()),
-    };
+    let proc_ = Proc::of(a);
     let (phase_tx, phase_rx) = watch::channel(Phase::Setup);
     let t_prefill = Instant::now();
     let prefill = prefill_rooms(&rooms, k, &phase_rx, &mut rng).await?;
@@ -859,6 +1113,9 @@ async fn storm(a: &RunArgs) -> Result<Value> {
             t0,
             connect_timeout: Duration::from_secs_f64(a.setup_timeout.min(120.0)),
             client_id: rng.client_id(),
+            urls: vec![],
+            node: 0,
+            reconnect: false,
         };
         let h = spawn_client(cfg, a.lite_followers, phase_rx.clone(), None, counters.clone());
         handles.push(Spawned {
@@ -934,9 +1191,7 @@ async fn idle(a: &RunArgs) -> Result<Value> {
     let n_conn = a.followers.or(a.clients).unwrap_or(2000);
     let mut rng = sys::Rng::from_time();
     let tag = format!("lg-idle-{}", rng.hex(6));
-    let proc_ = Proc {
-        pid: a.server_pid.map(|p| p.to_string()),
-    };
+    let proc_ = Proc::of(a);
     if proc_.pid.is_none() {
         bail!("idle needs --server-pid");
     }
@@ -963,6 +1218,9 @@ async fn idle(a: &RunArgs) -> Result<Value> {
             t0: Instant::now(),
             connect_timeout: Duration::from_secs(30),
             client_id: rng.client_id(),
+            urls: vec![],
+            node: 0,
+            reconnect: false,
         };
         hs.push(Spawned {
             room: 0,

@@ -56,6 +56,9 @@ pub struct StoreArgs {
     /// Append the server's stdout/stderr to this file
     #[arg(long)]
     server_log: Option<String>,
+    /// Only the durable-throughput test (skip the history and cold-load tests)
+    #[arg(long)]
+    durable_only: bool,
 }
 
 struct Server {
@@ -327,6 +330,40 @@ fn lat(v: &mut [u32]) -> Value {
     json!({"samples": v.len(), "p50": ms(0.5), "p90": ms(0.9), "p99": ms(0.99), "max": v.last().map(|x| *x as f64 / 1000.0)})
 }
 
+/// (`plenary_persist_transactions_total`, `plenary_updates_persisted_total`) from `/metrics`.
+async fn persist_counters(base: &str) -> Option<(u64, u64)> {
+    let r = crate::http::request(base, "GET", "/metrics", None, None)
+        .await
+        .ok()?;
+    Some((
+        metric(&r.body, "plenary_persist_transactions_total")?,
+        metric(&r.body, "plenary_updates_persisted_total")?,
+    ))
+}
+
+/// The value of an unlabelled metric in Prometheus text.
+fn metric(text: &str, name: &str) -> Option<u64> {
+    text.lines()
+        .filter(|l| !l.starts_with('#'))
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' '))
+        .and_then(|v| v.trim().parse::<f64>().ok())
+        .map(|v| v as u64)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn a_counter_is_read_from_prometheus_text() {
+        let t = "# HELP plenary_persist_transactions Store transactions\n\
+                 plenary_persist_transactions_total 12\n\
+                 plenary_persist_transactions_total_other 5\n\
+                 plenary_updates_persisted_total 340\n";
+        assert_eq!(super::metric(t, "plenary_persist_transactions_total"), Some(12));
+        assert_eq!(super::metric(t, "plenary_updates_persisted_total"), Some(340));
+        assert_eq!(super::metric(t, "plenary_missing_total"), None);
+    }
+}
+
 fn dir_size(p: &std::path::Path) -> u64 {
     std::fs::read_dir(p)
         .map(|rd| {
@@ -361,6 +398,7 @@ pub async fn run(a: StoreArgs) -> Result<()> {
     let rooms = env
         .plenary_meeting(&format!("store-tp-{}", rng.hex(6)), a.groups.max(1), false)
         .await?;
+    let m0 = persist_counters(&srv.base).await;
     let cpu0 = sys::cpu_seconds(&srv.pid());
     let t0 = Instant::now();
     let until = t0 + Duration::from_secs_f64(a.duration);
@@ -393,6 +431,15 @@ pub async fn run(a: StoreArgs) -> Result<()> {
         }
     }
     let cpu1 = sys::cpu_seconds(&srv.pid());
+    let m1 = persist_counters(&srv.base).await;
+    // group commit: store transactions and updates persisted in the window, from /metrics
+    let commits = match (m0, m1) {
+        (Some((t0, u0)), Some((t1, u1))) if t1 > t0 => json!({
+            "transactions": t1 - t0, "updates": u1 - u0,
+            "updates_per_transaction": ((u1 - u0) as f64 / (t1 - t0) as f64 * 10.0).round() / 10.0,
+        }),
+        _ => Value::Null,
+    };
     let elapsed = last.duration_since(t0).as_secs_f64().max(1e-9);
     // single writer, one update at a time: the durable round trip
     let single = ack_writer(
@@ -409,6 +456,7 @@ pub async fn run(a: StoreArgs) -> Result<()> {
         "sent": sent, "acked": acked,
         "durable_updates_per_s": (acked as f64 / elapsed).round(),
         "ack_latency_ms": lat(&mut lats),
+        "group_commit": commits,
         "server_cpu_s": match (cpu0, cpu1) { (Some(x), Some(y)) => Some(((y - x) * 1000.0).round() / 1000.0), _ => None },
         "errors": errors,
         "single_writer_window1_ack_ms": lat(&mut single_lat),
@@ -418,6 +466,17 @@ pub async fn run(a: StoreArgs) -> Result<()> {
         eprintln!("durable throughput: {throughput}");
     }
 
+    if a.durable_only {
+        let v = json!({
+            "scenario": "store", "target": "plenary", "label": a.label,
+            "first_startup_s": first_start, "server_args": a.server_arg, "durable": throughput,
+        });
+        let _ = srv.term();
+        if !a.keep_data && a.data_dir.is_none() {
+            let _ = std::fs::remove_dir_all(&dir);
+        }
+        return crate::emit(&a.json, a.quiet, &v);
+    }
     // 2. Cold load vs history length.
     let hrooms = env
         .plenary_meeting(&format!("store-cold-{}", rng.hex(6)), a.histories.len(), false)

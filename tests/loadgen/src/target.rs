@@ -208,3 +208,89 @@ fn sanitize(tag: &str) -> String {
     }
     s
 }
+
+impl Room {
+    fn to_json(&self) -> serde_json::Value {
+        serde_json::json!({"name": self.name, "write_url": self.write_url, "read_url": self.read_url,
+                           "hocuspocus": self.wire.is_hocuspocus()})
+    }
+    fn from_json(v: &serde_json::Value) -> Result<Room> {
+        let s = |k: &str| {
+            v[k].as_str()
+                .map(str::to_string)
+                .ok_or_else(|| anyhow!("rooms file: no {k} in {v}"))
+        };
+        let name = s("name")?;
+        let wire = if v["hocuspocus"].as_bool() == Some(true) {
+            Wire::hocuspocus(&name)
+        } else {
+            Wire::plain()
+        };
+        Ok(Room {
+            write_url: s("write_url")?,
+            read_url: s("read_url")?,
+            name,
+            wire,
+        })
+    }
+}
+
+impl Rooms {
+    /// The rooms as `--prepare-only` writes them (URLs on the node they were created through).
+    pub fn to_json(&self) -> serde_json::Value {
+        serde_json::json!({
+            "groups": self.groups.iter().map(Room::to_json).collect::<Vec<_>>(),
+            "plenary": self.plenary.as_ref().map(Room::to_json),
+            "meeting": self.meeting,
+        })
+    }
+    pub fn from_json(v: &serde_json::Value) -> Result<Rooms> {
+        let groups = v["groups"]
+            .as_array()
+            .ok_or_else(|| anyhow!("rooms file: no groups"))?
+            .iter()
+            .map(Room::from_json)
+            .collect::<Result<Vec<_>>>()?;
+        let plenary = match &v["plenary"] {
+            serde_json::Value::Null => None,
+            p => Some(Room::from_json(p)?),
+        };
+        Ok(Rooms {
+            groups,
+            plenary,
+            meeting: v["meeting"].as_str().map(str::to_string),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rooms_survive_the_rooms_file() {
+        let r = Rooms {
+            groups: vec![Room {
+                name: "m/g0".into(),
+                write_url: "ws://a/ws/m/g0?token=r".into(),
+                read_url: "ws://a/ws/m/g0?token=p".into(),
+                wire: Wire::plain(),
+            }],
+            plenary: Some(Room {
+                name: "m/plenary".into(),
+                write_url: "ws://a/ws/m/plenary?token=mo".into(),
+                read_url: "ws://a/ws/m/plenary?token=p".into(),
+                wire: Wire::plain(),
+            }),
+            meeting: Some("m".into()),
+        };
+        let back = Rooms::from_json(&r.to_json()).expect("parses");
+        assert_eq!(back.groups[0].read_url, "ws://a/ws/m/g0?token=p");
+        assert_eq!(
+            back.plenary.expect("plenary").write_url,
+            "ws://a/ws/m/plenary?token=mo"
+        );
+        assert_eq!(back.meeting.as_deref(), Some("m"));
+        assert!(Rooms::from_json(&serde_json::json!({"groups": [{"name": "x"}]})).is_err());
+    }
+}
