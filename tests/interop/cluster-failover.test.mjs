@@ -18,11 +18,11 @@ const typed = (i, n) => Array.from({ length: n }, (_, k) => charOf(i, k)).join('
 
 test('kill -9 of a node while its clients type through the balancer: they carry on through another node, nothing seen is lost, nothing doubled', { skip }, async (t) => {
   const s = scope(t)
-  const cluster = await Cluster.start({ nodes: 3 })
+  const cluster = await Cluster.start({ nodes: 3, meetings: [{ title: 'Failover', groups: [{ id: 'wg-a', title: 'A' }] }] })
   s.add(() => cluster.dispose())
   const lb = await Balancer.start(cluster.nodes)
   s.add(() => lb.close())
-  const m = await cluster.createMeeting({ title: 'Failover', groups: [{ id: 'wg-a', title: 'A' }] })
+  const [m] = cluster.meetings
   const room = `${m.id}/wg-a`
 
   // 3 writers and 3 observers through the balancer: round-robin puts two clients on each node
@@ -102,10 +102,10 @@ test('kill -9 of a node while its clients type through the balancer: they carry 
 
 test('a restarted node (same data dir) joins again and serves what the others wrote while it was dead', { skip }, async (t) => {
   const s = scope(t)
-  const cluster = await Cluster.start({ nodes: 2 })
+  const cluster = await Cluster.start({ nodes: 2, meetings: [{ title: 'Comeback', groups: [{ id: 'wg-a', title: 'A' }] }] })
   s.add(() => cluster.dispose())
   const [a, b] = cluster.nodes
-  const m = await cluster.createMeeting({ title: 'Comeback', groups: [{ id: 'wg-a', title: 'A' }] })
+  const [m] = cluster.meetings
   const room = `${m.id}/wg-a`
   const w = openProvider(b, room, m.tokens.rapporteurs['wg-a'])
   s.add(() => w.destroy())

@@ -17,10 +17,10 @@ test('PostgreSQL frozen (SIGSTOP of every process) for a few seconds: nothing is
   const s = scope(t)
   const pg = await OwnPostgres.start()
   s.add(() => pg.stop())
-  const cluster = await Cluster.start({ nodes: 2, pg: pg.url })
+  const cluster = await Cluster.start({ nodes: 2, pg: pg.url, meetings: [{ title: 'Frozen', groups: [{ id: 'wg-a', title: 'A' }] }] })
   s.add(() => cluster.dispose())
   const [a, b] = cluster.nodes
-  const m = await cluster.createMeeting({ title: 'Frozen', groups: [{ id: 'wg-a', title: 'A' }] })
+  const [m] = cluster.meetings
   const room = `${m.id}/wg-a`
   const open = async (node, token) => {
     const p = openProvider(node, room, token)

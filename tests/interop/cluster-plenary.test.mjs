@@ -55,7 +55,7 @@ function typeInto (ytext, str) {
  * node. Returns helpers to move a client to another node (same Y.Doc, new provider).
  */
 async function plenaryOnNodes (s, cluster, rapNode) {
-  const m = await cluster.createMeeting({ title: 'Plenary on nodes', groups: GROUPS })
+  const [m] = cluster.meetings
   const open = async (node, room, token, doc) => {
     const p = openProvider(node, room, token, { doc })
     s.add(() => p.destroy())
@@ -108,7 +108,7 @@ async function merger (cluster, m, exclude = -1, timeoutMs = 20000) {
 
 test('plenary: rapporteurs of three groups on three nodes; followers on every node see every conclusion once; kill -9 of the merging node, another takes over', { skip }, async (t) => {
   const s = scope(t)
-  const cluster = await Cluster.start({ nodes: 3 })
+  const cluster = await Cluster.start({ nodes: 3, meetings: [{ title: 'Plenary on nodes', groups: GROUPS }] })
   s.add(() => cluster.dispose())
   const { m, raps, followers, docs, move } = await plenaryOnNodes(s, cluster, [0, 1, 2])
   typeInto(addConclusion(raps['wg-a'].doc, { id: 'a1', text: '' }).get('text'), 'Train border guards')
@@ -172,7 +172,7 @@ test('plenary: rapporteurs of three groups on three nodes; followers on every no
 
 test('plenary: the merging node paused (SIGSTOP) past its lease and resumed (SIGCONT) writes nothing; the plenary stays exactly-once', { skip }, async (t) => {
   const s = scope(t)
-  const cluster = await Cluster.start({ nodes: 3 })
+  const cluster = await Cluster.start({ nodes: 3, meetings: [{ title: 'Plenary on nodes', groups: GROUPS }] })
   s.add(() => cluster.dispose())
   const { m, raps, followers, docs, move } = await plenaryOnNodes(s, cluster, [0, 1, 2])
   addConclusion(raps['wg-a'].doc, { id: 'a1', text: 'First of alpha' })

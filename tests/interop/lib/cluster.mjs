@@ -61,12 +61,16 @@ export class Cluster {
    * @param {string} [opts.pg] a superuser URL of the PostgreSQL cluster (default PG); a fresh
    *   database is made on it for this cluster and dropped at dispose
    * @param {string[]} [opts.args] extra arguments for every node
+   * @param {object[]} [opts.meetings] meetings (createMeeting options) made on the first node
+   *   before the others start, in `cluster.meetings`: the other nodes read them at start, so tests
+   *   of replication do not depend on the directory's change signals
    */
-  static async start ({ nodes = 2, pg = PG, args = [] } = {}) {
+  static async start ({ nodes = 2, pg = PG, args = [], meetings = [] } = {}) {
     const c = new Cluster({ pg, args })
     try {
       // The first node applies the schema; the others then start together.
       await c.addNode()
+      for (const opts of meetings) c.meetings.push(await c.nodes[0].createMeeting(opts))
       await Promise.all(Array.from({ length: nodes - 1 }, () => c.addNode()))
     } catch (e) {
       await c.dispose()
@@ -89,6 +93,7 @@ export class Cluster {
     this.adminToken = randomToken()
     this.args = args
     this.nodes = []
+    this.meetings = []
   }
 
   get adminUrl () { return this.pg }
@@ -108,6 +113,15 @@ export class Cluster {
 
   /** POST /api/meetings on node `i` (default 0). */
   createMeeting (opts, i = 0) { return this.nodes[i].createMeeting(opts) }
+
+  /** Waits until every running node serves meeting `m` (GET /api/meetings/{m} 200 with its tokens). */
+  async meetingEverywhere (m, timeoutMs = 5000) {
+    for (const n of this.nodes.filter((x) => x.running)) {
+      await waitFor(async () => (await n.request('GET', `/api/meetings/${m.id}`, { token: m.tokens.participant })).status === 200,
+        timeoutMs, `meeting ${m.id} (created on another node) to be served by ${n.base}`)
+    }
+    return m
+  }
 
   /** Kills every node (SIGCONT first where paused), removes their data dirs, drops the database. */
   async dispose () {
