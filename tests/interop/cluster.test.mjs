@@ -7,9 +7,10 @@
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import {
-  Y, scope, waitFor, enc, svCovers, addConclusion, findConclusion, addParagraph, notesString, conclusionsJSON, UpgradeRefused, RawClient, SLOW
+  Y, scope, waitFor, svCovers, addConclusion, findConclusion, addParagraph, notesString, conclusionsJSON, UpgradeRefused, RawClient, SLOW,
+  Server, storeFor, uniqueId, openProvider
 } from './harness.mjs'
-import { Cluster, skipWithoutPg } from './lib/cluster.mjs'
+import { Cluster, Balancer, PG, skipWithoutPg, nodeReady, psql } from './lib/cluster.mjs'
 
 const skip = skipWithoutPg
 // The meetings of the tests that are not about the directory are made before nodes 1 and 2 start
@@ -297,4 +298,54 @@ test('awareness crosses nodes with the server\'s role stamp; follower counts cou
   // a writer that leaves node 0 disappears on node 1
   a.provider.destroy()
   await waitFor(() => stateOf(b, a.doc.clientID) === undefined, 15000, 'the writer that left node 0 to disappear on node 1')
+})
+
+test('a client moved to another node (the balancer drops it) gets its client id and presence back', { skip }, async (t) => {
+  const s = scope(t)
+  const m = meeting('aware')
+  const room = `${m.id}/wg-b`
+  const lb = await Balancer.start(cluster.nodes)
+  s.add(() => lb.close())
+  lb.setDown(1); lb.setDown(2) // first to node 0
+  const a = openProvider(lb, room, m.tokens.rapporteurs['wg-b'], { state: { user: { name: 'Mover' } } })
+  s.add(() => a.destroy())
+  await a.synced()
+  assert.equal(lb.openTo(0), 1)
+  const watcher = await s.provider(n2, room, m.tokens.moderator, { state: { user: { name: 'Watcher' } } })
+  const stateOf = (p, id) => p.awareness.getStates().get(id)
+  await waitFor(() => stateOf(watcher, a.doc.clientID)?.user?.name === 'Mover', 10000, 'the mover\'s presence on node 2')
+  // node 0 leaves the pool and its connections drop: the same provider reconnects to node 1
+  lb.setDown(0); lb.setDown(1, false)
+  lb.dropConnectionsTo(0)
+  await waitFor(() => lb.openTo(1) === 1 && a.provider.wsconnected && a.provider.synced, 10000, 'the mover to reconnect through the balancer to node 1')
+  // its presence is back on node 2 under its old id, stamped, and it keeps the claim: a change arrives
+  a.awareness.setLocalStateField('cursor', 'moved')
+  await waitFor(() => stateOf(watcher, a.doc.clientID)?.cursor === 'moved', 10000, 'the mover\'s new state (from node 1) at node 2')
+  assert.equal(stateOf(watcher, a.doc.clientID).user.name, 'Mover')
+  assert.equal(stateOf(watcher, a.doc.clientID).role, 'rapporteur')
+  // and no removal from node 0 arriving late takes it away again: a round trip later it is there
+  addParagraph(watcher.doc, 'after the move')
+  await waitFor(() => plainNotes(a.doc).includes('after the move'), 10000, 'a write at the moved client')
+  assert.equal(stateOf(watcher, a.doc.clientID)?.cursor, 'moved', 'the moved client\'s presence was removed at node 2')
+  assert.equal(stateOf(a, watcher.doc.clientID)?.user?.name, 'Watcher', 'the moved client does not see the others')
+})
+
+test('nodes started together on an empty database: the demo meeting is seeded once, the generated admin token printed by one node only', { skip }, async (t) => {
+  const s = scope(t)
+  const url = storeFor(`demo-${uniqueId()}`, PG)
+  s.add(() => psql(PG, `DROP DATABASE IF EXISTS ${new URL(url).pathname.slice(1)} WITH (FORCE)`).catch(() => {}))
+  const nodes = [0, 1, 2].map(() => new Server({ argv: (srv) => ['serve', '--addr', '127.0.0.1:0', '--data-dir', srv.dataDir, '--store', url] }))
+  for (const n of nodes) s.add(() => n.dispose())
+  await Promise.all(nodes.map((n) => n._spawn()))
+  await Promise.all(nodes.map((n) => nodeReady(n)))
+  const tokenLines = nodes.map((n) => n.runStdout.split('\n').find((l) => /admin/i.test(l) && /token/i.test(l) && /[A-Za-z0-9_-]{20,}/.test(l)))
+  const printing = tokenLines.filter(Boolean)
+  assert.equal(printing.length, 1, `nodes that printed an admin token: ${printing.length}\n${nodes.map((n) => n.runStdout).join('\n----\n')}`)
+  const admin = printing[0].match(/[A-Za-z0-9_-]{20,}/g).pop()
+  for (const n of nodes) {
+    const list = await n.request('GET', '/api/meetings', { token: admin })
+    assert.equal(list.status, 200, `the printed admin token does not work on ${n.base}: ${list.text}`)
+    assert.equal(list.json.meetings.length, 1, `${n.base} lists ${list.json.meetings.length} meetings, not the one demo meeting`)
+    assert.equal(list.json.meetings[0].groups.length, 3)
+  }
 })
