@@ -242,6 +242,7 @@ pub async fn run(
 
     drop(startup_lock);
     revisions::spawn(&svc, Duration::from_secs(config.revision_interval_secs));
+    cluster::directory_sync::spawn(&svc);
     let app = http::router(svc.clone());
     let stop_accepting = CancellationToken::new();
     let http_limits = http::serve::HttpLimits {

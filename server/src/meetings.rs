@@ -1,12 +1,19 @@
 //! Meeting creation, group closing and token rotation: the domain operations behind the HTTP
-//! API and the demo.
+//! API and the demo. Each takes the directory's turn, writes the store, and then [`settle`]s:
+//! the directory takes the meeting's new state, [`effects`] act on what changed (the same code
+//! as for a change heard from another node), and the other nodes are told.
+//!
+//! - [`effects`]: what a change of the directory does to sockets and rooms.
+
+pub mod effects;
 
 use crate::app::AppState;
 use crate::auth::{generate_token, Role, TokenHash};
-use crate::connection::close::close_code;
-use crate::room::RoomCmd;
+use crate::cluster::directory_sync;
+use crate::directory::{MeetingDiff, MeetingEntry};
 use crate::store::{now_rfc3339, GroupRecord, MeetingRecord, StoreError, TokenRecord};
-use plenary_protocol::{GroupId, MeetingId, RoomPath};
+use effects::Origin;
+use plenary_protocol::{GroupId, MeetingId};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use thiserror::Error;
@@ -145,6 +152,30 @@ pub fn links(base: &str, m: &MeetingRecord, tokens: &Tokens) -> Links {
     }
 }
 
+/// After this node's store write to meeting `m` (the caller holds the directory's turn): the
+/// directory takes the meeting's new state, its effects run, and the other nodes are told. On
+/// a store that other nodes share the state is read back (changes this node has not heard of
+/// yet come with it); otherwise, or if that read fails, it is `local` applied to this node's
+/// entry.
+async fn settle(
+    svc: &AppState,
+    m: &MeetingId,
+    local: impl FnOnce(Option<MeetingEntry>) -> Option<MeetingEntry>,
+) -> MeetingDiff {
+    let dir = &svc.room.directory;
+    let mut d = None;
+    if svc.room.cluster.shared_store {
+        match directory_sync::read(svc, m).await {
+            Ok(stored) => d = Some(dir.replace(m, stored)),
+            Err(e) => tracing::warn!(meeting = %m, error = %e, "reading back a change failed; applying it as made"),
+        }
+    }
+    let d = d.unwrap_or_else(|| dir.replace(m, local(dir.entry(m))));
+    effects::apply(svc, &d, Origin::Here).await;
+    directory_sync::publish(svc, m);
+    d
+}
+
 /// Creates a meeting with fresh tokens: store first, then the in-memory directory.
 pub async fn create(svc: &AppState, spec: MeetingSpec) -> Result<CreatedMeeting, CreateError> {
     let record = validate(&spec, now_rfc3339())?;
@@ -176,6 +207,7 @@ pub async fn create(svc: &AppState, spec: MeetingSpec) -> Result<CreatedMeeting,
             role: Role::Rapporteur(g.clone()),
         });
     }
+    let _turn = svc.room.directory.turn().await;
     svc.room
         .store
         .insert_meeting(&record, &records)
@@ -184,7 +216,12 @@ pub async fn create(svc: &AppState, spec: MeetingSpec) -> Result<CreatedMeeting,
             StoreError::Conflict => CreateError::Exists,
             e => CreateError::Store(e),
         })?;
-    svc.room.directory.add(record.clone(), &records);
+    let entry = MeetingEntry {
+        record: record.clone(),
+        tokens: records,
+    };
+    settle(svc, &record.id, |_| Some(entry)).await;
+    drop(_turn);
     tracing::info!(meeting = %record.id, groups = record.groups.len(), "meeting created");
     Ok(CreatedMeeting {
         id: record.id.to_string(),
@@ -202,25 +239,25 @@ pub async fn create(svc: &AppState, spec: MeetingSpec) -> Result<CreatedMeeting,
     })
 }
 
-/// Closes or reopens groups: store, directory, then the live rooms (writes are refused at once).
+/// Closes or reopens groups: store, directory, then the live rooms (writes are refused at once,
+/// the plenary follows, a revision is taken at close).
 pub async fn set_closed(
     svc: &AppState,
     meeting: &MeetingId,
     groups: &[GroupId],
     closed: bool,
 ) -> Result<(), StoreError> {
+    let _turn = svc.room.directory.turn().await;
     for g in groups {
         svc.room.store.set_group_closed(meeting, g, closed).await?;
-        svc.room.directory.set_group_closed(meeting, g, closed);
-        if let Some(h) = svc.room.rooms.get(&RoomPath::group(meeting.clone(), g.clone())) {
-            let _ = h.tx.send(RoomCmd::SetClosed { closed }).await;
-        }
-        let plenary = RoomPath::plenary(meeting.clone());
-        svc.room.rooms.send(&plenary, RoomCmd::GroupMeta {}).await;
-        tracing::info!(meeting = %meeting, group = %g, closed, "group closed flag set");
-        if closed {
-            crate::revisions::on_closed(svc, meeting, g);
-        }
+        settle(svc, meeting, |e| {
+            let mut e = e?;
+            if let Some(group) = e.record.groups.iter_mut().find(|x| &x.id == g) {
+                group.closed = closed;
+            }
+            Some(e)
+        })
+        .await;
     }
     Ok(())
 }
@@ -243,10 +280,9 @@ pub async fn rotate_token(
     meeting: &MeetingId,
     role: Role,
 ) -> Result<IssuedToken, StoreError> {
-    // One rotation at a time, so that the directory applies them in the store's order (two
+    // One change at a time, so that the directory applies them in the store's order (two
     // racing rotations of one role must not leave the first one's token alive in memory).
-    static ROTATION: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
-    let _one_at_a_time = ROTATION.lock().await;
+    let _turn = svc.room.directory.turn().await;
     let token = generate_token();
     let record = TokenRecord {
         hash: TokenHash::of(&token),
@@ -254,15 +290,15 @@ pub async fn rotate_token(
         role: role.clone(),
     };
     let old = svc.room.store.replace_token(&record).await?;
-    svc.room.directory.replace_tokens(&old, &record);
-    let mut closed = 0;
-    for entry in svc.conn.connections.iter() {
-        if old.contains(&entry.value().token) {
-            entry.value().kick.kick(close_code::POLICY_VIOLATION);
-            closed += 1;
-        }
-    }
-    tracing::info!(meeting = %meeting, role = role.name(), revoked = old.len(), closed, "token rotated");
+    settle(svc, meeting, |e| {
+        let mut e = e?;
+        e.tokens.retain(|t| !old.contains(&t.hash));
+        e.tokens.push(record);
+        Some(e)
+    })
+    .await;
+    drop(_turn);
+    tracing::info!(meeting = %meeting, role = role.name(), revoked = old.len(), "token rotated");
     let group = match &role {
         Role::Rapporteur(g) => Some(g.clone()),
         _ => None,
@@ -322,16 +358,6 @@ pub fn check_short_title(t: Option<&str>) -> Result<Option<String>, ManageError>
     }
 }
 
-/// Tells the meeting's plenary room (loading it if needed) that titles or groups changed.
-async fn plenary_follows(svc: &AppState, meeting: &MeetingId) {
-    let plenary = RoomPath::plenary(meeting.clone());
-    svc.room.rooms.send(&plenary, RoomCmd::GroupMeta {}).await;
-}
-
-/// Serialises changes to meetings' titles and groups, so that the directory applies them in
-/// the store's order.
-static MANAGE: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
-
 /// Renames a meeting: store, directory, then the plenary document (`meta.title`,
 /// `meta.short_title`). `title: None` keeps it; `short_title: None` keeps it, `Some(None)`
 /// clears it.
@@ -341,7 +367,7 @@ pub async fn rename_meeting(
     title: Option<&str>,
     short_title: Option<Option<&str>>,
 ) -> Result<MeetingRecord, ManageError> {
-    let _one = MANAGE.lock().await;
+    let _turn = svc.room.directory.turn().await;
     let rec = svc.room.directory.meeting(meeting).ok_or(ManageError::NotFound)?;
     let title = match title {
         Some(t) => check_title("title", t)?,
@@ -355,10 +381,13 @@ pub async fn rename_meeting(
         .store
         .set_meeting_titles(meeting, &title, short.as_deref())
         .await?;
-    svc.room
-        .directory
-        .set_meeting_titles(meeting, &title, short.as_deref());
-    plenary_follows(svc, meeting).await;
+    settle(svc, meeting, |e| {
+        let mut e = e?;
+        e.record.title = title;
+        e.record.short_title = short;
+        Some(e)
+    })
+    .await;
     tracing::info!(meeting = %meeting, "meeting renamed");
     svc.room.directory.meeting(meeting).ok_or(ManageError::NotFound)
 }
@@ -371,21 +400,16 @@ pub async fn set_notes_private(
     meeting: &MeetingId,
     private: bool,
 ) -> Result<MeetingRecord, ManageError> {
-    let _one = MANAGE.lock().await;
+    let _turn = svc.room.directory.turn().await;
     svc.room.directory.meeting(meeting).ok_or(ManageError::NotFound)?;
     svc.room.store.set_notes_private(meeting, private).await?;
-    svc.room.directory.set_notes_private(meeting, private);
-    let mut closed = 0;
-    if private {
-        for entry in svc.conn.connections.iter() {
-            let c = entry.value();
-            if c.participant && &c.room.meeting == meeting && !c.room.is_plenary() {
-                c.kick.kick(close_code::NOTES_PRIVATE);
-                closed += 1;
-            }
-        }
-    }
-    tracing::info!(meeting = %meeting, private, closed, "notes privacy set");
+    settle(svc, meeting, |e| {
+        let mut e = e?;
+        e.record.notes_private = private;
+        Some(e)
+    })
+    .await;
+    tracing::info!(meeting = %meeting, private, "notes privacy set");
     svc.room.directory.meeting(meeting).ok_or(ManageError::NotFound)
 }
 
@@ -398,7 +422,7 @@ pub async fn rename_group(
     title: Option<&str>,
     short_title: Option<Option<&str>>,
 ) -> Result<GroupRecord, ManageError> {
-    let _one = MANAGE.lock().await;
+    let _turn = svc.room.directory.turn().await;
     let rec = svc.room.directory.meeting(meeting).ok_or(ManageError::NotFound)?;
     let g = rec
         .groups
@@ -417,10 +441,15 @@ pub async fn rename_group(
         .store
         .set_group_titles(meeting, group, &title, short.as_deref())
         .await?;
-    svc.room
-        .directory
-        .set_group_titles(meeting, group, &title, short.as_deref());
-    plenary_follows(svc, meeting).await;
+    settle(svc, meeting, |e| {
+        let mut e = e?;
+        if let Some(g) = e.record.groups.iter_mut().find(|x| &x.id == group) {
+            g.title = title;
+            g.short_title = short;
+        }
+        Some(e)
+    })
+    .await;
     tracing::info!(meeting = %meeting, group = %group, "group renamed");
     svc.room
         .directory
@@ -467,7 +496,7 @@ pub async fn add_group(
     id: Option<&str>,
     title: &str,
 ) -> Result<AddedGroup, ManageError> {
-    let _one = MANAGE.lock().await;
+    let _turn = svc.room.directory.turn().await;
     let rec = svc.room.directory.meeting(meeting).ok_or(ManageError::NotFound)?;
     let title = check_title("title", title)?;
     if rec.groups.len() >= MAX_GROUPS {
@@ -507,8 +536,13 @@ pub async fn add_group(
         role: role.clone(),
     };
     svc.room.store.add_group(meeting, &group, &trec).await?;
-    svc.room.directory.add_group(meeting, group, &trec);
-    plenary_follows(svc, meeting).await;
+    settle(svc, meeting, |e| {
+        let mut e = e?;
+        e.record.groups.push(group);
+        e.tokens.push(trec);
+        Some(e)
+    })
+    .await;
     tracing::info!(meeting = %meeting, group = %gid, "group added");
     Ok(AddedGroup {
         id: gid.to_string(),
@@ -527,31 +561,27 @@ pub async fn add_group(
 /// the store in one transaction. A room that started meanwhile is stopped and the rows are
 /// removed again.
 pub async fn delete_meeting(svc: &AppState, meeting: &MeetingId) -> Result<(), ManageError> {
-    let _one = MANAGE.lock().await;
+    let _turn = svc.room.directory.turn().await;
     if svc.room.directory.meeting(meeting).is_none() {
         return Err(ManageError::NotFound);
     }
-    let tokens = svc.room.directory.remove_meeting(meeting);
-    let mut closed = 0;
-    for entry in svc.conn.connections.iter() {
-        if tokens.contains(&entry.value().token) {
-            entry.value().kick.kick(close_code::MEETING_DELETED);
-            closed += 1;
-        }
-    }
-    let mut first = true;
+    // the sockets close and the rooms stop (effects of the meeting leaving the directory)
+    let d = svc.room.directory.remove_meeting(meeting);
+    effects::apply(svc, &d, Origin::Here).await;
     loop {
-        let stopped = svc.room.rooms.stop(|p| &p.meeting == meeting).await;
-        if !first && stopped == 0 {
-            break;
-        }
         match svc.room.store.delete_meeting(meeting).await {
             Ok(()) | Err(StoreError::NotFound) => {}
-            Err(e) => return Err(ManageError::Store(e)),
+            Err(e) => {
+                directory_sync::publish(svc, meeting);
+                return Err(ManageError::Store(e));
+            }
         }
-        first = false;
+        if svc.room.rooms.stop(|p| &p.meeting == meeting).await == 0 {
+            break;
+        }
     }
-    tracing::info!(meeting = %meeting, tokens = tokens.len(), closed, "meeting deleted");
+    directory_sync::publish(svc, meeting);
+    tracing::info!(meeting = %meeting, tokens = d.tokens_revoked.len(), "meeting deleted");
     Ok(())
 }
 

@@ -3,10 +3,12 @@
 //! - [`transport`]: short messages between nodes on a few channels (the [`transport::Transport`]
 //!   trait; NOTIFY/LISTEN in `store::postgres::notify`; an in-process bus).
 //! - [`rings`]: the doorbell's payload and what a replica does with a ring (pure).
+//! - [`directory_sync`]: meetings, groups, closed flags and tokens kept current on every node.
 //!
 //! [`Cluster`] is what the rest of the server sees: this node's id and its transport. A server
 //! on the embedded store is a cluster of one ([`Cluster::solo`]): it hears only itself.
 
+pub mod directory_sync;
 pub mod rings;
 pub mod transport;
 

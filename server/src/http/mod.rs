@@ -9,8 +9,10 @@
 //! - [`error`]: `ApiError`, the contract's JSON error body.
 //! - [`serve`]: the accept loop and the limits on connections that have not upgraded.
 //! - [`token`]: the token a request carries (bearer header or `?token=`).
+//! - [`catch_up`]: a meeting another node just created is read before the request is answered.
 
 pub mod admin;
+pub mod catch_up;
 pub mod error;
 pub mod exports;
 pub mod meetings;
@@ -78,6 +80,10 @@ pub fn router(svc: AppState) -> Router {
         )
         .route("/api/meetings/{m}/{file}", get(exports::summary_file))
         .route(WS_ROUTE, get(ws::upgrade))
+        .route_layer(axum::middleware::from_fn_with_state(
+            svc.clone(),
+            catch_up::layer,
+        ))
         .fallback(web::serve)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(64 * 1024))

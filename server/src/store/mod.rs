@@ -191,6 +191,17 @@ pub trait Store: Send + Sync + 'static {
     /// Every meeting with its tokens, for the in-memory directory: meetings by `created_at`
     /// then id, groups in meeting order.
     fn meetings(&self) -> StoreFuture<'_, Vec<(MeetingRecord, Vec<TokenRecord>)>>;
+    /// One meeting with its tokens, read consistently (as [`Store::meetings`] shows it);
+    /// `None` if it does not exist. A node reads it when another node changed the meeting.
+    /// The default reads every meeting; a store shared by nodes reads just the one.
+    fn meeting<'a>(
+        &'a self,
+        id: &'a MeetingId,
+    ) -> StoreFuture<'a, Option<(MeetingRecord, Vec<TokenRecord>)>> {
+        Box::pin(async move {
+            Ok(self.meetings().await?.into_iter().find(|(m, _)| &m.id == id))
+        })
+    }
     /// Creates a meeting and its tokens in one transaction; `Conflict` if the id exists.
     fn insert_meeting<'a>(
         &'a self,
