@@ -173,6 +173,10 @@ pub async fn run(
         },
         cluster,
     });
+    if room_ctx.cluster.shared_store {
+        // Awareness and follower counts between nodes.
+        cluster::presence_relay::start(&room_ctx);
+    }
     let conn_ctx = connection::context::ConnContext {
         room: room_ctx.clone(),
         settings: Arc::new(connection::context::ConnSettings {

@@ -4,11 +4,15 @@
 //!   trait; NOTIFY/LISTEN in `store::postgres::notify`; an in-process bus).
 //! - [`rings`]: the doorbell's payload and what a replica does with a ring (pure).
 //! - [`directory_sync`]: meetings, groups, closed flags and tokens kept current on every node.
+//! - [`presence`]: awareness entries and follower counts between nodes (payload, send queue).
+//! - [`presence_relay`]: the node's awareness publisher and listener tasks.
 //!
 //! [`Cluster`] is what the rest of the server sees: this node's id and its transport. A server
 //! on the embedded store is a cluster of one ([`Cluster::solo`]): it hears only itself.
 
 pub mod directory_sync;
+pub mod presence;
+pub mod presence_relay;
 pub mod rings;
 pub mod transport;
 
@@ -21,6 +25,9 @@ pub struct Cluster {
     pub transport: Arc<dyn Transport>,
     /// Other nodes may share the store (PostgreSQL): rooms ring, listen and check heads.
     pub shared_store: bool,
+    /// The node's awareness send queue, once [`presence_relay::start`] runs (rooms of a node
+    /// without it tell nobody).
+    pub presence: std::sync::OnceLock<presence::Publisher>,
 }
 
 impl Cluster {
@@ -30,6 +37,7 @@ impl Cluster {
             node: new_node_id(),
             transport: Arc::new(LocalBus::default()),
             shared_store: false,
+            presence: Default::default(),
         })
     }
 
@@ -39,6 +47,7 @@ impl Cluster {
             node: new_node_id(),
             transport,
             shared_store: true,
+            presence: Default::default(),
         })
     }
 }

@@ -99,7 +99,7 @@ pub async fn run(path: RoomPath, instance: u64, ctx: RoomContext, mut inbox: mps
     };
     let mut room = Room {
         doc: Document::new(&ctx, key, doc),
-        members: Members::new(ctx.metrics.clone()),
+        members: Members::new(ctx.metrics.clone()).in_cluster(&ctx.cluster, path.to_string()),
         durability: Pipeline::new(log_len, head),
         answers: DocAnswers::default(),
         kind,
@@ -209,6 +209,7 @@ impl Room {
             }
             RoomCmd::Update { conn, update, raw } => self.update(conn, update, raw, batch),
             RoomCmd::Awareness { conn, entries } => self.awareness(conn, entries),
+            RoomCmd::RemotePresence(inbound) => self.members.remote(inbound),
             RoomCmd::QueryAwareness { conn, ticket } => {
                 let (frame, encoded) = self.members.awareness_snapshot();
                 if let Some(frame) = frame {

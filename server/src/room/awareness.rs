@@ -17,6 +17,17 @@
 //!   refused silently: not stored, not relayed, counted in [`AwarenessTable::take_refused`].
 //! - [`AwarenessTable::version`] changes whenever the snapshot does, so the room encodes the
 //!   snapshot (greeting, query-awareness) once per change.
+//! - Several nodes: states that other nodes accepted from their own connections are *remote*
+//!   entries, owned by a node instead of a connection ([`AwarenessTable::apply_remote`]). Only
+//!   their node updates or removes them (in the order it sent them; a state it sends again
+//!   with a clock not above the last changes nothing); a local connection's claim wins over
+//!   them, and a node's claim replaces another node's (the client moved) without a removal in
+//!   between, so presence does not flicker. A local connection claims a remote-held id only
+//!   with a state that cannot be an echo: a clock above the one relayed for the id, or a state
+//!   without the `role` stamp every relayed state carries (stock providers echo relayed states
+//!   as received; a client's own state has no stamp). Their node's silence or departure drops
+//!   them ([`AwarenessTable::drop_node`]); after missed messages they must be confirmed again
+//!   ([`AwarenessTable::unconfirm_remote`], [`AwarenessTable::drop_unconfirmed`]).
 
 use crate::auth::TokenHash;
 use plenary_protocol::AwarenessEntry;
@@ -70,9 +81,22 @@ struct Claims {
 fn state_len(state: &Option<Arc<str>>) -> usize {
     state.as_ref().map(|s| s.len()).unwrap_or(0)
 }
+/// The node that holds a remote entry.
+#[derive(Debug)]
+struct RemoteOwner {
+    node: Arc<str>,
+    /// The last clock that node sent for the id.
+    clock: u32,
+    /// Heard (again) since the last [`AwarenessTable::unconfirm_remote`].
+    confirmed: bool,
+}
+
 #[derive(Debug)]
 struct Entry {
+    /// The local connection that holds the id; `None` for a tombstone or a remote entry.
     owner: Option<ConnId>,
+    /// The node that holds the id (then `owner` is `None`).
+    remote: Option<RemoteOwner>,
     /// Last clock the owner sent.
     client_clock: u32,
     /// Last clock the server relayed for this id.
@@ -105,10 +129,18 @@ pub struct AwarenessTable {
 
 /// Adds `role` to a JSON object state; `None` if the state is not a JSON object.
 pub fn stamp_role(state: &str, role: &str) -> Option<String> {
+    stamp(state, role).map(|(s, _)| s)
+}
+
+/// The stamped state, and whether the state already had a `role` (every state the server
+/// relays has one: a state without it is not an echo).
+fn stamp(state: &str, role: &str) -> Option<(String, bool)> {
     let mut v: serde_json::Value = serde_json::from_str(state).ok()?;
     let obj = v.as_object_mut()?;
-    obj.insert("role".into(), serde_json::Value::String(role.into()));
-    serde_json::to_string(&v).ok()
+    let had_role = obj
+        .insert("role".into(), serde_json::Value::String(role.into()))
+        .is_some();
+    serde_json::to_string(&v).ok().map(|s| (s, had_role))
 }
 
 impl AwarenessTable {
@@ -178,11 +210,11 @@ impl AwarenessTable {
                 continue;
             }
             let removal = e.is_removal();
-            let stamped = if removal {
-                None
+            let (stamped, had_role) = if removal {
+                (None, false)
             } else {
-                match stamp_role(&e.state, role) {
-                    Some(s) => Some(Arc::<str>::from(s)),
+                match stamp(&e.state, role) {
+                    Some((s, had_role)) => (Some(Arc::<str>::from(s)), had_role),
                     None => continue,
                 }
             };
@@ -210,6 +242,26 @@ impl AwarenessTable {
                     relay.push(out_entry(e.client_id, entry));
                     let new = entry.state.clone();
                     self.replaced(&old, &new);
+                }
+                Some(entry) if entry.remote.is_some() => {
+                    // Held by another node: the client moved here, unless this is an echo.
+                    let fresh = !had_role || e.clock > entry.relay_clock;
+                    if removal || !fresh {
+                        continue;
+                    }
+                    if !may_claim || !fits {
+                        self.refused += 1;
+                        continue;
+                    }
+                    entry.remote = None;
+                    entry.owner = Some(conn);
+                    entry.client_clock = e.clock;
+                    entry.relay_clock = e.clock.max(entry.relay_clock.saturating_add(1));
+                    let old = std::mem::replace(&mut entry.state, stamped);
+                    relay.push(out_entry(e.client_id, entry));
+                    let new = entry.state.clone();
+                    self.replaced(&old, &new);
+                    self.claim(conn, token, e.client_id);
                 }
                 Some(entry) if entry.owner.is_none() => {
                     let reconnect = join_epoch > entry.released_epoch;
@@ -241,6 +293,7 @@ impl AwarenessTable {
                     }
                     let entry = Entry {
                         owner: Some(conn),
+                        remote: None,
                         client_clock: e.clock,
                         relay_clock: e.clock,
                         state: stamped,
@@ -308,20 +361,173 @@ impl AwarenessTable {
     }
 
     fn prune_tombstones(&mut self) {
-        let tombstones = self.entries.values().filter(|e| e.owner.is_none()).count();
+        let tombstones = self.entries.values().filter(|e| e.is_tombstone()).count();
         if tombstones <= MAX_TOMBSTONES {
             return;
         }
         let mut oldest: Vec<(u64, u64)> = self
             .entries
             .iter()
-            .filter(|(_, e)| e.owner.is_none())
+            .filter(|(_, e)| e.is_tombstone())
             .map(|(id, e)| (e.released_epoch, *id))
             .collect();
         oldest.sort_unstable();
         for (_, id) in oldest.into_iter().take(tombstones - MAX_TOMBSTONES) {
             self.entries.remove(&id);
         }
+    }
+
+    /// Applies what another node accepted from its own connections (states already stamped),
+    /// and returns what to relay to this node's members.
+    pub fn apply_remote(&mut self, node: &Arc<str>, entries: Vec<AwarenessEntry>) -> Vec<AwarenessEntry> {
+        let mut relay = Vec::new();
+        for e in entries {
+            if e.client_id == SERVER_CLIENT_ID {
+                continue;
+            }
+            let state: Option<Arc<str>> = (!e.is_removal()).then(|| Arc::from(e.state.as_str()));
+            let none = None;
+            let old = match self.entries.get(&e.client_id) {
+                Some(entry) => &entry.state,
+                None => &none,
+            };
+            let fits = self.fits(old, &state);
+            let epoch = self.epoch;
+            match self.entries.get_mut(&e.client_id) {
+                Some(entry) if entry.owner.is_some() => continue, // a local claim wins
+                Some(entry) if entry.remote.as_ref().is_some_and(|r| r.node == *node) => {
+                    let r = entry.remote.as_mut().expect("just matched");
+                    r.confirmed = true;
+                    if e.clock <= r.clock {
+                        continue; // sent again (an answer to a query): nothing new
+                    }
+                    if state.is_none() {
+                        entry.remote = None;
+                        entry.released_epoch = epoch;
+                    } else if !fits {
+                        self.refused += 1;
+                        continue;
+                    } else {
+                        r.clock = e.clock;
+                    }
+                    entry.relay_clock = e.clock.max(entry.relay_clock.saturating_add(1));
+                    let old = std::mem::replace(&mut entry.state, state);
+                    relay.push(out_entry(e.client_id, entry));
+                    let new = entry.state.clone();
+                    self.replaced(&old, &new);
+                }
+                Some(entry) => {
+                    // A tombstone, or another node's entry: the client moved there.
+                    if state.is_none() {
+                        continue; // only the holder removes
+                    }
+                    if !fits {
+                        self.refused += 1;
+                        continue;
+                    }
+                    entry.remote = Some(RemoteOwner {
+                        node: node.clone(),
+                        clock: e.clock,
+                        confirmed: true,
+                    });
+                    entry.relay_clock = e.clock.max(entry.relay_clock.saturating_add(1));
+                    let old = std::mem::replace(&mut entry.state, state);
+                    relay.push(out_entry(e.client_id, entry));
+                    let new = entry.state.clone();
+                    self.replaced(&old, &new);
+                }
+                None => {
+                    if state.is_none() {
+                        continue;
+                    }
+                    if !fits {
+                        self.refused += 1;
+                        continue;
+                    }
+                    let entry = Entry {
+                        owner: None,
+                        remote: Some(RemoteOwner {
+                            node: node.clone(),
+                            clock: e.clock,
+                            confirmed: true,
+                        }),
+                        client_clock: 0,
+                        relay_clock: e.clock,
+                        state,
+                        released_epoch: 0,
+                    };
+                    relay.push(out_entry(e.client_id, &entry));
+                    self.replaced(&None, &entry.state.clone());
+                    self.entries.insert(e.client_id, entry);
+                }
+            }
+        }
+        if !relay.is_empty() {
+            self.version += 1;
+        }
+        self.prune_tombstones();
+        relay
+    }
+
+    /// Drops the remote entries that `which` selects; returns the removals to relay.
+    fn drop_remote(&mut self, which: impl Fn(&RemoteOwner) -> bool) -> Vec<AwarenessEntry> {
+        let mut relay = Vec::new();
+        let epoch = self.epoch;
+        for (id, entry) in self.entries.iter_mut() {
+            if !entry.remote.as_ref().is_some_and(&which) {
+                continue;
+            }
+            entry.remote = None;
+            entry.released_epoch = epoch;
+            if let Some(old) = entry.state.take() {
+                self.present -= 1;
+                self.present_bytes -= old.len();
+                entry.relay_clock = entry.relay_clock.saturating_add(1);
+                relay.push(AwarenessEntry {
+                    client_id: *id,
+                    clock: entry.relay_clock,
+                    state: "null".into(),
+                });
+            }
+        }
+        relay.sort_unstable_by_key(|e| e.client_id);
+        if !relay.is_empty() {
+            self.version += 1;
+        }
+        self.prune_tombstones();
+        relay
+    }
+
+    /// The node left the room or went silent: its entries go; returns the removals to relay.
+    pub fn drop_node(&mut self, node: &str) -> Vec<AwarenessEntry> {
+        self.drop_remote(|r| &*r.node == node)
+    }
+
+    /// Messages may have been missed: every remote entry must be heard again before
+    /// [`AwarenessTable::drop_unconfirmed`].
+    pub fn unconfirm_remote(&mut self) {
+        for entry in self.entries.values_mut() {
+            if let Some(r) = entry.remote.as_mut() {
+                r.confirmed = false;
+            }
+        }
+    }
+
+    /// Drops the remote entries not heard since [`AwarenessTable::unconfirm_remote`].
+    pub fn drop_unconfirmed(&mut self) -> Vec<AwarenessEntry> {
+        self.drop_remote(|r| !r.confirmed)
+    }
+
+    /// The present states this node's connections hold (what other nodes are told).
+    pub fn local_entries(&self) -> Vec<AwarenessEntry> {
+        let mut ids: Vec<&u64> = self
+            .entries
+            .iter()
+            .filter(|(_, e)| e.owner.is_some() && e.state.is_some())
+            .map(|(id, _)| id)
+            .collect();
+        ids.sort_unstable();
+        ids.into_iter().map(|id| out_entry(*id, &self.entries[id])).collect()
     }
 
     /// Sets the server's own state; returns the entry to relay.
@@ -352,6 +558,12 @@ impl AwarenessTable {
             }
         }
         out
+    }
+}
+
+impl Entry {
+    fn is_tombstone(&self) -> bool {
+        self.owner.is_none() && self.remote.is_none()
     }
 }
 
@@ -581,5 +793,171 @@ mod tests {
         let v2 = t.version();
         t.leave(ConnId(1));
         assert_ne!(t.version(), v2);
+    }
+
+    fn node(n: &str) -> Arc<str> {
+        n.into()
+    }
+
+    fn ids(entries: &[AwarenessEntry]) -> Vec<(u64, bool)> {
+        entries.iter().map(|e| (e.client_id, e.is_removal())).collect()
+    }
+
+    const STAMPED: &str = r#"{"user":{"name":"C"},"role":"rapporteur"}"#;
+
+    #[test]
+    fn a_remote_entry_is_relayed_shown_to_joiners_and_changed_or_removed_only_by_its_node() {
+        let mut t = AwarenessTable::default();
+        let (a, b) = (node("a"), node("b"));
+        let out = t.apply_remote(&a, vec![st(42, 3, STAMPED)]);
+        assert_eq!(ids(&out), vec![(42, false)]);
+        assert_eq!(out[0].clock, 3);
+        assert_eq!(out[0].state, STAMPED, "relayed as the node stamped it");
+        assert_eq!(ids(&t.snapshot()), vec![(42, false)]);
+        // sent again (a query's answer): nothing new
+        let v = t.version();
+        assert!(t.apply_remote(&a, vec![st(42, 3, STAMPED)]).is_empty());
+        assert_eq!(t.version(), v);
+        // another node cannot remove it, nor can a local connection
+        assert!(t.apply_remote(&b, vec![st(42, 9, "null")]).is_empty());
+        let e = t.join();
+        assert!(t
+            .apply(ConnId(1), tk(1), e, "moderator", vec![st(42, 50, "null")])
+            .is_empty());
+        // its node updates it, then removes it
+        let out = t.apply_remote(&a, vec![st(42, 4, r#"{"x":1,"role":"rapporteur"}"#)]);
+        assert_eq!(out[0].clock, 4);
+        let out = t.apply_remote(&a, vec![st(42, 5, "null")]);
+        assert_eq!(ids(&out), vec![(42, true)]);
+        assert!(t.snapshot().is_empty());
+        assert_eq!(t.size(), (0, 0));
+        // the server's own id is nobody's to send
+        assert!(t.apply_remote(&a, vec![st(SERVER_CLIENT_ID, 9, "{}")]).is_empty());
+    }
+
+    #[test]
+    fn an_echo_of_a_remote_entry_claims_nothing_but_the_moved_client_does_without_a_removal() {
+        let mut t = AwarenessTable::default();
+        let a = node("a");
+        let echoer = t.join();
+        t.apply_remote(&a, vec![st(42, 7, STAMPED)]);
+        // a local stock client echoes what it was relayed: same clock, stamped state
+        assert!(t
+            .apply(ConnId(1), tk(1), echoer, "rapporteur", vec![st(42, 7, STAMPED)])
+            .is_empty());
+        // ...or an older relay of it
+        assert!(t
+            .apply(ConnId(1), tk(1), echoer, "rapporteur", vec![st(42, 6, STAMPED)])
+            .is_empty());
+        assert!(t.local_entries().is_empty());
+        // the client itself arrives (its node died): its own state has no stamp, same clock
+        let moved = t.join();
+        let out = t.apply(ConnId(2), tk(2), moved, "rapporteur", vec![st(42, 7, r#"{"user":{"name":"C"}}"#)]);
+        assert_eq!(ids(&out), vec![(42, false)], "an update, never a removal");
+        assert!(out[0].clock > 7, "peers that saw clock 7 accept it");
+        assert_eq!(ids(&t.local_entries()), vec![(42, false)]);
+        assert_eq!(ids(&t.snapshot()), vec![(42, false)]);
+        // the old node's late removal or update no longer touches it; the echoer cannot take it
+        assert!(t.apply_remote(&a, vec![st(42, 8, "null")]).is_empty());
+        assert!(t.apply_remote(&a, vec![st(42, 9, STAMPED)]).is_empty());
+        assert!(t.drop_node("a").is_empty());
+        assert!(t
+            .apply(ConnId(1), tk(1), echoer, "rapporteur", vec![st(42, 99, "{}")])
+            .is_empty());
+        // and it is the new connection's: its leave removes it
+        assert_eq!(ids(&t.leave(ConnId(2))), vec![(42, true)]);
+    }
+
+    #[test]
+    fn a_stamped_state_with_a_newer_clock_than_relayed_claims_a_remote_id() {
+        let mut t = AwarenessTable::default();
+        t.apply_remote(&node("a"), vec![st(42, 7, STAMPED)]);
+        let e = t.join();
+        let out = t.apply(ConnId(1), tk(1), e, "rapporteur", vec![st(42, 8, STAMPED)]);
+        assert_eq!(ids(&out), vec![(42, false)]);
+        assert_eq!(out[0].clock, 8);
+    }
+
+    #[test]
+    fn a_local_claim_wins_over_other_nodes() {
+        let mut t = AwarenessTable::default();
+        let e = t.join();
+        t.apply(ConnId(1), tk(1), e, "rapporteur", vec![st(42, 2, "{}")]);
+        assert!(t.apply_remote(&node("a"), vec![st(42, 50, STAMPED)]).is_empty());
+        assert!(t.snapshot()[0].state.contains("rapporteur"));
+        assert_eq!(ids(&t.local_entries()), vec![(42, false)]);
+        // once the local connection left, another node may hold the id
+        t.leave(ConnId(1));
+        let out = t.apply_remote(&node("a"), vec![st(42, 1, STAMPED)]);
+        assert_eq!(ids(&out), vec![(42, false)]);
+        assert!(out[0].clock > 3, "above the removal peers saw");
+        assert!(t.local_entries().is_empty());
+    }
+
+    #[test]
+    fn a_client_moving_between_other_nodes_changes_holder_without_a_removal() {
+        let mut t = AwarenessTable::default();
+        let (a, b) = (node("a"), node("b"));
+        t.apply_remote(&a, vec![st(42, 7, STAMPED)]);
+        let out = t.apply_remote(&b, vec![st(42, 3, STAMPED)]);
+        assert_eq!(ids(&out), vec![(42, false)]);
+        assert!(out[0].clock > 7);
+        // the old holder's removal (its connection finally closed) is not the new holder's
+        assert!(t.apply_remote(&a, vec![st(42, 8, "null")]).is_empty());
+        assert!(t.drop_node("a").is_empty());
+        assert_eq!(ids(&t.snapshot()), vec![(42, false)]);
+        assert_eq!(ids(&t.drop_node("b")), vec![(42, true)]);
+    }
+
+    #[test]
+    fn a_silent_node_takes_only_its_own_entries() {
+        let mut t = AwarenessTable::default();
+        let e = t.join();
+        t.apply(ConnId(1), tk(1), e, "rapporteur", vec![st(1, 1, "{}")]);
+        t.apply_remote(&node("a"), vec![st(2, 1, STAMPED), st(3, 1, STAMPED)]);
+        t.apply_remote(&node("b"), vec![st(4, 1, STAMPED)]);
+        assert_eq!(t.size().0, 4);
+        let out = t.drop_node("a");
+        assert_eq!(ids(&out), vec![(2, true), (3, true)]);
+        assert!(out.iter().all(|e| e.clock > 1));
+        assert_eq!(ids(&t.snapshot()), vec![(1, false), (4, false)]);
+        assert_eq!(t.size().0, 2);
+        assert!(t.drop_node("a").is_empty());
+        // a connection opened after the node went may claim the id back whatever its clock
+        let late = t.join();
+        assert_eq!(
+            t.apply(ConnId(2), tk(2), late, "rapporteur", vec![st(2, 1, STAMPED)]).len(),
+            1
+        );
+    }
+
+    #[test]
+    fn after_missed_messages_remote_entries_not_heard_again_go() {
+        let mut t = AwarenessTable::default();
+        let a = node("a");
+        t.apply_remote(&a, vec![st(2, 1, STAMPED), st(3, 1, STAMPED)]);
+        t.unconfirm_remote();
+        // the node answers the query with what it holds now: 2 (unchanged), not 3
+        assert!(t.apply_remote(&a, vec![st(2, 1, STAMPED)]).is_empty());
+        assert_eq!(ids(&t.drop_unconfirmed()), vec![(3, true)]);
+        assert_eq!(ids(&t.snapshot()), vec![(2, false)]);
+        assert!(t.drop_unconfirmed().is_empty());
+    }
+
+    #[test]
+    fn remote_entries_count_against_the_room_bounds() {
+        let limits = AwarenessLimits {
+            room_entries: 2,
+            ..AwarenessLimits::default()
+        };
+        let mut t = AwarenessTable::default().with_limits(limits);
+        let out = t.apply_remote(&node("a"), vec![st(1, 1, "{}"), st(2, 1, "{}"), st(3, 1, "{}")]);
+        assert_eq!(out.len(), 2);
+        assert_eq!(t.take_refused(), 1);
+        let e = t.join();
+        assert!(t
+            .apply(ConnId(1), tk(1), e, "rapporteur", vec![st(9, 1, "{}")])
+            .is_empty());
+        assert_eq!(t.take_refused(), 1);
     }
 }

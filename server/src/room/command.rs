@@ -62,6 +62,8 @@ pub enum RoomCmd {
         conn: ConnId,
         ticket: ReplyTicket,
     },
+    /// Awareness and follower counts from other nodes (`cluster::presence_relay`).
+    RemotePresence(crate::cluster::presence::Inbound),
     /// Close (true) or reopen (false) a group's document for writing.
     SetClosed {
         closed: bool,

@@ -69,4 +69,9 @@ impl RoomContext {
     pub fn new_cyclic(shared: impl FnOnce(WeakContext) -> Shared) -> RoomContext {
         RoomContext(Arc::new_cyclic(|weak| shared(WeakContext(weak.clone()))))
     }
+
+    /// A handle that does not keep the context alive (for node-wide tasks).
+    pub fn downgrade(&self) -> WeakContext {
+        WeakContext(Arc::downgrade(&self.0))
+    }
 }

@@ -2,10 +2,20 @@
 //! outboxes. A member whose outbox is full is closed with 1013 (its outbox kicks it) and leaves;
 //! its awareness removal goes to the others. Knows nothing of the document or the store: the
 //! room hands it frames that may leave now.
+//!
+//! On a node of a cluster it also tells the other nodes (`cluster::presence`) what its
+//! connections' awareness became (accepted states and removals, never what other nodes sent),
+//! answers their queries, sends its local counts on change (at most once per tick) and every
+//! [`HEARTBEAT`] while it has members, and applies what they send: their entries are relayed
+//! to the members and shown to joiners, their counts are added to its own, and a node silent
+//! for [`NODE_SILENCE`] takes its entries and counts with it.
 
 use super::awareness::AwarenessTable;
 use super::command::{ConnId, Member};
+use super::nodes::{OtherNodes, HEARTBEAT, NODE_SILENCE};
 use super::outbox::{Delivery, Frame};
+use crate::cluster::presence::{Inbound, Publisher, RoomItem};
+use crate::cluster::Cluster;
 use crate::metrics::Metrics;
 use bytes::Bytes;
 use plenary_protocol::message;
@@ -44,6 +54,32 @@ pub struct Members {
     published_at: Instant,
     /// The encoded awareness snapshot and the table version it shows.
     snapshot: Option<(u64, Option<Frame>)>,
+    /// How this room reaches the other nodes, on a node whose presence relay runs.
+    link: Option<Link>,
+    /// What the other nodes said about this room.
+    nodes: OtherNodes,
+    /// Since messages may have been missed: remote entries not heard again by then go.
+    unconfirmed_since: Option<Instant>,
+}
+
+/// A room's link to the other nodes.
+struct Link {
+    publisher: Publisher,
+    room: String,
+    /// The local counts last sent, and when.
+    sent: Option<(usize, usize)>,
+    sent_at: Instant,
+}
+
+impl Link {
+    fn publish(&self, entries: Vec<AwarenessEntry>, counts: Option<(usize, usize)>, query: bool) {
+        self.publisher.publish(RoomItem {
+            room: self.room.clone(),
+            entries,
+            counts,
+            query,
+        });
+    }
 }
 
 impl Members {
@@ -55,6 +91,114 @@ impl Members {
             published_counts: (usize::MAX, usize::MAX, false),
             published_at: Instant::now(),
             snapshot: None,
+            link: None,
+            nodes: OtherNodes::default(),
+            unconfirmed_since: None,
+        }
+    }
+
+    /// Links the room `room` to the other nodes of `cluster` (if its presence relay runs), and
+    /// asks them for what they hold of it.
+    pub fn in_cluster(mut self, cluster: &Cluster, room: String) -> Members {
+        if let Some(publisher) = cluster.presence.get() {
+            let link = Link {
+                publisher: publisher.clone(),
+                room,
+                sent: None,
+                sent_at: Instant::now(),
+            };
+            link.publish(Vec::new(), None, true);
+            self.link = Some(link);
+        }
+        self
+    }
+
+    /// Tells the other nodes what this node's connections' awareness became.
+    fn tell_nodes(&self, entries: &[AwarenessEntry]) {
+        if let Some(link) = &self.link {
+            if !entries.is_empty() {
+                link.publish(entries.to_vec(), None, false);
+            }
+        }
+    }
+
+    /// This node's (followers, writers) in the room.
+    fn local_counts(&self) -> (usize, usize) {
+        let writers = self.map.values().filter(|m| m.member.can_write).count();
+        (self.map.len() - writers, writers)
+    }
+
+    fn note_refused(&mut self) {
+        let refused = self.awareness.take_refused();
+        if refused > 0 {
+            self.metrics.awareness_refused.inc_by(refused);
+            let (states, bytes) = self.awareness.size();
+            tracing::debug!(refused, states, bytes, "awareness past a bound refused");
+        }
+    }
+
+    fn relay_to_all(&mut self, entries: Vec<AwarenessEntry>) {
+        if let Some(frame) = awareness_frame(entries) {
+            self.broadcast(None, &frame);
+        }
+    }
+
+    /// What the presence relay heard from other nodes about this room.
+    pub fn remote(&mut self, inbound: Inbound) {
+        let now = Instant::now();
+        match inbound {
+            Inbound::Item { node, item } => {
+                self.nodes.heard(&node, item.counts, now);
+                if !item.entries.is_empty() {
+                    let relay = self.awareness.apply_remote(&node, item.entries);
+                    self.note_refused();
+                    self.relay_to_all(relay);
+                }
+                if item.query && !self.map.is_empty() {
+                    let counts = self.local_counts();
+                    if let Some(link) = &mut self.link {
+                        link.publish(self.awareness.local_entries(), Some(counts), false);
+                        link.sent = Some(counts);
+                        link.sent_at = now;
+                    }
+                }
+            }
+            Inbound::Resync => {
+                self.awareness.unconfirm_remote();
+                self.unconfirmed_since = Some(now);
+                if let Some(link) = &self.link {
+                    link.publish(Vec::new(), None, true);
+                }
+            }
+        }
+    }
+
+    /// Once a tick: other nodes that went silent leave the room, remote entries not confirmed
+    /// after missed messages go, and the local counts go out on change and as a heartbeat.
+    fn cluster_upkeep(&mut self) {
+        let now = Instant::now();
+        for node in self.nodes.expire(now) {
+            tracing::debug!(node = %node, "a node went silent in this room; its awareness goes");
+            let removed = self.awareness.drop_node(&node);
+            self.relay_to_all(removed);
+        }
+        if self
+            .unconfirmed_since
+            .is_some_and(|t| now.saturating_duration_since(t) >= NODE_SILENCE)
+        {
+            self.unconfirmed_since = None;
+            let removed = self.awareness.drop_unconfirmed();
+            self.relay_to_all(removed);
+        }
+        let counts = self.local_counts();
+        if let Some(link) = &mut self.link {
+            let changed = link.sent != Some(counts);
+            let heartbeat = counts != (0, 0) && now.saturating_duration_since(link.sent_at) >= HEARTBEAT;
+            if changed || heartbeat {
+                link.publish(Vec::new(), Some(counts), false);
+                link.sent = Some(counts);
+                link.sent_at = now;
+            }
         }
     }
 
@@ -91,6 +235,7 @@ impl Members {
             return;
         }
         let removed = self.awareness.leave(conn);
+        self.tell_nodes(&removed);
         if let Some(frame) = awareness_frame(removed) {
             self.broadcast(None, &frame);
         }
@@ -157,12 +302,8 @@ impl Members {
         let relay = self
             .awareness
             .apply(conn, m.member.token, m.join_epoch, m.member.role.name(), entries);
-        let refused = self.awareness.take_refused();
-        if refused > 0 {
-            self.metrics.awareness_refused.inc_by(refused);
-            let (states, bytes) = self.awareness.size();
-            tracing::debug!(conn = %conn, refused, states, bytes, "awareness past a bound refused");
-        }
+        self.note_refused();
+        self.tell_nodes(&relay);
         if let Some(frame) = awareness_frame(relay) {
             // Not back to the sender: the relayed clock may be above its own (after a
             // reconnect), and a stock client would adopt it, echo it, and loop.
@@ -184,10 +325,13 @@ impl Members {
         (frame, true)
     }
 
-    /// Publishes `{"server":{"followers","writers","closed"}}` under client id 0 when it changed.
+    /// Publishes `{"server":{"followers","writers","closed"}}` under client id 0 when it changed:
+    /// the counts of every node (this one's and the latest the others sent).
     pub fn publish_counts(&mut self, closed: bool) {
-        let writers = self.map.values().filter(|m| m.member.can_write).count();
-        let followers = self.map.len() - writers;
+        self.cluster_upkeep();
+        let (followers, writers) = self.local_counts();
+        let (other_followers, other_writers) = self.nodes.sum();
+        let (followers, writers) = (followers + other_followers, writers + other_writers);
         let now = (followers, writers, closed);
         // Stock awareness drops a remote state not renewed within 30 s: renew every 15 s.
         if now == self.published_counts && self.published_at.elapsed() < SERVER_STATE_RENEW {

@@ -12,7 +12,8 @@
 //! - [`vetting`]: the document and its use of the apply sandbox (vetted updates, loads,
 //!   compaction), and the panic containment that poisons only one room.
 //! - [`replies`]: sync step 2 answers and the read-only check, built once per document state.
-//! - [`awareness`]: the server-checked awareness table (pure).
+//! - [`awareness`]: the server-checked awareness table (pure), local and other nodes' entries.
+//! - [`nodes`]: what other nodes said about a room: their counts, when last heard (pure).
 //! - [`readonly`]: would an update change the document (pure), with its state cached.
 //! - [`outbox`]: a connection's bounded outbound queue as the room sees it.
 //!
@@ -27,12 +28,15 @@ pub mod context;
 pub mod durability;
 pub mod kind;
 pub mod members;
+pub mod nodes;
 pub mod outbox;
 pub mod readonly;
 pub mod registry;
 pub mod replies;
 pub mod vetting;
 
+#[cfg(test)]
+mod cluster_tests;
 #[cfg(test)]
 mod tests;
 
