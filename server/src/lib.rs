@@ -176,6 +176,7 @@ pub async fn run(
     if room_ctx.cluster.shared_store {
         // Awareness and follower counts between nodes.
         cluster::presence_relay::start(&room_ctx);
+        room::replication::spawn(&room_ctx);
     }
     let conn_ctx = connection::context::ConnContext {
         room: room_ctx.clone(),

@@ -28,6 +28,13 @@ pub struct Metrics {
     pub cluster_rings_sent: Counter,
     /// Rings not sent: the transport failed or the ringing queue was full.
     pub cluster_ring_failures: Counter,
+    /// Several nodes: a ring's age when heard (now minus its `sent_at_ms`).
+    pub cluster_ring_lag_seconds: Histogram,
+    /// Several nodes: reads of the log a room made to catch up (a gap, a ring without its
+    /// bytes, a head ahead).
+    pub cluster_gaps: Counter,
+    /// Several nodes: other nodes' durable updates applied by this node's rooms.
+    pub cluster_remote_updates: Counter,
 }
 
 impl Metrics {
@@ -52,6 +59,9 @@ impl Metrics {
             sandbox_restarts: Counter::default(),
             cluster_rings_sent: Counter::default(),
             cluster_ring_failures: Counter::default(),
+            cluster_ring_lag_seconds: Histogram::new(exponential_buckets(0.0005, 2.0, 16)),
+            cluster_gaps: Counter::default(),
+            cluster_remote_updates: Counter::default(),
             registry: Registry::default(),
         };
         registry.register("connections", "Open WebSocket connections", m.connections.clone());
@@ -127,6 +137,21 @@ impl Metrics {
             "cluster_ring_failures",
             "Doorbell rings not sent (transport failed or queue full); receivers catch up by their head check",
             m.cluster_ring_failures.clone(),
+        );
+        registry.register(
+            "cluster_ring_lag_seconds",
+            "Age of another node's doorbell ring when this node heard it",
+            m.cluster_ring_lag_seconds.clone(),
+        );
+        registry.register(
+            "cluster_gaps",
+            "Reads of the log to catch up with other nodes (gaps, rings without bytes, heads ahead)",
+            m.cluster_gaps.clone(),
+        );
+        registry.register(
+            "cluster_remote_updates",
+            "Other nodes' durable updates applied by this node's rooms",
+            m.cluster_remote_updates.clone(),
         );
         Metrics { registry, ..m }
     }

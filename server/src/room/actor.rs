@@ -18,8 +18,10 @@ use super::durability::{Deferred, Pipeline};
 use super::kind::{self, Kind};
 use super::members::Members;
 use super::outbox::Frame;
+use super::replica::Replica;
 use super::replies::DocAnswers;
 use super::vetting::{self, Document, LoadError, Outcome, Pending};
+use crate::cluster::rings::{Next, Ring};
 use crate::connection::close::close_code;
 use bytes::Bytes;
 use plenary_protocol::message::{self, encode_auth};
@@ -46,6 +48,8 @@ struct Batch {
     pending: Vec<Pending>,
     /// Plenary rooms: new group input arrived; merge once before committing.
     merge_due: bool,
+    /// Durable updates of other nodes changed the document.
+    remote: bool,
 }
 
 /// Why the loop ended.
@@ -65,6 +69,8 @@ pub struct Room {
     durability: Pipeline,
     kind: Kind,
     last_activity: Instant,
+    /// Its place in the document's log, which other nodes append to as well.
+    replica: Replica,
 }
 
 /// Loads the document and runs the room until it unloads or shuts down.
@@ -100,13 +106,14 @@ pub async fn run(path: RoomPath, instance: u64, ctx: RoomContext, mut inbox: mps
     let mut room = Room {
         doc: Document::new(&ctx, key, doc),
         members: Members::new(ctx.metrics.clone()).in_cluster(&ctx.cluster, path.to_string()),
-        durability: Pipeline::new(log_len, head),
+        durability: Pipeline::new(log_len),
         answers: DocAnswers::default(),
         kind,
         path,
         ctx,
         instance,
         last_activity: Instant::now(),
+        replica: Replica::new(head),
     };
     if let Some(diff) = diff {
         let batch = Batch {
@@ -139,16 +146,32 @@ impl Room {
             tokio::select! {
                 biased;
                 Some(result) = self.durability.next_durable(), if !self.durability.is_idle() => {
-                    if let Err(e) = result {
-                        tracing::error!(error = %e, "store failed; closing the room so clients resync");
-                        self.members.close_all(close_code::INTERNAL_ERROR);
-                        return Exit::Unload;
+                    match result {
+                        Err(e) => {
+                            tracing::error!(error = %e, "store failed; closing the room so clients resync");
+                            self.members.close_all(close_code::INTERNAL_ERROR);
+                            return Exit::Unload;
+                        }
+                        Ok(Some((first, last))) => self.replica.applied(first, last),
+                        Ok(None) => {}
                     }
                     self.deliver_released().await;
                 }
+                result = self.replica.read_done(), if self.replica.is_reading() => {
+                    if self.caught_up(result) && self.kind.feeds_plenary() && !feed_armed {
+                        feed_armed = true;
+                        feed_timer.as_mut().reset(Instant::now() + self.ctx.settings.merge_delay);
+                    }
+                    if self.doc.poisoned() {
+                        return Exit::Unload;
+                    }
+                }
                 cmd = inbox.recv() => {
                     let Some(cmd) = cmd else { return Exit::Unload };
-                    self.last_activity = Instant::now();
+                    // Other nodes' news keeps a room without members no longer.
+                    if !cmd.is_replication() {
+                        self.last_activity = Instant::now();
+                    }
                     let mut batch = Batch::default();
                     let mut stop = self.handle(cmd, &mut batch);
                     let mut n = 1;
@@ -159,7 +182,7 @@ impl Room {
                     }
                     // Updates still wait for the sandbox here: arm the feed for them too (it
                     // sends only what changed).
-                    let wrote = !batch.diffs.is_empty() || !batch.pending.is_empty();
+                    let wrote = !batch.diffs.is_empty() || !batch.pending.is_empty() || batch.remote;
                     self.commit(batch).await;
                     if let Some(done) = stop {
                         return Exit::Shutdown(done);
@@ -241,9 +264,81 @@ impl Room {
                     None => self.check_poison(),
                 }
             }
+            RoomCmd::Remote(ring) => batch.remote |= self.remote(ring),
+            RoomCmd::StoreHead { head } => {
+                self.replica.store_head(head, self.durability.is_idle());
+                self.start_read();
+            }
             RoomCmd::Shutdown { done } => return Some(done),
         }
         None
+    }
+
+    /// Another node's ring: its updates are applied and relayed at once when they follow the
+    /// watermark (they are durable, and were vetted by the node that took them), else the log
+    /// is read. True if the document changed.
+    fn remote(&mut self, ring: Ring) -> bool {
+        match self.replica.judge(&ring) {
+            Next::Stale => false,
+            Next::Apply(updates) => {
+                let changed = self.apply_durable(&updates);
+                if !self.doc.poisoned() {
+                    self.replica.applied(ring.first, ring.last);
+                }
+                changed
+            }
+            Next::Fetch { .. } => {
+                self.start_read();
+                false
+            }
+        }
+    }
+
+    /// Starts a read of the log if the replica wants one.
+    fn start_read(&mut self) {
+        if self.replica.start_read(&self.ctx.store, &self.doc.key) {
+            self.ctx.metrics.cluster_gaps.inc();
+        }
+    }
+
+    /// A read of the log answered: what is new is applied and relayed. True if the document
+    /// changed.
+    fn caught_up(&mut self, result: Result<crate::store::DocTail, crate::store::StoreError>) -> bool {
+        let tail = match result {
+            Ok(tail) => tail,
+            Err(e) => {
+                tracing::warn!(error = %e, "reading the log of other nodes' updates failed; retried on the next check");
+                return false;
+            }
+        };
+        let fresh = self.replica.fresh(&tail);
+        let changed = self.apply_durable(&fresh);
+        if !self.doc.poisoned() && self.replica.read_applied(tail.head) {
+            self.start_read();
+        }
+        changed
+    }
+
+    /// Applies durable updates of other nodes and relays what changed to every member now
+    /// (nothing of it waits for a write of this node). True if the document changed.
+    fn apply_durable(&mut self, updates: &[Vec<u8>]) -> bool {
+        if updates.is_empty() {
+            return false;
+        }
+        self.ctx.metrics.cluster_remote_updates.inc_by(updates.len() as u64);
+        let Some(diffs) = self.doc.apply_durable(&self.ctx, updates) else {
+            self.check_poison();
+            return false;
+        };
+        if diffs.is_empty() {
+            return false;
+        }
+        self.answers.doc_changed();
+        for diff in diffs {
+            let frame = Bytes::from(message::encode_update(&diff));
+            self.members.broadcast(None, &frame);
+        }
+        true
     }
 
     fn join(&mut self, conn: ConnId, member: Member, joined: oneshot::Sender<()>) {
@@ -310,9 +405,14 @@ impl Room {
             if !self.doc.poisoned() && self.durability.compaction_due(self.ctx.settings.compact_after) {
                 let plenary = self.kind.guards_curation();
                 if let Some(snapshot) = self.doc.vetted_snapshot(&self.ctx, plenary).await {
-                    // The snapshot holds every durable append of this room (and the ones in
-                    // flight, which stay logged after it).
-                    let covers = self.durability.head();
+                    // It claims only what it has applied of every node's updates; alone on its
+                    // store, everything this room appended so far (in flight too: the persister
+                    // writes it before the snapshot).
+                    let covers = if self.ctx.cluster.shared_store {
+                        self.replica.watermark()
+                    } else {
+                        i64::MAX
+                    };
                     self.durability
                         .compact(&self.ctx.persister, &self.doc.key, snapshot, covers)
                         .await;

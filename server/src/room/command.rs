@@ -1,6 +1,7 @@
 //! What a room accepts: its commands, and a connection as it joins (its outbox, role, token).
 
 use crate::auth::{Role, TokenHash};
+use crate::cluster::rings::Ring;
 use crate::limits::ReplyTicket;
 use crate::plenary::merge::GroupConclusions;
 use plenary_protocol::AwarenessEntry;
@@ -78,6 +79,14 @@ pub enum RoomCmd {
     Inspect {
         reply: oneshot::Sender<serde_json::Value>,
     },
+    /// Another node committed updates of this document (its ring on the doorbell): the room
+    /// applies and relays what follows its watermark, or reads the log to fill a gap.
+    Remote(Ring),
+    /// The store's head of this document (the node's periodic check): a room behind it reads
+    /// the log.
+    StoreHead {
+        head: i64,
+    },
     /// Finish in-flight writes, close connections with 1001 and stop.
     Shutdown {
         done: oneshot::Sender<()>,
@@ -85,6 +94,11 @@ pub enum RoomCmd {
 }
 
 impl RoomCmd {
+    /// News from other nodes (not activity of this node's members).
+    pub fn is_replication(&self) -> bool {
+        matches!(self, RoomCmd::Remote(_) | RoomCmd::StoreHead { .. })
+    }
+
     /// Commands that must reach the document even if this room instance is unloading: a
     /// successor takes them (plenary input, exports, closed flags, shutdown acks aside).
     pub fn outlives_its_room(&self) -> bool {

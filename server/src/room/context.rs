@@ -70,7 +70,8 @@ impl RoomContext {
         RoomContext(Arc::new_cyclic(|weak| shared(WeakContext(weak.clone()))))
     }
 
-    /// A handle that does not keep the context alive (for node-wide tasks).
+    /// A handle that does not keep the context alive (for node-level tasks that must not
+    /// delay the shutdown).
     pub fn downgrade(&self) -> WeakContext {
         WeakContext(Arc::downgrade(&self.0))
     }

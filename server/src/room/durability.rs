@@ -43,7 +43,8 @@ pub enum Deferred {
     Feed(GroupConclusions),
 }
 
-type Write = std::pin::Pin<Box<dyn std::future::Future<Output = (u64, PersistResult)> + Send>>;
+/// A write in flight: its batch number, how many updates it logs, and the store's answer.
+type Write = std::pin::Pin<Box<dyn std::future::Future<Output = (u64, i64, PersistResult)> + Send>>;
 
 #[derive(Default)]
 pub struct Pipeline {
@@ -53,27 +54,18 @@ pub struct Pipeline {
     deferred: VecDeque<(u64, Deferred)>,
     /// Updates in the store's log since the last snapshot.
     log_len: u64,
-    /// The document's head as this room knows it: the stored head at load, then the head of
-    /// its last durable append. A snapshot taken now covers at least this much.
-    head: i64,
     /// A write failed: nothing after it may be taken as durable (the room closes).
     failed: bool,
 }
 
 impl Pipeline {
-    /// A pipeline for a document whose stored log holds `log_len` updates after its snapshot,
-    /// up to sequence number `head`.
-    pub fn new(log_len: u64, head: i64) -> Pipeline {
+    /// A pipeline for a document whose stored log holds `log_len` updates after its snapshot.
+    /// (How far the room has applied the store's log is the replica's watermark: `replica`.)
+    pub fn new(log_len: u64) -> Pipeline {
         Pipeline {
             log_len,
-            head,
             ..Pipeline::default()
         }
-    }
-
-    /// The document's head as this room knows it (see the field).
-    pub fn head(&self) -> i64 {
-        self.head
     }
 
     /// The last batch sent to the store.
@@ -96,9 +88,10 @@ impl Pipeline {
         self.applied += 1;
         let seq = self.applied;
         self.log_len += updates.len() as u64;
+        let n = updates.len() as i64;
         let rx = persister.append(doc.to_owned(), updates).await;
         self.inflight
-            .push_back(Box::pin(async move { (seq, answer(rx).await) }));
+            .push_back(Box::pin(async move { (seq, n, answer(rx).await) }));
         seq
     }
 
@@ -112,14 +105,14 @@ impl Pipeline {
         true
     }
 
-    /// Replaces the stored log up to `covers` by `snapshot`, after every batch appended before
-    /// (same number as the last of them: the compaction holds nothing new). Updates logged
-    /// after `covers` stay in the log, whoever appended them.
+    /// Replaces the stored log up to the store's number `covers` by `snapshot`, after every
+    /// batch appended before (same batch number as the last of them: the compaction holds
+    /// nothing new).
     pub async fn compact(&mut self, persister: &Persister, doc: &str, snapshot: Vec<u8>, covers: i64) {
         let seq = self.applied;
         let rx = persister.compact(doc.to_owned(), snapshot, covers).await;
         self.inflight
-            .push_back(Box::pin(async move { (seq, answer(rx).await) }));
+            .push_back(Box::pin(async move { (seq, 0, answer(rx).await) }));
     }
 
     /// Queues `d` behind every batch sent so far.
@@ -127,21 +120,23 @@ impl Pipeline {
         self.deferred.push_back((self.applied, d));
     }
 
-    /// Waits for the store's next answer. `Some(Ok)`: `durable` advanced; `Some(Err)`: the
-    /// store failed (nothing after it can be trusted to be durable); `None`: nothing in flight.
-    pub async fn next_durable(&mut self) -> Option<Result<(), Arc<StoreError>>> {
-        let (seq, result) = self.inflight.next().await?;
+    /// Waits for the store's next answer. `Some(Ok)`: `durable` advanced, with the store's
+    /// numbers `(first, last)` of the updates that write logged, if it logged any and the store
+    /// numbers them; `Some(Err)`: the store failed (nothing after it can be trusted to be
+    /// durable); `None`: nothing in flight.
+    pub async fn next_durable(&mut self) -> Option<Result<Option<(i64, i64)>, Arc<StoreError>>> {
+        let (seq, n, result) = self.inflight.next().await?;
         match result {
             Ok(head) if !self.failed => {
                 self.durable = self.durable.max(seq);
-                if let Some(h) = head {
-                    self.head = self.head.max(h);
-                }
+                Some(Ok(head.filter(|_| n > 0).map(|h| (h - n + 1, h))))
             }
-            Ok(_) => {}
-            Err(_) => self.failed = true,
+            Ok(_) => Some(Ok(None)),
+            Err(e) => {
+                self.failed = true;
+                Some(Err(e))
+            }
         }
-        Some(result.map(|_| ()))
     }
 
     /// What may leave now, in the order it was deferred.

@@ -5,6 +5,10 @@
 //! - [`registry`]: `RoomPath -> RoomHandle`, loads a room on first use, forgets it when it unloads.
 //! - [`actor`]: the owner task's loop: it alone touches its `Doc`; it takes batches of commands,
 //!   commits them and hands what durable batches released to the members.
+//! - [`replication`]: the node's listener for other nodes' commits (a shared store): routes
+//!   their rings to the loaded rooms only, checks the heads of loaded documents.
+//! - [`replica`]: a room as one replica of its document's log: watermark, rings, log reads.
+//! - [`watermark`]: how far a replica has applied the log (pure).
 //! - [`members`]: who is connected, their awareness, the fan-out to bounded outboxes (1013).
 //! - [`durability`]: batches, sequence numbers, what waits for them (relays, replies, acks,
 //!   inspections, the plenary feed).
@@ -32,11 +36,16 @@ pub mod nodes;
 pub mod outbox;
 pub mod readonly;
 pub mod registry;
+pub mod replica;
+pub mod replication;
 pub mod replies;
 pub mod vetting;
+pub mod watermark;
 
 #[cfg(test)]
 mod cluster_tests;
+#[cfg(test)]
+mod replication_tests;
 #[cfg(test)]
 mod tests;
 

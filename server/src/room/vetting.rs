@@ -15,6 +15,7 @@ use crate::sandbox::{Request, Response, SandboxError, Verdict};
 use crate::store::StoredDoc;
 use std::collections::VecDeque;
 use std::panic::{catch_unwind, AssertUnwindSafe};
+use yrs::updates::decoder::Decode;
 use yrs::updates::encoder::Encode;
 use yrs::{Doc, ReadTxn, StateVector, Transact, Update};
 
@@ -119,7 +120,16 @@ pub struct Document {
     poisoned: bool,
     /// Poisoned since the room last asked ([`Document::take_poisoned`]).
     fresh_poison: bool,
+    /// What durable updates from other nodes changed here since the child's replica last
+    /// heard: sent to it before the next vetting ([`Document::apply_durable`]).
+    behind: Vec<Vec<u8>>,
+    behind_bytes: usize,
 }
+
+/// Past this much behind, the child's replica is re-seeded on its next use instead.
+const MAX_BEHIND_BYTES: usize = 1 << 20;
+/// Durable updates applied per transaction (one relayed update each).
+const DURABLE_CHUNK: usize = 256;
 
 impl Document {
     pub fn new(ctx: &RoomContext, key: String, doc: Doc) -> Document {
@@ -129,6 +139,8 @@ impl Document {
             generation: 0,
             poisoned: false,
             fresh_poison: false,
+            behind: Vec::new(),
+            behind_bytes: 0,
         };
         d.bump_generation(ctx);
         d
@@ -168,6 +180,72 @@ impl Document {
     /// replica must be re-seeded before the next write.
     pub fn bump_generation(&mut self, ctx: &RoomContext) {
         self.generation = ctx.sandbox.next_gen();
+        self.behind.clear();
+        self.behind_bytes = 0;
+    }
+
+    /// Applies durable updates the room did not vet (another node's, vetted there, or read
+    /// from the log), in order. Returns what changed, as v1 updates to relay (none for updates
+    /// already here). `None`: one does not apply; the document no longer matches the store and
+    /// is poisoned. The child's replica hears of the changes before the next vetting.
+    pub fn apply_durable(&mut self, ctx: &RoomContext, updates: &[Vec<u8>]) -> Option<Vec<Vec<u8>>> {
+        let applied = self.read("applying durable updates of another node", |doc| {
+            let mut diffs = Vec::new();
+            for chunk in updates.chunks(DURABLE_CHUNK) {
+                let mut txn = doc.transact_mut();
+                for bytes in chunk {
+                    let u = Update::decode_v1(bytes).map_err(|e| e.to_string())?;
+                    txn.apply_update(u).map_err(|e| e.to_string())?;
+                }
+                if !txn.insert_set().is_empty() || !txn.delete_set().is_empty() {
+                    diffs.push(txn.encode_update_v1());
+                }
+            }
+            Ok::<_, String>(diffs)
+        })?;
+        match applied {
+            Ok(diffs) => {
+                for d in &diffs {
+                    self.behind_bytes += d.len();
+                    self.behind.push(d.clone());
+                }
+                if self.behind_bytes > MAX_BEHIND_BYTES {
+                    self.bump_generation(ctx);
+                }
+                Some(diffs)
+            }
+            Err(why) => {
+                tracing::error!(doc = %self.key, error = %why, "a durable update does not apply here");
+                self.poison("applying a durable update");
+                None
+            }
+        }
+    }
+
+    /// Brings the child's replica up to the document before it vets on it: the durable updates
+    /// applied since, in one request. If that fails the replica is re-seeded instead.
+    async fn advance_replica(&mut self, ctx: &RoomContext) {
+        if self.behind.is_empty() {
+            return;
+        }
+        self.behind_bytes = 0;
+        let req = Request::Advance {
+            doc: self.key.clone(),
+            gen: self.generation,
+            updates: std::mem::take(&mut self.behind),
+        };
+        match ctx.sandbox.call(&self.key, req).await {
+            // NeedState: no replica at this generation; the vetting seeds it from the document.
+            Ok(Response::Ok) | Ok(Response::NeedState) => {}
+            Ok(other) => {
+                tracing::warn!(answer = ?other, "the sandbox replica did not advance; re-seeding it");
+                self.bump_generation(ctx);
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "the sandbox replica did not advance; re-seeding it");
+                self.bump_generation(ctx);
+            }
+        }
     }
 
     /// The room unloads: its replica in the child is no longer needed.
@@ -182,6 +260,7 @@ impl Document {
     /// Vets updates in the sandbox, in order, and applies the accepted ones. `guard`: the
     /// document is a plenary, whose moderators may write only `curation`.
     pub async fn vet(&mut self, ctx: &RoomContext, pending: Vec<Pending>, guard: bool) -> Vec<Outcome> {
+        self.advance_replica(ctx).await;
         let mut out = Vec::new();
         let mut queue: VecDeque<Pending> = pending.into();
         // After a failure we cannot pin on one update, send them one at a time.
@@ -266,6 +345,9 @@ impl Document {
             gen: self.generation,
             state,
         };
+        // The state holds every durable update applied so far.
+        self.behind.clear();
+        self.behind_bytes = 0;
         match ctx.sandbox.call(&self.key, req).await {
             Ok(Response::Ok) => Ok(()),
             Ok(Response::Refused(why)) => {
@@ -273,8 +355,15 @@ impl Document {
                 self.poison("the room's document does not load in the sandbox");
                 Err(why)
             }
-            Ok(other) => Err(format!("unexpected answer {other:?}")),
-            Err(e) => Err(e.to_string()),
+            Ok(other) => {
+                self.bump_generation(ctx);
+                Err(format!("unexpected answer {other:?}"))
+            }
+            Err(e) => {
+                // The child may keep an older replica at this generation: never vet on it.
+                self.bump_generation(ctx);
+                Err(e.to_string())
+            }
         }
     }
 

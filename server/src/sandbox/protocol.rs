@@ -24,6 +24,14 @@ pub enum Request {
     },
     /// Drop the replica of `doc` (its room unloaded).
     Forget { doc: String },
+    /// Apply `updates` to the replica of `doc` at `gen` without vetting them: they are durable
+    /// already, vetted by the node that accepted them (another node of the cluster). Answers
+    /// `Ok`, `NeedState` without that replica, or `Refused` (the replica is dropped).
+    Advance {
+        doc: String,
+        gen: u64,
+        updates: Vec<Vec<u8>>,
+    },
     /// Does this stored document (snapshot + log) load, and can every read be done on it?
     LoadStored {
         doc: String,
@@ -51,7 +59,7 @@ pub enum Verdict {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Response {
-    /// Done (Load, Forget, LoadStored, CheckSnapshot).
+    /// Done (Load, Forget, LoadStored, CheckSnapshot, Advance).
     Ok,
     /// The request could not be done, with why.
     Refused(String),
@@ -186,6 +194,12 @@ impl Request {
                 w.buf(sv);
                 w.buf(fingerprint.as_bytes());
             }
+            Request::Advance { doc, gen, updates } => {
+                w.u8(6);
+                w.buf(doc.as_bytes());
+                w.u64(*gen);
+                w.bufs(updates);
+            }
         }
         w.0
     }
@@ -220,6 +234,11 @@ impl Request {
                 snapshot: r.buf()?,
                 sv: r.buf()?,
                 fingerprint: r.string()?,
+            },
+            6 => Request::Advance {
+                doc: r.string()?,
+                gen: r.u64()?,
+                updates: r.bufs()?,
             },
             _ => return Err(FrameError::Malformed("request tag")),
         };
@@ -344,6 +363,11 @@ mod tests {
                 snapshot: vec![1],
                 sv: vec![0],
                 fingerprint: "{}".into(),
+            },
+            Request::Advance {
+                doc: "m/g".into(),
+                gen: 3,
+                updates: vec![vec![1], vec![]],
             },
         ];
         for r in reqs {

@@ -97,6 +97,17 @@ pub fn from_state(doc_key: &str, state: &[u8]) -> Result<Doc, String> {
     Ok(doc)
 }
 
+/// Applies durable updates another node vetted (`Advance`) to a replica, in one transaction.
+pub fn advance(doc: &Doc, updates: &[Vec<u8>]) -> Result<(), String> {
+    let mut txn = doc.transact_mut();
+    for bytes in updates {
+        let u = Update::decode_v1(bytes).map_err(|e| format!("a durable update does not decode: {e}"))?;
+        txn.apply_update(u)
+            .map_err(|e| format!("a durable update does not apply: {e}"))?;
+    }
+    Ok(())
+}
+
 /// Replays a stored document (snapshot, then log) and does every read on it.
 pub fn load_stored(doc_key: &str, stored: &StoredDoc) -> Result<Doc, String> {
     let doc = stored.to_doc()?;

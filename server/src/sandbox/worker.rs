@@ -111,6 +111,25 @@ impl Worker {
                 }
                 Response::Verdicts(verdicts)
             }
+            Request::Advance { doc, gen, updates } => {
+                let Some((g, replica)) = self.replicas.get(&doc) else {
+                    return Response::NeedState;
+                };
+                if *g != gen {
+                    return Response::NeedState;
+                }
+                match catch_unwind(AssertUnwindSafe(|| vet::advance(replica, &updates))) {
+                    Ok(Ok(())) => Response::Ok,
+                    Ok(Err(why)) => {
+                        self.replicas.remove(&doc);
+                        Response::Refused(why)
+                    }
+                    Err(_) => {
+                        self.replicas.remove(&doc);
+                        Response::Refused("yrs panicked advancing the replica".into())
+                    }
+                }
+            }
             Request::Forget { doc } => {
                 self.replicas.remove(&doc);
                 Response::Ok
@@ -175,5 +194,84 @@ pub fn run() -> i32 {
         if write_frame(&mut output, &resp.encode()).is_err() {
             return 0;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use yrs::{ReadTxn, StateVector, Text, Transact};
+
+    fn text_update(client: &Doc, s: &str) -> Vec<u8> {
+        let t = client.get_or_insert_text("t");
+        let mut txn = client.transact_mut();
+        let len = t.len(&txn);
+        t.insert(&mut txn, len, s);
+        txn.encode_update_v1()
+    }
+
+    #[test]
+    fn advance_brings_the_replica_up_to_durable_updates_at_its_generation_only() {
+        let mut w = in_process();
+        let doc = "m/g".to_string();
+        let empty = Doc::new().transact().encode_state_as_update_v1(&StateVector::default());
+        assert_eq!(
+            w(Request::Load {
+                doc: doc.clone(),
+                gen: 1,
+                state: empty
+            }),
+            Response::Ok
+        );
+        let other = Doc::with_client_id(5);
+        let remote = text_update(&other, "remote");
+        // Another generation: the parent must seed first.
+        assert_eq!(
+            w(Request::Advance {
+                doc: doc.clone(),
+                gen: 2,
+                updates: vec![remote.clone()]
+            }),
+            Response::NeedState
+        );
+        assert_eq!(
+            w(Request::Advance {
+                doc: doc.clone(),
+                gen: 1,
+                updates: vec![remote]
+            }),
+            Response::Ok
+        );
+        // A local edit that builds on the remote text vets on the advanced replica: its
+        // dependency is there (an Apply with a missing dependency on a plenary is denied; on a
+        // group it would leave the replica unlike the room's document).
+        let local = text_update(&other, "+local");
+        assert_eq!(
+            w(Request::Apply {
+                doc: doc.clone(),
+                gen: 1,
+                guard: false,
+                updates: vec![local]
+            }),
+            Response::Verdicts(vec![Verdict::Accepted])
+        );
+        // What does not decode is refused and the replica dropped.
+        assert!(matches!(
+            w(Request::Advance {
+                doc: doc.clone(),
+                gen: 1,
+                updates: vec![vec![0xff, 0xff]]
+            }),
+            Response::Refused(_)
+        ));
+        assert_eq!(
+            w(Request::Apply {
+                doc,
+                gen: 1,
+                guard: false,
+                updates: vec![]
+            }),
+            Response::NeedState
+        );
     }
 }
