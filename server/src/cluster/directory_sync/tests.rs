@@ -285,3 +285,20 @@ async fn lost_messages_are_caught_by_a_full_read() {
     tokio::time::sleep(FULL_RELOAD + Duration::from_secs(1)).await;
     assert!(b.room.directory.meeting(&m2).is_some());
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_change_is_heard_at_once_not_found_by_the_periodic_read() {
+    let (a, b) = two_nodes().await;
+    spawn(&b);
+    tokio::task::yield_now().await;
+    let (m, g1) = (MeetingId::parse("m1").unwrap(), GroupId::parse("g1").unwrap());
+    let start = Instant::now();
+    meetings::create(&a, spec("m1")).await.unwrap();
+    wait_until("b to hear of the meeting", || b.room.directory.meeting(&m).is_some()).await;
+    // the paused clock: this is the listener's coalescing window, not the machine's speed
+    assert!(start.elapsed() < FULL_RELOAD, "{:?}", start.elapsed());
+    let start = Instant::now();
+    meetings::set_closed(&a, &m, &[g1.clone()], true).await.unwrap();
+    wait_until("b to hear of the closing", || b.room.directory.group_closed(&m, &g1)).await;
+    assert!(start.elapsed() < FULL_RELOAD, "{:?}", start.elapsed());
+}

@@ -158,6 +158,67 @@ impl PostgresStore {
         Ok(())
     }
 
+    /// One meeting with its tokens, in one snapshot (what another node's change is read by).
+    async fn meeting_now(&self, m: &MeetingId) -> Result<Option<(MeetingRecord, Vec<TokenRecord>)>, StoreError> {
+        let mut c = self.conn().await?;
+        let tx = snapshot_tx(&mut c).await?;
+        let Some(row) = tx
+            .query_opt(
+                "SELECT title, created_at, short_title, notes_private FROM meetings WHERE id = $1",
+                &[&m.as_str()],
+            )
+            .await
+            .map_err(db_err)?
+        else {
+            tx.commit().await.map_err(db_err)?;
+            return Ok(None);
+        };
+        let groups = tx
+            .query(
+                "SELECT id, title, closed, short_title FROM groups WHERE meeting_id = $1 ORDER BY position",
+                &[&m.as_str()],
+            )
+            .await
+            .map_err(db_err)?;
+        let tokens = tx
+            .query(
+                "SELECT hash, role, group_id FROM tokens WHERE meeting_id = $1 ORDER BY hash",
+                &[&m.as_str()],
+            )
+            .await
+            .map_err(db_err)?;
+        tx.commit().await.map_err(db_err)?;
+        let record = MeetingRecord {
+            id: m.clone(),
+            title: row.get(0),
+            created_at: row.get(1),
+            short_title: row.get(2),
+            notes_private: row.get(3),
+            groups: groups
+                .into_iter()
+                .map(|r| {
+                    Ok(GroupRecord {
+                        id: group_id(r.get(0))?,
+                        title: r.get(1),
+                        closed: r.get(2),
+                        short_title: r.get(3),
+                    })
+                })
+                .collect::<Result<_, StoreError>>()?,
+        };
+        let tokens = tokens
+            .into_iter()
+            .map(|r| {
+                Ok(TokenRecord {
+                    hash: token_hash(r.get(0))?,
+                    meeting: m.clone(),
+                    role: role_from_columns(r.get(1), r.get(2))?,
+                })
+            })
+            .collect::<Result<_, StoreError>>()?;
+        Ok(Some((record, tokens)))
+    }
+
     async fn meetings_now(&self) -> Result<Vec<(MeetingRecord, Vec<TokenRecord>)>, StoreError> {
         let mut c = self.conn().await?;
         // One snapshot of the directory: a meeting never shows without its groups or tokens.
@@ -692,6 +753,13 @@ impl Store for PostgresStore {
 
     fn meetings(&self) -> StoreFuture<'_, Vec<(MeetingRecord, Vec<TokenRecord>)>> {
         Box::pin(self.meetings_now())
+    }
+
+    fn meeting<'a>(
+        &'a self,
+        m: &'a MeetingId,
+    ) -> StoreFuture<'a, Option<(MeetingRecord, Vec<TokenRecord>)>> {
+        Box::pin(self.meeting_now(m))
     }
 
     fn insert_meeting<'a>(
