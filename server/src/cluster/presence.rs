@@ -139,7 +139,8 @@ pub fn encode(node: &str, items: Vec<RoomItem>) -> (Vec<String>, Dropped) {
                 dropped.push((item.room.clone(), wire.id, json.len()));
                 continue;
             }
-            let grown = open.len() + entries_len + usize::from(!entries.is_empty()) + json.len() + close.len();
+            let grown =
+                open.len() + entries_len + usize::from(!entries.is_empty()) + json.len() + close.len();
             if parts_len + sep(&parts) + grown > budget {
                 if !entries.is_empty() {
                     // The entries so far travel as a part of their own.
@@ -297,7 +298,13 @@ mod tests {
             RoomItem {
                 counts: Some((3, 1)),
                 query: true,
-                ..item("m/g", vec![entry(7, 2, r#"{"user":{"name":"Ana \"A\""},"role":"rapporteur"}"#), entry(8, 4, "null")])
+                ..item(
+                    "m/g",
+                    vec![
+                        entry(7, 2, r#"{"user":{"name":"Ana \"A\""},"role":"rapporteur"}"#),
+                        entry(8, 4, "null"),
+                    ],
+                )
             },
             RoomItem {
                 counts: Some((0, 0)),
@@ -332,7 +339,10 @@ mod tests {
         let big = format!(r#"{{"blob":"{}"}}"#, "b".repeat(MAX_PAYLOAD));
         let items = vec![RoomItem {
             counts: Some((1, 1)),
-            ..item("m/g", vec![entry(1, 1, "{}"), entry(2, 1, &big), entry(3, 1, "{}")])
+            ..item(
+                "m/g",
+                vec![entry(1, 1, "{}"), entry(2, 1, &big), entry(3, 1, "{}")],
+            )
         }];
         let (payloads, dropped) = encode("n", items);
         assert_eq!(dropped.len(), 1);
@@ -353,7 +363,10 @@ mod tests {
     fn malformed_payloads_are_refused() {
         assert!(decode("{").is_err());
         assert!(decode(r#"{"node":"n"}"#).is_err());
-        assert!(decode(r#"{"node":"n","rooms":[{"room":"m/g","entries":[{"id":-1,"clock":1,"state":"{}"}]}]}"#).is_err());
+        assert!(decode(
+            r#"{"node":"n","rooms":[{"room":"m/g","entries":[{"id":-1,"clock":1,"state":"{}"}]}]}"#
+        )
+        .is_err());
     }
 
     #[tokio::test]
@@ -370,6 +383,9 @@ mod tests {
         while q.recv().await.is_some() {
             n += 1;
         }
-        assert_eq!(n, QUEUE, "every queued item is still delivered after the handles are gone");
+        assert_eq!(
+            n, QUEUE,
+            "every queued item is still delivered after the handles are gone"
+        );
     }
 }

@@ -52,7 +52,10 @@ async fn publish(node: String, transport: Arc<dyn Transport>, mut queue: Queue) 
         }
         let dropped = queue.take_dropped();
         if dropped > 0 {
-            tracing::warn!(dropped, "awareness for other nodes dropped: the send queue was full");
+            tracing::warn!(
+                dropped,
+                "awareness for other nodes dropped: the send queue was full"
+            );
         }
         if payloads.is_empty() {
             continue;

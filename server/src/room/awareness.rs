@@ -527,7 +527,9 @@ impl AwarenessTable {
             .map(|(id, _)| id)
             .collect();
         ids.sort_unstable();
-        ids.into_iter().map(|id| out_entry(*id, &self.entries[id])).collect()
+        ids.into_iter()
+            .map(|id| out_entry(*id, &self.entries[id]))
+            .collect()
     }
 
     /// Sets the server's own state; returns the entry to relay.
@@ -852,7 +854,13 @@ mod tests {
         assert!(t.local_entries().is_empty());
         // the client itself arrives (its node died): its own state has no stamp, same clock
         let moved = t.join();
-        let out = t.apply(ConnId(2), tk(2), moved, "rapporteur", vec![st(42, 7, r#"{"user":{"name":"C"}}"#)]);
+        let out = t.apply(
+            ConnId(2),
+            tk(2),
+            moved,
+            "rapporteur",
+            vec![st(42, 7, r#"{"user":{"name":"C"}}"#)],
+        );
         assert_eq!(ids(&out), vec![(42, false)], "an update, never a removal");
         assert!(out[0].clock > 7, "peers that saw clock 7 accept it");
         assert_eq!(ids(&t.local_entries()), vec![(42, false)]);
@@ -926,7 +934,8 @@ mod tests {
         // a connection opened after the node went may claim the id back whatever its clock
         let late = t.join();
         assert_eq!(
-            t.apply(ConnId(2), tk(2), late, "rapporteur", vec![st(2, 1, STAMPED)]).len(),
+            t.apply(ConnId(2), tk(2), late, "rapporteur", vec![st(2, 1, STAMPED)])
+                .len(),
             1
         );
     }

@@ -178,7 +178,10 @@ async fn leave(ctx: &RoomContext, who: &Fake) {
 fn counts(heard: &[AwarenessEntry]) -> Option<(u64, u64)> {
     let e = heard.iter().rev().find(|e| e.client_id == 0)?;
     let v: serde_json::Value = serde_json::from_str(&e.state).ok()?;
-    Some((v["server"]["followers"].as_u64()?, v["server"]["writers"].as_u64()?))
+    Some((
+        v["server"]["followers"].as_u64()?,
+        v["server"]["writers"].as_u64()?,
+    ))
 }
 
 #[tokio::test(start_paused = true)]
@@ -196,13 +199,15 @@ async fn presence_and_counts_travel_between_nodes_and_leave_with_their_client() 
     assert_eq!(on_b.state(42).unwrap()["role"], "rapporteur", "stamped by node A");
     // B's member's state reaches A
     say(&b, &on_b, 7, 1, r#"{"user":{"name":"Bo"}}"#).await;
-    ana.until("Bo at node A", |h| h.iter().any(|e| e.client_id == 7)).await;
+    ana.until("Bo at node A", |h| h.iter().any(|e| e.client_id == 7))
+        .await;
     // counts of both nodes: A has a writer and a follower, B a writer
     on_b.until("counts 1/2 at B", |h| counts(h) == Some((1, 2))).await;
     ana.until("counts 1/2 at A", |h| counts(h) == Some((1, 2))).await;
     // a joiner on B gets Ana in its greeting
     let mut late = join(&b, 4, false).await;
-    late.until("Ana in the greeting", |h| h.iter().any(|e| e.client_id == 42)).await;
+    late.until("Ana in the greeting", |h| h.iter().any(|e| e.client_id == 42))
+        .await;
     // Ana leaves A: she is removed at B, once
     leave(&a, &ana).await;
     on_b.until("Ana removed at B", |h| {
@@ -230,7 +235,9 @@ async fn a_client_whose_node_went_silent_moves_without_a_flicker_and_the_silent_
             h.iter().any(|e| e.client_id == 42) && h.iter().any(|e| e.client_id == 43)
         })
         .await;
-    watcher.until("counts 0/3 at B", |h| counts(h) == Some((0, 3))).await;
+    watcher
+        .until("counts 0/3 at B", |h| counts(h) == Some((0, 3)))
+        .await;
     // node A stops without a goodbye (its members are closed, no removal is sent)
     let (done, stopped) = oneshot::channel();
     let handle = a.rooms.get(&path()).unwrap();
@@ -248,9 +255,13 @@ async fn a_client_whose_node_went_silent_moves_without_a_flicker_and_the_silent_
             h.iter().any(|e| e.client_id == 43 && e.is_removal())
         })
         .await;
-    watcher.until("counts 0/2 at B", |h| counts(h) == Some((0, 2))).await;
+    watcher
+        .until("counts 0/2 at B", |h| counts(h) == Some((0, 2)))
+        .await;
     tokio::time::sleep(NODE_SILENCE * 2).await;
-    watcher.until("the latest counts", |h| counts(h) == Some((0, 2))).await;
+    watcher
+        .until("the latest counts", |h| counts(h) == Some((0, 2)))
+        .await;
     assert_eq!(watcher.removals_of(42), 0, "Cat flickered: {:?}", watcher.heard);
     assert_eq!(watcher.state(42).unwrap()["user"]["name"], "Cat");
     // and Cat is B's now: leaving B removes her

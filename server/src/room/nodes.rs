@@ -75,7 +75,9 @@ mod tests {
         assert_eq!(nodes.sum(), (3, 2));
         // a message without counts keeps the node alive and its counts as they were
         nodes.heard(&a, None, t0 + NODE_SILENCE);
-        assert!(nodes.expire(t0 + NODE_SILENCE - Duration::from_millis(1)).is_empty());
+        assert!(nodes
+            .expire(t0 + NODE_SILENCE - Duration::from_millis(1))
+            .is_empty());
         assert_eq!(nodes.expire(t0 + NODE_SILENCE), vec![b.clone()]);
         assert_eq!(nodes.sum(), (1, 0));
         assert_eq!(nodes.expire(t0 + NODE_SILENCE * 2), vec![a]);
