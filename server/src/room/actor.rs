@@ -325,7 +325,10 @@ impl Room {
         if updates.is_empty() {
             return false;
         }
-        self.ctx.metrics.cluster_remote_updates.inc_by(updates.len() as u64);
+        self.ctx
+            .metrics
+            .cluster_remote_updates
+            .inc_by(updates.len() as u64);
         let Some(diffs) = self.doc.apply_durable(&self.ctx, updates) else {
             self.check_poison();
             return false;

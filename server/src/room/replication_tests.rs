@@ -69,7 +69,12 @@ async fn shared_store() -> Arc<MemoryStore> {
 
 /// One node: its own persister (ringing on `bus`), directory, sandbox and, with `listen`, its
 /// listener on `bus`.
-async fn node(store: &Arc<MemoryStore>, bus: Arc<dyn Transport>, settings: RoomSettings, listen: bool) -> RoomContext {
+async fn node(
+    store: &Arc<MemoryStore>,
+    bus: Arc<dyn Transport>,
+    settings: RoomSettings,
+    listen: bool,
+) -> RoomContext {
     let cluster = Arc::new(Cluster {
         node: new_node_id(),
         transport: bus,
@@ -286,9 +291,17 @@ async fn writers_on_two_nodes_converge_and_each_relays_the_others_writes() {
     let mut on_b = Fake::join(&b, &group_path(), 2, 102).await;
     settle().await;
     on_a.write("a").await;
-    assert!(on_b.until_text("a", Duration::from_secs(1)).await, "b got {:?}", on_b.text());
+    assert!(
+        on_b.until_text("a", Duration::from_secs(1)).await,
+        "b got {:?}",
+        on_b.text()
+    );
     on_b.write("b").await;
-    assert!(on_a.until_text("ab", Duration::from_secs(1)).await, "a got {:?}", on_a.text());
+    assert!(
+        on_a.until_text("ab", Duration::from_secs(1)).await,
+        "a got {:?}",
+        on_a.text()
+    );
     // Concurrent writes on both nodes.
     for i in 0..5 {
         on_a.write(&format!("{i}")).await;
@@ -299,15 +312,27 @@ async fn writers_on_two_nodes_converge_and_each_relays_the_others_writes() {
     on_b.drain();
     let want = stored_text(&store, &group_path().to_string()).await;
     assert_eq!(want.len(), 12, "every write is stored: {want:?}");
-    assert!(on_a.until_text(&want, Duration::from_secs(1)).await, "a: {:?} vs {want:?}", on_a.text());
-    assert!(on_b.until_text(&want, Duration::from_secs(1)).await, "b: {:?} vs {want:?}", on_b.text());
+    assert!(
+        on_a.until_text(&want, Duration::from_secs(1)).await,
+        "a: {:?} vs {want:?}",
+        on_a.text()
+    );
+    assert!(
+        on_b.until_text(&want, Duration::from_secs(1)).await,
+        "b: {:?} vs {want:?}",
+        on_b.text()
+    );
     // Within a second, on rings alone: no read of the log was needed.
     assert_eq!(b.metrics.cluster_gaps.get(), 0);
     assert!(b.metrics.cluster_remote_updates.get() >= 6);
     // A third node joining late has everything.
     let c = node(&store, Arc::new(bus.clone()), settings(), true).await;
     let mut on_c = Fake::join(&c, &group_path(), 3, 103).await;
-    assert!(on_c.until_text(&want, Duration::from_secs(1)).await, "c: {:?}", on_c.text());
+    assert!(
+        on_c.until_text(&want, Duration::from_secs(1)).await,
+        "c: {:?}",
+        on_c.text()
+    );
 }
 
 #[tokio::test(start_paused = true)]
@@ -380,7 +405,8 @@ async fn a_room_loading_while_others_write_misses_nothing() {
     let mut on_b = Fake::join(&b, &group_path(), 2, 102).await;
     on_a.write("four").await;
     assert!(
-        on_b.until_text("one two three four", Duration::from_secs(1)).await,
+        on_b.until_text("one two three four", Duration::from_secs(1))
+            .await,
         "b: {:?}",
         on_b.text()
     );
@@ -519,7 +545,10 @@ async fn the_sandbox_replica_hears_other_nodes_updates_before_it_vets() {
     mod_b.send(append_to_note(&mod_b.client, "+b")).await;
     settle().await;
     mod_b.drain();
-    assert_eq!(mod_b.denied, 0, "b's sandbox vetted on a replica without a's update");
+    assert_eq!(
+        mod_b.denied, 0,
+        "b's sandbox vetted on a replica without a's update"
+    );
     let merged = async {
         loop {
             mod_a.drain();

@@ -214,7 +214,9 @@ mod tests {
     fn advance_brings_the_replica_up_to_durable_updates_at_its_generation_only() {
         let mut w = in_process();
         let doc = "m/g".to_string();
-        let empty = Doc::new().transact().encode_state_as_update_v1(&StateVector::default());
+        let empty = Doc::new()
+            .transact()
+            .encode_state_as_update_v1(&StateVector::default());
         assert_eq!(
             w(Request::Load {
                 doc: doc.clone(),
