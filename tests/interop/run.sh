@@ -4,6 +4,8 @@
 #   bash tests/interop/run.sh              # the foundation suite (issue 2): every *.test.mjs but plenary
 #   bash tests/interop/run.sh --plenary    # only the plenary suite (issue 3)
 #   bash tests/interop/run.sh --all        # both
+#   bash tests/interop/run.sh --cluster    # only the several-nodes suite (cluster*.test.mjs, issue 13;
+#                                          # needs PLENARY_TEST_PG_URL, skipped without it)
 #   bash tests/interop/run.sh FILE...      # the given test files
 #
 # Environment:
@@ -44,6 +46,7 @@ files=()
 case "${1:-}" in
   --plenary) files=("$here/plenary.test.mjs") ;;
   --all) files=("$here"/*.test.mjs) ;;
+  --cluster) files=("$here"/cluster*.test.mjs) ;;
   "")
     for f in "$here"/*.test.mjs; do
       [ "$(basename "$f")" = "plenary.test.mjs" ] || files+=("$f")
