@@ -391,3 +391,207 @@ async fn migrate_copies_an_embedded_store_into_postgres() {
         Err(import::CopyError::TargetNotEmpty(_))
     ));
 }
+
+mod rings {
+    //! On a shared store the persister rings the other nodes after each commit: one ring per
+    //! batch with its range and bytes, never for a transaction that did not commit, never in
+    //! the way of the next commit.
+
+    use super::*;
+    use plenary_server::cluster::rings::{decode, Ring, Rings};
+    use plenary_server::cluster::transport::{Channel, Heard, LocalBus, SendFuture, Transport};
+    use tokio::sync::broadcast;
+
+    /// A node on a shared store whose transport is `bus`, with a memory store behind it.
+    fn node(transport: Arc<dyn Transport>) -> (Arc<MemoryStore>, Arc<Metrics>, Arc<Cluster>, Persister) {
+        let store = Arc::new(MemoryStore::new());
+        let metrics = Arc::new(Metrics::new());
+        let cluster = Cluster::node(transport);
+        let (p, _task) = Persister::start(store.clone(), metrics.clone(), cluster.clone());
+        (store, metrics, cluster, p)
+    }
+
+    async fn next_rings(rx: &mut broadcast::Receiver<Heard>) -> Rings {
+        match within("a ring", rx.recv()).await.expect("heard") {
+            Heard::Message {
+                channel: Channel::Docs,
+                payload,
+            } => decode(&payload).expect("a ring payload"),
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+
+    fn ring(doc: &str, first: i64, updates: &[&[u8]]) -> Ring {
+        Ring {
+            doc: doc.into(),
+            first,
+            last: first + updates.len() as i64 - 1,
+            updates: Some(updates.iter().map(|u| u.to_vec()).collect()),
+        }
+    }
+
+    #[tokio::test]
+    async fn each_committed_transaction_rings_its_batches_after_the_commit() {
+        let bus = LocalBus::default();
+        let mut heard = bus.subscribe();
+        let (store, metrics, cluster, p) = node(Arc::new(bus));
+        store.hold_appends();
+        let first = p.append("m/a".into(), vec![b"a1".to_vec()]).await;
+        within("the first transaction runs", store.wait_pending_appends(1)).await;
+        let mut later = Vec::new();
+        for (doc, u) in [("m/b", &b"b1"[..]), ("m/a", b"a2"), ("m/a", b"a3")] {
+            later.push(p.append(doc.into(), vec![u.to_vec()]).await);
+        }
+        for _ in 0..10 {
+            tokio::task::yield_now().await;
+        }
+        assert!(heard.try_recv().is_err(), "rung before the commit");
+        store.release_appends();
+        assert_eq!(within("first", first).await.unwrap().unwrap(), Some(1));
+        let heads: Vec<Option<i64>> = futures_util::future::join_all(later)
+            .await
+            .into_iter()
+            .map(|r| r.unwrap().unwrap())
+            .collect();
+        assert_eq!(heads, vec![Some(1), Some(2), Some(3)], "each append's head");
+        let r = next_rings(&mut heard).await;
+        assert_eq!(r.node, cluster.node);
+        assert!(r.sent_at_ms.is_some_and(|t| t > 0), "stamped: {r:?}");
+        assert_eq!(r.rings, vec![ring("m/a", 1, &[b"a1"])]);
+        let r = next_rings(&mut heard).await;
+        assert_eq!(
+            r.rings,
+            vec![
+                ring("m/b", 1, &[b"b1"]),
+                ring("m/a", 2, &[b"a2"]),
+                ring("m/a", 3, &[b"a3"])
+            ],
+            "one ring per batch of the second transaction, in order"
+        );
+        // a batch of several updates rings its whole range
+        let rx = p.append("m/b".into(), vec![b"b2".to_vec(), b"b3".to_vec()]).await;
+        assert_eq!(within("append", rx).await.unwrap().unwrap(), Some(3));
+        assert_eq!(
+            next_rings(&mut heard).await.rings,
+            vec![ring("m/b", 2, &[b"b2", b"b3"])]
+        );
+        assert_eq!(metrics.cluster_rings_sent.get(), 5);
+        assert_eq!(metrics.cluster_ring_failures.get(), 0);
+    }
+
+    #[tokio::test]
+    async fn a_failed_transaction_rings_nothing() {
+        let bus = LocalBus::default();
+        let mut heard = bus.subscribe();
+        let (store, metrics, _cluster, p) = node(Arc::new(bus));
+        store.fail_next_appends(1);
+        let failed = p.append("m/a".into(), vec![b"lost".to_vec()]).await;
+        assert!(within("failed", failed).await.unwrap().is_err());
+        let ok = p.append("m/a".into(), vec![b"kept".to_vec()]).await;
+        assert_eq!(within("ok", ok).await.unwrap().unwrap(), Some(1));
+        // the first thing heard is the committed one's ring
+        assert_eq!(
+            next_rings(&mut heard).await.rings,
+            vec![ring("m/a", 1, &[b"kept"])]
+        );
+        assert!(heard.try_recv().is_err(), "nothing else rung");
+        assert_eq!(metrics.cluster_rings_sent.get(), 1);
+    }
+
+    /// A transport whose sends fail, or never finish (counting those given up).
+    struct Broken {
+        hang: bool,
+        bus: LocalBus,
+        given_up: Arc<std::sync::atomic::AtomicUsize>,
+    }
+
+    /// Counts a hung send dropped before it finished.
+    struct GivenUp(Arc<std::sync::atomic::AtomicUsize>);
+
+    impl Drop for GivenUp {
+        fn drop(&mut self) {
+            self.0.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        }
+    }
+
+    impl Transport for Broken {
+        fn send(&self, _: Channel, _: Vec<String>) -> SendFuture<'_> {
+            if self.hang {
+                let guard = GivenUp(self.given_up.clone());
+                Box::pin(async move {
+                    let _guard = guard;
+                    std::future::pending::<()>().await;
+                    Ok(())
+                })
+            } else {
+                Box::pin(async { Err("the transport is down".into()) })
+            }
+        }
+        fn subscribe(&self) -> broadcast::Receiver<Heard> {
+            self.bus.subscribe()
+        }
+    }
+
+    #[tokio::test]
+    async fn a_failing_transport_is_counted_and_never_holds_up_a_commit() {
+        let (store, metrics, _c, p) = node(Arc::new(Broken {
+            hang: false,
+            bus: LocalBus::default(),
+            given_up: Default::default(),
+        }));
+        for i in 1..=3 {
+            let rx = p.append("m/a".into(), vec![vec![i as u8]]).await;
+            assert_eq!(within("commit", rx).await.unwrap().unwrap(), Some(i));
+        }
+        within("the failures are counted", async {
+            while metrics.cluster_ring_failures.get() < 3 {
+                tokio::task::yield_now().await;
+            }
+        })
+        .await;
+        assert_eq!(metrics.cluster_rings_sent.get(), 0);
+        assert_eq!(store.load_doc("m/a").await.unwrap().updates.len(), 3);
+    }
+
+    #[tokio::test]
+    async fn a_hung_transport_never_holds_up_a_commit() {
+        let given_up = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let (store, _metrics, _c, p) = node(Arc::new(Broken {
+            hang: true,
+            bus: LocalBus::default(),
+            given_up: given_up.clone(),
+        }));
+        for i in 1..=3 {
+            let rx = p.append("m/a".into(), vec![vec![i as u8]]).await;
+            assert_eq!(within("commit", rx).await.unwrap().unwrap(), Some(i));
+        }
+        assert_eq!(store.load_doc("m/a").await.unwrap().updates.len(), 3);
+        assert_eq!(
+            given_up.load(std::sync::atomic::Ordering::SeqCst),
+            0,
+            "every commit was answered while the first ring was still being sent"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_node_alone_on_its_store_rings_nothing() {
+        let store = Arc::new(MemoryStore::new());
+        let metrics = Arc::new(Metrics::new());
+        let cluster = Cluster::solo();
+        let mut heard = cluster.transport.subscribe();
+        let (p, _task) = Persister::start(store.clone(), metrics.clone(), cluster.clone());
+        let rx = p.append("m/a".into(), vec![b"1".to_vec()]).await;
+        assert_eq!(within("commit", rx).await.unwrap().unwrap(), Some(1));
+        // A later ring on the same bus arrives first: nothing was queued before it.
+        cluster
+            .transport
+            .send(Channel::Docs, vec!["marker".into()])
+            .await
+            .unwrap();
+        match within("the marker", heard.recv()).await.unwrap() {
+            Heard::Message { payload, .. } => assert_eq!(&*payload, "marker"),
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(metrics.cluster_rings_sent.get(), 0);
+    }
+}

@@ -21,6 +21,9 @@ pub async fn run_all(store: Arc<dyn Store>) {
     appends_keep_order_and_report_heads(&store, &p).await;
     concurrent_appends_all_land_in_order(&store, &p).await;
     compact_replaces_the_log(&store, &p).await;
+    sequence_numbers_count_per_document(&store, &p).await;
+    compact_covers_up_to_its_number_and_keeps_later_updates(&store, &p).await;
+    updates_after_reads_the_tail_of_the_log(&store, &p).await;
     doc_keys_list_stored_documents(&store, &p).await;
     versions_round_trip(&store, &p).await;
     revisions_number_per_document(&store, &p).await;
@@ -357,6 +360,7 @@ pub async fn appends_keep_order_and_report_heads(store: &Arc<dyn Store>, p: &str
         unknown.snapshot.is_none() && unknown.updates.is_empty(),
         "unknown doc is empty"
     );
+    assert_eq!(unknown.head, 0, "an unknown doc's head is 0");
 
     let r1 = store
         .append(vec![
@@ -377,6 +381,13 @@ pub async fn appends_keep_order_and_report_heads(store: &Arc<dyn Store>, p: &str
         .expect("append 2");
     assert_eq!(r2.heads.len(), 3, "one head per batch: {r2:?}");
     assert_eq!(r2.heads[0], None, "an empty batch has no head");
+    // numbered per document, batch after batch: a gets 1 2 | 3 | 4, b gets 1 | 2 3
+    assert_eq!(
+        r1.heads,
+        vec![Some(2), Some(1), Some(3)],
+        "heads of the first call"
+    );
+    assert_eq!(r2.heads, vec![None, Some(4), Some(3)], "heads of the second call");
 
     let heads = |doc: &str| -> Vec<i64> {
         [(&r1, [&a, &b, &a]), (&r2, [&b, &a, &b])]
@@ -398,8 +409,174 @@ pub async fn appends_keep_order_and_report_heads(store: &Arc<dyn Store>, p: &str
         vec![b"a1".to_vec(), b"a2".to_vec(), b"a3".to_vec(), b"a4".to_vec()]
     );
     assert!(da.snapshot.is_none());
+    assert_eq!(da.head, 4, "a's head is its last update's number");
     let db = store.load_doc(&b).await.expect("load b");
     assert_eq!(db.updates, vec![b"b1".to_vec(), b"b2".to_vec(), b"b3".to_vec()]);
+    assert_eq!(db.head, 3);
+}
+
+/// Sequence numbers are per document: 1, 2, 3, … in commit order without a gap, whatever
+/// other documents do in between; `heads` answers each document's, in the order asked, 0 for
+/// an unknown one.
+pub async fn sequence_numbers_count_per_document(store: &Arc<dyn Store>, p: &str) {
+    let (a, b) = (format!("{p}-seq/g1"), format!("{p}-seq/g2"));
+    let mut want_a = Vec::new();
+    for i in 1..=5i64 {
+        let r = store
+            .append(vec![batch(&b, &[b"b"]), batch(&a, &[b"a"])])
+            .await
+            .expect("append");
+        assert_eq!(r.heads, vec![Some(i), Some(i)], "round {i}");
+        want_a.push(i);
+    }
+    let tail = store.updates_after(&a, 0).await.expect("tail");
+    let seqs: Vec<i64> = tail.updates.iter().map(|(s, _)| *s).collect();
+    assert_eq!(seqs, want_a, "a's numbers have no gap");
+    let unknown = format!("{p}-seq/g9");
+    let asked = vec![b.clone(), unknown.clone(), a.clone(), b.clone()];
+    assert_eq!(
+        store.heads(&asked).await.expect("heads"),
+        vec![5, 0, 5, 5],
+        "heads in the order asked, 0 for an unknown document"
+    );
+    assert_eq!(store.heads(&[]).await.expect("no heads"), Vec::<i64>::new());
+    store
+        .append(vec![batch(&a, &[b"x", b"y"])])
+        .await
+        .expect("append");
+    assert_eq!(
+        store.heads(&[a.clone(), b.clone()]).await.expect("heads"),
+        vec![7, 5],
+        "a head moves with its own document only"
+    );
+}
+
+/// `compact(doc, snapshot, covers)` drops exactly the updates up to `covers`: later ones (as
+/// another node may have appended) stay and load after the snapshot; numbers are never
+/// reused; a stale compaction (below the snapshot's number) changes nothing; `covers` above
+/// the head is taken as the head.
+pub async fn compact_covers_up_to_its_number_and_keeps_later_updates(store: &Arc<dyn Store>, p: &str) {
+    let a = format!("{p}-covers/g1");
+    let ups: Vec<Vec<u8>> = (1..=5).map(|i| format!("u{i}").into_bytes()).collect();
+    let r = store
+        .append(vec![DocAppend {
+            doc: a.clone(),
+            updates: ups.clone(),
+        }])
+        .await
+        .expect("append");
+    assert_eq!(r.heads, vec![Some(5)]);
+    store.compact(&a, b"S3".to_vec(), 3).await.expect("compact to 3");
+    let d = store.load_doc(&a).await.expect("load");
+    assert_eq!(d.snapshot.as_deref(), Some(&b"S3"[..]));
+    assert_eq!(
+        d.updates,
+        ups[3..].to_vec(),
+        "updates 4 and 5 stay after the snapshot"
+    );
+    assert_eq!(d.head, 5);
+
+    // a stale compaction (covering less than the stored snapshot) changes nothing
+    store
+        .compact(&a, b"S1".to_vec(), 1)
+        .await
+        .expect("stale compaction");
+    let d = store.load_doc(&a).await.expect("load");
+    assert_eq!(
+        d.snapshot.as_deref(),
+        Some(&b"S3"[..]),
+        "the stale snapshot is not stored"
+    );
+    assert_eq!(d.updates, ups[3..].to_vec());
+
+    // covering everything: the snapshot alone, its number is the head
+    store.compact(&a, b"S5".to_vec(), 5).await.expect("compact to 5");
+    let d = store.load_doc(&a).await.expect("load");
+    assert_eq!(
+        (d.snapshot.as_deref(), d.updates.len(), d.head),
+        (Some(&b"S5"[..]), 0, 5)
+    );
+    let r = store
+        .append(vec![batch(&a, &[b"u6"])])
+        .await
+        .expect("append after");
+    assert_eq!(r.heads, vec![Some(6)], "numbers go on after a compaction");
+
+    // covers above the head: taken as the head, so the next append is not taken as covered
+    store
+        .compact(&a, b"S6".to_vec(), 100)
+        .await
+        .expect("compact past the head");
+    store
+        .append(vec![batch(&a, &[b"u7"])])
+        .await
+        .expect("append after");
+    let d = store.load_doc(&a).await.expect("load");
+    assert_eq!(d.snapshot.as_deref(), Some(&b"S6"[..]));
+    assert_eq!(d.updates, vec![b"u7".to_vec()], "u7 loads after the snapshot");
+    assert_eq!(d.head, 7);
+    let t = store.updates_after(&a, 6).await.expect("tail");
+    assert_eq!(
+        (t.snapshot, t.updates, t.head),
+        (None, vec![(7, b"u7".to_vec())], 7),
+        "the snapshot covers 6, not 100"
+    );
+}
+
+/// `updates_after(doc, n)`: the logged updates above `n` with their numbers, and the snapshot
+/// too when some of them were folded into it; the head in the same read.
+pub async fn updates_after_reads_the_tail_of_the_log(store: &Arc<dyn Store>, p: &str) {
+    let a = format!("{p}-after/g1");
+    let unknown = store
+        .updates_after(&format!("{p}-after/g9"), 0)
+        .await
+        .expect("unknown");
+    assert_eq!(
+        unknown,
+        DocTail::default(),
+        "an unknown document has an empty tail, head 0"
+    );
+    let ups: Vec<Vec<u8>> = (1..=4).map(|i| format!("u{i}").into_bytes()).collect();
+    store
+        .append(vec![DocAppend {
+            doc: a.clone(),
+            updates: ups.clone(),
+        }])
+        .await
+        .expect("append");
+    let numbered = |from: usize| -> Vec<(i64, Vec<u8>)> {
+        ups.iter()
+            .enumerate()
+            .skip(from)
+            .map(|(i, u)| (i as i64 + 1, u.clone()))
+            .collect()
+    };
+    let t = store.updates_after(&a, 0).await.expect("all");
+    assert_eq!(
+        (t.snapshot.clone(), t.updates.clone(), t.head),
+        (None, numbered(0), 4)
+    );
+    let t = store.updates_after(&a, 2).await.expect("after 2");
+    assert_eq!(
+        (t.snapshot.clone(), t.updates.clone(), t.head),
+        (None, numbered(2), 4)
+    );
+    let t = store.updates_after(&a, 4).await.expect("after the head");
+    assert_eq!((t.snapshot.clone(), t.updates.len(), t.head), (None, 0, 4));
+
+    store.compact(&a, b"S2".to_vec(), 2).await.expect("compact to 2");
+    for after in [0, 1] {
+        let t = store.updates_after(&a, after).await.expect("below the snapshot");
+        assert_eq!(
+            (t.snapshot.as_deref(), t.updates.clone(), t.head),
+            (Some(&b"S2"[..]), numbered(2), 4),
+            "after {after}: the snapshot and the updates after it"
+        );
+    }
+    let t = store.updates_after(&a, 2).await.expect("at the snapshot");
+    assert_eq!((t.snapshot, t.updates, t.head), (None, numbered(2), 4));
+    let t = store.updates_after(&a, 3).await.expect("after 3");
+    assert_eq!((t.snapshot, t.updates, t.head), (None, numbered(3), 4));
 }
 
 /// Appends from many tasks at once all land; each task's updates stay in its order.
@@ -460,7 +637,8 @@ pub async fn compact_replaces_the_log(store: &Arc<dyn Store>, p: &str) {
     );
     store
         .compact(&a, b"S2".to_vec(), after.heads[0].expect("head"))
-        .await.expect("compact again");
+        .await
+        .expect("compact again");
     store
         .append(vec![batch(&a, &[b"4"])])
         .await
@@ -637,6 +815,14 @@ pub async fn delete_meeting_removes_every_row(store: &Arc<dyn Store>, p: &str) {
         docs.push((g, pl));
     }
     store.delete_meeting(&m).await.expect("delete");
+    assert_eq!(
+        store
+            .heads(&[docs[0].0.clone(), docs[0].1.clone(), docs[1].1.clone()])
+            .await
+            .expect("heads"),
+        vec![0, 0, 2],
+        "a deleted meeting's documents have no head; the other's stay"
+    );
 
     assert!(find(store, &m).await.is_none(), "the meeting is gone");
     for doc in [&docs[0].0, &docs[0].1] {

@@ -215,7 +215,8 @@ fn snapshot_of(conn: &Connection, doc: &str) -> Result<(i64, Option<Vec<u8>>), S
 
 /// The logged updates of `doc` above `after`, in order.
 fn log_after(conn: &Connection, doc: &str, after: i64) -> Result<Vec<(i64, Vec<u8>)>, StoreError> {
-    let mut stmt = conn.prepare_cached("SELECT seq, data FROM doc_updates WHERE doc = ?1 AND seq > ?2 ORDER BY seq")?;
+    let mut stmt =
+        conn.prepare_cached("SELECT seq, data FROM doc_updates WHERE doc = ?1 AND seq > ?2 ORDER BY seq")?;
     let rows = stmt.query_map(params![doc, after], |r| Ok((r.get(0)?, r.get(1)?)))?;
     Ok(rows.collect::<Result<Vec<_>, _>>()?)
 }
@@ -484,7 +485,8 @@ impl Db {
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         let mut heads = Vec::with_capacity(batches.len());
         {
-            let mut log = tx.prepare_cached("INSERT INTO doc_updates (doc, seq, data) VALUES (?1, ?2, ?3)")?;
+            let mut log =
+                tx.prepare_cached("INSERT INTO doc_updates (doc, seq, data) VALUES (?1, ?2, ?3)")?;
             let mut raise = tx.prepare_cached(
                 "INSERT INTO doc_heads (doc, seq) VALUES (?1, ?2)
                  ON CONFLICT(doc) DO UPDATE SET seq = excluded.seq",
@@ -512,7 +514,9 @@ impl Db {
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         let covers = covers.min(head_of(&tx, doc)?).max(0);
         let current: Option<i64> = tx
-            .query_row("SELECT seq FROM doc_snapshots WHERE doc = ?1", [doc], |r| r.get(0))
+            .query_row("SELECT seq FROM doc_snapshots WHERE doc = ?1", [doc], |r| {
+                r.get(0)
+            })
             .optional()?;
         if current.is_some_and(|c| covers < c) {
             return Ok(()); // stale: the stored snapshot covers more
@@ -945,6 +949,60 @@ mod tests {
             role: Role::Moderator,
         };
         assert!(matches!(s.replace_token(&other).await, Err(StoreError::NotFound)));
+    }
+
+    /// A store made before per-document numbers (one AUTOINCREMENT number over every
+    /// document, snapshots without a number) is renumbered when opened: each document's log
+    /// in its old order from 1 (from 2 after a snapshot, which covers 1), heads to match, and
+    /// appends go on from there.
+    #[tokio::test]
+    async fn a_store_with_the_old_log_is_renumbered_per_document() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let c = Connection::open(dir.path().join("plenary.db")).unwrap();
+            c.execute_batch(
+                "CREATE TABLE doc_updates (seq INTEGER PRIMARY KEY AUTOINCREMENT, doc TEXT NOT NULL, data BLOB NOT NULL);
+                 CREATE INDEX doc_updates_by_doc ON doc_updates(doc, seq);
+                 CREATE TABLE doc_snapshots (doc TEXT PRIMARY KEY, data BLOB NOT NULL, updated_at TEXT NOT NULL);
+                 INSERT INTO doc_updates (doc, data) VALUES
+                   ('m/a', x'01'), ('m/b', x'11'), ('m/a', x'02'), ('m/b', x'12'), ('m/a', x'03');
+                 DELETE FROM doc_updates WHERE seq = 1;
+                 INSERT INTO doc_snapshots VALUES ('m/a', x'aa', '2020-01-01T00:00:00Z'),
+                                                  ('m/c', x'cc', '2020-01-01T00:00:00Z');",
+            )
+            .unwrap();
+        }
+        let s = SqliteStore::open(dir.path(), Durability::Process).unwrap();
+        let a = s.load_doc("m/a").await.unwrap();
+        assert_eq!(
+            (a.snapshot.clone(), a.updates.clone(), a.head),
+            (Some(vec![0xaa]), vec![vec![2], vec![3]], 3)
+        );
+        let t = s.updates_after("m/a", 0).await.unwrap();
+        assert_eq!(t.updates, vec![(2, vec![2]), (3, vec![3])]);
+        assert_eq!(t.snapshot, Some(vec![0xaa]), "the snapshot covers 1");
+        let b = s.updates_after("m/b", 0).await.unwrap();
+        assert_eq!(
+            (b.snapshot, b.updates, b.head),
+            (None, vec![(1, vec![0x11]), (2, vec![0x12])], 2)
+        );
+        let c = s.load_doc("m/c").await.unwrap();
+        assert_eq!((c.snapshot, c.updates.len(), c.head), (Some(vec![0xcc]), 0, 1));
+        let names: Vec<String> = ["m/a", "m/b", "m/c", "m/d"].map(String::from).to_vec();
+        assert_eq!(s.heads(&names).await.unwrap(), vec![3, 2, 1, 0]);
+        let r = s
+            .append(vec![DocAppend {
+                doc: "m/b".into(),
+                updates: vec![vec![0x13]],
+            }])
+            .await
+            .unwrap();
+        assert_eq!(r.heads, vec![Some(3)], "numbering goes on after the old log");
+        drop(s);
+        // opening again changes nothing
+        let s = SqliteStore::open(dir.path(), Durability::Process).unwrap();
+        assert_eq!(s.heads(&names).await.unwrap(), vec![3, 3, 1, 0]);
+        assert_eq!(s.load_doc("m/b").await.unwrap().updates.len(), 3);
     }
 
     #[tokio::test]
