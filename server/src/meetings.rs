@@ -167,7 +167,9 @@ async fn settle(
     if svc.room.cluster.shared_store {
         match directory_sync::read(svc, m).await {
             Ok(stored) => d = Some(dir.replace(m, stored)),
-            Err(e) => tracing::warn!(meeting = %m, error = %e, "reading back a change failed; applying it as made"),
+            Err(e) => {
+                tracing::warn!(meeting = %m, error = %e, "reading back a change failed; applying it as made")
+            }
         }
     }
     let d = d.unwrap_or_else(|| dir.replace(m, local(dir.entry(m))));

@@ -9,7 +9,7 @@
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import {
-  TEST_STORE, storeFor, scope, waitFor, uniqueId, randomToken, UpgradeRefused,
+  TEST_STORE, storeFor, scope, waitFor, withTimeout, uniqueId, randomToken, UpgradeRefused,
   addParagraph, notesString
 } from './harness.mjs'
 
@@ -123,7 +123,7 @@ test('a token revoked on one node closes its sockets on another, which refuses i
   const started = Date.now()
   const res = await a.request('POST', `/api/meetings/${m.id}/tokens`, { token: a.adminToken, body: { role: 'rapporteur', group: 'wg-a' } })
   assert.equal(res.status, 200, res.text)
-  const info = await c.closed
+  const info = await withTimeout(c.closed, 10000, 'B to close the revoked token\'s socket')
   t.diagnostic(`revoked on A, socket on B closed after ${Date.now() - started} ms`)
   assert.deepEqual(info, { code: 1008, reason: 'token revoked' })
   assert.ok(other.open, 'another token\'s socket stays open')
@@ -150,7 +150,7 @@ test('a meeting deleted on one node closes its sockets on another, whose rooms u
   const del = await a.request('DELETE', `/api/meetings/${m.id}`, { token: a.adminToken })
   assert.equal(del.status, 204, del.text)
   for (const c of [group, plenary]) {
-    assert.deepEqual(await c.closed, { code: 1008, reason: 'meeting deleted' })
+    assert.deepEqual(await withTimeout(c.closed, 10000, 'B to close the deleted meeting\'s socket'), { code: 1008, reason: 'meeting deleted' })
   }
   t.diagnostic(`deleted on A, sockets on B closed after ${Date.now() - started} ms`)
   assert.ok(bystander.open, 'another meeting\'s socket stays open')

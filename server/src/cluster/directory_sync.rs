@@ -96,7 +96,11 @@ pub async fn read(svc: &AppState, m: &MeetingId) -> Result<Option<MeetingEntry>,
 
 /// Reads meeting `m` from the store into the directory and runs the effects of what changed.
 /// The caller holds the directory's turn.
-pub async fn reload_meeting(svc: &AppState, m: &MeetingId, origin: Origin) -> Result<MeetingDiff, StoreError> {
+pub async fn reload_meeting(
+    svc: &AppState,
+    m: &MeetingId,
+    origin: Origin,
+) -> Result<MeetingDiff, StoreError> {
     let stored = read(svc, m).await?;
     let d = svc.room.directory.replace(m, stored);
     effects::apply(svc, &d, origin).await;
@@ -126,7 +130,9 @@ struct Budget {
 
 impl Budget {
     fn take(&mut self, per_sec: f64, now: std::time::Instant) -> bool {
-        let elapsed = self.last.map_or(per_sec, |l| now.duration_since(l).as_secs_f64() * per_sec);
+        let elapsed = self
+            .last
+            .map_or(per_sec, |l| now.duration_since(l).as_secs_f64() * per_sec);
         self.tokens = (self.tokens + elapsed).min(per_sec);
         self.last = Some(now);
         if self.tokens >= 1.0 {

@@ -80,10 +80,7 @@ pub fn router(svc: AppState) -> Router {
         )
         .route("/api/meetings/{m}/{file}", get(exports::summary_file))
         .route(WS_ROUTE, get(ws::upgrade))
-        .route_layer(axum::middleware::from_fn_with_state(
-            svc.clone(),
-            catch_up::layer,
-        ))
+        .route_layer(axum::middleware::from_fn_with_state(svc.clone(), catch_up::layer))
         .fallback(web::serve)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(64 * 1024))

@@ -198,9 +198,7 @@ pub trait Store: Send + Sync + 'static {
         &'a self,
         id: &'a MeetingId,
     ) -> StoreFuture<'a, Option<(MeetingRecord, Vec<TokenRecord>)>> {
-        Box::pin(async move {
-            Ok(self.meetings().await?.into_iter().find(|(m, _)| &m.id == id))
-        })
+        Box::pin(async move { Ok(self.meetings().await?.into_iter().find(|(m, _)| &m.id == id)) })
     }
     /// Creates a meeting and its tokens in one transaction; `Conflict` if the id exists.
     fn insert_meeting<'a>(

@@ -159,7 +159,10 @@ impl PostgresStore {
     }
 
     /// One meeting with its tokens, in one snapshot (what another node's change is read by).
-    async fn meeting_now(&self, m: &MeetingId) -> Result<Option<(MeetingRecord, Vec<TokenRecord>)>, StoreError> {
+    async fn meeting_now(
+        &self,
+        m: &MeetingId,
+    ) -> Result<Option<(MeetingRecord, Vec<TokenRecord>)>, StoreError> {
         let mut c = self.conn().await?;
         let tx = snapshot_tx(&mut c).await?;
         let Some(row) = tx
@@ -755,10 +758,7 @@ impl Store for PostgresStore {
         Box::pin(self.meetings_now())
     }
 
-    fn meeting<'a>(
-        &'a self,
-        m: &'a MeetingId,
-    ) -> StoreFuture<'a, Option<(MeetingRecord, Vec<TokenRecord>)>> {
+    fn meeting<'a>(&'a self, m: &'a MeetingId) -> StoreFuture<'a, Option<(MeetingRecord, Vec<TokenRecord>)>> {
         Box::pin(self.meeting_now(m))
     }
 
