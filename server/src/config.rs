@@ -76,7 +76,9 @@ pub struct Config {
     /// Updates in a document's log before it is compacted into one snapshot.
     #[arg(long, env = "PLENARY_COMPACT_AFTER", default_value_t = 500)]
     pub compact_after: u64,
-    /// `process` (default) survives a killed process; `power` also survives a power cut.
+    /// `process` (default) survives a killed process; `power` also survives a power cut;
+    /// `replicated` (PostgreSQL only) also survives the loss of the database's machine: the
+    /// server refuses to start unless PostgreSQL has a synchronous standby.
     #[arg(long, env = "PLENARY_DURABILITY", value_enum, default_value_t = Durability::Process)]
     pub durability: Durability,
     /// Messages per second one connection may send (sustained; a message counts one more per
@@ -226,6 +228,11 @@ impl Config {
         }
         if self.store != "sqlite" && !crate::store::postgres::is_postgres_url(&self.store) {
             return Err("--store must be `sqlite` or a PostgreSQL URL (postgres://USER@HOST:PORT/DB)".into());
+        }
+        if self.durability == Durability::Replicated && self.store == "sqlite" {
+            return Err("--durability replicated needs a PostgreSQL store with a synchronous standby \
+                 (--store postgres://…): the embedded store has no replica"
+                .into());
         }
         if self.admin_token.as_deref().is_some_and(str::is_empty) {
             return Err("--admin-token must not be empty".into());

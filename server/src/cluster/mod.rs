@@ -3,13 +3,18 @@
 //! - [`transport`]: short messages between nodes on a few channels (the [`transport::Transport`]
 //!   trait; NOTIFY/LISTEN in `store::postgres::notify`; an in-process bus).
 //! - [`rings`]: the doorbell's payload and what a replica does with a ring (pure).
+//! - [`lease`]: the plenary lease as one node sees it: wanted, held, until when (pure).
+//! - [`leases`]: this node's lease table, the task renewing it, the `LeaseStore` it uses.
 //!
 //! [`Cluster`] is what the rest of the server sees: this node's id and its transport. A server
 //! on the embedded store is a cluster of one ([`Cluster::solo`]): it hears only itself.
 
+pub mod lease;
+pub mod leases;
 pub mod rings;
 pub mod transport;
 
+use leases::Leases;
 use std::sync::Arc;
 use transport::{LocalBus, Transport};
 
@@ -19,13 +24,17 @@ pub struct Cluster {
     pub transport: Arc<dyn Transport>,
     /// Other nodes may share the store (PostgreSQL): rooms ring, listen and check heads.
     pub shared_store: bool,
+    /// Which meetings' plenaries this node merges (all of them alone on the store).
+    pub leases: Arc<Leases>,
 }
 
 impl Cluster {
     /// One node alone on its store.
     pub fn solo() -> Arc<Cluster> {
+        let node = new_node_id();
         Arc::new(Cluster {
-            node: new_node_id(),
+            leases: Arc::new(Leases::solo(&node)),
+            node,
             transport: Arc::new(LocalBus::default()),
             shared_store: false,
         })
@@ -33,8 +42,15 @@ impl Cluster {
 
     /// A node of a cluster whose nodes hear each other on `transport`.
     pub fn node(transport: Arc<dyn Transport>) -> Arc<Cluster> {
+        Self::node_with(transport, lease::LeaseTiming::new(lease::LeaseTiming::DEFAULT_TTL, std::time::Duration::from_secs(30)))
+    }
+
+    /// [`Cluster::node`] with its lease timing (TTL, interest window).
+    pub fn node_with(transport: Arc<dyn Transport>, timing: lease::LeaseTiming) -> Arc<Cluster> {
+        let node = new_node_id();
         Arc::new(Cluster {
-            node: new_node_id(),
+            leases: Arc::new(Leases::shared(&node, timing)),
+            node,
             transport,
             shared_store: true,
         })

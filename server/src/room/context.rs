@@ -64,6 +64,11 @@ impl WeakContext {
 }
 
 impl RoomContext {
+    /// A handle that does not keep the context alive.
+    pub fn downgrade(&self) -> WeakContext {
+        WeakContext(Arc::downgrade(&self.0))
+    }
+
     /// The context, built by `shared` from a weak handle to itself (for the registry's
     /// launcher, which starts rooms with a context of their own).
     pub fn new_cyclic(shared: impl FnOnce(WeakContext) -> Shared) -> RoomContext {

@@ -93,6 +93,7 @@ fn batch(doc: &str, updates: &[&[u8]]) -> DocAppend {
     DocAppend {
         doc: doc.to_owned(),
         updates: updates.iter().map(|u| u.to_vec()).collect(),
+        fence: None,
     }
 }
 

@@ -78,6 +78,7 @@ pub async fn copy(from: &dyn Store, to: &dyn Store) -> Result<Copied, CopyError>
             to.append(vec![DocAppend {
                 doc: doc.clone(),
                 updates,
+                fence: None,
             }])
             .await?;
             updates = rest;
