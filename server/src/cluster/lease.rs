@@ -271,12 +271,17 @@ mod tests {
         b.touch("m", Instant::now());
         let ask = b.plan(Instant::now()).ask;
         b.granted(Instant::now(), &ask, &[("m".into(), 1)]);
+        tokio::time::advance(Duration::from_secs(10)).await;
+        b.touch("m", Instant::now());
+        // an older touch (reported late) does not move the last activity back
+        b.touch("m", Instant::now() - Duration::from_secs(5));
+        let ask = b.plan(Instant::now()).ask;
+        b.granted(Instant::now(), &ask, &[("m".into(), 1)]);
         tokio::time::advance(INTEREST - Duration::from_millis(1)).await;
         let plan = b.plan(Instant::now());
         assert_eq!(plan.ask, s(&["m"]));
         assert!(plan.release.is_empty());
-        // an older touch does not move the last activity back
-        b.touch("m", Instant::now() - Duration::from_secs(20));
+        b.granted(Instant::now(), &plan.ask, &[("m".into(), 1)]);
         tokio::time::advance(Duration::from_millis(1)).await;
         let plan = b.plan(Instant::now());
         assert!(plan.ask.is_empty());

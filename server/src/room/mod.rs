@@ -36,6 +36,8 @@ pub mod replies;
 pub mod vetting;
 
 #[cfg(test)]
+mod lease_tests;
+#[cfg(test)]
 mod tests;
 
 pub use command::{ConnId, Member, RoomCmd};

@@ -343,6 +343,57 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_refused_merge_fails_alone_in_its_group_commit() {
+        let Some((_url, store)) = fresh().await else { return };
+        let store = std::sync::Arc::new(store);
+        let leases = PgLeases::new(store.pool());
+        assert_eq!(leases.take("a", &ms(&["m", "n"]), TTL).await.unwrap().len(), 2);
+        expire(&store, "m").await;
+        let metrics = std::sync::Arc::new(crate::metrics::Metrics::new());
+        let (persister, _writer) = crate::store::persister::Persister::start(store.clone(), metrics);
+        // Hold the writer inside a first transaction (its document's head is locked elsewhere),
+        // so that the next three jobs queue up and go in one group commit.
+        let mut c = store.pool().get().await.unwrap();
+        let lock = c.transaction().await.unwrap();
+        lock.execute("INSERT INTO doc_heads (doc, seq) VALUES ('z/g', 0)", &[]).await.unwrap();
+        let first = persister.append("z/g".into(), vec![b"z".to_vec()]).await;
+        let wait_for_lock = async {
+            let c = store.pool().get().await.unwrap();
+            loop {
+                let n: i64 = c
+                    .query_one("SELECT count(*) FROM pg_locks WHERE NOT granted", &[])
+                    .await
+                    .unwrap()
+                    .get(0);
+                if n > 0 {
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+        };
+        tokio::time::timeout(Duration::from_secs(30), wait_for_lock).await.expect("the writer waits");
+        let fence = |meeting: &str| {
+            Some(Fence {
+                meeting: meeting.into(),
+                holder: "a".into(),
+                epoch: 1,
+            })
+        };
+        let lost = persister.append_fenced("m/plenary".into(), vec![b"lost".to_vec()], fence("m")).await;
+        let group = persister.append("m/g1".into(), vec![b"group".to_vec()]).await;
+        let held = persister.append_fenced("n/plenary".into(), vec![b"held".to_vec()], fence("n")).await;
+        lock.commit().await.unwrap();
+        first.await.unwrap().expect("first");
+        let e = lost.await.unwrap().expect_err("m's lease expired");
+        assert!(matches!(e.as_ref(), StoreError::Fenced(v) if v == &ms(&["m"])), "{e}");
+        group.await.unwrap().expect("the other rooms' batches land");
+        held.await.unwrap().expect("a merge whose lease is held lands");
+        assert!(store.load_doc("m/plenary").await.unwrap().updates.is_empty());
+        assert_eq!(store.load_doc("m/g1").await.unwrap().updates, vec![b"group".to_vec()]);
+        assert_eq!(store.load_doc("n/plenary").await.unwrap().updates, vec![b"held".to_vec()]);
+    }
+
+    #[tokio::test]
     async fn replicated_durability_needs_a_synchronous_standby() {
         let Some((_url, store)) = fresh().await else { return };
         let e = check_synchronous_standbys(&store.pool()).await.expect_err("the test cluster has none");
