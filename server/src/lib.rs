@@ -150,7 +150,7 @@ pub async fn run(
     let admin = admin_token(&config, store.as_ref()).await?;
     let directory = Arc::new(Directory::load(store.as_ref()).await?);
     let metrics = Arc::new(Metrics::new());
-    let (persister, writer) = Persister::start(store.clone(), metrics.clone());
+    let (persister, writer) = Persister::start(store.clone(), metrics.clone(), cluster.clone());
     let sandbox_program = match &config.sandbox_program {
         Some(p) => p.clone(),
         None => std::env::current_exe().context("locating this executable for the sandbox")?,

@@ -24,6 +24,10 @@ pub struct Metrics {
     pub upgrades_refused: Counter,
     pub awareness_refused: Counter,
     pub sandbox_restarts: Counter,
+    /// Doorbell rings (one per committed batch) sent to the other nodes.
+    pub cluster_rings_sent: Counter,
+    /// Rings not sent: the transport failed or the ringing queue was full.
+    pub cluster_ring_failures: Counter,
 }
 
 impl Metrics {
@@ -46,6 +50,8 @@ impl Metrics {
             upgrades_refused: Counter::default(),
             awareness_refused: Counter::default(),
             sandbox_restarts: Counter::default(),
+            cluster_rings_sent: Counter::default(),
+            cluster_ring_failures: Counter::default(),
             registry: Registry::default(),
         };
         registry.register("connections", "Open WebSocket connections", m.connections.clone());
@@ -111,6 +117,16 @@ impl Metrics {
             "sandbox_restarts",
             "Sandbox children killed (deadline) or dead (crash) and restarted",
             m.sandbox_restarts.clone(),
+        );
+        registry.register(
+            "cluster_rings_sent",
+            "Doorbell rings (one per committed batch) sent to the other nodes",
+            m.cluster_rings_sent.clone(),
+        );
+        registry.register(
+            "cluster_ring_failures",
+            "Doorbell rings not sent (transport failed or queue full); receivers catch up by their head check",
+            m.cluster_ring_failures.clone(),
         );
         Metrics { registry, ..m }
     }

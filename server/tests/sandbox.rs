@@ -294,11 +294,17 @@ async fn a_document_that_does_not_load_is_quarantined_and_doctor_repairs_it() {
     s.stop().await;
     // an undecodable update, then one more valid-looking one, straight into the log
     let later = text_update(55, "lost;");
-    db(dir.path())
-        .execute(
-            "INSERT INTO doc_updates (doc, data) VALUES ('m1/g1', ?1), ('m1/g1', ?2)",
-            rusqlite::params![vec![0xffu8, 0xff, 0xff, 0xff, 0x0f], later],
+    // (numbered after the document's head, as the store numbers its updates)
+    let conn = db(dir.path());
+    for (n, data) in [(1, vec![0xffu8, 0xff, 0xff, 0xff, 0x0f]), (2, later)] {
+        conn.execute(
+            "INSERT INTO doc_updates (doc, seq, data)
+             SELECT 'm1/g1', seq + ?1, ?2 FROM doc_heads WHERE doc = 'm1/g1'",
+            rusqlite::params![n, data],
         )
+        .unwrap();
+    }
+    conn.execute("UPDATE doc_heads SET seq = seq + 2 WHERE doc = 'm1/g1'", [])
         .unwrap();
     let s = Server::start(dir.path().into()).await;
     assert_eq!(

@@ -5,6 +5,7 @@
 //! A backend is one test that builds it and calls [`suite`]. PostgreSQL joins with a case that
 //! runs when `PLENARY_TEST_PG_URL` is set (and says it skipped when it is not).
 
+use plenary_server::cluster::Cluster;
 use plenary_server::metrics::Metrics;
 use plenary_server::store::memory::MemoryStore;
 use plenary_server::store::persister::Persister;
@@ -142,7 +143,7 @@ fn persister() -> (
 ) {
     let store = Arc::new(MemoryStore::new());
     let metrics = Arc::new(Metrics::new());
-    let (p, task) = Persister::start(store.clone(), metrics.clone());
+    let (p, task) = Persister::start(store.clone(), metrics.clone(), Cluster::solo());
     (store, metrics, p, task)
 }
 
@@ -208,7 +209,7 @@ async fn a_compaction_runs_after_the_appends_sent_before_it_and_before_those_aft
     let a1 = p.append("m/a".into(), vec![b"a1".to_vec()]).await;
     within("the first transaction runs", store.wait_pending_appends(1)).await;
     let b1 = p.append("m/b".into(), vec![b"b1".to_vec()]).await;
-    let snap = p.compact("m/b".into(), b"S".to_vec()).await;
+    let snap = p.compact("m/b".into(), b"S".to_vec(), 1).await;
     let b2 = p.append("m/b".into(), vec![b"b2".to_vec()]).await;
     store.release_appends();
     for rx in [a1, b1, snap, b2] {
@@ -338,7 +339,7 @@ async fn migrate_copies_an_embedded_store_into_postgres() {
     from.append(vec![batch("mig/g", b"1"), batch("mig/g", b"2")])
         .await
         .unwrap();
-    from.compact("mig/g", b"snap".to_vec()).await.unwrap();
+    from.compact("mig/g", b"snap".to_vec(), 2).await.unwrap();
     from.append(vec![batch("mig/g", b"3")]).await.unwrap();
     let url = testing::fresh_database(&admin).await.expect("a test database");
     let to = PostgresStore::open(&url).await.expect("open");

@@ -25,6 +25,9 @@ pub struct Ring {
 pub struct Rings {
     pub node: String,
     pub rings: Vec<Ring>,
+    /// When the node rang (unix milliseconds), for receivers to measure the cross-node lag.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sent_at_ms: Option<u64>,
 }
 
 mod opt_b64 {
@@ -57,16 +60,23 @@ fn json_len(r: &Rings) -> usize {
 /// Packs `rings` of `node` into payloads of at most [`MAX_PAYLOAD`] bytes: a ring whose
 /// updates do not fit travels without them.
 pub fn encode(node: &str, rings: Vec<Ring>) -> Vec<String> {
+    encode_at(node, None, rings)
+}
+
+/// [`encode`], every payload stamped with `sent_at_ms` (unix milliseconds).
+pub fn encode_at(node: &str, sent_at_ms: Option<u64>, rings: Vec<Ring>) -> Vec<String> {
     let mut out = Vec::new();
     let mut cur = Rings {
         node: node.to_owned(),
         rings: Vec::new(),
+        sent_at_ms,
     };
     for mut ring in rings {
         if ring.updates.is_some() {
             let alone = Rings {
                 node: node.to_owned(),
                 rings: vec![ring.clone()],
+                sent_at_ms,
             };
             if json_len(&alone) > MAX_PAYLOAD {
                 ring.updates = None;

@@ -84,7 +84,7 @@ pub struct Room {
 /// Loads the document and runs the room until it unloads or shuts down.
 pub async fn run(path: RoomPath, instance: u64, ctx: RoomContext, mut inbox: mpsc::Receiver<RoomCmd>) {
     let key = path.to_string();
-    let (doc, log_len) = match vetting::load_doc(&ctx, &key).await {
+    let (doc, log_len, head) = match vetting::load_doc(&ctx, &key).await {
         Ok(v) => v,
         Err(LoadError::Quarantined(why)) => {
             tracing::error!(doc = %key, reason = %why,
@@ -117,7 +117,7 @@ pub async fn run(path: RoomPath, instance: u64, ctx: RoomContext, mut inbox: mps
     let mut room = Room {
         doc: Document::new(&ctx, key, doc),
         members: Members::new(ctx.metrics.clone()),
-        durability: Pipeline::new(log_len),
+        durability: Pipeline::new(log_len, head),
         answers: DocAnswers::default(),
         kind,
         path,
@@ -362,8 +362,11 @@ impl Room {
             if !self.doc.poisoned() && self.durability.compaction_due(self.ctx.settings.compact_after) {
                 let plenary = self.kind.guards_curation();
                 if let Some(snapshot) = self.doc.vetted_snapshot(&self.ctx, plenary).await {
+                    // The snapshot holds every durable append of this room (and the ones in
+                    // flight, which stay logged after it).
+                    let covers = self.durability.head();
                     self.durability
-                        .compact(&self.ctx.persister, &self.doc.key, snapshot)
+                        .compact(&self.ctx.persister, &self.doc.key, snapshot, covers)
                         .await;
                 }
                 self.check_poison();

@@ -53,17 +53,27 @@ pub struct Pipeline {
     deferred: VecDeque<(u64, Deferred)>,
     /// Updates in the store's log since the last snapshot.
     log_len: u64,
+    /// The document's head as this room knows it: the stored head at load, then the head of
+    /// its last durable append. A snapshot taken now covers at least this much.
+    head: i64,
     /// A write failed: nothing after it may be taken as durable (the room closes).
     failed: bool,
 }
 
 impl Pipeline {
-    /// A pipeline for a document whose stored log holds `log_len` updates after its snapshot.
-    pub fn new(log_len: u64) -> Pipeline {
+    /// A pipeline for a document whose stored log holds `log_len` updates after its snapshot,
+    /// up to sequence number `head`.
+    pub fn new(log_len: u64, head: i64) -> Pipeline {
         Pipeline {
             log_len,
+            head,
             ..Pipeline::default()
         }
+    }
+
+    /// The document's head as this room knows it (see the field).
+    pub fn head(&self) -> i64 {
+        self.head
     }
 
     /// The last batch sent to the store.
@@ -113,11 +123,12 @@ impl Pipeline {
         true
     }
 
-    /// Replaces the stored log by `snapshot`, after every batch appended before (same number
-    /// as the last of them: the compaction holds nothing new).
-    pub async fn compact(&mut self, persister: &Persister, doc: &str, snapshot: Vec<u8>) {
+    /// Replaces the stored log up to `covers` by `snapshot`, after every batch appended before
+    /// (same number as the last of them: the compaction holds nothing new). Updates logged
+    /// after `covers` stay in the log, whoever appended them.
+    pub async fn compact(&mut self, persister: &Persister, doc: &str, snapshot: Vec<u8>, covers: i64) {
         let seq = self.applied;
-        let rx = persister.compact(doc.to_owned(), snapshot).await;
+        let rx = persister.compact(doc.to_owned(), snapshot, covers).await;
         self.inflight
             .push_back(Box::pin(async move { (seq, answer(rx).await) }));
     }
@@ -132,11 +143,16 @@ impl Pipeline {
     pub async fn next_durable(&mut self) -> Option<Result<(), Arc<StoreError>>> {
         let (seq, result) = self.inflight.next().await?;
         match result {
-            Ok(()) if !self.failed => self.durable = self.durable.max(seq),
-            Ok(()) => {}
+            Ok(head) if !self.failed => {
+                self.durable = self.durable.max(seq);
+                if let Some(h) = head {
+                    self.head = self.head.max(h);
+                }
+            }
+            Ok(_) => {}
             Err(_) => self.failed = true,
         }
-        Some(result)
+        Some(result.map(|_| ()))
     }
 
     /// What may leave now, in the order it was deferred.

@@ -60,9 +60,9 @@ fn plenary_path() -> RoomPath {
 async fn node(store: &Arc<MemoryStore>, bus: &LocalBus) -> RoomContext {
     let directory = Arc::new(Directory::load(store.as_ref()).await.unwrap());
     let metrics = Arc::new(Metrics::new());
-    let (persister, _writer) = Persister::start(store.clone(), metrics.clone());
     let timing = LeaseTiming::new(Duration::from_secs(3), Duration::from_secs(30));
     let cluster = Cluster::node_with(Arc::new(bus.clone()), timing);
+    let (persister, _writer) = Persister::start(store.clone(), metrics.clone(), cluster.clone());
     let store: Arc<dyn Store> = store.clone();
     super::context_with_launcher(
         move |rooms| Shared {

@@ -78,7 +78,8 @@ async fn harness(settings: RoomSettings, fake_plenary: bool) -> Harness {
     store.insert_meeting(&record, &[]).await.unwrap();
     let directory = Arc::new(Directory::load(store.as_ref()).await.unwrap());
     let metrics = Arc::new(Metrics::new());
-    let (persister, _writer) = Persister::start(store.clone(), metrics.clone());
+    let cluster = crate::cluster::Cluster::solo();
+    let (persister, _writer) = Persister::start(store.clone(), metrics.clone(), cluster.clone());
     let (inboxes_tx, inboxes_rx) = mpsc::unbounded_channel();
     let shared = {
         let store: Arc<dyn Store> = store.clone();
@@ -91,7 +92,7 @@ async fn harness(settings: RoomSettings, fake_plenary: bool) -> Harness {
             metrics,
             tracker: TaskTracker::new(),
             settings,
-            cluster: crate::cluster::Cluster::solo(),
+            cluster,
         }
     };
     let ctx = super::context_with_launcher(shared, move |ctx, path, instance, inbox| {

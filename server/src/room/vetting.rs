@@ -71,14 +71,16 @@ pub async fn vetted_stored(svc: &RoomContext, key: &str) -> Result<StoredDoc, Lo
     }
 }
 
-/// Loads a document for a room: vetted in a child, then replayed here.
-pub async fn load_doc(svc: &RoomContext, key: &str) -> Result<(Doc, u64), LoadError> {
+/// Loads a document for a room: vetted in a child, then replayed here. Returns it with the
+/// length of its stored log and the head it reaches.
+pub async fn load_doc(svc: &RoomContext, key: &str) -> Result<(Doc, u64, i64), LoadError> {
     let stored = vetted_stored(svc, key).await?;
     let key = key.to_owned();
     tokio::task::spawn_blocking(move || {
         let n = stored.updates.len() as u64;
+        let head = stored.head;
         match contained(|| stored.to_doc()) {
-            Some(Ok(doc)) => Ok((doc, n)),
+            Some(Ok(doc)) => Ok((doc, n, head)),
             Some(Err(e)) => Err(LoadError::Quarantined(format!("{key}: {e}"))),
             None => Err(LoadError::Quarantined(format!(
                 "{key}: yrs panicked replaying it"

@@ -122,6 +122,7 @@ async fn repair(
     let prefix = StoredDoc {
         snapshot: stored.snapshot.clone(),
         updates: stored.updates[..lo].to_vec(),
+        head: 0,
     };
     // Vetted above in a child: replaying it here is safe.
     let doc = prefix.to_doc().map_err(anyhow::Error::msg)?;
@@ -143,6 +144,7 @@ async fn repair(
         Ok(Response::Ok) => {}
         other => anyhow::bail!("the rebuilt snapshot does not check: {other:?}"),
     }
-    store.compact(key, snapshot).await?;
+    // Replaces what was read, up to its head: updates logged since stay after it.
+    store.compact(key, snapshot, stored.head).await?;
     Ok(lo)
 }

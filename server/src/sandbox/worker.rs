@@ -120,7 +120,11 @@ impl Worker {
                 snapshot,
                 updates,
             } => {
-                let stored = StoredDoc { snapshot, updates };
+                let stored = StoredDoc {
+                    snapshot,
+                    updates,
+                    head: 0,
+                };
                 match catch_unwind(AssertUnwindSafe(|| vet::load_stored(&doc, &stored))) {
                     Ok(Ok(_)) => Response::Ok,
                     Ok(Err(why)) => Response::Refused(why),

@@ -441,7 +441,7 @@ pub async fn compact_replaces_the_log(store: &Arc<dyn Store>, p: &str) {
         .append(vec![batch(&a, &[b"1", b"2"]), batch(&b, &[b"x"])])
         .await
         .expect("append");
-    store.compact(&a, b"S1".to_vec()).await.expect("compact");
+    store.compact(&a, b"S1".to_vec(), 2).await.expect("compact");
     let d = store.load_doc(&a).await.expect("load");
     assert_eq!(d.snapshot.as_deref(), Some(&b"S1"[..]));
     assert!(d.updates.is_empty(), "the log is dropped: {:?}", d.updates);
@@ -459,7 +459,9 @@ pub async fn compact_replaces_the_log(store: &Arc<dyn Store>, p: &str) {
         after.heads[0] > before.heads[0],
         "heads keep growing across a compaction: {before:?} then {after:?}"
     );
-    store.compact(&a, b"S2".to_vec()).await.expect("compact again");
+    store
+        .compact(&a, b"S2".to_vec(), after.heads[0].expect("head"))
+        .await.expect("compact again");
     store
         .append(vec![batch(&a, &[b"4"])])
         .await
@@ -474,7 +476,7 @@ pub async fn compact_replaces_the_log(store: &Arc<dyn Store>, p: &str) {
 
     // a compaction alone makes a document
     let c = format!("{p}-compact/g3");
-    store.compact(&c, b"only".to_vec()).await.expect("compact new");
+    store.compact(&c, b"only".to_vec(), 0).await.expect("compact new");
     let d = store.load_doc(&c).await.expect("load");
     assert_eq!((d.snapshot.as_deref(), d.updates.len()), (Some(&b"only"[..]), 0));
 }
@@ -492,8 +494,8 @@ pub async fn doc_keys_list_stored_documents(store: &Arc<dyn Store>, p: &str) {
         ])
         .await
         .expect("append");
-    store.compact(&snap, b"s".to_vec()).await.expect("compact");
-    store.compact(&both, b"s".to_vec()).await.expect("compact");
+    store.compact(&snap, b"s".to_vec(), 0).await.expect("compact");
+    store.compact(&both, b"s".to_vec(), 1).await.expect("compact");
     store.append(vec![batch(&both, &[b"v"])]).await.expect("append");
     let keys = store.doc_keys().await.expect("doc keys");
     assert!(keys.windows(2).all(|w| w[0] < w[1]), "sorted, no duplicates");
@@ -612,7 +614,7 @@ pub async fn delete_meeting_removes_every_row(store: &Arc<dyn Store>, p: &str) {
             .append(vec![batch(&g, &[b"u1"]), batch(&pl, &[b"p1"])])
             .await
             .expect("append");
-        store.compact(&pl, b"snap".to_vec()).await.expect("compact");
+        store.compact(&pl, b"snap".to_vec(), 1).await.expect("compact");
         store
             .append(vec![batch(&pl, &[b"p2"])])
             .await

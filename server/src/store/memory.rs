@@ -41,8 +41,6 @@ struct State {
     meetings: HashMap<MeetingId, MeetingRecord>,
     tokens: Vec<TokenRecord>,
     docs: HashMap<String, Doc>,
-    /// Last sequence number given to an update (like SQLite's AUTOINCREMENT: never reused).
-    seq: i64,
     versions: HashMap<MeetingId, Vec<VersionRecord>>,
     revisions: HashMap<String, Vec<(RevisionRecord, Vec<u8>)>>,
     committed: Vec<Vec<DocAppend>>,
@@ -51,7 +49,12 @@ struct State {
 #[derive(Default)]
 struct Doc {
     snapshot: Option<Vec<u8>>,
-    updates: Vec<Vec<u8>>,
+    /// The sequence number the snapshot covers up to.
+    snapshot_seq: i64,
+    /// `(seq, update)` after the snapshot, in order.
+    updates: Vec<(i64, Vec<u8>)>,
+    /// The last sequence number given to an update of this document.
+    head: i64,
 }
 
 impl Default for MemoryStore {
@@ -142,10 +145,15 @@ impl MemoryStore {
         let mut heads = Vec::with_capacity(batches.len());
         for b in &batches {
             let mut head = None;
+            if b.updates.is_empty() {
+                heads.push(None);
+                continue;
+            }
+            let d = st.docs.entry(b.doc.clone()).or_default();
             for u in &b.updates {
-                st.seq += 1;
-                head = Some(st.seq);
-                st.docs.entry(b.doc.clone()).or_default().updates.push(u.clone());
+                d.head += 1;
+                head = Some(d.head);
+                d.updates.push((d.head, u.clone()));
             }
             heads.push(head);
         }
@@ -251,11 +259,37 @@ impl Store for MemoryStore {
         let stored = match st.docs.get(doc) {
             Some(d) => StoredDoc {
                 snapshot: d.snapshot.clone(),
-                updates: d.updates.clone(),
+                updates: d.updates.iter().map(|(_, u)| u.clone()).collect(),
+                head: d.head,
             },
             None => StoredDoc::default(),
         };
         ready(Ok(stored))
+    }
+
+    fn updates_after<'a>(&'a self, doc: &'a str, after: i64) -> StoreFuture<'a, DocTail> {
+        let st = self.state();
+        let tail = match st.docs.get(doc) {
+            Some(d) => {
+                let snapshot = d.snapshot.clone().filter(|_| after < d.snapshot_seq);
+                let from = if snapshot.is_some() { d.snapshot_seq } else { after };
+                DocTail {
+                    snapshot,
+                    updates: d.updates.iter().filter(|(s, _)| *s > from).cloned().collect(),
+                    head: d.head,
+                }
+            }
+            None => DocTail::default(),
+        };
+        ready(Ok(tail))
+    }
+
+    fn heads<'a>(&'a self, docs: &'a [String]) -> StoreFuture<'a, Vec<i64>> {
+        let st = self.state();
+        ready(Ok(docs
+            .iter()
+            .map(|d| st.docs.get(d).map_or(0, |d| d.head))
+            .collect()))
     }
 
     fn doc_keys(&self) -> StoreFuture<'_, Vec<String>> {
@@ -274,11 +308,16 @@ impl Store for MemoryStore {
         Box::pin(self.append_gated(batches))
     }
 
-    fn compact<'a>(&'a self, doc: &'a str, snapshot: Vec<u8>) -> StoreFuture<'a, ()> {
+    fn compact<'a>(&'a self, doc: &'a str, snapshot: Vec<u8>, covers: i64) -> StoreFuture<'a, ()> {
         let mut st = self.state();
         let d = st.docs.entry(doc.to_owned()).or_default();
+        let covers = covers.min(d.head);
+        if d.snapshot.is_some() && covers < d.snapshot_seq {
+            return ready(Ok(()));
+        }
         d.snapshot = Some(snapshot);
-        d.updates.clear();
+        d.snapshot_seq = covers;
+        d.updates.retain(|(s, _)| *s > covers);
         ready(Ok(()))
     }
 

@@ -111,6 +111,22 @@ pub struct TokenRecord {
 pub struct StoredDoc {
     pub snapshot: Option<Vec<u8>>,
     pub updates: Vec<Vec<u8>>,
+    /// The sequence number of the last update this state holds: the last logged update's, or
+    /// the snapshot's when no update follows it; 0 for an unknown document.
+    pub head: i64,
+}
+
+/// What a document's log holds after a sequence number ([`Store::updates_after`]).
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct DocTail {
+    /// Some when updates after the asked number were folded into the snapshot: apply it, then
+    /// `updates` (Yjs updates are idempotent, so what the caller had already is harmless).
+    pub snapshot: Option<Vec<u8>>,
+    /// `(seq, update)` in sequence order: those after the asked number, or after the snapshot
+    /// when it is given.
+    pub updates: Vec<(i64, Vec<u8>)>,
+    /// The document's head in the same read (0 for an unknown document).
+    pub head: i64,
 }
 
 /// Updates replayed per transaction when a document is rebuilt: one transaction over a long log
@@ -158,9 +174,10 @@ pub struct Fence {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Appended {
     /// Per batch, the sequence number the store gave the batch's last update (`None` for a
-    /// batch without updates). A document's sequence numbers grow strictly in append order,
-    /// across compactions too; they say nothing about other documents'. A cluster can use
-    /// them as the document's durable head.
+    /// batch without updates): the document's head once this transaction committed.
+    /// Sequence numbers are per document: 1, 2, 3, … in commit order without a gap, never
+    /// reused (compactions do not reset them), the same in every backend. A batch of `n`
+    /// updates with head `h` holds `h - n + 1 ..= h`.
     pub heads: Vec<Option<i64>>,
 }
 
@@ -212,19 +229,31 @@ pub trait Store: Send + Sync + 'static {
     /// does not exist.
     fn replace_token<'a>(&'a self, token: &'a TokenRecord) -> StoreFuture<'a, Vec<TokenHash>>;
 
-    /// The document's snapshot and the updates logged after it, in append order, read
-    /// consistently (a compaction never shows half done). Empty for an unknown document.
+    /// The document's snapshot and the updates logged after it, in append order, with the
+    /// head they reach, read consistently (a compaction or an append never shows half done).
+    /// Empty with head 0 for an unknown document.
     fn load_doc<'a>(&'a self, doc: &'a str) -> StoreFuture<'a, StoredDoc>;
+    /// The logged updates with a sequence number above `after`, in order, read consistently.
+    /// When some of them were folded into the snapshot (`after` is below the snapshot's
+    /// number), the tail holds the snapshot and the updates logged after it.
+    fn updates_after<'a>(&'a self, doc: &'a str, after: i64) -> StoreFuture<'a, DocTail>;
+    /// The current head of each document, in the order given (0 for an unknown one), in one
+    /// query.
+    fn heads<'a>(&'a self, docs: &'a [String]) -> StoreFuture<'a, Vec<i64>>;
     /// Every document with a snapshot or logged updates, sorted (for `plenary doctor`).
     fn doc_keys(&self) -> StoreFuture<'_, Vec<String>>;
     /// Appends every batch, the batches of all rooms, in one transaction (group commit): all
     /// are durable when the future resolves `Ok`, none is stored when it fails. Updates of one
     /// document are logged in the order given, batch after batch.
     fn append(&self, batches: Vec<DocAppend>) -> StoreFuture<'_, Appended>;
-    /// Replaces the document's snapshot and drops its logged updates, in one transaction.
-    /// The caller guarantees `snapshot` contains every update appended so far, or (`plenary
-    /// doctor --repair`) means to replace the document by it.
-    fn compact<'a>(&'a self, doc: &'a str, snapshot: Vec<u8>) -> StoreFuture<'a, ()>;
+    /// Replaces the document's snapshot by `snapshot`, which holds every update with a
+    /// sequence number up to `covers`, and drops exactly those updates from the log, in one
+    /// transaction; later ones (another node may have appended them) stay and load after the
+    /// snapshot, whose number becomes `covers`. Never drops an update above `covers`.
+    /// `covers` above the head is taken as the head (nothing later can be in the snapshot); a
+    /// compaction whose `covers` is below the stored snapshot's number is stale and changes
+    /// nothing. `plenary doctor --repair` passes the head it read, replacing what it read.
+    fn compact<'a>(&'a self, doc: &'a str, snapshot: Vec<u8>, covers: i64) -> StoreFuture<'a, ()>;
 
     /// Sets a meeting's title and short title. `NotFound` if the meeting does not exist.
     fn set_meeting_titles<'a>(

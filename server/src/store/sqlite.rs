@@ -7,9 +7,12 @@
 //!   `groups(meeting_id, id, title, position, closed, short_title)` (`short_title` added by
 //!   [`migrate`] to stores made before it).
 //! - `tokens(hash, meeting_id, role, group_id)`: SHA-256 of each capability token, never the token.
-//! - `doc_updates(seq, doc, data)`: v1 Yjs updates appended in order, per document (`m/g`).
-//! - `doc_snapshots(doc, data, updated_at)`: a document's state folded into one v1 update; the
-//!   log holds only updates made after it.
+//! - `doc_heads(doc, seq)`: per document (`m/g`), the sequence number of its last logged
+//!   update, raised in the transaction that appends (numbers per document: 1, 2, 3, …).
+//! - `doc_updates(doc, seq, data)`: v1 Yjs updates, per document in sequence order.
+//! - `doc_snapshots(doc, data, updated_at, seq)`: a document's state folded into one v1 update
+//!   covering every update up to `seq`; the log holds only later ones. Stores made before
+//!   per-document numbers are renumbered by [`migrate`] (a snapshot covers 1, its log follows).
 //! - `versions(meeting_id, id, label, created_at, summary)`: adopted summaries, immutable.
 
 use super::*;
@@ -28,9 +31,11 @@ CREATE TABLE IF NOT EXISTS groups (
 CREATE TABLE IF NOT EXISTS tokens (
   hash BLOB PRIMARY KEY, meeting_id TEXT NOT NULL REFERENCES meetings(id),
   role TEXT NOT NULL, group_id TEXT);
-CREATE TABLE IF NOT EXISTS doc_updates (seq INTEGER PRIMARY KEY AUTOINCREMENT, doc TEXT NOT NULL, data BLOB NOT NULL);
-CREATE INDEX IF NOT EXISTS doc_updates_by_doc ON doc_updates(doc, seq);
-CREATE TABLE IF NOT EXISTS doc_snapshots (doc TEXT PRIMARY KEY, data BLOB NOT NULL, updated_at TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS doc_heads (doc TEXT PRIMARY KEY, seq INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS doc_updates (
+  doc TEXT NOT NULL, seq INTEGER NOT NULL, data BLOB NOT NULL, PRIMARY KEY (doc, seq));
+CREATE TABLE IF NOT EXISTS doc_snapshots (
+  doc TEXT PRIMARY KEY, data BLOB NOT NULL, updated_at TEXT NOT NULL, seq INTEGER NOT NULL DEFAULT 0);
 CREATE TABLE IF NOT EXISTS versions (
   meeting_id TEXT NOT NULL REFERENCES meetings(id), id TEXT NOT NULL, label TEXT NOT NULL,
   created_at TEXT NOT NULL, summary TEXT NOT NULL, PRIMARY KEY (meeting_id, id));
@@ -113,8 +118,31 @@ impl SqliteStore {
     }
 }
 
+/// The log of stores made before per-document sequence numbers (one AUTOINCREMENT number for
+/// every document), rebuilt in one transaction: each document's updates numbered 1, 2, … in
+/// their old order (after 1 for the snapshot when it has one), and `doc_heads` filled.
+const RENUMBER_LOG: &str = r#"
+BEGIN IMMEDIATE;
+CREATE TABLE doc_updates_by_doc_seq (
+  doc TEXT NOT NULL, seq INTEGER NOT NULL, data BLOB NOT NULL, PRIMARY KEY (doc, seq));
+INSERT INTO doc_updates_by_doc_seq (doc, seq, data)
+  SELECT u.doc,
+         ROW_NUMBER() OVER (PARTITION BY u.doc ORDER BY u.seq)
+           + (CASE WHEN s.doc IS NULL THEN 0 ELSE 1 END),
+         u.data
+  FROM doc_updates u LEFT JOIN doc_snapshots s ON s.doc = u.doc;
+UPDATE doc_snapshots SET seq = 1;
+DROP TABLE doc_updates;
+ALTER TABLE doc_updates_by_doc_seq RENAME TO doc_updates;
+DELETE FROM doc_heads;
+INSERT INTO doc_heads (doc, seq)
+  SELECT doc, MAX(seq) FROM (SELECT doc, seq FROM doc_updates UNION ALL SELECT doc, seq FROM doc_snapshots)
+  GROUP BY doc;
+COMMIT;
+"#;
+
 /// Columns added after the first schema: `short_title` of meetings and groups, `notes_private`
-/// of meetings.
+/// of meetings, `seq` of snapshots; and the log renumbered per document ([`RENUMBER_LOG`]).
 fn migrate(conn: &Connection) -> Result<(), StoreError> {
     for table in ["meetings", "groups"] {
         let has: bool = conn
@@ -131,6 +159,22 @@ fn migrate(conn: &Connection) -> Result<(), StoreError> {
         .exists([])?;
     if !has {
         conn.execute_batch("ALTER TABLE meetings ADD COLUMN notes_private INTEGER NOT NULL DEFAULT 0")?;
+    }
+    let has: bool = conn
+        .prepare("SELECT 1 FROM pragma_table_info('doc_snapshots') WHERE name = 'seq'")?
+        .exists([])?;
+    if !has {
+        conn.execute_batch("ALTER TABLE doc_snapshots ADD COLUMN seq INTEGER NOT NULL DEFAULT 0")?;
+    }
+    // The old log's key is `seq` alone; the per-document one is `(doc, seq)`.
+    let per_doc: bool = conn
+        .prepare("SELECT 1 FROM pragma_table_info('doc_updates') WHERE name = 'doc' AND pk > 0")?
+        .exists([])?;
+    if !per_doc {
+        if let Err(e) = conn.execute_batch(RENUMBER_LOG) {
+            let _ = conn.execute_batch("ROLLBACK");
+            return Err(e.into());
+        }
     }
     Ok(())
 }
@@ -155,6 +199,34 @@ pub fn backup(data_dir: &Path, to: &Path) -> Result<(), StoreError> {
     }
     dst.execute_batch("PRAGMA journal_mode = DELETE")?;
     Ok(())
+}
+
+/// The document's snapshot with the sequence number it covers (0 and none without one).
+fn snapshot_of(conn: &Connection, doc: &str) -> Result<(i64, Option<Vec<u8>>), StoreError> {
+    let row: Option<(i64, Vec<u8>)> = conn
+        .query_row("SELECT seq, data FROM doc_snapshots WHERE doc = ?1", [doc], |r| {
+            Ok((r.get(0)?, r.get(1)?))
+        })
+        .optional()?;
+    Ok(match row {
+        Some((seq, data)) => (seq, Some(data)),
+        None => (0, None),
+    })
+}
+
+/// The logged updates of `doc` above `after`, in order.
+fn log_after(conn: &Connection, doc: &str, after: i64) -> Result<Vec<(i64, Vec<u8>)>, StoreError> {
+    let mut stmt = conn.prepare_cached("SELECT seq, data FROM doc_updates WHERE doc = ?1 AND seq > ?2 ORDER BY seq")?;
+    let rows = stmt.query_map(params![doc, after], |r| Ok((r.get(0)?, r.get(1)?)))?;
+    Ok(rows.collect::<Result<Vec<_>, _>>()?)
+}
+
+/// The document's head (0 for an unknown one).
+fn head_of(conn: &Connection, doc: &str) -> Result<i64, StoreError> {
+    Ok(conn
+        .query_row("SELECT seq FROM doc_heads WHERE doc = ?1", [doc], |r| r.get(0))
+        .optional()?
+        .unwrap_or(0))
 }
 
 fn parse_meeting_id(s: &str) -> Result<MeetingId, StoreError> {
@@ -361,18 +433,43 @@ impl Db {
         let mut conn = lock(&self.reader);
         // One read transaction, so a compaction cannot slip between the two reads.
         let tx = conn.transaction()?;
-        let snapshot: Option<Vec<u8>> = tx
-            .query_row("SELECT data FROM doc_snapshots WHERE doc = ?1", [doc], |r| {
-                r.get(0)
-            })
-            .optional()?;
-        let updates = {
-            let mut stmt = tx.prepare_cached("SELECT data FROM doc_updates WHERE doc = ?1 ORDER BY seq")?;
-            let rows = stmt.query_map([doc], |r| r.get::<_, Vec<u8>>(0))?;
-            rows.collect::<Result<Vec<_>, _>>()?
-        };
+        let (covered, snapshot) = snapshot_of(&tx, doc)?;
+        let updates = log_after(&tx, doc, covered)?;
         tx.commit()?;
-        Ok(StoredDoc { snapshot, updates })
+        let head = updates.last().map_or(covered, |(s, _)| *s);
+        Ok(StoredDoc {
+            snapshot,
+            updates: updates.into_iter().map(|(_, u)| u).collect(),
+            head,
+        })
+    }
+
+    fn updates_after(&self, doc: &str, after: i64) -> Result<DocTail, StoreError> {
+        let mut conn = lock(&self.reader);
+        let tx = conn.transaction()?;
+        let (covered, snapshot) = snapshot_of(&tx, doc)?;
+        let snapshot = snapshot.filter(|_| after < covered);
+        let from = if snapshot.is_some() { covered } else { after };
+        let updates = log_after(&tx, doc, from)?;
+        let head = head_of(&tx, doc)?;
+        tx.commit()?;
+        Ok(DocTail {
+            snapshot,
+            updates,
+            head,
+        })
+    }
+
+    fn heads(&self, docs: &[String]) -> Result<Vec<i64>, StoreError> {
+        let conn = lock(&self.reader);
+        let list = serde_json::to_string(docs).map_err(|e| StoreError::Backend(e.to_string()))?;
+        let mut stmt = conn.prepare_cached(
+            "SELECT h.doc, h.seq FROM doc_heads h WHERE h.doc IN (SELECT value FROM json_each(?1))",
+        )?;
+        let found: std::collections::HashMap<String, i64> = stmt
+            .query_map([list], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))?
+            .collect::<Result<_, _>>()?;
+        Ok(docs.iter().map(|d| found.get(d).copied().unwrap_or(0)).collect())
     }
 
     fn doc_keys(&self) -> Result<Vec<String>, StoreError> {
@@ -388,29 +485,49 @@ impl Db {
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         let mut heads = Vec::with_capacity(batches.len());
         {
-            let mut stmt = tx.prepare_cached("INSERT INTO doc_updates (doc, data) VALUES (?1, ?2)")?;
+            let mut log = tx.prepare_cached("INSERT INTO doc_updates (doc, seq, data) VALUES (?1, ?2, ?3)")?;
+            let mut raise = tx.prepare_cached(
+                "INSERT INTO doc_heads (doc, seq) VALUES (?1, ?2)
+                 ON CONFLICT(doc) DO UPDATE SET seq = excluded.seq",
+            )?;
             for b in batches {
-                let mut head = None;
-                for u in &b.updates {
-                    // `seq` is AUTOINCREMENT: never reused, so it grows across compactions.
-                    head = Some(stmt.insert(params![b.doc, u])?);
+                if b.updates.is_empty() {
+                    heads.push(None);
+                    continue;
                 }
-                heads.push(head);
+                let mut seq = head_of(&tx, &b.doc)?;
+                for u in &b.updates {
+                    seq += 1;
+                    log.execute(params![b.doc, seq, u])?;
+                }
+                raise.execute(params![b.doc, seq])?;
+                heads.push(Some(seq));
             }
         }
         tx.commit()?;
         Ok(Appended { heads })
     }
 
-    fn compact(&self, doc: &str, snapshot: &[u8]) -> Result<(), StoreError> {
+    fn compact(&self, doc: &str, snapshot: &[u8], covers: i64) -> Result<(), StoreError> {
         let mut conn = lock(&self.writer);
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let covers = covers.min(head_of(&tx, doc)?).max(0);
+        let current: Option<i64> = tx
+            .query_row("SELECT seq FROM doc_snapshots WHERE doc = ?1", [doc], |r| r.get(0))
+            .optional()?;
+        if current.is_some_and(|c| covers < c) {
+            return Ok(()); // stale: the stored snapshot covers more
+        }
         tx.execute(
-            "INSERT INTO doc_snapshots (doc, data, updated_at) VALUES (?1, ?2, ?3)
-             ON CONFLICT(doc) DO UPDATE SET data = excluded.data, updated_at = excluded.updated_at",
-            params![doc, snapshot, now_rfc3339()],
+            "INSERT INTO doc_snapshots (doc, data, updated_at, seq) VALUES (?1, ?2, ?3, ?4)
+             ON CONFLICT(doc) DO UPDATE SET data = excluded.data, updated_at = excluded.updated_at,
+               seq = excluded.seq",
+            params![doc, snapshot, now_rfc3339(), covers],
         )?;
-        tx.execute("DELETE FROM doc_updates WHERE doc = ?1", [doc])?;
+        tx.execute(
+            "DELETE FROM doc_updates WHERE doc = ?1 AND seq <= ?2",
+            params![doc, covers],
+        )?;
         tx.commit()?;
         Ok(())
     }
@@ -506,11 +623,7 @@ impl Db {
         // `[a-z0-9-]`, so the prefix compare is exact.
         let prefix = format!("{}/", m.as_str());
         let doc_of_meeting = "substr(doc, 1, length(?1)) = ?1";
-        tx.execute(
-            &format!("DELETE FROM doc_updates WHERE {doc_of_meeting}"),
-            [&prefix],
-        )?;
-        for table in ["doc_snapshots", "doc_revisions"] {
+        for table in ["doc_updates", "doc_snapshots", "doc_revisions", "doc_heads"] {
             tx.execute(&format!("DELETE FROM {table} WHERE {doc_of_meeting}"), [&prefix])?;
         }
         for table in ["versions", "tokens", "groups"] {
@@ -655,15 +768,23 @@ impl Store for SqliteStore {
         let doc = doc.to_owned();
         self.run(move |db| db.load_doc(&doc))
     }
+    fn updates_after<'a>(&'a self, doc: &'a str, after: i64) -> StoreFuture<'a, DocTail> {
+        let doc = doc.to_owned();
+        self.run(move |db| db.updates_after(&doc, after))
+    }
+    fn heads<'a>(&'a self, docs: &'a [String]) -> StoreFuture<'a, Vec<i64>> {
+        let docs = docs.to_vec();
+        self.run(move |db| db.heads(&docs))
+    }
     fn doc_keys(&self) -> StoreFuture<'_, Vec<String>> {
         self.run(|db| db.doc_keys())
     }
     fn append(&self, batches: Vec<DocAppend>) -> StoreFuture<'_, Appended> {
         self.run(move |db| db.append(&batches))
     }
-    fn compact<'a>(&'a self, doc: &'a str, snapshot: Vec<u8>) -> StoreFuture<'a, ()> {
+    fn compact<'a>(&'a self, doc: &'a str, snapshot: Vec<u8>, covers: i64) -> StoreFuture<'a, ()> {
         let doc = doc.to_owned();
-        self.run(move |db| db.compact(&doc, &snapshot))
+        self.run(move |db| db.compact(&doc, &snapshot, covers))
     }
     fn set_meeting_titles<'a>(
         &'a self,
@@ -854,7 +975,7 @@ mod tests {
         let d = s.load_doc("m/g").await.unwrap();
         assert_eq!(d.updates, vec![vec![1], vec![2], vec![3]]);
         assert!(d.snapshot.is_none());
-        s.compact("m/g", vec![7, 7]).await.unwrap();
+        s.compact("m/g", vec![7, 7], 3).await.unwrap();
         let d = s.load_doc("m/g").await.unwrap();
         assert_eq!(d.snapshot, Some(vec![7, 7]));
         assert!(d.updates.is_empty());

@@ -68,7 +68,17 @@ pub async fn copy(from: &dyn Store, to: &dyn Store) -> Result<Copied, CopyError>
         let stored = from.load_doc(doc).await?;
         let has_content = stored.snapshot.is_some() || !stored.updates.is_empty();
         if let Some(snapshot) = stored.snapshot {
-            to.compact(doc, snapshot).await?;
+            // Logged first, so that the snapshot covers a sequence number (1) of its own and
+            // a node that knows the document only by its head fetches it.
+            let logged = to
+                .append(vec![DocAppend {
+                    doc: doc.clone(),
+                    updates: vec![snapshot.clone()],
+                    fence: None,
+                }])
+                .await?;
+            let covers = logged.heads.first().copied().flatten().unwrap_or(0);
+            to.compact(doc, snapshot, covers).await?;
             copied.snapshots += 1;
         }
         let mut updates = stored.updates;

@@ -350,7 +350,7 @@ mod tests {
         assert_eq!(leases.take("a", &ms(&["m", "n"]), TTL).await.unwrap().len(), 2);
         expire(&store, "m").await;
         let metrics = std::sync::Arc::new(crate::metrics::Metrics::new());
-        let (persister, _writer) = crate::store::persister::Persister::start(store.clone(), metrics);
+        let (persister, _writer) = crate::store::persister::Persister::start(store.clone(), metrics, crate::cluster::Cluster::solo());
         // Hold the writer inside a first transaction (its document's head is locked elsewhere),
         // so that the next three jobs queue up and go in one group commit.
         let mut c = store.pool().get().await.unwrap();

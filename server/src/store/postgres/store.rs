@@ -9,7 +9,7 @@
 use super::schema;
 use crate::auth::TokenHash;
 use crate::store::{
-    role_from_columns, role_to_columns, Appended, DocAppend, GroupRecord, MeetingRecord, RevisionRecord,
+    role_from_columns, role_to_columns, Appended, DocAppend, DocTail, GroupRecord, MeetingRecord, RevisionRecord,
     Store, StoreError, StoreFuture, StoredDoc, TokenRecord, VersionRecord,
 };
 use deadpool_postgres::{Object, Pool};
@@ -296,26 +296,54 @@ impl PostgresStore {
         let mut c = self.conn().await?;
         // One snapshot of the database, so a compaction cannot slip between the two reads.
         let tx = snapshot_tx(&mut c).await?;
-        let snap = tx
-            .query_opt("SELECT seq, data FROM doc_snapshots WHERE doc = $1", &[&doc])
+        let (covered, snapshot) = snapshot_of(&tx, doc).await?;
+        let updates = log_after(&tx, doc, covered).await?;
+        tx.commit().await.map_err(db_err)?;
+        let head = updates.last().map_or(covered, |(s, _)| *s);
+        Ok(StoredDoc {
+            snapshot,
+            updates: updates.into_iter().map(|(_, u)| u).collect(),
+            head,
+        })
+    }
+
+    async fn updates_after_now(&self, doc: &str, after: i64) -> Result<DocTail, StoreError> {
+        let mut c = self.conn().await?;
+        let tx = snapshot_tx(&mut c).await?;
+        let (covered, snapshot) = snapshot_of(&tx, doc).await?;
+        let snapshot = snapshot.filter(|_| after < covered);
+        let from = if snapshot.is_some() { covered } else { after };
+        let updates = log_after(&tx, doc, from).await?;
+        let head: i64 = tx
+            .query_opt("SELECT seq FROM doc_heads WHERE doc = $1", &[&doc])
+            .await
+            .map_err(db_err)?
+            .map_or(0, |r| r.get(0));
+        tx.commit().await.map_err(db_err)?;
+        Ok(DocTail {
+            snapshot,
+            updates,
+            head,
+        })
+    }
+
+    async fn heads_now(&self, docs: &[String]) -> Result<Vec<i64>, StoreError> {
+        if docs.is_empty() {
+            return Ok(Vec::new());
+        }
+        let c = self.conn().await?;
+        let stmt = c
+            .prepare_cached("SELECT doc, seq FROM doc_heads WHERE doc = ANY($1::text[])")
             .await
             .map_err(db_err)?;
-        let (covered, snapshot) = match snap {
-            Some(r) => (r.get::<_, i64>(0), Some(r.get::<_, Vec<u8>>(1))),
-            None => (0, None),
-        };
-        let updates = tx
-            .query(
-                "SELECT data FROM doc_updates WHERE doc = $1 AND seq > $2 ORDER BY seq",
-                &[&doc, &covered],
-            )
+        let found: BTreeMap<String, i64> = c
+            .query(&stmt, &[&docs])
             .await
             .map_err(db_err)?
             .into_iter()
-            .map(|r| r.get::<_, Vec<u8>>(0))
+            .map(|r| (r.get(0), r.get(1)))
             .collect();
-        tx.commit().await.map_err(db_err)?;
-        Ok(StoredDoc { snapshot, updates })
+        Ok(docs.iter().map(|d| found.get(d).copied().unwrap_or(0)).collect())
     }
 
     async fn doc_keys_now(&self) -> Result<Vec<String>, StoreError> {
@@ -385,30 +413,36 @@ impl PostgresStore {
         Ok(Appended { heads: last })
     }
 
-    async fn compact_now(&self, doc: &str, snapshot: Vec<u8>) -> Result<(), StoreError> {
+    async fn compact_now(&self, doc: &str, snapshot: Vec<u8>, covers: i64) -> Result<(), StoreError> {
         let mut c = self.conn().await?;
         let tx = c.transaction().await.map_err(db_err)?;
-        // Lock the head: no append of this document commits in between, so the snapshot covers
-        // exactly the updates up to it.
+        // The head is read, not locked: appends of other nodes go on meanwhile, and whatever
+        // they commit is numbered above it, so it stays in the log.
         let head: i64 = tx
-            .query_one(
-                "INSERT INTO doc_heads (doc, seq) VALUES ($1, 0)
-                 ON CONFLICT (doc) DO UPDATE SET seq = doc_heads.seq RETURNING seq",
-                &[&doc],
+            .query_opt("SELECT seq FROM doc_heads WHERE doc = $1", &[&doc])
+            .await
+            .map_err(db_err)?
+            .map_or(0, |r| r.get(0));
+        let covers = covers.min(head).max(0);
+        // Replaces only a snapshot that covers no more (two compactions at once: the one that
+        // covers more wins, whichever commits first).
+        let replaced = tx
+            .query_opt(
+                "INSERT INTO doc_snapshots (doc, seq, data, updated_at) VALUES ($1, $2, $3, $4)
+                 ON CONFLICT (doc) DO UPDATE SET seq = excluded.seq, data = excluded.data, updated_at = excluded.updated_at
+                 WHERE doc_snapshots.seq <= excluded.seq
+                 RETURNING seq",
+                &[&doc, &covers, &snapshot, &crate::store::now_rfc3339()],
             )
             .await
             .map_err(db_err)?
-            .get(0);
-        tx.execute(
-            "INSERT INTO doc_snapshots (doc, seq, data, updated_at) VALUES ($1, $2, $3, $4)
-             ON CONFLICT (doc) DO UPDATE SET seq = excluded.seq, data = excluded.data, updated_at = excluded.updated_at",
-            &[&doc, &head, &snapshot, &crate::store::now_rfc3339()],
-        )
-        .await
-        .map_err(db_err)?;
+            .is_some();
+        if !replaced {
+            return tx.rollback().await.map_err(db_err);
+        }
         tx.execute(
             "DELETE FROM doc_updates WHERE doc = $1 AND seq <= $2",
-            &[&doc, &head],
+            &[&doc, &covers],
         )
         .await
         .map_err(db_err)?;
@@ -578,6 +612,40 @@ impl PostgresStore {
     }
 }
 
+/// The document's snapshot with the sequence number it covers (0 and none without one).
+async fn snapshot_of(
+    tx: &deadpool_postgres::Transaction<'_>,
+    doc: &str,
+) -> Result<(i64, Option<Vec<u8>>), StoreError> {
+    let snap = tx
+        .query_opt("SELECT seq, data FROM doc_snapshots WHERE doc = $1", &[&doc])
+        .await
+        .map_err(db_err)?;
+    Ok(match snap {
+        Some(r) => (r.get::<_, i64>(0), Some(r.get::<_, Vec<u8>>(1))),
+        None => (0, None),
+    })
+}
+
+/// The logged updates of `doc` above `after`, in order.
+async fn log_after(
+    tx: &deadpool_postgres::Transaction<'_>,
+    doc: &str,
+    after: i64,
+) -> Result<Vec<(i64, Vec<u8>)>, StoreError> {
+    let stmt = tx
+        .prepare_cached("SELECT seq, data FROM doc_updates WHERE doc = $1 AND seq > $2 ORDER BY seq")
+        .await
+        .map_err(db_err)?;
+    Ok(tx
+        .query(&stmt, &[&doc, &after])
+        .await
+        .map_err(db_err)?
+        .into_iter()
+        .map(|r| (r.get(0), r.get(1)))
+        .collect())
+}
+
 /// Locks a meeting's row for the rest of the transaction; `NotFound` if there is none.
 async fn lock_meeting(tx: &deadpool_postgres::Transaction<'_>, m: &MeetingId) -> Result<(), StoreError> {
     tx.query_opt("SELECT 1 FROM meetings WHERE id = $1 FOR UPDATE", &[&m.as_str()])
@@ -655,6 +723,14 @@ impl Store for PostgresStore {
         Box::pin(self.load_doc_now(doc))
     }
 
+    fn updates_after<'a>(&'a self, doc: &'a str, after: i64) -> StoreFuture<'a, DocTail> {
+        Box::pin(self.updates_after_now(doc, after))
+    }
+
+    fn heads<'a>(&'a self, docs: &'a [String]) -> StoreFuture<'a, Vec<i64>> {
+        Box::pin(self.heads_now(docs))
+    }
+
     fn doc_keys(&self) -> StoreFuture<'_, Vec<String>> {
         Box::pin(self.doc_keys_now())
     }
@@ -663,8 +739,8 @@ impl Store for PostgresStore {
         Box::pin(self.append_now(batches))
     }
 
-    fn compact<'a>(&'a self, doc: &'a str, snapshot: Vec<u8>) -> StoreFuture<'a, ()> {
-        Box::pin(self.compact_now(doc, snapshot))
+    fn compact<'a>(&'a self, doc: &'a str, snapshot: Vec<u8>, covers: i64) -> StoreFuture<'a, ()> {
+        Box::pin(self.compact_now(doc, snapshot, covers))
     }
 
     fn set_meeting_titles<'a>(
@@ -875,7 +951,7 @@ mod tests {
         let Some((a, b)) = two_nodes().await else { return };
         let r = a.append(vec![batch("m/g", &[1, 2, 3])]).await.expect("append");
         assert_eq!(r.heads, vec![Some(3)]);
-        a.compact("m/g", vec![9]).await.expect("compact");
+        a.compact("m/g", vec![9], 3).await.expect("compact");
         let r = b.append(vec![batch("m/g", &[4])]).await.expect("append");
         assert_eq!(r.heads, vec![Some(4)]);
         let d = b.load_doc("m/g").await.expect("load");
