@@ -335,3 +335,19 @@ pub struct MigrateArgs {
     #[arg(long)]
     pub to: String,
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn replicated_durability_is_refused_with_the_embedded_store() {
+        let mut c = Config::for_tests(PathBuf::from("/nonexistent"), "admin-token-for-tests");
+        assert!(c.validate().is_ok());
+        c.durability = Durability::Replicated;
+        let e = c.validate().expect_err("no replica");
+        assert!(e.contains("--durability replicated"), "{e}");
+        c.store = "postgres://u@127.0.0.1:1/db".into();
+        assert!(c.validate().is_ok(), "checked against the server at start");
+    }
+}

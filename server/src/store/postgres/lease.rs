@@ -394,6 +394,22 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_server_with_replicated_durability_refuses_to_start_without_a_synchronous_standby() {
+        let Some((url, _store)) = fresh().await else { return };
+        let dir = tempfile::tempdir().unwrap();
+        let mut config = crate::config::Config::for_tests(dir.path().to_path_buf(), "admin-token-for-tests");
+        config.store = url;
+        config.durability = crate::store::Durability::Replicated;
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let run = crate::run(listener, config, std::future::pending());
+        let e = tokio::time::timeout(Duration::from_secs(60), run)
+            .await
+            .expect("refused at start, not served")
+            .expect_err("refused");
+        assert!(format!("{e:#}").contains("no synchronous standby"), "{e:#}");
+    }
+
+    #[tokio::test]
     async fn replicated_durability_needs_a_synchronous_standby() {
         let Some((_url, store)) = fresh().await else { return };
         let e = check_synchronous_standbys(&store.pool()).await.expect_err("the test cluster has none");
