@@ -230,9 +230,11 @@ impl Config {
             return Err("--store must be `sqlite` or a PostgreSQL URL (postgres://USER@HOST:PORT/DB)".into());
         }
         if self.durability == Durability::Replicated && self.store == "sqlite" {
-            return Err("--durability replicated needs a PostgreSQL store with a synchronous standby \
+            return Err(
+                "--durability replicated needs a PostgreSQL store with a synchronous standby \
                  (--store postgres://…): the embedded store has no replica"
-                .into());
+                    .into(),
+            );
         }
         if self.admin_token.as_deref().is_some_and(str::is_empty) {
             return Err("--admin-token must not be empty".into());

@@ -109,10 +109,7 @@ impl LeaseBook {
 
     /// The epoch of the meeting's lease if this node may act on it at `now`.
     pub fn holds(&self, meeting: &str, now: Instant) -> Option<i64> {
-        self.held
-            .get(meeting)
-            .filter(|h| now < h.until)
-            .map(|h| h.epoch)
+        self.held.get(meeting).filter(|h| now < h.until).map(|h| h.epoch)
     }
 
     /// Every meeting whose lease this node may act on at `now`.
@@ -155,13 +152,7 @@ impl LeaseBook {
         let until = asked_at + self.timing.held_for();
         let mut changes = Changes::default();
         for (meeting, epoch) in granted {
-            let before = self.held.insert(
-                meeting.clone(),
-                Held {
-                    epoch: *epoch,
-                    until,
-                },
-            );
+            let before = self.held.insert(meeting.clone(), Held { epoch: *epoch, until });
             if before.map(|b| b.epoch) != Some(*epoch) {
                 changes.gained.push(meeting.clone());
             }
@@ -286,7 +277,11 @@ mod tests {
         let plan = b.plan(Instant::now());
         assert!(plan.ask.is_empty());
         assert_eq!(plan.release, s(&["m"]));
-        assert_eq!(b.holds("m", Instant::now()), None, "dropped before it is handed back");
+        assert_eq!(
+            b.holds("m", Instant::now()),
+            None,
+            "dropped before it is handed back"
+        );
         assert_eq!(b.plan(Instant::now()), Plan::default());
     }
 

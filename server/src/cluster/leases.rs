@@ -22,7 +22,12 @@ pub trait LeaseStore: Send + Sync + 'static {
     /// expired; takes it if it is free or expired (raising its epoch); leaves it otherwise.
     /// Returns the leases `holder` now holds, with their epochs. Each lasts `ttl` from the
     /// keeper's clock at the grant.
-    fn take<'a>(&'a self, holder: &'a str, meetings: &'a [String], ttl: Duration) -> LeaseFuture<'a, Vec<(String, i64)>>;
+    fn take<'a>(
+        &'a self,
+        holder: &'a str,
+        meetings: &'a [String],
+        ttl: Duration,
+    ) -> LeaseFuture<'a, Vec<(String, i64)>>;
     /// Expires `holder`'s leases of `meetings` now, so that another node takes them at once.
     fn hand_back<'a>(&'a self, holder: &'a str, meetings: &'a [String]) -> LeaseFuture<'a, ()>;
 }
@@ -174,17 +179,18 @@ async fn one_round(leases: &Leases, store: &dyn LeaseStore, timing: LeaseTiming)
     }
     let asked_at = Instant::now();
     // A grant answered after its TTL is of no use: the lease would already be given up here.
-    let granted = match tokio::time::timeout(timing.ttl, store.take(&leases.node, &plan.ask, timing.ttl)).await {
-        Ok(Ok(g)) => g,
-        Ok(Err(e)) => {
-            tracing::warn!(error = %e, "could not renew the plenary leases");
-            return None;
-        }
-        Err(_) => {
-            tracing::warn!("renewing the plenary leases timed out");
-            return None;
-        }
-    };
+    let granted =
+        match tokio::time::timeout(timing.ttl, store.take(&leases.node, &plan.ask, timing.ttl)).await {
+            Ok(Ok(g)) => g,
+            Ok(Err(e)) => {
+                tracing::warn!(error = %e, "could not renew the plenary leases");
+                return None;
+            }
+            Err(_) => {
+                tracing::warn!("renewing the plenary leases timed out");
+                return None;
+            }
+        };
     let changes = leases.with_book(|b| b.granted(asked_at, &plan.ask, &granted))?;
     if !changes.lost.is_empty() {
         tracing::info!(meetings = ?changes.lost, "plenary leases lost to another node");
@@ -203,7 +209,12 @@ pub struct MemoryLeases {
 }
 
 impl LeaseStore for MemoryLeases {
-    fn take<'a>(&'a self, holder: &'a str, meetings: &'a [String], ttl: Duration) -> LeaseFuture<'a, Vec<(String, i64)>> {
+    fn take<'a>(
+        &'a self,
+        holder: &'a str,
+        meetings: &'a [String],
+        ttl: Duration,
+    ) -> LeaseFuture<'a, Vec<(String, i64)>> {
         Box::pin(async move {
             let now = Instant::now();
             let mut rows = self.rows.lock().unwrap_or_else(|e| e.into_inner());
@@ -296,7 +307,9 @@ mod tests {
             tokio::time::sleep(Duration::from_millis(500)).await;
             assert!(a.pins("m") && !b.pins("m"));
         }
-        let MergeRight::Holder(fa) = a.merge_right("m") else { panic!() };
+        let MergeRight::Holder(fa) = a.merge_right("m") else {
+            panic!()
+        };
         assert_eq!((fa.holder.as_str(), fa.epoch), ("a", 1));
         // a dies (stops renewing without handing back): b takes it within TTL + a round
         a_task.abort();
@@ -307,7 +320,9 @@ mod tests {
         })
         .await;
         assert!(died.elapsed() <= Duration::from_secs(3) + Duration::from_secs(1));
-        let MergeRight::Holder(fb) = b.merge_right("m") else { panic!() };
+        let MergeRight::Holder(fb) = b.merge_right("m") else {
+            panic!()
+        };
         assert_eq!(fb.epoch, 2, "a new holder raises the epoch");
         assert_eq!(a_gains.lock().unwrap().as_slice(), ["m"]);
         assert_eq!(b_gains.lock().unwrap().as_slice(), ["m"]);
@@ -330,7 +345,10 @@ mod tests {
             b.pins("m")
         })
         .await;
-        assert!(handed.elapsed() <= Duration::from_millis(1100), "one round, not a TTL");
+        assert!(
+            handed.elapsed() <= Duration::from_millis(1100),
+            "one round, not a TTL"
+        );
         // a asks no more after handing back
         a.touch("m");
         tokio::time::sleep(Duration::from_secs(5)).await;

@@ -42,7 +42,13 @@ impl Cluster {
 
     /// A node of a cluster whose nodes hear each other on `transport`.
     pub fn node(transport: Arc<dyn Transport>) -> Arc<Cluster> {
-        Self::node_with(transport, lease::LeaseTiming::new(lease::LeaseTiming::DEFAULT_TTL, std::time::Duration::from_secs(30)))
+        Self::node_with(
+            transport,
+            lease::LeaseTiming::new(
+                lease::LeaseTiming::DEFAULT_TTL,
+                std::time::Duration::from_secs(30),
+            ),
+        )
     }
 
     /// [`Cluster::node`] with its lease timing (TTL, interest window).

@@ -105,12 +105,12 @@ pub async fn run(path: RoomPath, instance: u64, ctx: RoomContext, mut inbox: mps
         None => {
             let right = ctx.cluster.leases.merge_right(path.meeting.as_str());
             match kind::load_plenary(&ctx, &path.meeting, &doc, right.may_merge()).await {
-            Ok((state, diff)) => (Kind::Plenary(state), diff.map(|d| (d, right.fence()))),
-            Err(e) => {
-                tracing::error!(error = %e, "could not build the plenary document");
-                ctx.rooms.forget(&path, instance);
-                return;
-            }
+                Ok((state, diff)) => (Kind::Plenary(state), diff.map(|d| (d, right.fence()))),
+                Err(e) => {
+                    tracing::error!(error = %e, "could not build the plenary document");
+                    ctx.rooms.forget(&path, instance);
+                    return;
+                }
             }
         }
     };
@@ -353,7 +353,12 @@ impl Room {
             // Its own write: a fenced failure takes only the merge, not the members' writes.
             self.answers.doc_changed();
             self.durability
-                .append_fenced(&self.ctx.persister, &self.doc.key, vec![merged.clone()], batch.fence.take())
+                .append_fenced(
+                    &self.ctx.persister,
+                    &self.doc.key,
+                    vec![merged.clone()],
+                    batch.fence.take(),
+                )
                 .await;
             let frame = Bytes::from(message::encode_update(&merged));
             self.durability.defer(Deferred::Broadcast { except: None, frame });

@@ -16,15 +16,15 @@ pub fn on_gained(ctx: &RoomContext) -> impl Fn(Vec<String>) + Send + 'static {
         let Some(ctx) = weak.upgrade() else { return };
         for m in meetings {
             let Ok(id) = MeetingId::parse(&m) else { continue };
-            let Some(record) = ctx.directory.meeting(&id) else { continue };
+            let Some(record) = ctx.directory.meeting(&id) else {
+                continue;
+            };
             for g in &record.groups {
                 ctx.rooms.get_or_load(&RoomPath::group(id.clone(), g.id.clone()));
             }
             let ctx = ctx.clone();
             tokio::spawn(async move {
-                ctx.rooms
-                    .send(&RoomPath::plenary(id), RoomCmd::LeaseGained)
-                    .await;
+                ctx.rooms.send(&RoomPath::plenary(id), RoomCmd::LeaseGained).await;
             });
         }
     }

@@ -229,7 +229,12 @@ async fn only_the_holder_merges_and_a_new_holder_merges_nothing_twice() {
     // A's rapporteur writes a conclusion: A's plenary merges it
     let (rapporteur, a_group) = join(&a, &group_path(), 3).await;
     let client = Doc::with_client_id(7);
-    send_update(&a_group, rapporteur.conn, add_conclusion(&client, "c1", "first finding")).await;
+    send_update(
+        &a_group,
+        rapporteur.conn,
+        add_conclusion(&client, "c1", "first finding"),
+    )
+    .await;
     until(|| async { stored_plenary(&store, "first finding").await.0 == 1 }).await;
     // B, a replica, is fed the same conclusions and more: it merges nothing
     let (_, logged) = stored_plenary(&store, "first finding").await;
@@ -245,7 +250,10 @@ async fn only_the_holder_merges_and_a_new_holder_merges_nothing_twice() {
     a_leases.abort();
     let _b_leases = start_leases(&b, &keeper);
     until(|| async { b.cluster.leases.pins(MEETING) }).await;
-    assert!(!a.cluster.leases.pins(MEETING), "A gave it up here before B could take it");
+    assert!(
+        !a.cluster.leases.pins(MEETING),
+        "A gave it up here before B could take it"
+    );
     // B caught up with the stored plenary (its moderator sees A's merge) and merged nothing
     // again: nothing was logged twice
     let seen = Doc::new();
@@ -260,7 +268,10 @@ async fn only_the_holder_merges_and_a_new_holder_merges_nothing_twice() {
     assert_eq!(n, 1);
     assert_eq!(logged_after, logged, "the new holder merged nothing twice");
     // ... and B's group room was loaded for it
-    assert!(b.rooms.get(&group_path()).is_some(), "the holder keeps the group rooms loaded");
+    assert!(
+        b.rooms.get(&group_path()).is_some(),
+        "the holder keeps the group rooms loaded"
+    );
     // B merges now; A (lapsed) merges nothing
     let a_plenary = a.rooms.get(&plenary_path()).expect("still loaded on A");
     a_plenary

@@ -461,7 +461,8 @@ pub async fn compact_replaces_the_log(store: &Arc<dyn Store>, p: &str) {
     );
     store
         .compact(&a, b"S2".to_vec(), after.heads[0].expect("head"))
-        .await.expect("compact again");
+        .await
+        .expect("compact again");
     store
         .append(vec![batch(&a, &[b"4"])])
         .await

@@ -243,7 +243,11 @@ async fn group_commit(
         // The batches stay here for the rings, or for a second run without refused merges; the
         // store gets its own copy only then.
         let keep = ringer.is_some() || run.iter().any(|b| b.fence.is_some());
-        let (sent, kept) = if keep { (run.clone(), Some(run)) } else { (run, None) };
+        let (sent, kept) = if keep {
+            (run.clone(), Some(run))
+        } else {
+            (run, None)
+        };
         let r = store.append(sent).await;
         metrics.persist_seconds.observe(started.elapsed().as_secs_f64());
         match (r, kept) {
@@ -263,9 +267,10 @@ async fn group_commit(
                 }
             }
             (Err(StoreError::Fenced(meetings)), Some(kept)) => {
-                let (refused, rest): (Vec<_>, Vec<_>) = idx.into_iter().zip(kept).partition(|(_, b)| {
-                    b.fence.as_ref().is_some_and(|f| meetings.contains(&f.meeting))
-                });
+                let (refused, rest): (Vec<_>, Vec<_>) = idx
+                    .into_iter()
+                    .zip(kept)
+                    .partition(|(_, b)| b.fence.as_ref().is_some_and(|f| meetings.contains(&f.meeting)));
                 tracing::warn!(meetings = ?meetings, "plenary merges refused: their lease is lost");
                 if refused.is_empty() {
                     // Nothing names the refusal: fail them all rather than loop.

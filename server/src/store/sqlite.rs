@@ -216,7 +216,8 @@ fn snapshot_of(conn: &Connection, doc: &str) -> Result<(i64, Option<Vec<u8>>), S
 
 /// The logged updates of `doc` above `after`, in order.
 fn log_after(conn: &Connection, doc: &str, after: i64) -> Result<Vec<(i64, Vec<u8>)>, StoreError> {
-    let mut stmt = conn.prepare_cached("SELECT seq, data FROM doc_updates WHERE doc = ?1 AND seq > ?2 ORDER BY seq")?;
+    let mut stmt =
+        conn.prepare_cached("SELECT seq, data FROM doc_updates WHERE doc = ?1 AND seq > ?2 ORDER BY seq")?;
     let rows = stmt.query_map(params![doc, after], |r| Ok((r.get(0)?, r.get(1)?)))?;
     Ok(rows.collect::<Result<Vec<_>, _>>()?)
 }
@@ -485,7 +486,8 @@ impl Db {
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         let mut heads = Vec::with_capacity(batches.len());
         {
-            let mut log = tx.prepare_cached("INSERT INTO doc_updates (doc, seq, data) VALUES (?1, ?2, ?3)")?;
+            let mut log =
+                tx.prepare_cached("INSERT INTO doc_updates (doc, seq, data) VALUES (?1, ?2, ?3)")?;
             let mut raise = tx.prepare_cached(
                 "INSERT INTO doc_heads (doc, seq) VALUES (?1, ?2)
                  ON CONFLICT(doc) DO UPDATE SET seq = excluded.seq",
@@ -513,7 +515,9 @@ impl Db {
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         let covers = covers.min(head_of(&tx, doc)?).max(0);
         let current: Option<i64> = tx
-            .query_row("SELECT seq FROM doc_snapshots WHERE doc = ?1", [doc], |r| r.get(0))
+            .query_row("SELECT seq FROM doc_snapshots WHERE doc = ?1", [doc], |r| {
+                r.get(0)
+            })
             .optional()?;
         if current.is_some_and(|c| covers < c) {
             return Ok(()); // stale: the stored snapshot covers more

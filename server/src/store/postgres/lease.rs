@@ -37,7 +37,12 @@ impl PgLeases {
         PgLeases { pool }
     }
 
-    async fn take_now(&self, holder: &str, meetings: &[String], ttl: Duration) -> Result<Vec<(String, i64)>, StoreError> {
+    async fn take_now(
+        &self,
+        holder: &str,
+        meetings: &[String],
+        ttl: Duration,
+    ) -> Result<Vec<(String, i64)>, StoreError> {
         let c = self
             .pool
             .get()
@@ -61,7 +66,10 @@ impl PgLeases {
             )
             .await
             .map_err(err)?;
-        let rows = c.query(&stmt, &[&holder, &meetings, &ttl_ms]).await.map_err(err)?;
+        let rows = c
+            .query(&stmt, &[&holder, &meetings, &ttl_ms])
+            .await
+            .map_err(err)?;
         let mut out: Vec<(String, i64)> = rows.into_iter().map(|r| (r.get(0), r.get(1))).collect();
         out.sort();
         Ok(out)
@@ -85,7 +93,12 @@ impl PgLeases {
 }
 
 impl LeaseStore for PgLeases {
-    fn take<'a>(&'a self, holder: &'a str, meetings: &'a [String], ttl: Duration) -> LeaseFuture<'a, Vec<(String, i64)>> {
+    fn take<'a>(
+        &'a self,
+        holder: &'a str,
+        meetings: &'a [String],
+        ttl: Duration,
+    ) -> LeaseFuture<'a, Vec<(String, i64)>> {
         Box::pin(self.take_now(holder, meetings, ttl))
     }
 
@@ -239,18 +252,39 @@ mod tests {
         let a = PgLeases::new(store.pool());
         let b = PgLeases::new(other.pool());
         let m = ms(&["m1", "m2"]);
-        assert_eq!(a.take("a", &m, TTL).await.unwrap(), vec![("m1".into(), 1), ("m2".into(), 1)]);
+        assert_eq!(
+            a.take("a", &m, TTL).await.unwrap(),
+            vec![("m1".into(), 1), ("m2".into(), 1)]
+        );
         assert_eq!(b.take("b", &m, TTL).await.unwrap(), vec![], "held by a");
-        assert_eq!(a.take("a", &m, TTL).await.unwrap(), vec![("m1".into(), 1), ("m2".into(), 1)], "renewed, same epoch");
+        assert_eq!(
+            a.take("a", &m, TTL).await.unwrap(),
+            vec![("m1".into(), 1), ("m2".into(), 1)],
+            "renewed, same epoch"
+        );
         expire(&store, "m1").await;
-        assert_eq!(b.take("b", &m, TTL).await.unwrap(), vec![("m1".into(), 2)], "expired: taken, epoch raised");
-        assert_eq!(a.take("a", &m, TTL).await.unwrap(), vec![("m2".into(), 1)], "a lost m1");
+        assert_eq!(
+            b.take("b", &m, TTL).await.unwrap(),
+            vec![("m1".into(), 2)],
+            "expired: taken, epoch raised"
+        );
+        assert_eq!(
+            a.take("a", &m, TTL).await.unwrap(),
+            vec![("m2".into(), 1)],
+            "a lost m1"
+        );
         // handed back: the next taker need not wait for the TTL
         a.hand_back("a", &ms(&["m2"])).await.unwrap();
-        assert_eq!(b.take("b", &ms(&["m2"]), TTL).await.unwrap(), vec![("m2".into(), 2)]);
+        assert_eq!(
+            b.take("b", &ms(&["m2"]), TTL).await.unwrap(),
+            vec![("m2".into(), 2)]
+        );
         // a holder whose own lease lapsed retakes it under a new epoch
         expire(&store, "m2").await;
-        assert_eq!(b.take("b", &ms(&["m2"]), TTL).await.unwrap(), vec![("m2".into(), 3)]);
+        assert_eq!(
+            b.take("b", &ms(&["m2"]), TTL).await.unwrap(),
+            vec![("m2".into(), 3)]
+        );
         // a hand-back by a node that does not hold it changes nothing
         a.hand_back("a", &ms(&["m2"])).await.unwrap();
         assert_eq!(a.take("a", &ms(&["m2"]), TTL).await.unwrap(), vec![]);
@@ -313,9 +347,14 @@ mod tests {
 
     #[tokio::test]
     async fn a_takeover_waits_for_an_append_in_flight_and_a_paused_one_is_ended_by_the_server() {
-        let Some((_url, store)) = fresh().await else { return };
+        let Some((_url, store)) = fresh().await else {
+            return;
+        };
         let a = PgLeases::new(store.pool());
-        assert_eq!(a.take("a", &ms(&["m"]), TTL).await.unwrap(), vec![("m".into(), 1)]);
+        assert_eq!(
+            a.take("a", &ms(&["m"]), TTL).await.unwrap(),
+            vec![("m".into(), 1)]
+        );
         // a's append checked its fence and has not committed yet
         let mut c = store.pool().get().await.unwrap();
         let tx = c.transaction().await.unwrap();
@@ -330,7 +369,9 @@ mod tests {
         let take = b.take("b", &m, TTL);
         tokio::pin!(take);
         assert!(
-            tokio::time::timeout(Duration::from_millis(300), &mut take).await.is_err(),
+            tokio::time::timeout(Duration::from_millis(300), &mut take)
+                .await
+                .is_err(),
             "b waits for a's transaction"
         );
         // a is paused with its transaction open: the server ends it, and b goes on
@@ -339,23 +380,34 @@ mod tests {
             .expect("the server ends a's idle transaction")
             .expect("b's request");
         assert!(got.is_empty() || got == vec![("m".to_string(), 2)], "{got:?}");
-        assert!(tx.commit().await.is_err(), "a's transaction was ended: nothing of it commits");
+        assert!(
+            tx.commit().await.is_err(),
+            "a's transaction was ended: nothing of it commits"
+        );
     }
 
     #[tokio::test]
     async fn a_refused_merge_fails_alone_in_its_group_commit() {
-        let Some((_url, store)) = fresh().await else { return };
+        let Some((_url, store)) = fresh().await else {
+            return;
+        };
         let store = std::sync::Arc::new(store);
         let leases = PgLeases::new(store.pool());
         assert_eq!(leases.take("a", &ms(&["m", "n"]), TTL).await.unwrap().len(), 2);
         expire(&store, "m").await;
         let metrics = std::sync::Arc::new(crate::metrics::Metrics::new());
-        let (persister, _writer) = crate::store::persister::Persister::start(store.clone(), metrics, crate::cluster::Cluster::solo());
+        let (persister, _writer) = crate::store::persister::Persister::start(
+            store.clone(),
+            metrics,
+            crate::cluster::Cluster::solo(),
+        );
         // Hold the writer inside a first transaction (its document's head is locked elsewhere),
         // so that the next three jobs queue up and go in one group commit.
         let mut c = store.pool().get().await.unwrap();
         let lock = c.transaction().await.unwrap();
-        lock.execute("INSERT INTO doc_heads (doc, seq) VALUES ('z/g', 0)", &[]).await.unwrap();
+        lock.execute("INSERT INTO doc_heads (doc, seq) VALUES ('z/g', 0)", &[])
+            .await
+            .unwrap();
         let first = persister.append("z/g".into(), vec![b"z".to_vec()]).await;
         let wait_for_lock = async {
             let c = store.pool().get().await.unwrap();
@@ -371,7 +423,9 @@ mod tests {
                 tokio::time::sleep(Duration::from_millis(10)).await;
             }
         };
-        tokio::time::timeout(Duration::from_secs(30), wait_for_lock).await.expect("the writer waits");
+        tokio::time::timeout(Duration::from_secs(30), wait_for_lock)
+            .await
+            .expect("the writer waits");
         let fence = |meeting: &str| {
             Some(Fence {
                 meeting: meeting.into(),
@@ -379,23 +433,38 @@ mod tests {
                 epoch: 1,
             })
         };
-        let lost = persister.append_fenced("m/plenary".into(), vec![b"lost".to_vec()], fence("m")).await;
+        let lost = persister
+            .append_fenced("m/plenary".into(), vec![b"lost".to_vec()], fence("m"))
+            .await;
         let group = persister.append("m/g1".into(), vec![b"group".to_vec()]).await;
-        let held = persister.append_fenced("n/plenary".into(), vec![b"held".to_vec()], fence("n")).await;
+        let held = persister
+            .append_fenced("n/plenary".into(), vec![b"held".to_vec()], fence("n"))
+            .await;
         lock.commit().await.unwrap();
         first.await.unwrap().expect("first");
         let e = lost.await.unwrap().expect_err("m's lease expired");
-        assert!(matches!(e.as_ref(), StoreError::Fenced(v) if v == &ms(&["m"])), "{e}");
+        assert!(
+            matches!(e.as_ref(), StoreError::Fenced(v) if v == &ms(&["m"])),
+            "{e}"
+        );
         group.await.unwrap().expect("the other rooms' batches land");
         held.await.unwrap().expect("a merge whose lease is held lands");
         assert!(store.load_doc("m/plenary").await.unwrap().updates.is_empty());
-        assert_eq!(store.load_doc("m/g1").await.unwrap().updates, vec![b"group".to_vec()]);
-        assert_eq!(store.load_doc("n/plenary").await.unwrap().updates, vec![b"held".to_vec()]);
+        assert_eq!(
+            store.load_doc("m/g1").await.unwrap().updates,
+            vec![b"group".to_vec()]
+        );
+        assert_eq!(
+            store.load_doc("n/plenary").await.unwrap().updates,
+            vec![b"held".to_vec()]
+        );
     }
 
     #[tokio::test]
     async fn a_server_with_replicated_durability_refuses_to_start_without_a_synchronous_standby() {
-        let Some((url, _store)) = fresh().await else { return };
+        let Some((url, _store)) = fresh().await else {
+            return;
+        };
         let dir = tempfile::tempdir().unwrap();
         let mut config = crate::config::Config::for_tests(dir.path().to_path_buf(), "admin-token-for-tests");
         config.store = url;
@@ -411,8 +480,12 @@ mod tests {
 
     #[tokio::test]
     async fn replicated_durability_needs_a_synchronous_standby() {
-        let Some((_url, store)) = fresh().await else { return };
-        let e = check_synchronous_standbys(&store.pool()).await.expect_err("the test cluster has none");
+        let Some((_url, store)) = fresh().await else {
+            return;
+        };
+        let e = check_synchronous_standbys(&store.pool())
+            .await
+            .expect_err("the test cluster has none");
         assert!(e.contains("no synchronous standby"), "{e}");
     }
 }

@@ -9,8 +9,8 @@
 use super::schema;
 use crate::auth::TokenHash;
 use crate::store::{
-    role_from_columns, role_to_columns, Appended, DocAppend, DocTail, GroupRecord, MeetingRecord, RevisionRecord,
-    Store, StoreError, StoreFuture, StoredDoc, TokenRecord, VersionRecord,
+    role_from_columns, role_to_columns, Appended, DocAppend, DocTail, GroupRecord, MeetingRecord,
+    RevisionRecord, Store, StoreError, StoreFuture, StoredDoc, TokenRecord, VersionRecord,
 };
 use deadpool_postgres::{Object, Pool};
 use plenary_protocol::{GroupId, MeetingId};
