@@ -76,7 +76,9 @@ pub struct Config {
     /// Updates in a document's log before it is compacted into one snapshot.
     #[arg(long, env = "PLENARY_COMPACT_AFTER", default_value_t = 500)]
     pub compact_after: u64,
-    /// `process` (default) survives a killed process; `power` also survives a power cut.
+    /// `process` (default) survives a killed process; `power` also survives a power cut;
+    /// `replicated` (PostgreSQL only) also survives the loss of the database's machine: the
+    /// server refuses to start unless PostgreSQL has a synchronous standby.
     #[arg(long, env = "PLENARY_DURABILITY", value_enum, default_value_t = Durability::Process)]
     pub durability: Durability,
     /// Messages per second one connection may send (sustained; a message counts one more per
@@ -227,6 +229,13 @@ impl Config {
         if self.store != "sqlite" && !crate::store::postgres::is_postgres_url(&self.store) {
             return Err("--store must be `sqlite` or a PostgreSQL URL (postgres://USER@HOST:PORT/DB)".into());
         }
+        if self.durability == Durability::Replicated && self.store == "sqlite" {
+            return Err(
+                "--durability replicated needs a PostgreSQL store with a synchronous standby \
+                 (--store postgres://…): the embedded store has no replica"
+                    .into(),
+            );
+        }
         if self.admin_token.as_deref().is_some_and(str::is_empty) {
             return Err("--admin-token must not be empty".into());
         }
@@ -327,4 +336,20 @@ pub struct MigrateArgs {
     /// meeting or document yet.
     #[arg(long)]
     pub to: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn replicated_durability_is_refused_with_the_embedded_store() {
+        let mut c = Config::for_tests(PathBuf::from("/nonexistent"), "admin-token-for-tests");
+        assert!(c.validate().is_ok());
+        c.durability = Durability::Replicated;
+        let e = c.validate().expect_err("no replica");
+        assert!(e.contains("--durability replicated"), "{e}");
+        c.store = "postgres://u@127.0.0.1:1/db".into();
+        assert!(c.validate().is_ok(), "checked against the server at start");
+    }
 }

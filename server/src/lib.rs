@@ -115,6 +115,7 @@ pub async fn run(
     // demo meeting): the first seeds, the others find it done.
     let mut startup_lock = None;
     let mut cluster = cluster::Cluster::solo();
+    let mut lease_store: Option<Arc<dyn cluster::leases::LeaseStore>> = None;
     let store: Arc<dyn Store> = if store::postgres::is_postgres_url(&config.store) {
         // The admin token and demo links are still written to the data dir.
         std::fs::create_dir_all(&config.data_dir)
@@ -128,6 +129,12 @@ pub async fn run(
         let pg = store::postgres::PostgresStore::open(&config.store)
             .await
             .context("opening the PostgreSQL store (--store)")?;
+        if config.durability == store::Durability::Replicated {
+            store::postgres::lease::check_synchronous_standbys(&pg.pool())
+                .await
+                .map_err(anyhow::Error::msg)?;
+        }
+        lease_store = Some(Arc::new(store::postgres::lease::PgLeases::new(pg.pool())));
         let transport = store::postgres::notify::PgTransport::start(&config.store, pg.pool())
             .map_err(anyhow::Error::msg)?;
         cluster = cluster::Cluster::node(Arc::new(transport));
@@ -246,6 +253,14 @@ pub async fn run(
     }
 
     drop(startup_lock);
+    if let Some(leases) = lease_store {
+        // Which node merges each meeting's plenary: README "Running several nodes".
+        cluster::leases::spawn(
+            svc.room.cluster.leases.clone(),
+            leases,
+            room::holder::on_gained(&svc.room),
+        );
+    }
     revisions::spawn(&svc, Duration::from_secs(config.revision_interval_secs));
     cluster::directory_sync::spawn(&svc);
     let app = http::router(svc.clone());

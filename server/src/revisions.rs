@@ -280,6 +280,7 @@ mod tests {
             .append(vec![DocAppend {
                 doc: doc.into(),
                 updates: vec![u],
+                fence: None,
             }])
             .await
             .unwrap();

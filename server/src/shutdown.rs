@@ -1,6 +1,7 @@
 //! The server's stop sequence, once the shutdown signal came: stop accepting, flush every room
-//! (groups before their plenary, so that the last conclusions reach it), close what is left
-//! with 1001, wait for connections, then let the store writer finish its queue.
+//! (groups before their plenary, so that the last conclusions reach it), hand the plenary
+//! leases back (another node merges at once), close what is left with 1001, wait for
+//! connections, then let the store writer finish its queue.
 
 use crate::app::AppState;
 use crate::connection::close::close_code;
@@ -26,6 +27,7 @@ pub async fn flush_and_stop(
     if tokio::time::timeout(SHUTDOWN_DEADLINE, flush).await.is_err() {
         tracing::warn!("some rooms did not flush before the deadline");
     }
+    svc.room.cluster.leases.hand_back().await;
     // Rooms closed their members with 1001; anything left (still joining, or a room that
     // missed the deadline) is closed here.
     for entry in svc.conn.connections.iter() {

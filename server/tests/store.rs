@@ -52,6 +52,7 @@ fn batch(doc: &str, u: &[u8]) -> DocAppend {
     DocAppend {
         doc: doc.into(),
         updates: vec![u.to_vec()],
+        fence: None,
     }
 }
 

@@ -177,6 +177,7 @@ async fn minutes_notes_from_store_reads_each_group_document() {
         .append(vec![DocAppend {
             doc: "skopje-2023/wg-migrants".into(),
             updates: vec![update],
+            fence: None,
         }])
         .await
         .expect("append");

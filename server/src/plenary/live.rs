@@ -127,6 +127,19 @@ impl PlenaryState {
         (state, diff)
     }
 
+    /// The merge state of a plenary replica (another node merges): the meeting, and no
+    /// group's conclusions until they are fed; nothing is merged into its document.
+    pub fn unmerged(meeting: &MeetingRecord) -> Self {
+        PlenaryState {
+            meeting_id: meeting.id.to_string(),
+            title: meeting.title.clone(),
+            short_title: meeting.short_title.clone(),
+            groups: group_metas(meeting),
+            short_titles: short_titles(meeting),
+            data: HashMap::new(),
+        }
+    }
+
     pub fn set_conclusions(&mut self, gc: GroupConclusions) {
         self.data.insert(gc.group, gc.conclusions);
     }

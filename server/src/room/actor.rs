@@ -8,6 +8,13 @@
 //! the store confirms them it hands what they released to the members (`members`). Nothing is
 //! relayed before it is durable. No lock is held across an `.await`.
 //!
+//! In a cluster only the node holding the meeting's plenary lease merges (`cluster::leases`):
+//! elsewhere the plenary is a replica that takes moderators' curation writes but merges
+//! nothing. The merge's write is fenced with the lease's epoch; a fenced failure (the lease was
+//! lost meanwhile: the merge in memory was never stored) closes the members with 1012 and
+//! unloads, so that the room reloads from the store. Taking the lease (`LeaseGained`) catches
+//! the plenary up with the store and rebuilds it from every group's durable conclusions.
+//!
 //! The room ends in one of three ways: shut down (writes finish, members get 1001), unloaded
 //! (idle, a store failure, a poisoned document: writes finish, then commands that raced with
 //! the unload and must not be lost go to a successor room), or quarantined at load.
@@ -23,12 +30,14 @@ use super::replies::DocAnswers;
 use super::vetting::{self, Document, LoadError, Outcome, Pending};
 use crate::cluster::rings::{Next, Ring};
 use crate::connection::close::close_code;
+use crate::store::{Fence, StoreError};
 use bytes::Bytes;
 use plenary_protocol::message::{self, encode_auth};
 use plenary_protocol::{AwarenessEntry, RoomPath};
 use std::time::Duration;
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
+use yrs::updates::decoder::Decode;
 use yrs::{ReadTxn, Transact, Update};
 
 /// Most commands handled before their writes are committed together.
@@ -50,6 +59,11 @@ struct Batch {
     merge_due: bool,
     /// Durable updates of other nodes changed the document.
     remote: bool,
+    /// Plenary rooms: this node took the lease; catch up and rebuild before merging.
+    rebuild: bool,
+    /// Plenary rooms: the merge's own edit, written apart from members' writes under `fence`.
+    merged: Option<Vec<u8>>,
+    fence: Option<Fence>,
 }
 
 /// Why the loop ended.
@@ -94,14 +108,17 @@ pub async fn run(path: RoomPath, instance: u64, ctx: RoomContext, mut inbox: mps
     };
     let (kind, diff) = match path.group_id() {
         Some(g) => (Kind::group(&ctx, &path.meeting, g), None),
-        None => match kind::load_plenary(&ctx, &path.meeting, &doc).await {
-            Ok((state, diff)) => (Kind::Plenary(state), diff),
-            Err(e) => {
-                tracing::error!(error = %e, "could not build the plenary document");
-                ctx.rooms.forget(&path, instance);
-                return;
+        None => {
+            let right = ctx.cluster.leases.merge_right(path.meeting.as_str());
+            match kind::load_plenary(&ctx, &path.meeting, &doc, right.may_merge()).await {
+                Ok((state, diff)) => (Kind::Plenary(state), diff.map(|d| (d, right.fence()))),
+                Err(e) => {
+                    tracing::error!(error = %e, "could not build the plenary document");
+                    ctx.rooms.forget(&path, instance);
+                    return;
+                }
             }
-        },
+        }
     };
     let mut room = Room {
         doc: Document::new(&ctx, key, doc),
@@ -115,9 +132,10 @@ pub async fn run(path: RoomPath, instance: u64, ctx: RoomContext, mut inbox: mps
         last_activity: Instant::now(),
         replica: Replica::new(head),
     };
-    if let Some(diff) = diff {
+    if let Some((diff, fence)) = diff {
         let batch = Batch {
-            diffs: vec![(None, diff)],
+            merged: Some(diff),
+            fence,
             ..Batch::default()
         };
         room.commit(batch).await;
@@ -148,8 +166,15 @@ impl Room {
                 Some(result) = self.durability.next_durable(), if !self.durability.is_idle() => {
                     match result {
                         Err(e) => {
-                            tracing::error!(error = %e, "store failed; closing the room so clients resync");
-                            self.members.close_all(close_code::INTERNAL_ERROR);
+                            if matches!(*e, StoreError::Fenced(_)) {
+                                // The merge in memory was never stored: reload (as a replica, unless
+                                // this node takes the lease again) and let the members resync.
+                                tracing::warn!(error = %e, "plenary lease lost: the merge was not stored; reloading");
+                                self.members.close_all(close_code::SERVICE_RESTART);
+                            } else {
+                                tracing::error!(error = %e, "store failed; closing the room so clients resync");
+                                self.members.close_all(close_code::INTERNAL_ERROR);
+                            }
                             return Exit::Unload;
                         }
                         Ok(Some((first, last))) => self.replica.applied(first, last),
@@ -172,6 +197,7 @@ impl Room {
                     if !cmd.is_replication() {
                         self.last_activity = Instant::now();
                     }
+                    self.ctx.cluster.leases.touch(self.path.meeting.as_str());
                     let mut batch = Batch::default();
                     let mut stop = self.handle(cmd, &mut batch);
                     let mut n = 1;
@@ -205,8 +231,14 @@ impl Room {
                 }
                 _ = tick.tick() => {
                     self.members.publish_counts(self.kind.closed());
+                    let leases = &self.ctx.cluster.leases;
+                    if !self.members.is_empty() {
+                        leases.touch(self.path.meeting.as_str());
+                    }
+                    // The lease holder keeps the meeting's rooms: they hear the other nodes' edits.
                     if self.members.is_empty() && self.durability.is_idle() && !feed_armed
                         && self.last_activity.elapsed() >= self.ctx.settings.room_idle
+                        && !leases.pins(self.path.meeting.as_str())
                     {
                         tracing::debug!("room idle; unloading");
                         return Exit::Unload;
@@ -253,6 +285,7 @@ impl Room {
                     batch.merge_due |= self.kind.take_meeting(&rec);
                 }
             }
+            RoomCmd::LeaseGained => batch.rebuild |= self.kind.guards_curation(),
             RoomCmd::Inspect { reply } => {
                 // Answered once what it shows is durable: an adopted version must not hold
                 // anything a crash could still take back.
@@ -392,8 +425,17 @@ impl Room {
             }
             self.check_poison();
         }
-        if batch.merge_due && !self.doc.poisoned() {
-            self.merge(&mut batch).await;
+        if (batch.merge_due || batch.rebuild) && !self.doc.poisoned() {
+            // Only the lease holder merges (alone on its store, a node always does).
+            let right = self.ctx.cluster.leases.merge_right(self.path.meeting.as_str());
+            if right.may_merge() {
+                if batch.rebuild {
+                    self.rebuild(&mut batch).await;
+                } else {
+                    self.merge(&mut batch).await;
+                }
+                batch.fence = right.fence();
+            }
         }
         if !batch.diffs.is_empty() {
             self.answers.doc_changed();
@@ -405,6 +447,22 @@ impl Room {
                 let frame = Bytes::from(message::encode_update(&diff));
                 self.durability.defer(Deferred::Broadcast { except, frame });
             }
+        }
+        if let Some(merged) = batch.merged.take() {
+            // Its own write: a fenced failure takes only the merge, not the members' writes.
+            self.answers.doc_changed();
+            self.durability
+                .append_fenced(
+                    &self.ctx.persister,
+                    &self.doc.key,
+                    vec![merged.clone()],
+                    batch.fence.take(),
+                )
+                .await;
+            let frame = Bytes::from(message::encode_update(&merged));
+            self.durability.defer(Deferred::Broadcast { except: None, frame });
+        }
+        {
             if !self.doc.poisoned() && self.durability.compaction_due(self.ctx.settings.compact_after) {
                 let plenary = self.kind.guards_curation();
                 if let Some(snapshot) = self.doc.vetted_snapshot(&self.ctx, plenary).await {
@@ -489,19 +547,92 @@ impl Room {
                 kind.merge(doc)
             });
         if let Some(Some(diff)) = merged {
-            self.answers.doc_changed();
-            self.doc.bump_generation(&self.ctx);
-            match self.doc.seed(&self.ctx).await {
-                Ok(()) => batch.diffs.push((None, diff)),
-                Err(e) if self.doc.poisoned() => {
-                    tracing::error!(error = %e, "the merged plenary does not pass the sandbox; not stored");
-                }
-                // The child could not be reached: the merge is the server's own edit.
-                Err(e) => {
-                    tracing::warn!(error = %e, "could not check the merged plenary in the sandbox");
-                    batch.diffs.push((None, diff));
+            self.take_merged(diff, batch).await;
+        }
+        self.check_poison();
+    }
+
+    /// A merge's edit: checked in the sandbox, then written on its own (`commit`).
+    async fn take_merged(&mut self, diff: Vec<u8>, batch: &mut Batch) {
+        self.answers.doc_changed();
+        self.doc.bump_generation(&self.ctx);
+        match self.doc.seed(&self.ctx).await {
+            Ok(()) => batch.merged = Some(diff),
+            Err(e) if self.doc.poisoned() => {
+                tracing::error!(error = %e, "the merged plenary does not pass the sandbox; not stored");
+            }
+            // The child could not be reached: the merge is the server's own edit.
+            Err(e) => {
+                tracing::warn!(error = %e, "could not check the merged plenary in the sandbox");
+                batch.merged = Some(diff);
+            }
+        }
+    }
+
+    /// Plenary rooms, on taking the lease: first everything stored of the plenary (the former
+    /// holder's merges — its fence keeps any later one out — and every node's curation), then
+    /// the merge state rebuilt from every group's durable conclusions, as a load does. So the
+    /// merge is computed against the stored plenary and adds nothing it already holds.
+    async fn rebuild(&mut self, batch: &mut Batch) {
+        let stored = match vetting::vetted_stored(&self.ctx, &self.doc.key).await {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::error!(error = %e, "could not read the stored plenary; not merging");
+                return;
+            }
+        };
+        let sv = self.doc.doc.transact().state_vector();
+        let missing = tokio::task::spawn_blocking(move || {
+            vetting::contained(move || {
+                stored
+                    .to_doc()
+                    .map(|d| d.transact().encode_state_as_update_v1(&sv))
+            })
+        })
+        .await;
+        let Ok(Some(Ok(missing))) = missing else {
+            tracing::error!("could not replay the stored plenary; not merging");
+            return;
+        };
+        let caught_up = self.doc.read("catching up with the stored plenary", |doc| {
+            let before = doc.transact().state_vector();
+            let update = Update::decode_v1(&missing).map_err(|e| e.to_string())?;
+            doc.transact_mut()
+                .apply_update(update)
+                .map_err(|e| e.to_string())?;
+            Ok::<bool, String>(doc.transact().state_vector() != before)
+        });
+        match caught_up {
+            Some(Ok(true)) => {
+                // Durable already: shown at once, and not written again.
+                self.answers.doc_changed();
+                self.doc.bump_generation(&self.ctx);
+                self.members
+                    .broadcast(None, &Bytes::from(message::encode_update(&missing)));
+            }
+            Some(Ok(false)) => {}
+            Some(Err(e)) => {
+                tracing::error!(error = %e, "the stored plenary does not apply; not merging");
+                return;
+            }
+            None => {
+                self.check_poison();
+                return;
+            }
+        }
+        match kind::load_plenary(&self.ctx, &self.path.meeting, &self.doc.doc, true).await {
+            Ok((state, diff)) => {
+                self.kind = Kind::Plenary(state);
+                if let Some(diff) = diff {
+                    self.take_merged(diff, batch).await;
+                } else if self.doc.poisoned() {
+                    self.check_poison();
+                } else {
+                    // caught up without a merge: the sandbox's copy follows the document
+                    let _ = self.doc.seed(&self.ctx).await;
                 }
             }
+            Err(e) => tracing::error!(error = %e, "could not rebuild the plenary"),
         }
         self.check_poison();
     }

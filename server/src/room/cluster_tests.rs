@@ -51,9 +51,9 @@ async fn store() -> Arc<MemoryStore> {
 async fn node(store: &Arc<MemoryStore>, bus: &LocalBus) -> RoomContext {
     let directory = Arc::new(Directory::load(store.as_ref()).await.unwrap());
     let metrics = Arc::new(Metrics::new());
-    let (persister, _writer) = Persister::start(store.clone(), metrics.clone());
-    let store: Arc<dyn Store> = store.clone();
     let cluster = Cluster::node(Arc::new(bus.clone()));
+    let (persister, _writer) = Persister::start(store.clone(), metrics.clone(), cluster.clone());
+    let store: Arc<dyn Store> = store.clone();
     let ctx = super::context_with_launcher(
         move |rooms| Shared {
             store,

@@ -75,6 +75,9 @@ pub enum RoomCmd {
     /// changed. The room re-reads them from the directory (so commands sent by racing requests
     /// cannot apply an older state last) and merges them into the plenary document.
     GroupMeta {},
+    /// Plenary rooms: this node took the meeting's plenary lease. The room catches up with the
+    /// stored plenary, re-reads every group's durable conclusions (as a load does) and merges.
+    LeaseGained,
     /// Plenary rooms: the document as JSON (for exports).
     Inspect {
         reply: oneshot::Sender<serde_json::Value>,
@@ -106,6 +109,7 @@ impl RoomCmd {
             self,
             RoomCmd::GroupConclusions(_)
                 | RoomCmd::GroupMeta { .. }
+                | RoomCmd::LeaseGained
                 | RoomCmd::Inspect { .. }
                 | RoomCmd::SetClosed { .. }
         )

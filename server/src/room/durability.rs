@@ -19,7 +19,7 @@ use super::command::ConnId;
 use super::outbox::Frame;
 use crate::plenary::merge::GroupConclusions;
 use crate::store::persister::{PersistResult, Persister};
-use crate::store::StoreError;
+use crate::store::{Fence, StoreError};
 use futures_util::stream::{FuturesOrdered, StreamExt};
 use std::collections::VecDeque;
 use std::sync::Arc;
@@ -85,11 +85,22 @@ impl Pipeline {
 
     /// Sends one batch of updates to the store under the next sequence number.
     pub async fn append(&mut self, persister: &Persister, doc: &str, updates: Vec<Vec<u8>>) -> u64 {
+        self.append_fenced(persister, doc, updates, None).await
+    }
+
+    /// [`Pipeline::append`] of a plenary merge, stored only while `fence`'s lease is held.
+    pub async fn append_fenced(
+        &mut self,
+        persister: &Persister,
+        doc: &str,
+        updates: Vec<Vec<u8>>,
+        fence: Option<Fence>,
+    ) -> u64 {
         self.applied += 1;
         let seq = self.applied;
         self.log_len += updates.len() as u64;
         let n = updates.len() as i64;
-        let rx = persister.append(doc.to_owned(), updates).await;
+        let rx = persister.append_fenced(doc.to_owned(), updates, fence).await;
         self.inflight
             .push_back(Box::pin(async move { (seq, n, answer(rx).await) }));
         seq

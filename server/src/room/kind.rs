@@ -98,13 +98,18 @@ impl Kind {
 
 /// Builds the merge state for a plenary room: each group document is replayed in the
 /// sandbox before it is read here; a quarantined group is skipped with an error log (its
-/// section keeps what the plenary shows) instead of failing the whole plenary.
+/// section keeps what the plenary shows) instead of failing the whole plenary. Without `merge`
+/// (a replica: another node holds the meeting's plenary lease) nothing is read or merged.
 pub async fn load_plenary(
     ctx: &RoomContext,
     meeting: &MeetingId,
     doc: &Doc,
+    merge: bool,
 ) -> Result<(PlenaryState, Option<Vec<u8>>), String> {
     let record = ctx.directory.meeting(meeting).ok_or("meeting vanished")?;
+    if !merge {
+        return Ok((PlenaryState::unmerged(&record), None));
+    }
     let mut data = HashMap::new();
     for g in &record.groups {
         let room = RoomPath::group(record.id.clone(), g.id.clone());

@@ -12,6 +12,7 @@
 //! - [`members`]: who is connected, their awareness, the fan-out to bounded outboxes (1013).
 //! - [`durability`]: batches, sequence numbers, what waits for them (relays, replies, acks,
 //!   inspections, the plenary feed).
+//! - [`holder`]: on taking a meeting's plenary lease, load its rooms and rebuild its plenary.
 //! - [`kind`]: group (closed flag, feeds the plenary) or plenary (merges, guards curation).
 //! - [`vetting`]: the document and its use of the apply sandbox (vetted updates, loads,
 //!   compaction), and the panic containment that poisons only one room.
@@ -30,6 +31,7 @@ pub mod awareness;
 pub mod command;
 pub mod context;
 pub mod durability;
+pub mod holder;
 pub mod kind;
 pub mod members;
 pub mod nodes;
@@ -46,6 +48,8 @@ pub mod watermark;
 mod replication_tests;
 #[cfg(test)]
 mod cluster_tests;
+#[cfg(test)]
+mod lease_tests;
 #[cfg(test)]
 mod tests;
 

@@ -75,10 +75,13 @@ async fn node(
     settings: RoomSettings,
     listen: bool,
 ) -> RoomContext {
+    let node = new_node_id();
     let cluster = Arc::new(Cluster {
-        node: new_node_id(),
+        leases: Arc::new(crate::cluster::leases::Leases::solo(&node)),
+        node,
         transport: bus,
         shared_store: true,
+        presence: Default::default(),
     });
     let directory = Arc::new(Directory::load(store.as_ref()).await.unwrap());
     let metrics = Arc::new(Metrics::new());

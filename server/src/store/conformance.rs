@@ -96,6 +96,7 @@ fn batch(doc: &str, updates: &[&[u8]]) -> DocAppend {
     DocAppend {
         doc: doc.to_owned(),
         updates: updates.iter().map(|u| u.to_vec()).collect(),
+        fence: None,
     }
 }
 
@@ -462,6 +463,7 @@ pub async fn compact_covers_up_to_its_number_and_keeps_later_updates(store: &Arc
         .append(vec![DocAppend {
             doc: a.clone(),
             updates: ups.clone(),
+            fence: None,
         }])
         .await
         .expect("append");
@@ -541,6 +543,7 @@ pub async fn updates_after_reads_the_tail_of_the_log(store: &Arc<dyn Store>, p: 
         .append(vec![DocAppend {
             doc: a.clone(),
             updates: ups.clone(),
+            fence: None,
         }])
         .await
         .expect("append");

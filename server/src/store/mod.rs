@@ -35,6 +35,10 @@ pub enum Durability {
     Process,
     /// WAL + synchronous=FULL: every commit is fsynced before it is acknowledged or relayed.
     Power,
+    /// PostgreSQL only: every commit is also on a synchronous standby before it returns; the
+    /// server refuses to start unless PostgreSQL has one (`synchronous_standby_names` set and a
+    /// `sync` or `quorum` standby connected).
+    Replicated,
 }
 
 /// Now, as the store records it (`created_at`, `updated_at`): RFC 3339, UTC.
@@ -65,6 +69,10 @@ pub enum StoreError {
     Closed,
     #[error("io error: {0}")]
     Io(#[from] std::io::Error),
+    /// A fenced write ([`DocAppend::fence`]) whose lease is no longer held as it says (another
+    /// node took it, or it expired): nothing of the transaction was stored. Names the meetings.
+    #[error("the plenary lease of {0:?} is not held: the merge was not stored")]
+    Fenced(Vec<String>),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -148,6 +156,18 @@ impl StoredDoc {
 pub struct DocAppend {
     pub doc: String,
     pub updates: Vec<Vec<u8>>,
+    /// A plenary merge's write: stored only while this lease is held (checked in the append's
+    /// own transaction by a store that other nodes share; the embedded stores ignore it).
+    pub fence: Option<Fence>,
+}
+
+/// The lease a fenced write claims: `holder` (a node id) holds `meeting`'s plenary lease under
+/// `epoch`, and it has not expired on the database's clock.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Fence {
+    pub meeting: String,
+    pub holder: String,
+    pub epoch: i64,
 }
 
 /// What a committed [`Store::append`] reports: one entry per batch, in the order given.

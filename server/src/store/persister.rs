@@ -13,8 +13,12 @@
 //! in the way of the next commit. A ring that cannot be sent (the transport failed, or the
 //! ringer's queue is full) is logged and counted, not retried: receivers catch up by their
 //! periodic head check.
+//!
+//! A plenary merge's batch may carry a fence ([`DocAppend::fence`]): when the store refuses it
+//! (`StoreError::Fenced`: the lease was lost), only the fenced batches of the lost leases fail;
+//! the transaction is run again without them, so the other rooms' batches do not fail with them.
 
-use super::{DocAppend, Store, StoreError};
+use super::{DocAppend, Fence, Store, StoreError};
 use crate::cluster::rings::{self, Ring};
 use crate::cluster::transport::Channel;
 use crate::cluster::Cluster;
@@ -39,6 +43,7 @@ enum Job {
     Append {
         doc: String,
         updates: Vec<Vec<u8>>,
+        fence: Option<Fence>,
         done: oneshot::Sender<PersistResult>,
     },
     Compact {
@@ -88,7 +93,24 @@ impl Persister {
     /// Appends updates of one document; resolves once they are durable, with the document's
     /// head after them.
     pub async fn append(&self, doc: String, updates: Vec<Vec<u8>>) -> oneshot::Receiver<PersistResult> {
-        self.submit(|done| Job::Append { doc, updates, done }).await
+        self.append_fenced(doc, updates, None).await
+    }
+
+    /// [`Persister::append`] of a plenary merge: stored only while `fence`'s lease is held
+    /// (`StoreError::Fenced` otherwise, for this batch alone).
+    pub async fn append_fenced(
+        &self,
+        doc: String,
+        updates: Vec<Vec<u8>>,
+        fence: Option<Fence>,
+    ) -> oneshot::Receiver<PersistResult> {
+        self.submit(|done| Job::Append {
+            doc,
+            updates,
+            fence,
+            done,
+        })
+        .await
     }
 
     /// Replaces the document's log up to `covers` by `snapshot` ([`Store::compact`]), after
@@ -172,54 +194,111 @@ async fn writer_loop(
                     }
                     let _ = done.send(r.map(|()| None));
                 }
-                Job::Append { doc, updates, done } => {
+                Job::Append {
+                    doc,
+                    updates,
+                    fence,
+                    done,
+                } => {
                     // Fold this and every following append into one transaction.
-                    let mut batches = vec![DocAppend { doc, updates }];
+                    let mut batches = vec![DocAppend { doc, updates, fence }];
                     let mut waiters = vec![done];
                     while let Some(Job::Append { .. }) = pending.peek() {
-                        if let Some(Job::Append { doc, updates, done }) = pending.next() {
-                            batches.push(DocAppend { doc, updates });
+                        if let Some(Job::Append {
+                            doc,
+                            updates,
+                            fence,
+                            done,
+                        }) = pending.next()
+                        {
+                            batches.push(DocAppend { doc, updates, fence });
                             waiters.push(done);
                         }
                     }
-                    let count: usize = batches.iter().map(|b| b.updates.len()).sum();
-                    let started = Instant::now();
-                    // The batches stay here for the rings; the store gets its own copy only
-                    // when there is someone to ring.
-                    let (sent, kept) = match &ringer {
-                        Some(_) => (batches.clone(), Some(batches)),
-                        None => (batches, None),
-                    };
-                    let r = store.append(sent).await;
-                    metrics.persist_seconds.observe(started.elapsed().as_secs_f64());
-                    match r {
-                        Ok(appended) => {
-                            metrics.updates_persisted.inc_by(count as u64);
-                            metrics.persist_transactions.inc();
-                            for (w, head) in waiters.into_iter().zip(appended.heads.iter()) {
-                                let _ = w.send(Ok(*head));
-                            }
-                            if let (Some(ringer), Some(batches)) = (&ringer, kept) {
-                                let rings = rings_of(batches, &appended.heads);
-                                let n = rings.len() as u64;
-                                if n > 0 && ringer.try_send(rings).is_err() {
-                                    metrics.cluster_ring_failures.inc_by(n);
-                                    tracing::warn!(rings = n, "doorbell queue full; rings dropped");
-                                }
-                            }
-                        }
-                        Err(e) => {
-                            tracing::error!(error = %e, updates = count, "persisting updates failed");
-                            let e = Arc::new(e);
-                            for w in waiters {
-                                let _ = w.send(Err(e.clone()));
-                            }
-                        }
+                    let results = group_commit(store.as_ref(), &metrics, batches, ringer.as_ref()).await;
+                    for (w, r) in waiters.into_iter().zip(results) {
+                        let _ = w.send(r);
                     }
                 }
             }
         }
     }
+}
+
+/// Appends `batches` in one transaction and rings for it; per batch, its result. When the
+/// store refuses fenced batches, those of the lost leases fail alone and the others are
+/// appended again without them.
+async fn group_commit(
+    store: &dyn Store,
+    metrics: &Metrics,
+    batches: Vec<DocAppend>,
+    ringer: Option<&mpsc::Sender<Vec<Ring>>>,
+) -> Vec<PersistResult> {
+    let mut results: Vec<Option<PersistResult>> = vec![None; batches.len()];
+    let mut live: Vec<(usize, DocAppend)> = batches.into_iter().enumerate().collect();
+    while !live.is_empty() {
+        let (idx, run): (Vec<usize>, Vec<DocAppend>) = std::mem::take(&mut live).into_iter().unzip();
+        let count: usize = run.iter().map(|b| b.updates.len()).sum();
+        let started = Instant::now();
+        // The batches stay here for the rings, or for a second run without refused merges; the
+        // store gets its own copy only then.
+        let keep = ringer.is_some() || run.iter().any(|b| b.fence.is_some());
+        let (sent, kept) = if keep {
+            (run.clone(), Some(run))
+        } else {
+            (run, None)
+        };
+        let r = store.append(sent).await;
+        metrics.persist_seconds.observe(started.elapsed().as_secs_f64());
+        match (r, kept) {
+            (Ok(appended), kept) => {
+                metrics.updates_persisted.inc_by(count as u64);
+                metrics.persist_transactions.inc();
+                for (i, head) in idx.iter().zip(appended.heads.iter()) {
+                    results[*i] = Some(Ok(*head));
+                }
+                if let (Some(ringer), Some(batches)) = (ringer, kept) {
+                    let rings = rings_of(batches, &appended.heads);
+                    let n = rings.len() as u64;
+                    if n > 0 && ringer.try_send(rings).is_err() {
+                        metrics.cluster_ring_failures.inc_by(n);
+                        tracing::warn!(rings = n, "doorbell queue full; rings dropped");
+                    }
+                }
+            }
+            (Err(StoreError::Fenced(meetings)), Some(kept)) => {
+                let (refused, rest): (Vec<_>, Vec<_>) = idx
+                    .into_iter()
+                    .zip(kept)
+                    .partition(|(_, b)| b.fence.as_ref().is_some_and(|f| meetings.contains(&f.meeting)));
+                tracing::warn!(meetings = ?meetings, "plenary merges refused: their lease is lost");
+                if refused.is_empty() {
+                    // Nothing names the refusal: fail them all rather than loop.
+                    let e = Arc::new(StoreError::Fenced(meetings));
+                    for (i, _) in rest {
+                        results[i] = Some(Err(e.clone()));
+                    }
+                } else {
+                    for (i, b) in refused {
+                        let m = b.fence.map(|f| f.meeting).unwrap_or_default();
+                        results[i] = Some(Err(Arc::new(StoreError::Fenced(vec![m]))));
+                    }
+                    live = rest;
+                }
+            }
+            (Err(e), _) => {
+                tracing::error!(error = %e, updates = count, "persisting updates failed");
+                let e = Arc::new(e);
+                for i in idx {
+                    results[i] = Some(Err(e.clone()));
+                }
+            }
+        }
+    }
+    results
+        .into_iter()
+        .map(|r| r.unwrap_or_else(|| Err(Arc::new(StoreError::Closed))))
+        .collect()
 }
 
 fn unix_ms() -> u64 {

@@ -64,7 +64,8 @@ fn open(path: &Path, durability: Durability) -> Result<Connection, StoreError> {
     conn.pragma_update(None, "journal_mode", "WAL")?;
     let sync = match durability {
         Durability::Process => "NORMAL",
-        Durability::Power => "FULL",
+        // `Replicated` is refused with the embedded store (`Config::validate`).
+        Durability::Power | Durability::Replicated => "FULL",
     };
     conn.pragma_update(None, "synchronous", sync)?;
     conn.pragma_update(None, "foreign_keys", "ON")?;
@@ -994,6 +995,7 @@ mod tests {
             .append(vec![DocAppend {
                 doc: "m/b".into(),
                 updates: vec![vec![0x13]],
+                fence: None,
             }])
             .await
             .unwrap();
@@ -1011,6 +1013,7 @@ mod tests {
         s.append(vec![DocAppend {
             doc: "m/g".into(),
             updates: vec![vec![1], vec![2]],
+            fence: None,
         }])
         .await
         .unwrap();
@@ -1018,10 +1021,12 @@ mod tests {
             DocAppend {
                 doc: "m/h".into(),
                 updates: vec![vec![9]],
+                fence: None,
             },
             DocAppend {
                 doc: "m/g".into(),
                 updates: vec![vec![3]],
+                fence: None,
             },
         ])
         .await

@@ -23,14 +23,17 @@ use tokio_util::task::TaskTracker;
 const DEADLINE: Duration = Duration::from_secs(10);
 
 async fn node(store: Arc<MemoryStore>, bus: &LocalBus) -> AppState {
+    let node = new_node_id();
     let cluster = Arc::new(Cluster {
-        node: new_node_id(),
+        leases: Arc::new(crate::cluster::leases::Leases::solo(&node)),
+        node,
         transport: Arc::new(bus.clone()),
         shared_store: true,
+        presence: Default::default(),
     });
     let directory = Arc::new(Directory::load(store.as_ref()).await.unwrap());
     let metrics = Arc::new(Metrics::new());
-    let (persister, _writer) = Persister::start(store.clone(), metrics.clone());
+    let (persister, _writer) = Persister::start(store.clone(), metrics.clone(), cluster.clone());
     let store: Arc<dyn Store> = store;
     let room = crate::room::new_context(|rooms| Shared {
         store,

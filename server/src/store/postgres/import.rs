@@ -74,6 +74,7 @@ pub async fn copy(from: &dyn Store, to: &dyn Store) -> Result<Copied, CopyError>
                 .append(vec![DocAppend {
                     doc: doc.clone(),
                     updates: vec![snapshot.clone()],
+                    fence: None,
                 }])
                 .await?;
             let covers = logged.heads.first().copied().flatten().unwrap_or(0);
@@ -87,6 +88,7 @@ pub async fn copy(from: &dyn Store, to: &dyn Store) -> Result<Copied, CopyError>
             to.append(vec![DocAppend {
                 doc: doc.clone(),
                 updates,
+                fence: None,
             }])
             .await?;
             updates = rest;

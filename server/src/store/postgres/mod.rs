@@ -4,6 +4,7 @@
 //! - [`import`]: `plenary migrate`, a copy of the embedded store into PostgreSQL.
 //! - [`schema`]: tables and versioned migrations, applied at start under an advisory lock.
 //! - [`notify`]: NOTIFY/LISTEN, the cluster's transport between nodes.
+//! - [`lease`]: plenary leases on the database's clock, the merge's fence, the standby check.
 //! - [`testing`]: throwaway databases for the tests (`PLENARY_TEST_PG_URL`).
 //!
 //! Connections come from a `deadpool-postgres` pool over `tokio-postgres` (pure Rust, no TLS:
@@ -12,6 +13,7 @@
 //! the synchronous standbys, when the server has any) before anything is relayed.
 
 pub mod import;
+pub mod lease;
 pub mod notify;
 pub mod schema;
 mod store;

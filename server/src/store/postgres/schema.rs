@@ -21,6 +21,12 @@
 //! - `versions(meeting_id, id, label, created_at, summary)`: adopted summaries, immutable.
 //! - `doc_revisions(doc, id, created_at, reason, data)`: revisions of group documents.
 //!
+//! Migration 2:
+//! - `plenary_leases(meeting_id, holder, epoch, expires_at)`: which node merges a meeting's
+//!   plenary (`super::lease`). `expires_at` is on the database's clock; `epoch` grows by one
+//!   each time the lease changes hands (or is retaken after it lapsed). No foreign key: a
+//!   deleted meeting's row is inert.
+//!
 //! Keys are `COLLATE "C"` (byte order): the same order as Rust's `str` and SQLite's default,
 //! whatever the database's locale.
 
@@ -34,10 +40,11 @@ pub struct Migration {
     pub sql: &'static str,
 }
 
-pub const MIGRATIONS: &[Migration] = &[Migration {
-    version: 1,
-    name: "initial",
-    sql: r#"
+pub const MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 1,
+        name: "initial",
+        sql: r#"
 CREATE TABLE settings (key TEXT COLLATE "C" PRIMARY KEY, value BYTEA NOT NULL);
 CREATE TABLE meetings (
   id TEXT COLLATE "C" PRIMARY KEY,
@@ -87,7 +94,19 @@ CREATE TABLE doc_revisions (
   data BYTEA NOT NULL,
   PRIMARY KEY (doc, id));
 "#,
-}];
+    },
+    Migration {
+        version: 2,
+        name: "plenary leases",
+        sql: r#"
+CREATE TABLE plenary_leases (
+  meeting_id TEXT COLLATE "C" PRIMARY KEY,
+  holder TEXT NOT NULL,
+  epoch BIGINT NOT NULL CHECK (epoch > 0),
+  expires_at TIMESTAMPTZ NOT NULL);
+"#,
+    },
+];
 
 /// The schema version this binary writes.
 pub fn latest_version() -> i32 {
@@ -178,7 +197,7 @@ mod tests {
     async fn migrations_apply_once_and_make_every_table() {
         let Some(config) = fresh().await else { return };
         let mut c = connect(&config).await.expect("connect");
-        assert_eq!(migrate(&mut c).await.expect("first migration"), vec![1]);
+        assert_eq!(migrate(&mut c).await.expect("first migration"), vec![1, 2]);
         assert_eq!(migrate(&mut c).await.expect("second run"), Vec::<i32>::new());
         assert_eq!(
             tables(&c).await,
@@ -189,6 +208,7 @@ mod tests {
                 "doc_updates",
                 "groups",
                 "meetings",
+                "plenary_leases",
                 "schema_migrations",
                 "settings",
                 "tokens",
@@ -216,7 +236,7 @@ mod tests {
             .map(|r| r.expect("every node starts"))
             .collect();
         applied.sort();
-        assert_eq!(applied, vec![vec![], vec![], vec![], vec![1]]);
+        assert_eq!(applied, vec![vec![], vec![], vec![], vec![1, 2]]);
     }
 
     #[tokio::test]
@@ -231,13 +251,13 @@ mod tests {
         .await
         .expect("insert");
         let e = migrate(&mut c).await.expect_err("refused");
-        assert!(matches!(e, SchemaError::TooNew { found: 99, known: 1 }), "{e}");
+        assert!(matches!(e, SchemaError::TooNew { found: 99, known: 2 }), "{e}");
         let n: i64 = c
             .query_one("SELECT count(*) FROM schema_migrations", &[])
             .await
             .expect("count")
             .get(0);
-        assert_eq!(n, 2);
+        assert_eq!(n, 3);
     }
 
     #[tokio::test]

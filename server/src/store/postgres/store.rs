@@ -433,6 +433,9 @@ impl PostgresStore {
         let ns: Vec<i64> = counts.values().copied().collect();
         let mut c = self.conn().await?;
         let tx = c.transaction().await.map_err(db_err)?;
+        // Plenary merges: their leases are checked (and locked) before anything is written.
+        let fences: Vec<&crate::store::Fence> = batches.iter().filter_map(|b| b.fence.as_ref()).collect();
+        super::lease::check_fences(&tx, &fences).await?;
         // Raise every head at once, locking the rows in key order (the sort feeds the insert in
         // that order): nodes whose batches share documents queue instead of deadlocking.
         let raise = tx
@@ -912,6 +915,7 @@ mod tests {
         DocAppend {
             doc: doc.into(),
             updates: updates.iter().map(|b| vec![*b]).collect(),
+            fence: None,
         }
     }
 
@@ -966,6 +970,7 @@ mod tests {
                         .map(|d| DocAppend {
                             doc: d.clone(),
                             updates: vec![format!("{node}:{round}").into_bytes()],
+                            fence: None,
                         })
                         .collect();
                     store.append(batches).await.expect("append commits");
