@@ -562,11 +562,11 @@ mod rings {
             bus: LocalBus::default(),
             given_up: given_up.clone(),
         }));
-        for i in 1..=3 {
+        for i in 1..=8 {
             let rx = p.append("m/a".into(), vec![vec![i as u8]]).await;
             assert_eq!(within("commit", rx).await.unwrap().unwrap(), Some(i));
         }
-        assert_eq!(store.load_doc("m/a").await.unwrap().updates.len(), 3);
+        assert_eq!(store.load_doc("m/a").await.unwrap().updates.len(), 8);
         assert_eq!(
             given_up.load(std::sync::atomic::Ordering::SeqCst),
             0,
