@@ -13,10 +13,10 @@
 //! on the embedded store is a cluster of one ([`Cluster::solo`]): it hears only itself.
 
 pub mod directory_sync;
-pub mod presence;
-pub mod presence_relay;
 pub mod lease;
 pub mod leases;
+pub mod presence;
+pub mod presence_relay;
 pub mod rings;
 pub mod transport;
 

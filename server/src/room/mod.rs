@@ -45,11 +45,11 @@ pub mod vetting;
 pub mod watermark;
 
 #[cfg(test)]
-mod replication_tests;
-#[cfg(test)]
 mod cluster_tests;
 #[cfg(test)]
 mod lease_tests;
+#[cfg(test)]
+mod replication_tests;
 #[cfg(test)]
 mod tests;
 
