@@ -64,7 +64,11 @@ pub struct Leases {
     /// Held by the task for each round, and by [`Leases::hand_back`]: no grant lands after the
     /// hand-back.
     round: tokio::sync::Mutex<Option<Arc<dyn LeaseStore>>>,
+    /// [`spawn`]'s `on_gained`, for a lease taken by [`Leases::ask_now`].
+    gained: Mutex<Option<GainedHook>>,
 }
+
+type GainedHook = Arc<dyn Fn(Vec<String>) + Send + Sync>;
 
 impl Leases {
     /// Alone on the store: every lease held, nothing fenced, no room kept loaded.
@@ -74,6 +78,7 @@ impl Leases {
             book: None,
             stop: CancellationToken::new(),
             round: tokio::sync::Mutex::new(None),
+            gained: Mutex::new(None),
         }
     }
 
@@ -84,6 +89,7 @@ impl Leases {
             book: Some(Mutex::new(LeaseBook::new(timing))),
             stop: CancellationToken::new(),
             round: tokio::sync::Mutex::new(None),
+            gained: Mutex::new(None),
         }
     }
 
@@ -96,6 +102,30 @@ impl Leases {
     /// The meeting is active on this node (a room of it handled a command or has members).
     pub fn touch(&self, meeting: &str) {
         self.with_book(|b| b.touch(meeting, Instant::now()));
+    }
+
+    /// Asks for the meeting's lease now rather than at the next round (a plenary is loading:
+    /// its first merge need not wait up to a round, nor its first follower see it unmerged).
+    /// Returns once the database answered, or failed, or [`spawn`] has not started.
+    pub async fn ask_now(&self, meeting: &str) {
+        let now = Instant::now();
+        let Some((timing, held)) = self.with_book(|b| {
+            b.touch(meeting, now);
+            (b.timing(), b.holds(meeting, now).is_some())
+        }) else {
+            return;
+        };
+        if held {
+            return;
+        }
+        let round = self.round.lock().await;
+        let Some(store) = round.as_ref() else { return };
+        if let Some(gained) = one_round(self, store.as_ref(), timing).await {
+            let hook = self.gained.lock().unwrap_or_else(|e| e.into_inner()).clone();
+            if let (false, Some(hook)) = (gained.is_empty(), hook) {
+                hook(gained);
+            }
+        }
     }
 
     pub fn merge_right(&self, meeting: &str) -> MergeRight {
@@ -140,8 +170,10 @@ impl Leases {
 pub fn spawn(
     leases: Arc<Leases>,
     store: Arc<dyn LeaseStore>,
-    on_gained: impl Fn(Vec<String>) + Send + 'static,
+    on_gained: impl Fn(Vec<String>) + Send + Sync + 'static,
 ) -> tokio::task::JoinHandle<()> {
+    let on_gained: GainedHook = Arc::new(on_gained);
+    *leases.gained.lock().unwrap_or_else(|e| e.into_inner()) = Some(on_gained.clone());
     tokio::spawn(async move {
         let Some(timing) = leases.with_book(|b| b.timing()) else {
             return;

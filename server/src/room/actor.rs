@@ -109,6 +109,7 @@ pub async fn run(path: RoomPath, instance: u64, ctx: RoomContext, mut inbox: mps
     let (kind, diff) = match path.group_id() {
         Some(g) => (Kind::group(&ctx, &path.meeting, g), None),
         None => {
+            ctx.cluster.leases.ask_now(path.meeting.as_str()).await;
             let right = ctx.cluster.leases.merge_right(path.meeting.as_str());
             match kind::load_plenary(&ctx, &path.meeting, &doc, right.may_merge()).await {
                 Ok((state, diff)) => (Kind::Plenary(state), diff.map(|d| (d, right.fence()))),

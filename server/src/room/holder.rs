@@ -10,7 +10,7 @@ use plenary_protocol::{MeetingId, RoomPath};
 
 /// The callback for `cluster::leases::spawn` (a weak handle: the lease task does not keep the
 /// rooms' shared handles, nor so the store writer, alive).
-pub fn on_gained(ctx: &RoomContext) -> impl Fn(Vec<String>) + Send + 'static {
+pub fn on_gained(ctx: &RoomContext) -> impl Fn(Vec<String>) + Send + Sync + 'static {
     let weak: WeakContext = ctx.downgrade();
     move |meetings| {
         let Some(ctx) = weak.upgrade() else { return };
