@@ -246,7 +246,10 @@ async fn a_reader_that_stops_reading_is_closed_with_1013_and_others_keep_up() {
         });
         i += 1;
         assert!(i < 400, "slow reader never disconnected");
-        if i % 10 == 0 {
+        // The fast reader is checked every 4 edits: with at most 4 big frames (plus a few
+        // awareness frames) outstanding it stays under the 16-frame queue even when the test
+        // process itself is starved of CPU; the stuck reader still overflows its queue.
+        if i % 4 == 0 {
             let want = a.text("t").len();
             wait_until("fast reader keeps up", || async {
                 assert_eq!(fast.close_code(), None, "the fast reader was closed");
