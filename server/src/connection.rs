@@ -1,8 +1,9 @@
-//! One WebSocket connection, two tasks: the reader decodes what the client sends and forwards
-//! it to the room; the writer drains the bounded outbound queue (every queued frame, one
-//! flush) and sends pings, so a delivery never polls the read path. It closes with the
-//! contract's codes: 1002 undecodable, 1009 oversized, 1013 too slow, 1001
-//! shutdown, 1008 token revoked.
+//! One WebSocket connection, two tasks. The room writes frames straight into the socket (see
+//! [`crate::room::Outbox`]); this connection's writer task drains only what the socket did not
+//! take, sends pings and closes a silent client; the reader decodes what the client sends
+//! (tungstenite, over the read half) and forwards it to the room. It closes with the
+//! contract's codes: 1002 undecodable, 1009 oversized, 1013 too slow, 1001 shutdown, 1008 token
+//! revoked.
 //!
 //! Budgets (see [`crate::limits`]): per connection, a message rate and a reply-byte bucket;
 //! per token, a message rate and a byte rate of encoded replies. Over budget, the connection
@@ -13,23 +14,30 @@
 
 use crate::auth::{Capability, TokenHash};
 use crate::limits::{DebtBucket, ReplyMeter, ReplyTicket, TokenSlot};
+use crate::room::outbox::Drained;
 use crate::room::{Frame, Member, Outbox, RoomCmd, RoomHandle};
-use axum::extract::ws::{Message as WsMessage, WebSocket};
-use close::{close_code, close_message, Kick};
+use close::{close_code, close_frame, Kick};
 use context::{ConnContext, OpenConn};
-use futures_util::stream::{SplitSink, SplitStream};
 use futures_util::{SinkExt, StreamExt};
 use plenary_protocol::message::decode_update_with;
 use plenary_protocol::{Message, RoomPath};
+use socket::{ReadSide, WriteHalf};
+use tokio_tungstenite::tungstenite::protocol::{Role, WebSocketConfig};
+use tokio_tungstenite::tungstenite::{self, Message as WsMessage};
+use tokio_tungstenite::WebSocketStream;
 
 pub mod close;
 pub mod context;
+pub mod socket;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::oneshot;
 use tokio::time::Instant;
 use tracing::Instrument;
+
+/// The client's side of the socket, as tungstenite reads it.
+type WsRead = WebSocketStream<ReadSide>;
 
 const PING_EVERY: Duration = Duration::from_secs(30);
 /// A client silent for this long (no message, no pong) is gone.
@@ -40,8 +48,6 @@ const CLOSE_DRAIN: Duration = Duration::from_secs(5);
 const CLOSE_LINGER: Duration = Duration::from_secs(1);
 /// How long our close frame may take to leave.
 const CLOSE_SEND: Duration = Duration::from_secs(2);
-/// Frames written per socket flush.
-const WRITE_BATCH: usize = 64;
 
 pub struct ConnectionParams {
     pub conn: crate::room::ConnId,
@@ -65,12 +71,40 @@ pub fn refused_for_private_notes(
         && directory.notes_private(&room.meeting)
 }
 
-/// Runs a connection to completion.
-pub async fn serve(mut socket: WebSocket, svc: ConnContext, p: ConnectionParams) {
+/// The WebSocket layer's own limit sits well above ours, so that an oversized message is read
+/// whole and answered with 1009 rather than breaking the stream.
+fn hard_limit(settings: &context::ConnSettings) -> usize {
+    settings.limits.max_message_bytes.saturating_mul(4).max(8 << 20)
+}
+
+/// Runs a connection to completion, on the TCP socket the upgrade handed over (`prefix`: what
+/// the HTTP layer had read past the upgrade request).
+pub async fn serve(tcp: tokio::net::TcpStream, prefix: bytes::Bytes, svc: ConnContext, p: ConnectionParams) {
     svc.metrics.connections.inc();
     svc.metrics.connections_total.inc();
     let can_write = p.capability.role.can_write(&p.room.doc);
-    let (outbox, out_rx) = Outbox::new(svc.settings.outbound_queue, svc.settings.outbound_queue_bytes);
+    let (read, write) = tcp.into_split();
+    let write = WriteHalf(Arc::new(write));
+    let outbox = Outbox::with_socket(
+        Box::new(write.clone()),
+        svc.settings.outbound_queue,
+        svc.settings.outbound_queue_bytes,
+    );
+    let hard = hard_limit(&svc.settings);
+    // Small read buffer: an idle connection should cost little (keystrokes are ~50 bytes;
+    // larger messages grow it on demand). Nothing is buffered for writing: what tungstenite
+    // writes (pongs, close answers) goes to the outbox at once.
+    let config = WebSocketConfig::default()
+        .read_buffer_size(1024)
+        .write_buffer_size(0)
+        .max_message_size(Some(hard))
+        .max_frame_size(Some(hard));
+    let read_side = ReadSide {
+        prefix,
+        read,
+        out: outbox.clone(),
+    };
+    let mut stream = WebSocketStream::from_raw_socket(read_side, Role::Server, Some(config)).await;
     let kick = outbox.kick.clone();
     svc.connections.insert(
         p.conn,
@@ -96,7 +130,10 @@ pub async fn serve(mut socket: WebSocket, svc: ConnContext, p: ConnectionParams)
     let Some(room) = join(&svc, &p, outbox.clone(), can_write).await else {
         svc.connections.remove(&p.conn);
         tracing::warn!(conn = %p.conn, room = %p.room, "room unavailable");
-        let _ = close(&mut socket, close_code::SERVICE_RESTART).await;
+        if close(&outbox, &write, close_code::SERVICE_RESTART).await {
+            drain_until_closed(&mut stream).await;
+        }
+        outbox.shut();
         svc.metrics.connections.dec();
         return;
     };
@@ -108,19 +145,14 @@ pub async fn serve(mut socket: WebSocket, svc: ConnContext, p: ConnectionParams)
         ack = p.wants_ack,
         "connected"
     );
-    // The socket's two halves run as two tasks: a delivery wakes only the writer (queued
-    // frames, one flush) and never polls the read path; a message wakes only the reader.
-    let (sink, stream) = socket.split();
+    // A delivery wakes no task when the socket takes it; a message wakes only the reader.
     let last_seen = Arc::new(LastSeen::new());
     let reader_done = Kick::default();
     let writer_done = Kick::default();
     let writer = Writer {
-        sink,
-        metrics: svc.metrics.clone(),
+        socket: write.clone(),
         kick: kick.clone(),
-        outbox,
-        out_rx,
-        buf: Vec::with_capacity(WRITE_BATCH),
+        outbox: outbox.clone(),
         last_seen: last_seen.clone(),
         reader_done: reader_done.clone(),
         writer_done: writer_done.clone(),
@@ -140,34 +172,26 @@ pub async fn serve(mut socket: WebSocket, svc: ConnContext, p: ConnectionParams)
     };
     let read_end = reader.run().await;
     reader_done.kick(1);
-    let stream = reader.stream;
-    let (write_end, sink) = match writer.await {
-        Ok(r) => r,
-        Err(_) => {
-            // The writer panicked: its half of the socket is gone with it.
-            let _ = room.tx.send(RoomCmd::Leave { conn: p.conn }).await;
-            svc.connections.remove(&p.conn);
-            svc.metrics.connections.dec();
-            return;
-        }
-    };
+    let mut stream = reader.stream;
+    let write_end = writer.await.unwrap_or(Step::Gone);
     let _ = room.tx.send(RoomCmd::Leave { conn: p.conn }).await;
-    let mut socket = stream.reunite(sink).expect("the halves of one socket");
     match (read_end, write_end) {
         (Step::Close(code), _) | (_, Step::Close(code)) => {
             // A code the room or shutdown gave first wins over the one this connection chose.
             kick.kick(code);
             let code = kick.code().unwrap_or(code);
-            if close(&mut socket, code).await {
-                drain_until_closed(&mut socket).await;
+            if close(&outbox, &write, code).await {
+                drain_until_closed(&mut stream).await;
             }
         }
         (Step::PeerClosed, _) => {
-            // answer the client's close frame (tungstenite queued the reply while reading)
-            let _ = tokio::time::timeout(CLOSE_SEND, socket.flush()).await;
+            // Answer the client's close frame: tungstenite queued the reply while reading.
+            let _ = stream.flush().await;
+            let _ = tokio::time::timeout(CLOSE_SEND, flush(&outbox, &write)).await;
         }
         _ => {}
     }
+    outbox.shut();
     svc.connections.remove(&p.conn);
     svc.metrics.connections.dec();
     tracing::debug!(code = kick.code().unwrap_or(0), "disconnected");
@@ -211,20 +235,29 @@ async fn join(
     None
 }
 
-/// Sends our close frame; false if the socket would not take it in time.
-async fn close(socket: &mut WebSocket, code: u16) -> bool {
-    matches!(
-        tokio::time::timeout(CLOSE_SEND, socket.send(close_message(code))).await,
-        Ok(Ok(()))
-    )
+/// Sends our close frame after a frame partly written (if any) and nothing else; false if the
+/// socket would not take it in time.
+async fn close(outbox: &Outbox, socket: &WriteHalf, code: u16) -> bool {
+    outbox.close_with(&close_frame(code));
+    matches!(tokio::time::timeout(CLOSE_SEND, flush(outbox, socket)).await, Ok(Ok(())))
+}
+
+/// Writes everything queued, waiting for the socket as long as it takes.
+async fn flush(outbox: &Outbox, socket: &WriteHalf) -> std::io::Result<()> {
+    loop {
+        if outbox.drain()? == Drained::Empty {
+            return Ok(());
+        }
+        socket.0.writable().await?;
+    }
 }
 
 /// Our close frame is on its way: discard what the client still sends until it answers with its
 /// own close frame or goes away, so that it sees our code rather than a reset.
-async fn drain_until_closed(socket: &mut WebSocket) {
+async fn drain_until_closed(stream: &mut WsRead) {
     let _ = tokio::time::timeout(CLOSE_DRAIN, async {
         loop {
-            match socket.next().await {
+            match stream.next().await {
                 Some(Ok(WsMessage::Close(_))) => break,
                 Some(Ok(_)) => {}
                 // The stream cannot be read any further (a message above the WebSocket layer's
@@ -276,16 +309,13 @@ enum Step {
     PeerClosed,
 }
 
-/// The write half, its own task: drains the bounded outbound queue (every queued frame fed,
-/// then one flush), sends pings and closes a silent client. It alone waits on the kick (the
+/// The write half, its own task: drains what the socket did not take when the room wrote
+/// (woken only then), sends pings and closes a silent client. It alone waits on the kick (the
 /// room's 1013, shutdown's 1001, revocation's 1008; the reader's own codes come through it too).
 struct Writer {
-    sink: SplitSink<WebSocket, WsMessage>,
-    metrics: Arc<crate::metrics::Metrics>,
+    socket: WriteHalf,
     kick: Kick,
     outbox: Outbox,
-    out_rx: mpsc::Receiver<Frame>,
-    buf: Vec<Frame>,
     last_seen: Arc<LastSeen>,
     /// Set when the reader has ended.
     reader_done: Kick,
@@ -294,44 +324,35 @@ struct Writer {
 }
 
 impl Writer {
-    async fn run(mut self) -> (Step, SplitSink<WebSocket, WsMessage>) {
+    async fn run(self) -> Step {
         let step = self.turns().await;
         self.writer_done.kick(1);
-        (step, self.sink)
+        step
     }
 
-    async fn turns(&mut self) -> Step {
+    async fn turns(&self) -> Step {
         let mut ping = tokio::time::interval_at(Instant::now() + PING_EVERY, PING_EVERY);
-        let kick = self.kick.clone();
-        let kicked = kick.kicked();
+        let kicked = self.kick.kicked();
         tokio::pin!(kicked);
-        let reader_done = self.reader_done.clone();
-        let reader_ended = reader_done.kicked();
+        let reader_ended = self.reader_done.kicked();
         tokio::pin!(reader_ended);
         loop {
             let step = tokio::select! {
                 biased;
-                n = self.out_rx.recv_many(&mut self.buf, WRITE_BATCH) => {
-                    if n == 0 {
-                        Step::Close(close_code::GOING_AWAY)
-                    } else if let Some(code) = self.kick.code() {
-                        Step::Close(code)
-                    } else {
-                        self.write_batch().await
-                    }
-                }
                 _ = &mut kicked => Step::Close(self.kick.code().unwrap_or(close_code::GOING_AWAY)),
                 _ = &mut reader_ended => Step::Gone,
+                r = self.drain() => match r {
+                    Ok(()) => Step::Continue,
+                    Err(_) => Step::Gone,
+                },
                 _ = ping.tick() => {
                     if self.last_seen.silent_for() > IDLE_TIMEOUT {
                         tracing::info!("client silent too long");
                         Step::Close(close_code::GOING_AWAY)
-                    } else if !matches!(
-                        tokio::time::timeout(CLOSE_SEND, self.sink.send(WsMessage::Ping(Default::default()))).await,
-                        Ok(Ok(()))
-                    ) {
-                        Step::Gone
                     } else {
+                        // Queued like any frame; a client that never reads is closed by the
+                        // idle timeout or by its room's 1013.
+                        let _ = self.outbox.send(&Frame::ping());
                         Step::Continue
                     }
                 }
@@ -342,41 +363,25 @@ impl Writer {
         }
     }
 
-    /// Feeds every queued frame and flushes once (one write to the socket per batch). A client
+    /// Waits until something is queued, then writes it as the socket becomes writable. A client
     /// whose socket stays full is not waited for: a kick (1013 from its room) or shutdown
-    /// abandons the write, and so does the reader ending (the peer is gone).
-    async fn write_batch(&mut self) -> Step {
-        let n = self.buf.len();
-        let bytes: usize = self.buf.iter().map(|f| f.len()).sum();
-        let sink = &mut self.sink;
-        let frames = &mut self.buf;
-        let write = async {
-            for frame in frames.drain(..) {
-                sink.feed(WsMessage::Binary(frame)).await?;
-            }
-            sink.flush().await
-        };
-        let result = tokio::select! {
-            biased;
-            r = write => r,
-            _ = self.kick.kicked() => return Step::Close(self.kick.code().unwrap_or(close_code::GOING_AWAY)),
-            _ = self.reader_done.kicked() => return Step::Gone,
-        };
-        self.buf.clear();
-        self.outbox.written(bytes);
-        if result.is_err() {
-            return Step::Gone;
+    /// abandons the drain, and so does the reader ending (the peer is gone).
+    async fn drain(&self) -> std::io::Result<()> {
+        let backlog = self.outbox.backlog();
+        tokio::pin!(backlog);
+        // Registered before looking, so that a frame queued in between still wakes it.
+        backlog.as_mut().enable();
+        if self.outbox.drain()? == Drained::Empty {
+            backlog.await;
         }
-        self.metrics.messages_out.inc_by(n as u64);
-        self.metrics.bytes_out.inc_by(bytes as u64);
-        Step::Continue
+        flush(&self.outbox, &self.socket).await
     }
 }
 
 /// The read half, on the connection's own task: decodes what the client sends and forwards it
 /// to the room, within the connection's and the token's budgets.
 struct Reader<'a> {
-    stream: SplitStream<WebSocket>,
+    stream: WsRead,
     svc: &'a ConnContext,
     p: &'a ConnectionParams,
     room: &'a RoomHandle,
@@ -449,7 +454,7 @@ impl Reader<'_> {
         let data = match msg {
             WsMessage::Binary(b) => b,
             WsMessage::Close(_) => return Step::PeerClosed,
-            WsMessage::Ping(_) | WsMessage::Pong(_) => return Step::Continue,
+            WsMessage::Ping(_) | WsMessage::Pong(_) | WsMessage::Frame(_) => return Step::Continue,
             WsMessage::Text(_) => return reject(svc, self.p, close_code::PROTOCOL_ERROR, "text frame"),
         };
         svc.metrics.messages_in.inc();
@@ -551,14 +556,15 @@ async fn unless_stopped<F: std::future::Future>(writer_done: &Kick, f: F) -> Opt
     }
 }
 
-/// A message above the WebSocket layer's own hard limit is still "too big" (1009); any other
-/// read error means the peer is gone.
-fn read_error(svc: &ConnContext, p: &ConnectionParams, e: axum::Error) -> Step {
-    let inner = e.into_inner();
-    tracing::debug!(error = %inner, "read error");
-    match inner.downcast_ref::<tungstenite::Error>() {
-        Some(tungstenite::Error::Capacity(_)) => {
-            reject(svc, p, close_code::TOO_BIG, "message over the hard size limit")
+/// A message above the WebSocket layer's own hard limit is still "too big" (1009); a frame
+/// that breaks the protocol (unmasked, reserved bits, a bad close frame) is 1002; any other read
+/// error means the peer is gone.
+fn read_error(svc: &ConnContext, p: &ConnectionParams, e: tungstenite::Error) -> Step {
+    tracing::debug!(error = %e, "read error");
+    match e {
+        tungstenite::Error::Capacity(_) => reject(svc, p, close_code::TOO_BIG, "message over the hard size limit"),
+        tungstenite::Error::Protocol(_) | tungstenite::Error::Utf8(_) => {
+            reject(svc, p, close_code::PROTOCOL_ERROR, "broken WebSocket frame")
         }
         _ => Step::Gone,
     }

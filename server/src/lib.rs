@@ -45,6 +45,7 @@ pub mod room;
 pub mod sandbox;
 pub mod shutdown;
 pub mod store;
+pub mod wire;
 
 use crate::app::AppState;
 use crate::auth::{generate_token, TokenHash};

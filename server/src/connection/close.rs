@@ -2,7 +2,7 @@
 //! internal ones that carry a distinct reason), the lock-free [`Kick`] the room, shutdown and
 //! meeting management use to close a connection, and the close frame each code is sent as.
 
-use axum::extract::ws::{CloseFrame, Message as WsMessage};
+use crate::wire::Frame;
 use futures_util::task::AtomicWaker;
 use std::sync::atomic::{AtomicU16, Ordering};
 use std::sync::Arc;
@@ -46,12 +46,9 @@ pub fn on_the_wire(code: u16) -> (u16, &'static str) {
 }
 
 /// The close frame for a code.
-pub fn close_message(code: u16) -> WsMessage {
+pub fn close_frame(code: u16) -> Frame {
     let (code, reason) = on_the_wire(code);
-    WsMessage::Close(Some(CloseFrame {
-        code,
-        reason: reason.into(),
-    }))
+    Frame::close(code, reason)
 }
 
 #[derive(Default)]

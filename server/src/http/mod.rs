@@ -20,6 +20,7 @@ pub mod ops;
 pub mod revisions;
 pub mod serve;
 pub mod token;
+pub mod upgrade;
 pub mod web;
 pub mod ws;
 

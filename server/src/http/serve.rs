@@ -168,9 +168,16 @@ impl Activity {
 }
 
 /// A `TcpStream` that records when it last read or wrote anything.
-struct Tracked {
+pub(crate) struct Tracked {
     inner: tokio::net::TcpStream,
     activity: Arc<Activity>,
+}
+
+impl Tracked {
+    /// The socket itself, once a WebSocket upgrade has taken it over from HTTP.
+    pub(crate) fn into_tcp(self) -> tokio::net::TcpStream {
+        self.inner
+    }
 }
 
 impl AsyncRead for Tracked {

@@ -8,8 +8,8 @@ use crate::auth::{authorize_room_hashed, AuthError, MeetingDirectory};
 use crate::connection::{self, ConnectionParams};
 use crate::room::ConnId;
 use axum::extract::rejection::QueryRejection;
-use axum::extract::ws::rejection::WebSocketUpgradeRejection;
-use axum::extract::{Path, Query, State, WebSocketUpgrade};
+use super::upgrade::{NotWebSocket, WsUpgrade};
+use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use plenary_protocol::RoomPath;
@@ -27,7 +27,7 @@ pub async fn upgrade(
     State(svc): State<AppState>,
     Path((m, g)): Path<(String, String)>,
     query: Result<Query<WsQuery>, QueryRejection>,
-    ws: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
+    ws: Result<WsUpgrade, NotWebSocket>,
 ) -> Response {
     // A query string that does not parse (a repeated `token`, bad escapes) carries no token.
     let q = query.map(|Query(q)| q).unwrap_or_default();
@@ -64,7 +64,7 @@ pub async fn upgrade(
             return refuse(ApiError::new(
                 StatusCode::BAD_REQUEST,
                 "not_websocket",
-                e.body_text(),
+                e.0,
             ))
         }
     };
@@ -92,17 +92,6 @@ pub async fn upgrade(
     // opens and entered and left on every poll of the task, i.e. on every delivery). The few
     // events a connection logs at info or above name their connection and room themselves.
     let span = tracing::debug_span!("conn", meeting = %room.meeting, room = %room, conn = %conn);
-    // Small read buffer: an idle connection should cost little (keystrokes are ~50 bytes;
-    // larger messages grow it on demand).
-    // tungstenite's own limit sits well above ours so that an oversized message is read whole
-    // and answered with 1009 rather than breaking the stream.
-    let hard_limit = svc
-        .conn
-        .settings
-        .limits
-        .max_message_bytes
-        .saturating_mul(4)
-        .max(8 << 20);
     let params = ConnectionParams {
         conn,
         room,
@@ -112,13 +101,14 @@ pub async fn upgrade(
         wants_ack,
     };
     let tracker = svc.room.tracker.clone();
-    ws.max_message_size(hard_limit)
-        .max_frame_size(hard_limit)
-        .read_buffer_size(1024)
-        // frames fed in one batch leave in one write at flush time
-        .write_buffer_size(16 * 1024)
-        .max_write_buffer_size(hard_limit)
-        .on_upgrade(move |socket| {
-            tracker.track_future(connection::serve(socket, svc.conn, params).instrument(span))
-        })
+    let (response, socket) = ws.accept();
+    tokio::spawn(tracker.track_future(
+        async move {
+            if let Some((tcp, prefix)) = socket.await {
+                connection::serve(tcp, prefix, svc.conn, params).await;
+            }
+        }
+        .instrument(span),
+    ));
+    response
 }

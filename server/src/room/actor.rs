@@ -31,7 +31,6 @@ use super::vetting::{self, Document, LoadError, Outcome, Pending};
 use crate::cluster::rings::{Next, Ring};
 use crate::connection::close::close_code;
 use crate::store::{Fence, StoreError};
-use bytes::Bytes;
 use plenary_protocol::message::{self, encode_auth};
 use plenary_protocol::{AwarenessEntry, RoomPath};
 use std::time::Duration;
@@ -372,7 +371,7 @@ impl Room {
         }
         self.answers.doc_changed();
         for diff in diffs {
-            let frame = Bytes::from(message::encode_update(&diff));
+            let frame = Frame::binary(message::encode_update(&diff));
             self.members.broadcast(None, &frame);
         }
         true
@@ -380,7 +379,7 @@ impl Room {
 
     fn join(&mut self, conn: ConnId, member: Member, joined: oneshot::Sender<()>) {
         let sv = self.doc.doc.transact().state_vector();
-        let step1 = Bytes::from(message::encode_sync_step1(&sv));
+        let step1 = Frame::binary(message::encode_sync_step1(&sv));
         self.members.join(conn, member, step1);
         let _ = joined.send(());
     }
@@ -400,7 +399,7 @@ impl Room {
                 self.ctx.metrics.rejected_messages.inc();
                 tracing::debug!(conn = %conn, "write refused: permission denied");
                 self.members
-                    .send_to(conn, Bytes::from(encode_auth(Some(PERMISSION_DENIED))));
+                    .send_to(conn, Frame::binary(encode_auth(Some(PERMISSION_DENIED))));
             }
             return;
         }
@@ -445,7 +444,7 @@ impl Room {
                 .append(&self.ctx.persister, &self.doc.key, updates)
                 .await;
             for (except, diff) in std::mem::take(&mut batch.diffs) {
-                let frame = Bytes::from(message::encode_update(&diff));
+                let frame = Frame::binary(message::encode_update(&diff));
                 self.durability.defer(Deferred::Broadcast { except, frame });
             }
         }
@@ -460,7 +459,7 @@ impl Room {
                     batch.fence.take(),
                 )
                 .await;
-            let frame = Bytes::from(message::encode_update(&merged));
+            let frame = Frame::binary(message::encode_update(&merged));
             self.durability.defer(Deferred::Broadcast { except: None, frame });
         }
         {
@@ -490,7 +489,7 @@ impl Room {
         }
         if !batch.acks.is_empty() && !self.doc.poisoned() {
             let sv = self.doc.doc.transact().state_vector();
-            let frame = Bytes::from(message::encode_saved_ack(&sv));
+            let frame = Frame::binary(message::encode_saved_ack(&sv));
             for conn in batch.acks {
                 self.durability.defer(Deferred::To {
                     conn,
@@ -527,7 +526,7 @@ impl Room {
                 metrics.rejected_messages.inc();
                 tracing::info!(conn = %conn, "plenary write outside curation refused");
                 self.members
-                    .send_to(conn, Bytes::from(encode_auth(Some(PERMISSION_DENIED))));
+                    .send_to(conn, Frame::binary(encode_auth(Some(PERMISSION_DENIED))));
             }
             Outcome::Retry { conn } => self.members.kick(conn, close_code::SERVICE_RESTART),
             Outcome::Diverged { conn } => {
@@ -609,7 +608,7 @@ impl Room {
                 self.answers.doc_changed();
                 self.doc.bump_generation(&self.ctx);
                 self.members
-                    .broadcast(None, &Bytes::from(message::encode_update(&missing)));
+                    .broadcast(None, &Frame::binary(message::encode_update(&missing)));
             }
             Some(Ok(false)) => {}
             Some(Err(e)) => {

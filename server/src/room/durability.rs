@@ -182,24 +182,23 @@ async fn answer(rx: oneshot::Receiver<PersistResult>) -> PersistResult {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use bytes::Bytes;
 
     #[test]
     fn deferred_items_leave_in_order_once_their_batch_is_durable() {
         let mut p = Pipeline::default();
         p.defer(Deferred::To {
             conn: ConnId(1),
-            frame: Bytes::from_static(b"before any batch"),
+            frame: Frame::binary(b"before any batch"),
         });
         p.applied = 1;
         p.defer(Deferred::To {
             conn: ConnId(1),
-            frame: Bytes::from_static(b"after 1"),
+            frame: Frame::binary(b"after 1"),
         });
         p.applied = 2;
         p.defer(Deferred::To {
             conn: ConnId(1),
-            frame: Bytes::from_static(b"after 2"),
+            frame: Frame::binary(b"after 2"),
         });
         assert_eq!(p.released().len(), 1);
         assert!(p.released().is_empty());

@@ -106,7 +106,6 @@ impl Fake {
     /// queue is empty.
     fn drain_into(&mut self, doc: &Doc) {
         while let Ok(frame) = self.rx.try_recv() {
-            self.outbox.written(frame.len());
             if let Ok(Message::Update(u)) = Message::decode(&frame, &Limits::default()) {
                 doc.transact_mut()
                     .apply_update(Update::decode_v1(&u).unwrap())

@@ -17,7 +17,6 @@ use super::outbox::{Delivery, Frame};
 use crate::cluster::presence::{Inbound, Publisher, RoomItem};
 use crate::cluster::Cluster;
 use crate::metrics::Metrics;
-use bytes::Bytes;
 use plenary_protocol::message;
 use plenary_protocol::{AwarenessEntry, AwarenessUpdate};
 use std::collections::HashMap;
@@ -221,9 +220,9 @@ impl Members {
     /// (`step1`), then the awareness states.
     pub fn join(&mut self, conn: ConnId, member: Member, step1: Frame) {
         let join_epoch = self.awareness.join();
-        let _ = member.outbox.send(step1);
+        let _ = member.outbox.send(&step1);
         if let (Some(frame), _) = self.awareness_snapshot() {
-            let _ = member.outbox.send(frame);
+            let _ = member.outbox.send(&frame);
         }
         tracing::debug!(conn = %conn, role = member.role.name(), can_write = member.can_write, "joined");
         self.map.insert(conn, MemberState { member, join_epoch });
@@ -244,12 +243,13 @@ impl Members {
     /// Queues `frame` for every member but `except`; those that cannot take it leave.
     pub fn broadcast(&mut self, except: Option<ConnId>, frame: &Frame) {
         let mut gone = Vec::new();
+        let mut sent = 0u64;
         for (id, m) in &self.map {
             if Some(*id) == except {
                 continue;
             }
-            match m.member.outbox.send(frame.clone()) {
-                Delivery::Queued => {}
+            match m.member.outbox.send(frame) {
+                Delivery::Queued => sent += 1,
                 Delivery::TooSlow => {
                     self.metrics.slow_disconnects.inc();
                     tracing::info!(conn = %id, "connection too slow; closing 1013");
@@ -258,16 +258,25 @@ impl Members {
                 Delivery::Closed => gone.push(*id),
             }
         }
+        self.count_sent(sent, frame);
         for id in gone {
             self.leave(id);
+        }
+    }
+
+    /// Counts frames handed to sockets, once per broadcast rather than once per delivery.
+    fn count_sent(&self, n: u64, frame: &Frame) {
+        if n > 0 {
+            self.metrics.messages_out.inc_by(n);
+            self.metrics.bytes_out.inc_by(n * frame.len() as u64);
         }
     }
 
     /// Queues `frame` for one member; it leaves if it cannot take it.
     pub fn send_to(&mut self, conn: ConnId, frame: Frame) {
         let Some(m) = self.map.get(&conn) else { return };
-        match m.member.outbox.send(frame) {
-            Delivery::Queued => {}
+        match m.member.outbox.send(&frame) {
+            Delivery::Queued => self.count_sent(1, &frame),
             Delivery::TooSlow => {
                 self.metrics.slow_disconnects.inc();
                 self.leave(conn);
@@ -355,7 +364,7 @@ fn awareness_frame(entries: Vec<AwarenessEntry>) -> Option<Frame> {
     if entries.is_empty() {
         return None;
     }
-    Some(Bytes::from(message::encode_awareness(&AwarenessUpdate {
+    Some(Frame::binary(message::encode_awareness(&AwarenessUpdate {
         entries,
     })))
 }
@@ -366,8 +375,9 @@ mod tests {
     use crate::auth::Role;
     use crate::connection::close::close_code;
     use crate::room::outbox::Outbox;
+    use bytes::Bytes;
 
-    fn member(capacity: usize) -> (Member, Outbox, tokio::sync::mpsc::Receiver<Frame>) {
+    fn member(capacity: usize) -> (Member, Outbox, tokio::sync::mpsc::Receiver<Bytes>) {
         let (outbox, rx) = Outbox::new(capacity, 1 << 20);
         let m = Member {
             outbox: outbox.clone(),
@@ -384,17 +394,17 @@ mod tests {
         let metrics = Arc::new(Metrics::new());
         let mut members = Members::new(metrics.clone());
         let (fast, fast_box, mut fast_rx) = member(64);
-        let (slow, slow_box, _slow_rx) = member(2);
-        members.join(ConnId(1), fast, Bytes::from_static(b"step1"));
-        members.join(ConnId(2), slow, Bytes::from_static(b"step1"));
-        // the greeting took one of the slow member's two places
-        members.broadcast(None, &Bytes::from_static(b"one"));
+        let (slow, slow_box, _slow_rx) = member(1);
+        members.join(ConnId(1), fast, Frame::binary(b"step1"));
+        members.join(ConnId(2), slow, Frame::binary(b"step1"));
+        // the greeting filled the slow member's socket; "one" waits in its queue of one
+        members.broadcast(None, &Frame::binary(b"one"));
         assert_eq!(slow_box.kick.code(), None);
-        members.broadcast(None, &Bytes::from_static(b"two"));
+        members.broadcast(None, &Frame::binary(b"two"));
         assert_eq!(slow_box.kick.code(), Some(close_code::TRY_AGAIN_LATER));
         assert_eq!(metrics.slow_disconnects.get(), 1);
         assert_eq!(members.len(), 1, "the slow member left");
-        members.broadcast(None, &Bytes::from_static(b"three"));
+        members.broadcast(None, &Frame::binary(b"three"));
         assert_eq!(metrics.slow_disconnects.get(), 1);
         assert_eq!(fast_box.kick.code(), None);
         let mut got = Vec::new();
@@ -409,9 +419,9 @@ mod tests {
         let mut members = Members::new(Arc::new(Metrics::new()));
         let (a, _a_box, mut a_rx) = member(8);
         let (b, _b_box, mut b_rx) = member(8);
-        members.join(ConnId(1), a, Bytes::from_static(b"step1"));
-        members.join(ConnId(2), b, Bytes::from_static(b"step1"));
-        members.broadcast(Some(ConnId(1)), &Bytes::from_static(b"edit"));
+        members.join(ConnId(1), a, Frame::binary(b"step1"));
+        members.join(ConnId(2), b, Frame::binary(b"step1"));
+        members.broadcast(Some(ConnId(1)), &Frame::binary(b"edit"));
         assert_eq!(a_rx.try_recv().unwrap(), Bytes::from_static(b"step1"));
         assert!(a_rx.try_recv().is_err());
         assert_eq!(b_rx.try_recv().unwrap(), Bytes::from_static(b"step1"));

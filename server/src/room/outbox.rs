@@ -1,28 +1,59 @@
-//! A connection's outbound queue as its room sees it: bounded in frames and in bytes, never
-//! blocking the room. When it is full the connection is told to close with 1013 (try again
-//! later) rather than letting the room stall or memory grow. One frame is always admitted into
-//! an empty queue, so an answer larger than the byte bound (a whole document) still leaves.
+//! A connection's outbound path as its room sees it. A frame is written straight into the
+//! socket from the room's task when nothing is queued before it: one `write` per delivery, no
+//! task woken, no copy. What the socket does not take is queued, bounded in frames and in bytes,
+//! and the connection's writer drains it when the socket is writable again. When the queue is
+//! full the connection is told to close with 1013 (try again later) rather than letting the room
+//! stall or memory grow. One frame is always admitted into an empty queue, so an answer larger
+//! than the byte bound (a whole document) still leaves.
 
 use crate::connection::close::{close_code, Kick};
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Arc;
-use tokio::sync::mpsc;
+pub use crate::wire::Frame;
+use bytes::{Buf, Bytes};
+use std::collections::VecDeque;
+use std::io::{self, IoSlice};
+use std::sync::{Arc, Mutex, MutexGuard};
+use tokio::sync::futures::Notified;
+use tokio::sync::Notify;
 
-/// Frames the room sends, each encoded once and shared by every receiver.
-pub type Frame = bytes::Bytes;
+/// Frames written in one vectored write when the queue is drained.
+const DRAIN_BATCH: usize = 64;
+
+/// The write side of a socket, written without waiting.
+pub trait RawSocket: Send + Sync + 'static {
+    /// Writes what it can of `bufs` now; `WouldBlock` when it can take nothing.
+    fn try_write_vectored(&self, bufs: &[IoSlice<'_>]) -> io::Result<usize>;
+}
 
 #[derive(Clone)]
 pub struct Outbox {
-    tx: mpsc::Sender<Frame>,
+    shared: Arc<Shared>,
     pub kick: Kick,
-    /// Bytes queued and not yet written; shared with the connection, which gives them back.
-    queued: Arc<AtomicUsize>,
+}
+
+struct Shared {
+    socket: Box<dyn RawSocket>,
+    queue: Mutex<Queue>,
+    /// Woken when the queue stops being empty.
+    backlog: Notify,
+    max_frames: usize,
     max_bytes: usize,
+}
+
+#[derive(Default)]
+struct Queue {
+    /// Whole frames waiting for the socket, the first perhaps partly written.
+    frames: VecDeque<Bytes>,
+    bytes: usize,
+    /// The first frame has been partly written: it must be finished before anything else.
+    head_started: bool,
+    /// Nothing more is written: the close frame is queued, or the socket failed.
+    closed: bool,
 }
 
 /// What became of a frame handed to an outbox.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Delivery {
+    /// Written, or queued behind what the socket has not taken yet.
     Queued,
     /// The queue was full: the connection has been told to close with 1013.
     TooSlow,
@@ -30,73 +61,310 @@ pub enum Delivery {
     Closed,
 }
 
+/// After a drain: everything left, or the socket is full.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Drained {
+    Empty,
+    Blocked,
+}
+
 impl Outbox {
-    pub fn new(capacity: usize, max_bytes: usize) -> (Outbox, mpsc::Receiver<Frame>) {
-        let (tx, rx) = mpsc::channel(capacity);
-        (
-            Outbox {
-                tx,
-                kick: Kick::default(),
-                queued: Arc::default(),
+    /// An outbox writing into `socket`: `max_frames` and `max_bytes` bound what waits for it.
+    pub fn with_socket(socket: Box<dyn RawSocket>, max_frames: usize, max_bytes: usize) -> Outbox {
+        Outbox {
+            shared: Arc::new(Shared {
+                socket,
+                queue: Mutex::default(),
+                backlog: Notify::new(),
+                max_frames: max_frames.max(1),
                 max_bytes,
-            },
+            }),
+            kick: Kick::default(),
+        }
+    }
+
+    /// An outbox whose socket is a channel of each frame's payload, taking `capacity` frames
+    /// (then it is "full", as a socket whose reader stopped): for the room's tests.
+    #[cfg(test)]
+    pub fn new(capacity: usize, max_bytes: usize) -> (Outbox, tokio::sync::mpsc::Receiver<Bytes>) {
+        let (tx, rx) = tokio::sync::mpsc::channel(capacity);
+        (
+            Outbox::with_socket(Box::new(tests::ChannelSocket(tx)), capacity, max_bytes),
             rx,
         )
     }
 
-    pub fn send(&self, frame: Frame) -> Delivery {
-        let len = frame.len();
-        // Only the room adds, so a load then an add cannot admit two frames past the bound.
-        let queued = self.queued.load(Ordering::Acquire);
-        if queued > 0 && queued.saturating_add(len) > self.max_bytes {
+    fn lock(&self) -> MutexGuard<'_, Queue> {
+        // A panic while holding it leaves the queue consistent (every change is one step).
+        self.shared.queue.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Writes `frame`, or queues it behind what is waiting.
+    pub fn send(&self, frame: &Frame) -> Delivery {
+        self.offer(frame.bytes(), || frame.bytes().clone())
+    }
+
+    /// Writes bytes that are whole frames (tungstenite's pongs and close replies).
+    pub fn send_raw(&self, bytes: &[u8]) -> Delivery {
+        self.offer(bytes, || Bytes::copy_from_slice(bytes))
+    }
+
+    fn offer(&self, bytes: &[u8], owned: impl FnOnce() -> Bytes) -> Delivery {
+        let mut q = self.lock();
+        if q.closed {
+            return Delivery::Closed;
+        }
+        let len = bytes.len();
+        if q.frames.is_empty() {
+            let written = match self.shared.socket.try_write_vectored(&[IoSlice::new(bytes)]) {
+                Ok(n) => n,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => 0,
+                Err(_) => {
+                    q.closed = true;
+                    return Delivery::Closed;
+                }
+            };
+            if written >= len {
+                return Delivery::Queued;
+            }
+            let mut rest = owned();
+            rest.advance(written);
+            q.head_started = written > 0;
+            q.bytes = rest.len();
+            q.frames.push_back(rest);
+            drop(q);
+            self.shared.backlog.notify_one();
+            return Delivery::Queued;
+        }
+        if q.frames.len() >= self.shared.max_frames || q.bytes.saturating_add(len) > self.shared.max_bytes {
+            drop(q);
             self.kick.kick(close_code::TRY_AGAIN_LATER);
             return Delivery::TooSlow;
         }
-        match self.tx.try_send(frame) {
-            Ok(()) => {
-                self.queued.fetch_add(len, Ordering::AcqRel);
-                Delivery::Queued
+        q.bytes += len;
+        q.frames.push_back(owned());
+        Delivery::Queued
+    }
+
+    /// Writes what is queued, as far as the socket takes it.
+    pub fn drain(&self) -> io::Result<Drained> {
+        let mut q = self.lock();
+        loop {
+            if q.frames.is_empty() {
+                return Ok(Drained::Empty);
             }
-            Err(mpsc::error::TrySendError::Full(_)) => {
-                self.kick.kick(close_code::TRY_AGAIN_LATER);
-                Delivery::TooSlow
+            let slices: Vec<IoSlice<'_>> = q.frames.iter().take(DRAIN_BATCH).map(|b| IoSlice::new(b)).collect();
+            let mut n = match self.shared.socket.try_write_vectored(&slices) {
+                Ok(n) => n,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(Drained::Blocked),
+                Err(e) => {
+                    q.closed = true;
+                    q.frames.clear();
+                    q.bytes = 0;
+                    return Err(e);
+                }
+            };
+            drop(slices);
+            if n == 0 {
+                return Ok(Drained::Blocked);
             }
-            Err(mpsc::error::TrySendError::Closed(_)) => Delivery::Closed,
+            q.bytes -= n;
+            while n > 0 {
+                let head = q.frames.front_mut().expect("written bytes were queued");
+                if n >= head.len() {
+                    n -= head.len();
+                    q.frames.pop_front();
+                    q.head_started = false;
+                } else {
+                    head.advance(n);
+                    q.head_started = true;
+                    n = 0;
+                }
+            }
         }
     }
 
-    /// The connection wrote `bytes` of what was queued.
-    pub fn written(&self, bytes: usize) {
-        let _ = self
-            .queued
-            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |q| {
-                Some(q.saturating_sub(bytes))
-            });
+    /// Resolves once the queue has stopped being empty since this was called (or was not empty:
+    /// check [`Outbox::queued_bytes`] before waiting).
+    pub fn backlog(&self) -> Notified<'_> {
+        self.shared.backlog.notified()
+    }
+
+    /// Queues `frame` (our close frame) as the last thing written: frames not yet started are
+    /// dropped (a frame partly written is finished first, or the stream would be corrupt), and
+    /// nothing is written after it. False if the outbox was already closed.
+    pub fn close_with(&self, frame: &Frame) -> bool {
+        let mut q = self.lock();
+        if q.closed {
+            return false;
+        }
+        let keep = usize::from(q.head_started);
+        q.frames.truncate(keep);
+        q.bytes = q.frames.iter().map(Bytes::len).sum();
+        q.frames.push_back(frame.bytes().clone());
+        q.bytes += frame.len();
+        q.closed = true;
+        drop(q);
+        self.shared.backlog.notify_one();
+        true
+    }
+
+    /// Nothing more is written (the connection has ended).
+    pub fn shut(&self) {
+        let mut q = self.lock();
+        q.closed = true;
+        q.frames.clear();
+        q.bytes = 0;
     }
 
     /// Bytes queued and not yet written.
     pub fn queued_bytes(&self) -> usize {
-        self.queued.load(Ordering::Acquire)
+        self.lock().bytes
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use bytes::Bytes;
+
+    /// A socket that takes whole frames into a bounded channel of their payloads.
+    pub(super) struct ChannelSocket(pub tokio::sync::mpsc::Sender<Bytes>);
+
+    impl RawSocket for ChannelSocket {
+        fn try_write_vectored(&self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
+            let mut written = 0;
+            for buf in bufs {
+                let (at, end) = crate::wire::frame::split(buf).expect("whole frames only");
+                match self.0.try_reserve() {
+                    Ok(permit) => permit.send(Bytes::copy_from_slice(&buf[at..end])),
+                    Err(tokio::sync::mpsc::error::TrySendError::Full(())) => break,
+                    Err(_) => return Err(io::ErrorKind::BrokenPipe.into()),
+                }
+                written += buf.len();
+            }
+            if written == 0 && !bufs.is_empty() {
+                return Err(io::ErrorKind::WouldBlock.into());
+            }
+            Ok(written)
+        }
+    }
+
+    /// A socket that takes at most `limit` bytes per write, and nothing while `full`.
+    struct Trickle {
+        limit: usize,
+        full: std::sync::atomic::AtomicBool,
+        got: Mutex<Vec<u8>>,
+    }
+
+    impl RawSocket for Arc<Trickle> {
+        fn try_write_vectored(&self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
+            if self.full.load(std::sync::atomic::Ordering::SeqCst) {
+                return Err(io::ErrorKind::WouldBlock.into());
+            }
+            let mut got = self.got.lock().unwrap();
+            let mut n = 0;
+            for buf in bufs {
+                let take = buf.len().min(self.limit - n);
+                got.extend_from_slice(&buf[..take]);
+                n += take;
+                if n == self.limit {
+                    break;
+                }
+            }
+            Ok(n)
+        }
+    }
+
+    fn trickle(limit: usize) -> Arc<Trickle> {
+        Arc::new(Trickle {
+            limit,
+            full: Default::default(),
+            got: Mutex::default(),
+        })
+    }
+
+    /// Splits a byte stream into the payloads of its frames.
+    fn payloads(mut bytes: &[u8]) -> Vec<Vec<u8>> {
+        let mut out = Vec::new();
+        while !bytes.is_empty() {
+            let (at, end) = crate::wire::frame::split(bytes).expect("whole frames");
+            out.push(bytes[at..end].to_vec());
+            bytes = &bytes[end..];
+        }
+        out
+    }
 
     #[test]
     fn bytes_are_bounded_but_an_empty_queue_takes_any_frame() {
-        let (out, _rx) = Outbox::new(100, 1000);
+        let sock = trickle(1 << 20);
+        sock.full.store(true, std::sync::atomic::Ordering::SeqCst);
+        let out = Outbox::with_socket(Box::new(sock.clone()), 100, 1000);
         // larger than the bound, into an empty queue: admitted
-        assert_eq!(out.send(Bytes::from(vec![0; 5000])), Delivery::Queued);
-        assert_eq!(out.queued_bytes(), 5000);
-        out.written(5000);
-        assert_eq!(out.send(Bytes::from(vec![0; 600])), Delivery::Queued);
-        assert_eq!(out.send(Bytes::from(vec![0; 300])), Delivery::Queued);
+        assert_eq!(out.send(&Frame::binary(vec![0; 5000])), Delivery::Queued);
+        assert_eq!(out.queued_bytes(), 5004);
+        sock.full.store(false, std::sync::atomic::Ordering::SeqCst);
+        assert_eq!(out.drain().unwrap(), Drained::Empty);
+        sock.full.store(true, std::sync::atomic::Ordering::SeqCst);
+        assert_eq!(out.send(&Frame::binary(vec![0; 600])), Delivery::Queued);
+        assert_eq!(out.send(&Frame::binary(vec![0; 300])), Delivery::Queued);
         assert!(out.kick.code().is_none());
-        // 900 queued: 200 more would pass 1000
-        assert_eq!(out.send(Bytes::from(vec![0; 200])), Delivery::TooSlow);
+        // 908 queued: 200 more would pass 1000
+        assert_eq!(out.send(&Frame::binary(vec![0; 200])), Delivery::TooSlow);
         assert_eq!(out.kick.code(), Some(close_code::TRY_AGAIN_LATER));
+    }
+
+    #[test]
+    fn frames_are_capped_in_number_too() {
+        let sock = trickle(1 << 20);
+        sock.full.store(true, std::sync::atomic::Ordering::SeqCst);
+        let out = Outbox::with_socket(Box::new(sock), 2, 1 << 20);
+        assert_eq!(out.send(&Frame::binary(b"a")), Delivery::Queued);
+        assert_eq!(out.send(&Frame::binary(b"b")), Delivery::Queued);
+        assert_eq!(out.send(&Frame::binary(b"c")), Delivery::TooSlow);
+    }
+
+    #[test]
+    fn a_socket_that_takes_a_few_bytes_at_a_time_gets_every_frame_whole_and_in_order() {
+        let sock = trickle(7);
+        let out = Outbox::with_socket(Box::new(sock.clone()), 1000, 1 << 20);
+        let sent: Vec<Vec<u8>> = (0..50u8).map(|i| vec![i; 3 + i as usize * 11]).collect();
+        for p in &sent {
+            assert_eq!(out.send(&Frame::binary(p)), Delivery::Queued);
+        }
+        while out.drain().unwrap() != Drained::Empty {}
+        assert_eq!(out.queued_bytes(), 0);
+        assert_eq!(payloads(&sock.got.lock().unwrap()), sent);
+    }
+
+    #[test]
+    fn a_close_frame_follows_a_partly_written_frame_and_nothing_follows_it() {
+        let sock = trickle(5);
+        let out = Outbox::with_socket(Box::new(sock.clone()), 1000, 1 << 20);
+        // 5 of its 22 bytes are written at once; the second frame waits
+        assert_eq!(out.send(&Frame::binary([1u8; 20])), Delivery::Queued);
+        assert_eq!(out.send(&Frame::binary([2u8; 20])), Delivery::Queued);
+        assert!(out.close_with(&Frame::close(1013, "slow")));
+        assert_eq!(out.send(&Frame::binary([3u8; 20])), Delivery::Closed);
+        assert!(!out.close_with(&Frame::close(1001, "")));
+        while out.drain().unwrap() != Drained::Empty {}
+        let got = sock.got.lock().unwrap();
+        let mut bytes = &got[..];
+        let (at, end) = crate::wire::frame::split(bytes).unwrap();
+        assert_eq!(&bytes[at..end], &[1u8; 20], "the started frame is finished");
+        bytes = &bytes[end..];
+        assert_eq!(bytes, Frame::close(1013, "slow").bytes(), "then only the close frame");
+    }
+
+    #[test]
+    fn a_failed_socket_closes_the_outbox() {
+        struct Broken;
+        impl RawSocket for Broken {
+            fn try_write_vectored(&self, _: &[IoSlice<'_>]) -> io::Result<usize> {
+                Err(io::ErrorKind::ConnectionReset.into())
+            }
+        }
+        let out = Outbox::with_socket(Box::new(Broken), 10, 1000);
+        assert_eq!(out.send(&Frame::binary(b"x")), Delivery::Closed);
+        assert_eq!(out.send(&Frame::binary(b"y")), Delivery::Closed);
     }
 }

@@ -165,7 +165,6 @@ impl Fake {
     }
 
     fn take(&mut self, frame: Bytes) {
-        self.outbox.written(frame.len());
         match Message::decode(&frame, &Limits::default()).unwrap() {
             Message::Update(u) | Message::SyncStep2(u) => {
                 self.client

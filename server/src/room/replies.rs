@@ -13,7 +13,7 @@
 use super::outbox::Frame;
 use super::readonly::ReadOnlyCheck;
 use super::vetting::contained;
-use bytes::Bytes;
+
 use plenary_protocol::message;
 use std::collections::VecDeque;
 use yrs::{ClientID, Doc, ReadTxn, StateVector, Transact};
@@ -109,7 +109,7 @@ impl DocAnswers {
         }
         let reduced = StateVector::from_iter(key.iter().copied());
         let frame = contained(|| {
-            Bytes::from(message::encode_sync_step2(
+            Frame::binary(message::encode_sync_step2(
                 &doc.transact().encode_diff_v1(&reduced),
             ))
         })?;
@@ -160,7 +160,7 @@ mod tests {
         let mut c = StepTwoCache::default();
         let id = ClientID::new;
         for i in 0..(MAX_CACHED as u64 + 4) {
-            c.insert(vec![(id(i), 1)], Bytes::from(vec![0u8; 10]));
+            c.insert(vec![(id(i), 1)], Frame::binary(vec![0u8; 10]));
         }
         assert!(c.get(&vec![(id(0), 1)]).is_none());
         assert!(c.get(&vec![(id(MAX_CACHED as u64 + 3), 1)]).is_some());

@@ -235,7 +235,6 @@ async fn what_one_node_changes_the_other_applies() {
             .await
             .expect("b's room to publish closed")
             .expect("outbox open");
-        outbox.written(frame.len());
         if let Ok(Message::Awareness(u)) = Message::decode(&frame, &Limits::default()) {
             if u.entries
                 .iter()
