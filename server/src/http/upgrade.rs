@@ -92,7 +92,15 @@ impl WsUpgrade {
                 }
             };
             match upgraded.downcast::<TokioIo<Tracked>>() {
-                Ok(parts) => Some((parts.io.into_inner().into_tcp(), parts.read_buf)),
+                Ok(parts) => {
+                    // Copied (or dropped): an empty slice would still hold HTTP's whole read
+                    // buffer for the life of the connection.
+                    let prefix = match parts.read_buf.is_empty() {
+                        true => Bytes::new(),
+                        false => Bytes::copy_from_slice(&parts.read_buf),
+                    };
+                    Some((parts.io.into_inner().into_tcp(), prefix))
+                }
                 Err(_) => {
                     tracing::error!("upgraded connection is not this server's TCP stream");
                     None

@@ -220,10 +220,11 @@ impl Members {
     /// (`step1`), then the awareness states.
     pub fn join(&mut self, conn: ConnId, member: Member, step1: Frame) {
         let join_epoch = self.awareness.join();
-        let _ = member.outbox.send(&step1);
-        if let (Some(frame), _) = self.awareness_snapshot() {
-            let _ = member.outbox.send(&frame);
-        }
+        // One write for both when the socket takes them.
+        let _ = match self.awareness_snapshot() {
+            (Some(frame), _) => member.outbox.send_all(&[&step1, &frame]),
+            (None, _) => member.outbox.send(&step1),
+        };
         tracing::debug!(conn = %conn, role = member.role.name(), can_write = member.can_write, "joined");
         self.map.insert(conn, MemberState { member, join_epoch });
     }

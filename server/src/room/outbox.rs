@@ -101,48 +101,67 @@ impl Outbox {
 
     /// Writes `frame`, or queues it behind what is waiting.
     pub fn send(&self, frame: &Frame) -> Delivery {
-        self.offer(frame.bytes(), || frame.bytes().clone())
+        self.offer(&[frame.bytes()], |_| frame.bytes().clone())
+    }
+
+    /// Writes `frames` in order, in one write when the socket takes them (a greeting).
+    pub fn send_all(&self, frames: &[&Frame]) -> Delivery {
+        let parts: Vec<&[u8]> = frames.iter().map(|f| &f.bytes()[..]).collect();
+        self.offer(&parts, |i| frames[i].bytes().clone())
     }
 
     /// Writes bytes that are whole frames (tungstenite's pongs and close replies).
     pub fn send_raw(&self, bytes: &[u8]) -> Delivery {
-        self.offer(bytes, || Bytes::copy_from_slice(bytes))
+        self.offer(&[bytes], |_| Bytes::copy_from_slice(bytes))
     }
 
-    fn offer(&self, bytes: &[u8], owned: impl FnOnce() -> Bytes) -> Delivery {
+    /// Writes `parts` (each whole frames) straight into the socket when nothing waits before
+    /// them, and queues what it does not take; `owned(i)` is part `i` as the queue keeps it.
+    fn offer<P: AsRef<[u8]>>(&self, parts: &[P], owned: impl Fn(usize) -> Bytes) -> Delivery {
         let mut q = self.lock();
         if q.closed {
             return Delivery::Closed;
         }
-        let len = bytes.len();
-        if q.frames.is_empty() {
-            let written = match self.shared.socket.try_write_vectored(&[IoSlice::new(bytes)]) {
-                Ok(n) => n,
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => 0,
-                Err(_) => {
-                    q.closed = true;
-                    return Delivery::Closed;
-                }
-            };
-            if written >= len {
-                return Delivery::Queued;
+        let len: usize = parts.iter().map(|p| p.as_ref().len()).sum();
+        if !q.frames.is_empty() {
+            if q.frames.len() + parts.len() > self.shared.max_frames
+                || q.bytes.saturating_add(len) > self.shared.max_bytes
+            {
+                drop(q);
+                self.kick.kick(close_code::TRY_AGAIN_LATER);
+                return Delivery::TooSlow;
             }
-            let mut rest = owned();
-            rest.advance(written);
-            q.head_started = written > 0;
-            q.bytes = rest.len();
-            q.frames.push_back(rest);
-            drop(q);
-            self.shared.backlog.notify_one();
+            q.bytes += len;
+            q.frames.extend((0..parts.len()).map(owned));
             return Delivery::Queued;
         }
-        if q.frames.len() >= self.shared.max_frames || q.bytes.saturating_add(len) > self.shared.max_bytes {
-            drop(q);
-            self.kick.kick(close_code::TRY_AGAIN_LATER);
-            return Delivery::TooSlow;
+        let slices: [IoSlice<'_>; 4] = std::array::from_fn(|i| IoSlice::new(parts.get(i).map_or(&[][..], |p| p.as_ref())));
+        let mut written = match self.shared.socket.try_write_vectored(&slices[..parts.len().min(4)]) {
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => 0,
+            Err(_) => {
+                q.closed = true;
+                return Delivery::Closed;
+            }
+        };
+        if written >= len {
+            return Delivery::Queued;
         }
-        q.bytes += len;
-        q.frames.push_back(owned());
+        for (i, part) in parts.iter().enumerate() {
+            let part_len = part.as_ref().len();
+            if written >= part_len {
+                written -= part_len;
+                continue;
+            }
+            let mut rest = owned(i);
+            rest.advance(written);
+            q.head_started |= written > 0;
+            written = 0;
+            q.bytes += rest.len();
+            q.frames.push_back(rest);
+        }
+        drop(q);
+        self.shared.backlog.notify_one();
         Delivery::Queued
     }
 
@@ -353,6 +372,20 @@ mod tests {
         assert_eq!(&bytes[at..end], &[1u8; 20], "the started frame is finished");
         bytes = &bytes[end..];
         assert_eq!(bytes, Frame::close(1013, "slow").bytes(), "then only the close frame");
+    }
+
+    #[test]
+    fn a_greeting_of_several_frames_cut_anywhere_arrives_whole_and_in_order() {
+        for limit in [1, 3, 22, 23, 40, 1000] {
+            let sock = trickle(limit);
+            let out = Outbox::with_socket(Box::new(sock.clone()), 1000, 1 << 20);
+            let (a, b, c) = (Frame::binary([1u8; 20]), Frame::binary([2u8; 30]), Frame::binary([3u8; 5]));
+            assert_eq!(out.send_all(&[&a, &b]), Delivery::Queued);
+            assert_eq!(out.send(&c), Delivery::Queued);
+            while out.drain().unwrap() != Drained::Empty {}
+            let got = payloads(&sock.got.lock().unwrap());
+            assert_eq!(got, vec![vec![1u8; 20], vec![2u8; 30], vec![3u8; 5]], "limit {limit}");
+        }
     }
 
     #[test]
