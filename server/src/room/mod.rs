@@ -31,6 +31,7 @@ pub mod awareness;
 pub mod command;
 pub mod context;
 pub mod durability;
+pub mod fanout;
 pub mod holder;
 pub mod kind;
 pub mod members;
