@@ -12,7 +12,6 @@
 
 use super::awareness::AwarenessTable;
 use super::command::{ConnId, Member};
-use super::fanout::{Shards, LARGE_ROOM};
 use super::nodes::{OtherNodes, HEARTBEAT, NODE_SILENCE};
 use super::outbox::{Delivery, Frame};
 use crate::cluster::presence::{Inbound, Publisher, RoomItem};
@@ -60,8 +59,6 @@ pub struct Members {
     nodes: OtherNodes,
     /// Since messages may have been missed: remote entries not heard again by then go.
     unconfirmed_since: Option<Instant>,
-    /// Once the room has had [`LARGE_ROOM`] members, its frames go out through these.
-    shards: Option<Shards>,
 }
 
 /// A room's link to the other nodes.
@@ -96,7 +93,6 @@ impl Members {
             link: None,
             nodes: OtherNodes::default(),
             unconfirmed_since: None,
-            shards: None,
         }
     }
 
@@ -224,25 +220,11 @@ impl Members {
     /// (`step1`), then the awareness states.
     pub fn join(&mut self, conn: ConnId, member: Member, step1: Frame) {
         let join_epoch = self.awareness.join();
-        if self.shards.is_none() && self.map.len() + 1 >= LARGE_ROOM {
-            self.shards = Shards::for_runtime(&self.metrics);
-            if let Some(shards) = &self.shards {
-                tracing::info!(members = self.map.len() + 1, "large room: fanning out on every worker");
-                for (id, m) in &self.map {
-                    shards.join(*id, m.member.outbox.clone(), Vec::new());
-                }
-            }
-        }
-        let awareness = self.awareness_snapshot().0;
-        if let Some(shards) = &self.shards {
-            shards.join(conn, member.outbox.clone(), [Some(step1), awareness].into_iter().flatten().collect());
-        } else {
-            // One write for both when the socket takes them.
-            let _ = match awareness {
-                Some(frame) => member.outbox.send_all(&[&step1, &frame]),
-                None => member.outbox.send(&step1),
-            };
-        }
+        // One write for both when the socket takes them.
+        let _ = match self.awareness_snapshot() {
+            (Some(frame), _) => member.outbox.send_all(&[&step1, &frame]),
+            (None, _) => member.outbox.send(&step1),
+        };
         tracing::debug!(conn = %conn, role = member.role.name(), can_write = member.can_write, "joined");
         self.map.insert(conn, MemberState { member, join_epoch });
     }
@@ -251,9 +233,6 @@ impl Members {
     pub fn leave(&mut self, conn: ConnId) {
         if self.map.remove(&conn).is_none() {
             return;
-        }
-        if let Some(shards) = &self.shards {
-            shards.leave(conn);
         }
         let removed = self.awareness.leave(conn);
         self.tell_nodes(&removed);
@@ -264,11 +243,6 @@ impl Members {
 
     /// Queues `frame` for every member but `except`; those that cannot take it leave.
     pub fn broadcast(&mut self, except: Option<ConnId>, frame: &Frame) {
-        if let Some(shards) = &self.shards {
-            // The shards count, and forget the members that cannot take it.
-            shards.broadcast(except, frame);
-            return;
-        }
         let mut gone = Vec::new();
         let mut sent = 0u64;
         for (id, m) in &self.map {
@@ -302,10 +276,6 @@ impl Members {
     /// Queues `frame` for one member; it leaves if it cannot take it.
     pub fn send_to(&mut self, conn: ConnId, frame: Frame) {
         let Some(m) = self.map.get(&conn) else { return };
-        if let Some(shards) = &self.shards {
-            shards.send_to(conn, frame);
-            return;
-        }
         match m.member.outbox.send(&frame) {
             Delivery::Queued => self.count_sent(1, &frame),
             Delivery::TooSlow => {
@@ -326,11 +296,8 @@ impl Members {
 
     /// Closes every member's connection with `code`.
     pub fn close_all(&mut self, code: u16) {
-        for (id, m) in &self.map {
+        for m in self.map.values() {
             m.member.outbox.kick.kick(code);
-            if let Some(shards) = &self.shards {
-                shards.leave(*id);
-            }
         }
         self.map.clear();
     }
@@ -460,63 +427,5 @@ mod tests {
         assert!(a_rx.try_recv().is_err());
         assert_eq!(b_rx.try_recv().unwrap(), Bytes::from_static(b"step1"));
         assert_eq!(b_rx.try_recv().unwrap(), Bytes::from_static(b"edit"));
-    }
-
-    /// Waits (with a deadline) for `n` payloads from `rx`.
-    async fn take(rx: &mut tokio::sync::mpsc::Receiver<Bytes>, n: usize) -> Vec<Bytes> {
-        let mut got = Vec::new();
-        while got.len() < n {
-            match tokio::time::timeout(std::time::Duration::from_secs(10), rx.recv()).await {
-                Ok(Some(b)) => got.push(b),
-                _ => panic!("got {} of {n} frames: {got:?}", got.len()),
-            }
-        }
-        got
-    }
-
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn a_large_room_fans_out_through_shards_in_order_and_still_closes_the_slow() {
-        let metrics = Arc::new(Metrics::new());
-        let mut members = Members::new(metrics.clone());
-        let mut rxs = Vec::new();
-        // Before the room is large: written by the room itself.
-        for i in 0..LARGE_ROOM as u64 - 1 {
-            let (m, _, rx) = member(64);
-            members.join(ConnId(i), m, Frame::binary(b"step1"));
-            rxs.push(rx);
-        }
-        members.broadcast(None, &Frame::binary(b"before"));
-        assert!(members.shards.is_none());
-        // The member that makes it large, and one that never reads.
-        let (m, _, rx) = member(64);
-        members.join(ConnId(5000), m, Frame::binary(b"step1"));
-        rxs.push(rx);
-        let (slow, slow_box, _slow_rx) = member(1);
-        members.join(ConnId(5001), slow, Frame::binary(b"step1"));
-        assert!(members.shards.is_some(), "sharded once large");
-        for i in 0..20u8 {
-            members.broadcast(Some(ConnId(3)), &Frame::binary([i]));
-        }
-        members.send_to(ConnId(3), Frame::binary(b"only for 3"));
-        members.broadcast(None, &Frame::binary(b"last"));
-        let everyone: Vec<Bytes> = (0..20u8).map(|i| Bytes::from(vec![i])).collect();
-        for (n, rx) in rxs.iter_mut().enumerate() {
-            let conn = if n == LARGE_ROOM - 1 { 5000 } else { n as u64 };
-            let mut want = vec![Bytes::from_static(b"step1")];
-            if conn != 5000 {
-                want.push(Bytes::from_static(b"before"));
-            }
-            if conn == 3 {
-                want.push(Bytes::from_static(b"only for 3"));
-            } else {
-                want.extend(everyone.iter().cloned());
-            }
-            want.push(Bytes::from_static(b"last"));
-            assert_eq!(take(rx, want.len()).await, want, "conn {conn}");
-            assert!(rx.try_recv().is_err(), "conn {conn}: nothing more");
-        }
-        assert_eq!(slow_box.kick.code(), Some(close_code::TRY_AGAIN_LATER));
-        assert_eq!(metrics.slow_disconnects.get(), 1);
-        assert_eq!(members.len(), LARGE_ROOM + 1, "the room forgets it when its connection leaves");
     }
 }

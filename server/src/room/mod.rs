@@ -31,7 +31,6 @@ pub mod awareness;
 pub mod command;
 pub mod context;
 pub mod durability;
-pub mod fanout;
 pub mod holder;
 pub mod kind;
 pub mod members;
