@@ -1,6 +1,6 @@
 //! Two nodes in one process (issue 13, point 5): two room contexts over one in-memory store,
 //! hearing each other on one [`LocalBus`], each running its presence relay; fake members
-//! (outbox receivers read directly) and tokio's paused clock for the silences.
+//! (outboxes over a channel that stands in for the socket) and tokio's paused clock for the silences.
 
 use super::command::{ConnId, Member, RoomCmd};
 use super::context::{RoomContext, RoomSettings, Shared};
@@ -83,7 +83,6 @@ async fn node(store: &Arc<MemoryStore>, bus: &LocalBus) -> RoomContext {
 struct Fake {
     conn: ConnId,
     rx: mpsc::Receiver<Bytes>,
-    outbox: Outbox,
     /// Every awareness entry received, in order.
     heard: Vec<AwarenessEntry>,
 }
@@ -123,7 +122,7 @@ async fn join(ctx: &RoomContext, conn: u64, can_write: bool) -> Fake {
     let handle = ctx.rooms.get_or_load(&path()).expect("the room may load");
     let (outbox, rx) = Outbox::new(1024, 1 << 22);
     let member = Member {
-        outbox: outbox.clone(),
+        outbox,
         role: if can_write {
             Role::Rapporteur("g1".into())
         } else {
@@ -147,7 +146,6 @@ async fn join(ctx: &RoomContext, conn: u64, can_write: bool) -> Fake {
     Fake {
         conn: ConnId(conn),
         rx,
-        outbox,
         heard: Vec::new(),
     }
 }

@@ -97,7 +97,6 @@ fn start_leases(ctx: &RoomContext, keeper: &Arc<MemoryLeases>) -> tokio::task::J
 
 struct Fake {
     rx: mpsc::Receiver<Bytes>,
-    outbox: Outbox,
     conn: ConnId,
 }
 
@@ -119,7 +118,7 @@ async fn join(ctx: &RoomContext, path: &RoomPath, conn: u64) -> (Fake, RoomHandl
     let handle = ctx.rooms.get_or_load(path).expect("the room may load");
     let (outbox, rx) = Outbox::new(256, 1 << 20);
     let member = Member {
-        outbox: outbox.clone(),
+        outbox,
         role: if path.is_plenary() {
             Role::Moderator
         } else {
@@ -143,7 +142,6 @@ async fn join(ctx: &RoomContext, path: &RoomPath, conn: u64) -> (Fake, RoomHandl
     (
         Fake {
             rx,
-            outbox,
             conn: ConnId(conn),
         },
         handle,

@@ -110,7 +110,6 @@ async fn node(
 /// A member as a test sees it, with a client document that takes every update it receives.
 struct Fake {
     conn: ConnId,
-    outbox: Outbox,
     rx: mpsc::Receiver<Bytes>,
     room: RoomHandle,
     client: Doc,
@@ -122,7 +121,7 @@ impl Fake {
         let room = ctx.rooms.get_or_load(path).expect("the room may load");
         let (outbox, rx) = Outbox::new(1024, 1 << 24);
         let member = Member {
-            outbox: outbox.clone(),
+            outbox,
             role: if path.is_plenary() {
                 Role::Moderator
             } else {
@@ -144,7 +143,6 @@ impl Fake {
         ok.await.expect("joined");
         let fake = Fake {
             conn: ConnId(conn),
-            outbox,
             rx,
             room,
             client: Doc::with_client_id(client),

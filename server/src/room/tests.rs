@@ -168,8 +168,7 @@ async fn join_with(h: &Harness, path: &RoomPath, conn: u64, capacity: usize) -> 
     };
     // The greeting: the room's sync step 1 (awareness only when there are states).
     assert!(matches!(fake.next().await, Message::SyncStep1(_)));
-    while let Ok(frame) = fake.rx.try_recv() {
-    }
+    while fake.rx.try_recv().is_ok() {}
     (fake, handle)
 }
 
