@@ -19,8 +19,13 @@ use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 pub struct WriteHalf(pub Arc<OwnedWriteHalf>);
 
 impl RawSocket for WriteHalf {
+    /// One buffer (a delivery) is a `send`; several (a queue drained) one `writev`. `send` skips
+    /// the file layer `writev` goes through (the iovec copy, file notifications).
     fn try_write_vectored(&self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
-        self.0.try_write_vectored(bufs)
+        match bufs {
+            [one] => self.0.try_write(one),
+            _ => self.0.try_write_vectored(bufs),
+        }
     }
 }
 
