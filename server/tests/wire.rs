@@ -1,0 +1,119 @@
+//! The WebSocket on the wire, byte by byte, as no library client would send it: a frame sent in
+//! the same write as the upgrade request (the server must read it from what HTTP had already
+//! read), and a frame that breaks the protocol (closed with 1002, not dropped).
+
+mod common;
+
+use common::*;
+use plenary_server::wire::frame::split;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+const KEY: &str = "dGhlIHNhbXBsZSBub25jZQ==";
+
+fn upgrade_request(path: &str) -> Vec<u8> {
+    format!(
+        "GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+         Sec-WebSocket-Key: {KEY}\r\nSec-WebSocket-Version: 13\r\n\r\n"
+    )
+    .into_bytes()
+}
+
+/// A client's binary frame: masked, as RFC 6455 requires (`masked: false` breaks the rule).
+fn client_frame(payload: &[u8], masked: bool) -> Vec<u8> {
+    assert!(payload.len() < 126);
+    let mask = [0x37, 0xfa, 0x21, 0x3d];
+    let mut out = vec![0x82, payload.len() as u8 | if masked { 0x80 } else { 0 }];
+    if masked {
+        out.extend_from_slice(&mask);
+        out.extend(payload.iter().enumerate().map(|(i, b)| b ^ mask[i % 4]));
+    } else {
+        out.extend_from_slice(payload);
+    }
+    out
+}
+
+/// Reads the 101 head, then frames until `done` says so (or the deadline passes); returns the
+/// head and each frame's (first byte, payload).
+async fn read_frames(tcp: &mut TcpStream, done: impl Fn(&[(u8, Vec<u8>)]) -> bool) -> (String, Vec<(u8, Vec<u8>)>) {
+    let mut buf = Vec::new();
+    let mut head = None;
+    let mut frames = Vec::new();
+    let deadline = tokio::time::Instant::now() + DEADLINE;
+    loop {
+        if head.is_none() {
+            if let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+                head = Some(String::from_utf8_lossy(&buf[..end]).into_owned());
+                buf.drain(..end + 4);
+            }
+        }
+        if head.is_some() {
+            while let Some((at, end)) = split(&buf) {
+                frames.push((buf[0], buf[at..end].to_vec()));
+                buf.drain(..end);
+            }
+            if done(&frames) {
+                return (head.unwrap(), frames);
+            }
+        }
+        let mut chunk = [0u8; 4096];
+        let n = tokio::time::timeout_at(deadline, tcp.read(&mut chunk))
+            .await
+            .unwrap_or_else(|_| panic!("timed out; head {head:?}, frames {frames:?}"))
+            .unwrap();
+        assert!(n > 0, "closed early; head {head:?}, frames {frames:?}");
+        buf.extend_from_slice(&chunk[..n]);
+    }
+}
+
+#[tokio::test]
+async fn a_frame_sent_with_the_upgrade_request_is_read_and_answered() {
+    let s = Server::fresh().await;
+    let m = s.create_meeting("m1", &["g1"]).await;
+    let path = format!("/ws/m1/g1?token={}", tok(&m, &["rapporteurs", "g1"]));
+    let mut tcp = TcpStream::connect(s.addr).await.unwrap();
+    // The upgrade request and a sync step 1 with an empty state vector, in one write.
+    let mut bytes = upgrade_request(&path);
+    bytes.extend(client_frame(&[0, 0, 1, 0], true));
+    tcp.write_all(&bytes).await.unwrap();
+    // Its answer is a sync step 2 (message type 0, sync type 1).
+    let (head, frames) = read_frames(&mut tcp, |f| f.iter().any(|(_, p)| p.starts_with(&[0, 1]))).await;
+    assert!(head.starts_with("HTTP/1.1 101"), "{head}");
+    assert!(head.to_ascii_lowercase().contains("sec-websocket-accept: s3pplmbitxaq9kygzzhzrbk+xoo="), "{head}");
+    assert_eq!(frames[0].0, 0x82, "a final binary frame, unmasked");
+    assert!(frames[0].1.starts_with(&[0, 0]), "the room's own sync step 1 comes first: {frames:?}");
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn an_unmasked_client_frame_is_closed_with_1002() {
+    let s = Server::fresh().await;
+    let m = s.create_meeting("m1", &["g1"]).await;
+    let path = format!("/ws/m1/g1?token={}", tok(&m, &["rapporteurs", "g1"]));
+    let mut tcp = TcpStream::connect(s.addr).await.unwrap();
+    tcp.write_all(&upgrade_request(&path)).await.unwrap();
+    let (head, _) = read_frames(&mut tcp, |f| !f.is_empty()).await;
+    assert!(head.starts_with("HTTP/1.1 101"), "{head}");
+    tcp.write_all(&client_frame(&[0, 0, 1, 0], false)).await.unwrap();
+    // Reads on past the greeting until the close frame (opcode 8).
+    let mut rest = Vec::new();
+    let close = loop {
+        let mut chunk = [0u8; 4096];
+        let n = tokio::time::timeout(DEADLINE, tcp.read(&mut chunk)).await.unwrap().unwrap();
+        assert!(n > 0, "the socket was dropped without a close frame");
+        rest.extend_from_slice(&chunk[..n]);
+        let mut at_frame = &rest[..];
+        let mut found = None;
+        while let Some((at, end)) = split(at_frame) {
+            if at_frame[0] == 0x88 {
+                found = Some(at_frame[at..end].to_vec());
+            }
+            at_frame = &at_frame[end..];
+        }
+        if let Some(c) = found {
+            break c;
+        }
+    };
+    assert_eq!(u16::from_be_bytes([close[0], close[1]]), 1002);
+    s.stop().await;
+}
