@@ -2,6 +2,7 @@
 //! hearing each other on one [`LocalBus`], each running its presence relay; fake members
 //! (outboxes over a channel that stands in for the socket) and tokio's paused clock for the silences.
 
+use super::test_support::join_member;
 use super::command::{ConnId, Member, RoomCmd};
 use super::context::{RoomContext, RoomSettings, Shared};
 use super::nodes::NODE_SILENCE;
@@ -132,17 +133,7 @@ async fn join(ctx: &RoomContext, conn: u64, can_write: bool) -> Fake {
         can_write,
         wants_ack: false,
     };
-    let (joined, ok) = oneshot::channel();
-    handle
-        .tx
-        .send(RoomCmd::Join {
-            conn: ConnId(conn),
-            member,
-            joined,
-        })
-        .await
-        .unwrap();
-    ok.await.expect("joined");
+    join_member(&handle, ConnId(conn), member).await;
     Fake {
         conn: ConnId(conn),
         rx,

@@ -2,6 +2,7 @@
 //! the paused clock: only the holder merges, and a new holder (whose replica lagged) catches up
 //! with the stored plenary and merges nothing twice.
 
+use super::test_support::join_member;
 use super::command::{ConnId, Member, RoomCmd};
 use super::context::{RoomContext, RoomSettings, Shared};
 use super::outbox::Outbox;
@@ -23,7 +24,7 @@ use plenary_protocol::layout::{self, conclusion as ck};
 use plenary_protocol::{GroupId, Limits, MeetingId, Message, RoomPath};
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::mpsc;
 use tokio_util::task::TaskTracker;
 use yrs::updates::decoder::Decode;
 use yrs::{Array, Doc, MapPrelim, TextPrelim, Transact, Update};
@@ -128,17 +129,7 @@ async fn join(ctx: &RoomContext, path: &RoomPath, conn: u64) -> (Fake, RoomHandl
         can_write: true,
         wants_ack: false,
     };
-    let (joined, ok) = oneshot::channel();
-    handle
-        .tx
-        .send(RoomCmd::Join {
-            conn: ConnId(conn),
-            member,
-            joined,
-        })
-        .await
-        .unwrap();
-    ok.await.expect("joined");
+    join_member(&handle, ConnId(conn), member).await;
     (
         Fake {
             rx,

@@ -52,6 +52,8 @@ mod lease_tests;
 mod replication_tests;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+pub(crate) mod test_support;
 
 pub use command::{ConnId, Member, RoomCmd};
 pub use context::{RoomContext, RoomSettings, Shared};

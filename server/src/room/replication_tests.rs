@@ -3,6 +3,7 @@
 //! listener) over one shared in-memory store and one in-process bus, with fake members and
 //! tokio's paused clock. A node that must miss rings gets its own bus, or a lossy link.
 
+use super::test_support::join_member;
 use super::command::{ConnId, Member, RoomCmd};
 use super::context::{RoomContext, RoomSettings, Shared};
 use super::outbox::Outbox;
@@ -23,7 +24,7 @@ use plenary_protocol::layout::plenary as pk;
 use plenary_protocol::{GroupId, Limits, MeetingId, Message, RoomPath};
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::mpsc;
 use tokio_util::task::TaskTracker;
 use yrs::updates::decoder::Decode;
 use yrs::{Doc, GetString, Map, Text, TextPrelim, Transact, Update};
@@ -131,16 +132,7 @@ impl Fake {
             can_write: true,
             wants_ack: false,
         };
-        let (joined, ok) = oneshot::channel();
-        room.tx
-            .send(RoomCmd::Join {
-                conn: ConnId(conn),
-                member,
-                joined,
-            })
-            .await
-            .unwrap();
-        ok.await.expect("joined");
+        join_member(&room, ConnId(conn), member).await;
         let fake = Fake {
             conn: ConnId(conn),
             rx,

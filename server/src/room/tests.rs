@@ -2,6 +2,7 @@
 //! in-process sandbox worker) over the in-memory store with its gate and failure injection,
 //! fake members (outbox receivers read directly), and tokio's paused clock.
 
+use super::test_support::join_member;
 use super::command::{ConnId, Member, RoomCmd};
 use super::context::{RoomContext, RoomSettings, Shared};
 use super::outbox::Outbox;
@@ -150,17 +151,7 @@ async fn join_with(h: &Harness, path: &RoomPath, conn: u64, capacity: usize) -> 
         can_write: true,
         wants_ack: true,
     };
-    let (joined, ok) = oneshot::channel();
-    handle
-        .tx
-        .send(RoomCmd::Join {
-            conn: ConnId(conn),
-            member,
-            joined,
-        })
-        .await
-        .unwrap();
-    ok.await.expect("joined");
+    join_member(&handle, ConnId(conn), member).await;
     let mut fake = Fake {
         conn: ConnId(conn),
         outbox,
@@ -327,7 +318,6 @@ async fn an_idle_room_unloads_and_reloads_from_the_store() {
     let handle2 = h.ctx.rooms.get_or_load(&group_path()).unwrap();
     assert_ne!(handle2.instance, handle.instance);
     let (outbox, mut rx) = Outbox::new(8, 1 << 20);
-    let (joined, ok) = oneshot::channel();
     let member = Member {
         outbox,
         role: Role::Rapporteur(GROUP.into()),
@@ -335,16 +325,7 @@ async fn an_idle_room_unloads_and_reloads_from_the_store() {
         can_write: true,
         wants_ack: false,
     };
-    handle2
-        .tx
-        .send(RoomCmd::Join {
-            conn: ConnId(9),
-            member,
-            joined,
-        })
-        .await
-        .unwrap();
-    ok.await.unwrap();
+    join_member(&handle2, ConnId(9), member).await;
     let greeting = rx.recv().await.unwrap();
     match Message::decode(&greeting, &Limits::default()).unwrap() {
         Message::SyncStep1(sv) => assert_eq!(sv.get(&yrs::ClientID::new(77)), 4),

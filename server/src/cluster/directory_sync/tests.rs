@@ -10,7 +10,7 @@ use crate::connection::context::{ConnContext, ConnSettings, OpenConn};
 use crate::directory::Directory;
 use crate::meetings::{self, GroupSpec, MeetingSpec};
 use crate::metrics::Metrics;
-use crate::room::{ConnId, Member, Outbox, RoomCmd, RoomSettings, Shared};
+use crate::room::{ConnId, Member, Outbox, RoomSettings, Shared};
 use crate::sandbox::Sandbox;
 use crate::store::memory::MemoryStore;
 use crate::store::persister::Persister;
@@ -207,23 +207,15 @@ async fn what_one_node_changes_the_other_applies() {
     let path = RoomPath::group(m.clone(), g1.clone());
     let room = b.room.rooms.get_or_load(&path).expect("the room loads");
     let (outbox, mut frames) = Outbox::new(256, 1 << 20);
-    let (joined, rx) = tokio::sync::oneshot::channel();
     let rapporteur = &created.tokens.rapporteurs["g1"];
-    room.tx
-        .send(RoomCmd::Join {
-            conn: ConnId(1),
-            member: Member {
-                outbox: outbox.clone(),
-                role: Role::Rapporteur("g1".into()),
-                token: TokenHash::of(rapporteur),
-                can_write: true,
-                wants_ack: false,
-            },
-            joined,
-        })
-        .await
-        .unwrap();
-    rx.await.unwrap();
+    let member = Member {
+        outbox: outbox.clone(),
+        role: Role::Rapporteur("g1".into()),
+        token: TokenHash::of(rapporteur),
+        can_write: true,
+        wants_ack: false,
+    };
+    crate::room::test_support::join_member(&room, ConnId(1), member).await;
     let writer = open_conn(&b, 1, rapporteur, &path, false);
     let participant = open_conn(&b, 2, &created.tokens.participant, &path, true);
 
