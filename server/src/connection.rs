@@ -21,7 +21,7 @@ use context::{ConnContext, OpenConn};
 use futures_util::{SinkExt, StreamExt};
 use plenary_protocol::message::decode_update_with;
 use plenary_protocol::{Message, RoomPath};
-use socket::{ReadSide, WriteHalf};
+use socket::{ReadSide, Upgraded, WriteHalf};
 use tokio_tungstenite::tungstenite::protocol::{Role, WebSocketConfig};
 use tokio_tungstenite::tungstenite::{self, Message as WsMessage};
 use tokio_tungstenite::WebSocketStream;
@@ -77,12 +77,12 @@ fn hard_limit(settings: &context::ConnSettings) -> usize {
     settings.limits.max_message_bytes.saturating_mul(4).max(8 << 20)
 }
 
-/// Runs a connection to completion, on the TCP socket the upgrade handed over (`prefix`: what
-/// the HTTP layer had read past the upgrade request).
-pub async fn serve(tcp: tokio::net::TcpStream, prefix: bytes::Bytes, svc: ConnContext, p: ConnectionParams) {
+/// Runs a connection to completion, on the TCP socket the upgrade handed over.
+pub async fn serve(upgraded: Upgraded, svc: ConnContext, p: ConnectionParams) {
     svc.metrics.connections.inc();
     svc.metrics.connections_total.inc();
     let can_write = p.capability.role.can_write(&p.room.doc);
+    let Upgraded { tcp, prefix, unsent } = upgraded;
     let (read, write) = tcp.into_split();
     let write = WriteHalf(Arc::new(write));
     let outbox = Outbox::with_socket(
@@ -90,6 +90,9 @@ pub async fn serve(tcp: tokio::net::TcpStream, prefix: bytes::Bytes, svc: ConnCo
         svc.settings.outbound_queue,
         svc.settings.outbound_queue_bytes,
     );
+    // The `101` answer leaves with the room's greeting, in one write (or after the join, below,
+    // or before our close frame).
+    outbox.hold(unsent);
     let hard = hard_limit(&svc.settings);
     // Small read buffer: an idle connection should cost little (keystrokes are ~50 bytes;
     // larger messages grow it on demand). Nothing is buffered for writing: what tungstenite
@@ -137,6 +140,8 @@ pub async fn serve(tcp: tokio::net::TcpStream, prefix: bytes::Bytes, svc: ConnCo
         svc.metrics.connections.dec();
         return;
     };
+    // The greeting took the `101` answer along; if the room sent none, it leaves now.
+    let _ = outbox.release();
     // Debug, not info: two lines per connection are a formatted write to stderr each, and a
     // connect storm is thousands of them (the per-connection counts are in the metrics).
     tracing::debug!(

@@ -5,6 +5,9 @@ use clap::Parser;
 use plenary_server::config::{Cli, Command};
 use tracing_subscriber::EnvFilter;
 
+#[global_allocator]
+static ALLOC: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     if let Some(Command::SandboxWorker) = cli.command {

@@ -14,6 +14,16 @@ use std::task::{Context, Poll};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 
+/// A connection HTTP has handed over.
+pub struct Upgraded {
+    pub tcp: tokio::net::TcpStream,
+    /// What HTTP read past the upgrade request (the client's first frames, if it sent them at
+    /// once).
+    pub prefix: Bytes,
+    /// What HTTP wrote and did not send: the `101` answer (see `http::serve::HoldUpgrade`).
+    pub unsent: Bytes,
+}
+
 /// The shared write half.
 #[derive(Clone)]
 pub struct WriteHalf(pub Arc<OwnedWriteHalf>);

@@ -20,7 +20,7 @@ use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::service::TowerToHyperService;
 use std::io;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
@@ -30,6 +30,7 @@ use tokio::sync::Semaphore;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
+use tower_http::add_extension::AddExtension;
 
 /// Limits on connections that have not upgraded.
 #[derive(Debug, Clone, Copy)]
@@ -102,11 +103,15 @@ pub async fn serve(listener: TcpListener, app: axum::Router, limits: HttpLimits,
         // TCP_NODELAY: a keystroke must leave now, not wait for Nagle and a delayed ACK.
         let _ = tcp.set_nodelay(true);
         let activity = Arc::new(Activity::new());
+        let hold = HoldUpgrade::default();
         let io = TokioIo::new(Tracked {
             inner: tcp,
             activity: activity.clone(),
+            hold: hold.clone(),
+            held: Vec::new(),
         });
-        let svc = TowerToHyperService::new(app.clone());
+        // Each request carries its connection's `HoldUpgrade`, for the WebSocket upgrade.
+        let svc = TowerToHyperService::new(AddExtension::new(app.clone(), hold));
         let conn = builder.serve_connection(io, svc).with_upgrades();
         let stop = stop.clone();
         let idle = limits.idle;
@@ -167,16 +172,36 @@ impl Activity {
     }
 }
 
+/// Set by a request that becomes a WebSocket, just before its `101` answer: from then on, what
+/// HTTP writes to the connection (that answer) is kept for the WebSocket connection to send
+/// with its first frames, in one write instead of two.
+#[derive(Clone, Default)]
+pub(crate) struct HoldUpgrade(Arc<AtomicBool>);
+
+impl HoldUpgrade {
+    pub(crate) fn hold(&self) {
+        self.0.store(true, Ordering::Relaxed);
+    }
+
+    fn held(&self) -> bool {
+        self.0.load(Ordering::Relaxed)
+    }
+}
+
 /// A `TcpStream` that records when it last read or wrote anything.
 pub(crate) struct Tracked {
     inner: tokio::net::TcpStream,
     activity: Arc<Activity>,
+    hold: HoldUpgrade,
+    /// What HTTP wrote once `hold` was set.
+    held: Vec<u8>,
 }
 
 impl Tracked {
-    /// The socket itself, once a WebSocket upgrade has taken it over from HTTP.
-    pub(crate) fn into_tcp(self) -> tokio::net::TcpStream {
-        self.inner
+    /// The socket itself, once a WebSocket upgrade has taken it over from HTTP, and what HTTP
+    /// wrote to it that has not been sent (see [`HoldUpgrade`]).
+    pub(crate) fn into_tcp(self) -> (tokio::net::TcpStream, Vec<u8>) {
+        (self.inner, self.held)
     }
 }
 
@@ -197,6 +222,10 @@ impl AsyncRead for Tracked {
 
 impl AsyncWrite for Tracked {
     fn poll_write(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+        if self.hold.held() {
+            self.held.extend_from_slice(buf);
+            return Poll::Ready(Ok(buf.len()));
+        }
         let r = Pin::new(&mut self.inner).poll_write(cx, buf);
         if matches!(r, Poll::Ready(Ok(n)) if n > 0) {
             self.activity.touch();
@@ -209,6 +238,13 @@ impl AsyncWrite for Tracked {
         cx: &mut Context<'_>,
         bufs: &[io::IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
+        if self.hold.held() {
+            let before = self.held.len();
+            for b in bufs {
+                self.held.extend_from_slice(b);
+            }
+            return Poll::Ready(Ok(self.held.len() - before));
+        }
         let r = Pin::new(&mut self.inner).poll_write_vectored(cx, bufs);
         if matches!(r, Poll::Ready(Ok(n)) if n > 0) {
             self.activity.touch();

@@ -2,7 +2,8 @@
 //! so that the connection gets the TCP socket itself: the room writes frames into it directly
 //! (see `connection::socket`). The checks and their messages are axum's.
 
-use super::serve::Tracked;
+use super::serve::{HoldUpgrade, Tracked};
+use crate::connection::socket::Upgraded;
 use axum::extract::FromRequestParts;
 use axum::http::header::{CONNECTION, SEC_WEBSOCKET_ACCEPT, SEC_WEBSOCKET_KEY, SEC_WEBSOCKET_VERSION, UPGRADE};
 use axum::http::request::Parts;
@@ -11,12 +12,13 @@ use axum::response::Response;
 use bytes::Bytes;
 use hyper::upgrade::OnUpgrade;
 use hyper_util::rt::TokioIo;
-use tokio::net::TcpStream;
 
 /// A request that asks to become a WebSocket.
 pub struct WsUpgrade {
     key: HeaderValue,
     on_upgrade: OnUpgrade,
+    /// Set when the request came through `serve` (not in every test harness).
+    hold: Option<HoldUpgrade>,
 }
 
 /// Why a request cannot become a WebSocket.
@@ -66,14 +68,16 @@ impl<S: Send + Sync> FromRequestParts<S> for WsUpgrade {
         let on_upgrade = parts.extensions.remove::<OnUpgrade>().ok_or(NotWebSocket(
             "WebSocket request couldn't be upgraded since no upgrade state was present",
         ))?;
-        Ok(WsUpgrade { key, on_upgrade })
+        let hold = parts.extensions.get::<HoldUpgrade>().cloned();
+        Ok(WsUpgrade { key, on_upgrade, hold })
     }
 }
 
 impl WsUpgrade {
-    /// The 101 answer, and the socket once the client has it: the TCP stream with the bytes the
-    /// HTTP layer read past the request.
-    pub fn accept(self) -> (Response, impl std::future::Future<Output = Option<(TcpStream, Bytes)>>) {
+    /// The 101 answer, and the socket once HTTP has answered: the TCP stream, the bytes the
+    /// HTTP layer read past the request, and the answer itself, not yet sent (the connection
+    /// sends it with its first frames).
+    pub fn accept(self) -> (Response, impl std::future::Future<Output = Option<Upgraded>>) {
         let accept = tungstenite::handshake::derive_accept_key(self.key.as_bytes());
         let response = Response::builder()
             .status(StatusCode::SWITCHING_PROTOCOLS)
@@ -82,6 +86,9 @@ impl WsUpgrade {
             .header(SEC_WEBSOCKET_ACCEPT, accept)
             .body(axum::body::Body::empty())
             .expect("a valid response");
+        if let Some(hold) = &self.hold {
+            hold.hold();
+        }
         let on_upgrade = self.on_upgrade;
         let socket = async move {
             let upgraded = match on_upgrade.await {
@@ -99,7 +106,12 @@ impl WsUpgrade {
                         true => Bytes::new(),
                         false => Bytes::copy_from_slice(&parts.read_buf),
                     };
-                    Some((parts.io.into_inner().into_tcp(), prefix))
+                    let (tcp, unsent) = parts.io.into_inner().into_tcp();
+                    Some(Upgraded {
+                        tcp,
+                        prefix,
+                        unsent: Bytes::from(unsent),
+                    })
                 }
                 Err(_) => {
                     tracing::error!("upgraded connection is not this server's TCP stream");

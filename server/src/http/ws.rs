@@ -104,8 +104,8 @@ pub async fn upgrade(
     let (response, socket) = ws.accept();
     tokio::spawn(tracker.track_future(
         async move {
-            if let Some((tcp, prefix)) = socket.await {
-                connection::serve(tcp, prefix, svc.conn, params).await;
+            if let Some(upgraded) = socket.await {
+                connection::serve(upgraded, svc.conn, params).await;
             }
         }
         .instrument(span),

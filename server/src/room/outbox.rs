@@ -5,6 +5,10 @@
 //! full the connection is told to close with 1013 (try again later) rather than letting the room
 //! stall or memory grow. One frame is always admitted into an empty queue, so an answer larger
 //! than the byte bound (a whole document) still leaves.
+//!
+//! An outbox may start with bytes *held* (the upgrade's `101` answer, which the HTTP layer handed
+//! over unwritten): they go out in the same write as the first frame (the room's greeting), so
+//! that a new connection costs one write less, or on [`Outbox::release`] if no frame came.
 
 use crate::connection::close::{close_code, Kick};
 pub use crate::wire::Frame;
@@ -48,6 +52,9 @@ struct Queue {
     head_started: bool,
     /// Nothing more is written: the close frame is queued, or the socket failed.
     closed: bool,
+    /// Written before anything else, with the first frame offered (see the module's notes).
+    /// While it is held, nothing is queued.
+    held: Option<Bytes>,
 }
 
 /// What became of a frame handed to an outbox.
@@ -118,10 +125,36 @@ impl Outbox {
     /// Writes `parts` (each whole frames) straight into the socket when nothing waits before
     /// them, and queues what it does not take; `owned(i)` is part `i` as the queue keeps it.
     fn offer<P: AsRef<[u8]>>(&self, parts: &[P], owned: impl Fn(usize) -> Bytes) -> Delivery {
-        let mut q = self.lock();
+        let q = self.lock();
         if q.closed {
             return Delivery::Closed;
         }
+        self.write_or_queue(q, parts, owned)
+    }
+
+    /// Holds `bytes` to be written with the first frame offered (or on [`Outbox::release`]).
+    pub fn hold(&self, bytes: Bytes) {
+        let mut q = self.lock();
+        if !bytes.is_empty() && !q.closed && q.frames.is_empty() && q.held.is_none() {
+            q.held = Some(bytes);
+        }
+    }
+
+    /// Writes the held bytes now if no frame has taken them along.
+    pub fn release(&self) -> Delivery {
+        let q = self.lock();
+        if q.closed || q.held.is_none() {
+            return if q.closed { Delivery::Closed } else { Delivery::Queued };
+        }
+        self.write_or_queue::<&[u8]>(q, &[], |_| Bytes::new())
+    }
+
+    fn write_or_queue<P: AsRef<[u8]>>(
+        &self,
+        mut q: MutexGuard<'_, Queue>,
+        parts: &[P],
+        owned: impl Fn(usize) -> Bytes,
+    ) -> Delivery {
         let len: usize = parts.iter().map(|p| p.as_ref().len()).sum();
         if !q.frames.is_empty() {
             if q.frames.len() + parts.len() > self.shared.max_frames
@@ -135,8 +168,17 @@ impl Outbox {
             q.frames.extend((0..parts.len()).map(owned));
             return Delivery::Queued;
         }
-        let slices: [IoSlice<'_>; 4] = std::array::from_fn(|i| IoSlice::new(parts.get(i).map_or(&[][..], |p| p.as_ref())));
-        let mut written = match self.shared.socket.try_write_vectored(&slices[..parts.len().min(4)]) {
+        // The held bytes, if any, go first, in the same write.
+        let held = q.held.take();
+        let pre = usize::from(held.is_some());
+        let held_len = held.as_ref().map_or(0, Bytes::len);
+        let slices: [IoSlice<'_>; 5] = std::array::from_fn(|i| {
+            IoSlice::new(match i.checked_sub(pre) {
+                None => held.as_deref().unwrap_or_default(),
+                Some(j) => parts.get(j).map_or(&[][..], |p| p.as_ref()),
+            })
+        });
+        let mut written = match self.shared.socket.try_write_vectored(&slices[..(pre + parts.len()).min(5)]) {
             Ok(n) => n,
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => 0,
             Err(_) => {
@@ -144,8 +186,22 @@ impl Outbox {
                 return Delivery::Closed;
             }
         };
-        if written >= len {
+        if written >= held_len + len {
             return Delivery::Queued;
+        }
+        // What the socket did not take is queued in order: the rest of the held bytes, then of
+        // each part.
+        if let Some(mut rest) = held {
+            if written >= rest.len() {
+                written -= rest.len();
+            } else {
+                rest.advance(written);
+                // kept like a frame partly written: nothing may be written before it
+                q.head_started = true;
+                written = 0;
+                q.bytes += rest.len();
+                q.frames.push_back(rest);
+            }
         }
         for (i, part) in parts.iter().enumerate() {
             let part_len = part.as_ref().len();
@@ -168,6 +224,11 @@ impl Outbox {
     /// Writes what is queued, as far as the socket takes it.
     pub fn drain(&self) -> io::Result<Drained> {
         let mut q = self.lock();
+        if let Some(held) = q.held.take() {
+            q.bytes += held.len();
+            q.frames.push_front(held);
+            q.head_started = true;
+        }
         loop {
             if q.frames.is_empty() {
                 return Ok(Drained::Empty);
@@ -217,6 +278,11 @@ impl Outbox {
         if q.closed {
             return false;
         }
+        // The held bytes are not a frame of ours to drop: they come before it.
+        if let Some(held) = q.held.take() {
+            q.frames.push_front(held);
+            q.head_started = true;
+        }
         let keep = usize::from(q.head_started);
         q.frames.truncate(keep);
         q.bytes = q.frames.iter().map(Bytes::len).sum();
@@ -233,6 +299,7 @@ impl Outbox {
         let mut q = self.lock();
         q.closed = true;
         q.frames.clear();
+        q.held = None;
         q.bytes = 0;
     }
 
@@ -273,6 +340,8 @@ mod tests {
         limit: usize,
         full: std::sync::atomic::AtomicBool,
         got: Mutex<Vec<u8>>,
+        /// Writes that took something.
+        writes: std::sync::atomic::AtomicUsize,
     }
 
     impl RawSocket for Arc<Trickle> {
@@ -280,6 +349,7 @@ mod tests {
             if self.full.load(std::sync::atomic::Ordering::SeqCst) {
                 return Err(io::ErrorKind::WouldBlock.into());
             }
+            self.writes.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
             let mut got = self.got.lock().unwrap();
             let mut n = 0;
             for buf in bufs {
@@ -299,6 +369,7 @@ mod tests {
             limit,
             full: Default::default(),
             got: Mutex::default(),
+            writes: Default::default(),
         })
     }
 
@@ -385,6 +456,69 @@ mod tests {
             while out.drain().unwrap() != Drained::Empty {}
             let got = payloads(&sock.got.lock().unwrap());
             assert_eq!(got, vec![vec![1u8; 20], vec![2u8; 30], vec![3u8; 5]], "limit {limit}");
+        }
+    }
+
+    const ANSWER: &[u8] = b"HTTP/1.1 101 Switching Protocols\r\n\r\n";
+
+    #[test]
+    fn held_bytes_leave_first_in_the_greeting_s_write_whole_wherever_it_is_cut() {
+        for limit in [1, 5, ANSWER.len(), ANSWER.len() + 1, 30, 1000] {
+            let sock = trickle(limit);
+            let out = Outbox::with_socket(Box::new(sock.clone()), 1000, 1 << 20);
+            out.hold(Bytes::from_static(ANSWER));
+            assert!(sock.got.lock().unwrap().is_empty(), "held, not written");
+            let (a, b) = (Frame::binary([1u8; 20]), Frame::binary([2u8; 30]));
+            assert_eq!(out.send_all(&[&a, &b]), Delivery::Queued);
+            assert_eq!(out.send(&Frame::binary([3u8; 5])), Delivery::Queued);
+            while out.drain().unwrap() != Drained::Empty {}
+            assert_eq!(out.release(), Delivery::Queued);
+            let got = sock.got.lock().unwrap().clone();
+            assert_eq!(&got[..ANSWER.len()], ANSWER, "limit {limit}");
+            let frames = payloads(&got[ANSWER.len()..]);
+            assert_eq!(frames, vec![vec![1u8; 20], vec![2u8; 30], vec![3u8; 5]], "limit {limit}");
+        }
+        // a socket that takes it all: the answer and the greeting are one write
+        let sock = trickle(1 << 20);
+        let out = Outbox::with_socket(Box::new(sock.clone()), 1000, 1 << 20);
+        out.hold(Bytes::from_static(ANSWER));
+        out.send_all(&[&Frame::binary(b"a"), &Frame::binary(b"b")]);
+        assert_eq!(sock.writes.load(std::sync::atomic::Ordering::SeqCst), 1);
+        assert_eq!(sock.got.lock().unwrap().len(), ANSWER.len() + 6);
+    }
+
+    #[test]
+    fn held_bytes_are_written_on_release_once_or_by_a_drain() {
+        let sock = trickle(1 << 20);
+        let out = Outbox::with_socket(Box::new(sock.clone()), 1000, 1 << 20);
+        out.hold(Bytes::from_static(ANSWER));
+        assert_eq!(out.release(), Delivery::Queued);
+        assert_eq!(out.release(), Delivery::Queued);
+        assert_eq!(&sock.got.lock().unwrap()[..], ANSWER, "written once");
+        let sock = trickle(1 << 20);
+        let out = Outbox::with_socket(Box::new(sock.clone()), 1000, 1 << 20);
+        out.hold(Bytes::from_static(ANSWER));
+        assert_eq!(out.drain().unwrap(), Drained::Empty);
+        assert_eq!(&sock.got.lock().unwrap()[..], ANSWER);
+    }
+
+    #[test]
+    fn held_bytes_are_not_dropped_by_a_close_and_come_before_the_close_frame() {
+        // still held; released into a full socket (queued whole); 4 bytes of it written
+        for (limit, full, release) in [(1 << 20, true, false), (1 << 20, true, true), (4, false, true)] {
+            let sock = trickle(limit);
+            sock.full.store(full, std::sync::atomic::Ordering::SeqCst);
+            let out = Outbox::with_socket(Box::new(sock.clone()), 1000, 1 << 20);
+            out.hold(Bytes::from_static(ANSWER));
+            if release {
+                assert_eq!(out.release(), Delivery::Queued);
+            }
+            assert!(out.close_with(&Frame::close(1012, "restart")));
+            sock.full.store(false, std::sync::atomic::Ordering::SeqCst);
+            while out.drain().unwrap() != Drained::Empty {}
+            let got = sock.got.lock().unwrap();
+            assert_eq!(&got[..ANSWER.len()], ANSWER, "limit {limit}");
+            assert_eq!(&got[ANSWER.len()..], Frame::close(1012, "restart").bytes(), "limit {limit}");
         }
     }
 
