@@ -8,8 +8,25 @@ use crate::room::RoomContext;
 use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
 
+/// Cloned for every request (axum's `State` extractor, the catch-up layer): one reference
+/// count, not one per field.
 #[derive(Clone)]
-pub struct AppState {
+pub struct AppState(Arc<App>);
+
+impl AppState {
+    pub fn new(app: App) -> AppState {
+        AppState(Arc::new(app))
+    }
+}
+
+impl std::ops::Deref for AppState {
+    type Target = App;
+    fn deref(&self) -> &App {
+        &self.0
+    }
+}
+
+pub struct App {
     /// What rooms reach: store, persister, sandbox, directory, registry, metrics, tracker.
     pub room: RoomContext,
     /// What connections reach (the same room context, settings, open connections, budgets).

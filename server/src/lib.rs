@@ -208,7 +208,7 @@ pub async fn run(
         metrics,
         stopping: CancellationToken::new(),
     };
-    let svc = AppState {
+    let svc = AppState::new(app::App {
         room: room_ctx,
         conn: conn_ctx,
         admin_gate: Arc::new(http::admin::AdminGate::new(admin, config.admin_failures_per_sec)),
@@ -217,7 +217,7 @@ pub async fn run(
             .public_url
             .clone()
             .unwrap_or_else(|| format!("http://{addr}")),
-    };
+    });
     if svc.public_url.contains("://0.0.0.0") || svc.public_url.contains("://[::]") {
         tracing::warn!(
             public_url = %svc.public_url,

@@ -102,10 +102,11 @@ pub async fn upgrade(
     };
     let tracker = svc.room.tracker.clone();
     let (response, socket) = ws.accept();
+    let conn_ctx = svc.conn.clone();
     tokio::spawn(tracker.track_future(
         async move {
             if let Some(upgraded) = socket.await {
-                connection::serve(upgraded, svc.conn, params).await;
+                connection::serve(upgraded, conn_ctx, params).await;
             }
         }
         .instrument(span),

@@ -66,13 +66,13 @@ async fn node(store: Arc<MemoryStore>, bus: &LocalBus) -> AppState {
         metrics,
         stopping: CancellationToken::new(),
     };
-    AppState {
+    AppState::new(crate::app::App {
         room,
         conn,
         admin_gate: Arc::new(crate::http::admin::AdminGate::new(TokenHash::of("admin"), 10)),
         next_conn: Default::default(),
         public_url: "http://127.0.0.1:9".into(),
-    }
+    })
 }
 
 async fn two_nodes() -> (AppState, AppState) {
