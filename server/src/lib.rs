@@ -264,7 +264,7 @@ pub async fn run(
     }
     revisions::spawn(&svc, Duration::from_secs(config.revision_interval_secs));
     cluster::directory_sync::spawn(&svc);
-    let app = http::router(svc.clone());
+    let app = http::app(svc.clone());
     let stop_accepting = CancellationToken::new();
     let http_limits = http::serve::HttpLimits {
         max_pending: config.max_pending_connections,

@@ -29,8 +29,11 @@ pub use token::{request_token, TokenQuery};
 use crate::app::AppState;
 use axum::extract::DefaultBodyLimit;
 use axum::http::{header, HeaderValue, Request};
+use axum::response::Response;
 use axum::routing::{get, patch, post};
 use axum::Router;
+use tower::util::BoxCloneSyncService;
+use tower::ServiceBuilder;
 use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::trace::TraceLayer;
 
@@ -46,6 +49,37 @@ pub const DEFAULT_CSP: &str =
 /// The WebSocket route (matched by the trace layer, which gives upgrades no span).
 const WS_ROUTE: &str = "/ws/{m}/{g}";
 
+/// What the accept loop serves: the routes, inside the layers every response gets.
+pub type App = BoxCloneSyncService<Request<hyper::body::Incoming>, Response, std::convert::Infallible>;
+
+/// The routes, wrapped once in the layers every request and response pass through. Layers
+/// added with `Router::layer` wrap each route in a box of its own, cloned on every request (a
+/// connect storm is thousands of requests); here they are one stack, cloned as a whole.
+pub fn app(svc: AppState) -> App {
+    let layers = ServiceBuilder::new()
+        .layer(DefaultBodyLimit::max(64 * 1024))
+        // On every response, errors and the web client included; handlers that need another
+        // Content-Security-Policy (the app, exported HTML) set their own first.
+        .layer(SetResponseHeaderLayer::overriding(
+            header::X_CONTENT_TYPE_OPTIONS,
+            HeaderValue::from_static("nosniff"),
+        ))
+        .layer(SetResponseHeaderLayer::overriding(
+            header::X_FRAME_OPTIONS,
+            HeaderValue::from_static("DENY"),
+        ))
+        .layer(SetResponseHeaderLayer::overriding(
+            header::REFERRER_POLICY,
+            HeaderValue::from_static("no-referrer"),
+        ))
+        .layer(SetResponseHeaderLayer::if_not_present(
+            header::CONTENT_SECURITY_POLICY,
+            HeaderValue::from_static(DEFAULT_CSP),
+        ));
+    BoxCloneSyncService::new(layers.service(router(svc)))
+}
+
+/// The routes, with the layers that need the matched route (tracing, the catch-up).
 pub fn router(svc: AppState) -> Router {
     Router::new()
         .route("/healthz", get(ops::healthz))
@@ -84,25 +118,6 @@ pub fn router(svc: AppState) -> Router {
         .route_layer(axum::middleware::from_fn_with_state(svc.clone(), catch_up::layer))
         .fallback(web::serve)
         .method_not_allowed_fallback(method_not_allowed)
-        .layer(DefaultBodyLimit::max(64 * 1024))
-        // On every response, errors and the web client included; handlers that need another
-        // Content-Security-Policy (the app, exported HTML) set their own first.
-        .layer(SetResponseHeaderLayer::overriding(
-            header::X_CONTENT_TYPE_OPTIONS,
-            HeaderValue::from_static("nosniff"),
-        ))
-        .layer(SetResponseHeaderLayer::overriding(
-            header::X_FRAME_OPTIONS,
-            HeaderValue::from_static("DENY"),
-        ))
-        .layer(SetResponseHeaderLayer::overriding(
-            header::REFERRER_POLICY,
-            HeaderValue::from_static("no-referrer"),
-        ))
-        .layer(SetResponseHeaderLayer::if_not_present(
-            header::CONTENT_SECURITY_POLICY,
-            HeaderValue::from_static(DEFAULT_CSP),
-        ))
         .layer(
             // Method and route only: query strings carry tokens, and a token pasted into a
             // path (`/m/skopje/console/SECRET`) must not reach the logs either, so the span

@@ -51,7 +51,7 @@ const FULL_GRACE: Duration = Duration::from_secs(1);
 /// connection that has not upgraded to finish its request and close, and waits for them.
 // `u64::is_multiple_of` is newer than the workspace's rust-version (1.85).
 #[allow(clippy::manual_is_multiple_of)]
-pub async fn serve(listener: TcpListener, app: axum::Router, limits: HttpLimits, stop: CancellationToken) {
+pub async fn serve(listener: TcpListener, app: super::App, limits: HttpLimits, stop: CancellationToken) {
     let pending = Arc::new(Semaphore::new(limits.max_pending));
     let conns = TaskTracker::new();
     let mut builder = hyper::server::conn::http1::Builder::new();

@@ -7,30 +7,49 @@ use crate::app::AppState;
 use crate::auth::{authorize_room_hashed, AuthError, MeetingDirectory};
 use crate::connection::{self, ConnectionParams};
 use crate::room::ConnId;
-use axum::extract::rejection::QueryRejection;
 use super::upgrade::{NotWebSocket, WsUpgrade};
-use axum::extract::{Path, Query, State};
-use axum::http::StatusCode;
+use axum::extract::{Path, State};
+use axum::http::{StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use plenary_protocol::RoomPath;
-use serde::Deserialize;
 use std::sync::atomic::Ordering;
 use tracing::Instrument;
 
-#[derive(Deserialize, Default)]
+/// `?token=T&ack=1`.
+#[derive(Default, Debug, PartialEq)]
 pub struct WsQuery {
     token: Option<String>,
     ack: Option<String>,
 }
 
+impl WsQuery {
+    /// Read as axum's `Query` would (form-urlencoded, unknown keys ignored), but without its
+    /// generic deserializer, on every upgrade of a storm. A query that names `token` or `ack`
+    /// twice does not parse, and a query that does not parse carries no token.
+    pub fn parse(raw: Option<&str>) -> WsQuery {
+        let mut q = WsQuery::default();
+        for (k, v) in form_urlencoded::parse(raw.unwrap_or_default().as_bytes()) {
+            let slot = match &*k {
+                "token" => &mut q.token,
+                "ack" => &mut q.ack,
+                _ => continue,
+            };
+            if slot.is_some() {
+                return WsQuery::default();
+            }
+            *slot = Some(v.into_owned());
+        }
+        q
+    }
+}
+
 pub async fn upgrade(
     State(svc): State<AppState>,
     Path((m, g)): Path<(String, String)>,
-    query: Result<Query<WsQuery>, QueryRejection>,
+    uri: Uri,
     ws: Result<WsUpgrade, NotWebSocket>,
 ) -> Response {
-    // A query string that does not parse (a repeated `token`, bad escapes) carries no token.
-    let q = query.map(|Query(q)| q).unwrap_or_default();
+    let q = WsQuery::parse(uri.query());
     let refuse = |e: ApiError| {
         svc.room.metrics.upgrades_refused.inc();
         e.into_response()
@@ -112,4 +131,39 @@ pub async fn upgrade(
         .instrument(span),
     ));
     response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::WsQuery;
+
+    fn q(token: Option<&str>, ack: Option<&str>) -> WsQuery {
+        WsQuery {
+            token: token.map(str::to_owned),
+            ack: ack.map(str::to_owned),
+        }
+    }
+
+    #[test]
+    fn the_query_reads_as_axum_s_query_did() {
+        assert_eq!(WsQuery::parse(None), q(None, None));
+        assert_eq!(WsQuery::parse(Some("token=abc&ack=1")), q(Some("abc"), Some("1")));
+        assert_eq!(WsQuery::parse(Some("x=1&token=a%2Bb+c&y")), q(Some("a+b c"), None));
+        assert_eq!(WsQuery::parse(Some("token=")), q(Some(""), None));
+        // a key given twice: the query does not parse, and carries no token
+        assert_eq!(WsQuery::parse(Some("token=a&token=b")), q(None, None));
+        assert_eq!(WsQuery::parse(Some("token=a&ack=1&ack=1")), q(None, None));
+        // the same answers as serde_urlencoded, which axum's `Query` uses
+        #[derive(serde::Deserialize, Debug, PartialEq)]
+        struct Axum {
+            token: Option<String>,
+            ack: Option<String>,
+        }
+        for raw in ["token=abc&ack=true", "token=%E2%9C%93&z=%ZZ", "ack&token=t", "token=a&token=b", "&&token=%20"] {
+            let want = axum::extract::Query::<Axum>::try_from_uri(&format!("http://h/?{raw}").parse().unwrap())
+                .map(|axum::extract::Query(a)| q(a.token.as_deref(), a.ack.as_deref()))
+                .unwrap_or_default();
+            assert_eq!(WsQuery::parse(Some(raw)), want, "{raw}");
+        }
+    }
 }
