@@ -98,7 +98,7 @@ pub async fn serve(upgraded: Upgraded, svc: ConnContext, p: ConnectionParams) {
     // larger messages grow it on demand). Nothing is buffered for writing: what tungstenite
     // writes (pongs, close answers) goes to the outbox at once.
     let config = WebSocketConfig::default()
-        .read_buffer_size(1024)
+        .read_buffer_size(512)
         .write_buffer_size(0)
         .max_message_size(Some(hard))
         .max_frame_size(Some(hard));
