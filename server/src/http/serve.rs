@@ -264,3 +264,42 @@ impl AsyncWrite for Tracked {
         Pin::new(&mut self.inner).poll_shutdown(cx)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    /// A connected pair: the server's side wrapped in `Tracked`, and the client's socket.
+    async fn pair() -> (Tracked, HoldUpgrade, tokio::net::TcpStream) {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let client = tokio::net::TcpStream::connect(listener.local_addr().unwrap());
+        let (client, accepted) = tokio::join!(client, listener.accept());
+        let hold = HoldUpgrade::default();
+        let tracked = Tracked {
+            inner: accepted.unwrap().0,
+            activity: Arc::new(Activity::new()),
+            hold: hold.clone(),
+            held: Vec::new(),
+        };
+        (tracked, hold, client.unwrap())
+    }
+
+    #[tokio::test]
+    async fn once_held_what_http_writes_is_kept_for_the_connection_and_not_sent() {
+        let (mut tracked, hold, mut client) = pair().await;
+        tracked.write_all(b"before ").await.unwrap();
+        hold.hold();
+        tracked.write_all(b"HTTP/1.1 101").await.unwrap();
+        let bufs = [io::IoSlice::new(b" Switching"), io::IoSlice::new(b" Protocols")];
+        assert_eq!(tracked.write_vectored(&bufs).await.unwrap(), 20);
+        tracked.flush().await.unwrap();
+        let (mut tcp, held) = tracked.into_tcp();
+        assert_eq!(held, b"HTTP/1.1 101 Switching Protocols");
+        // nothing held reached the socket: the next bytes on it follow "before " directly
+        tcp.write_all(b"after").await.unwrap();
+        let mut got = vec![0u8; 12];
+        client.read_exact(&mut got).await.unwrap();
+        assert_eq!(got, b"before after");
+    }
+}
