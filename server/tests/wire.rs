@@ -33,51 +33,73 @@ fn client_frame(payload: &[u8], masked: bool) -> Vec<u8> {
     out
 }
 
-/// Reads the 101 head, then frames until `done` says so (or the deadline passes); returns the
-/// head and each frame's (first byte, payload).
-async fn read_frames(tcp: &mut TcpStream, done: impl Fn(&[(u8, Vec<u8>)]) -> bool) -> (String, Vec<(u8, Vec<u8>)>) {
-    let mut buf = Vec::new();
-    let mut head = None;
-    let mut frames = Vec::new();
-    let deadline = tokio::time::Instant::now() + DEADLINE;
-    loop {
-        if head.is_none() {
-            if let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
-                head = Some(String::from_utf8_lossy(&buf[..end]).into_owned());
-                buf.drain(..end + 4);
-            }
+/// A raw TCP client of a rapporteur's group document, and what it has read.
+struct Raw {
+    tcp: TcpStream,
+    /// The upgrade request's path, token included.
+    path: String,
+    buf: Vec<u8>,
+    /// The 101 head, once read.
+    head: Option<String>,
+    /// Each frame read so far: (first byte, payload).
+    frames: Vec<(u8, Vec<u8>)>,
+}
+
+impl Raw {
+    /// Creates meeting `m1` with group `g1` on `s` and connects (no request sent yet).
+    async fn open(s: &Server) -> Raw {
+        let m = s.create_meeting("m1", &["g1"]).await;
+        Raw {
+            tcp: TcpStream::connect(s.addr).await.unwrap(),
+            path: format!("/ws/m1/g1?token={}", tok(&m, &["rapporteurs", "g1"])),
+            buf: Vec::new(),
+            head: None,
+            frames: Vec::new(),
         }
-        if head.is_some() {
-            while let Some((at, end)) = split(&buf) {
-                frames.push((buf[0], buf[at..end].to_vec()));
-                buf.drain(..end);
+    }
+
+    /// Reads the 101 head, then frames until `done` says so of all the frames read (or the
+    /// deadline passes).
+    async fn read_until(&mut self, done: impl Fn(&[(u8, Vec<u8>)]) -> bool) {
+        let deadline = tokio::time::Instant::now() + DEADLINE;
+        loop {
+            if self.head.is_none() {
+                if let Some(end) = self.buf.windows(4).position(|w| w == b"\r\n\r\n") {
+                    self.head = Some(String::from_utf8_lossy(&self.buf[..end]).into_owned());
+                    self.buf.drain(..end + 4);
+                }
             }
-            if done(&frames) {
-                return (head.unwrap(), frames);
+            if self.head.is_some() {
+                while let Some((at, end)) = split(&self.buf) {
+                    self.frames.push((self.buf[0], self.buf[at..end].to_vec()));
+                    self.buf.drain(..end);
+                }
+                if done(&self.frames) {
+                    return;
+                }
             }
+            let mut chunk = [0u8; 4096];
+            let n = tokio::time::timeout_at(deadline, self.tcp.read(&mut chunk))
+                .await
+                .unwrap_or_else(|_| panic!("timed out; head {:?}, frames {:?}", self.head, self.frames))
+                .unwrap();
+            assert!(n > 0, "closed early; head {:?}, frames {:?}", self.head, self.frames);
+            self.buf.extend_from_slice(&chunk[..n]);
         }
-        let mut chunk = [0u8; 4096];
-        let n = tokio::time::timeout_at(deadline, tcp.read(&mut chunk))
-            .await
-            .unwrap_or_else(|_| panic!("timed out; head {head:?}, frames {frames:?}"))
-            .unwrap();
-        assert!(n > 0, "closed early; head {head:?}, frames {frames:?}");
-        buf.extend_from_slice(&chunk[..n]);
     }
 }
 
 #[tokio::test]
 async fn a_frame_sent_with_the_upgrade_request_is_read_and_answered() {
     let s = Server::fresh().await;
-    let m = s.create_meeting("m1", &["g1"]).await;
-    let path = format!("/ws/m1/g1?token={}", tok(&m, &["rapporteurs", "g1"]));
-    let mut tcp = TcpStream::connect(s.addr).await.unwrap();
+    let mut c = Raw::open(&s).await;
     // The upgrade request and a sync step 1 with an empty state vector, in one write.
-    let mut bytes = upgrade_request(&path);
+    let mut bytes = upgrade_request(&c.path);
     bytes.extend(client_frame(&[0, 0, 1, 0], true));
-    tcp.write_all(&bytes).await.unwrap();
+    c.tcp.write_all(&bytes).await.unwrap();
     // Its answer is a sync step 2 (message type 0, sync type 1).
-    let (head, frames) = read_frames(&mut tcp, |f| f.iter().any(|(_, p)| p.starts_with(&[0, 1]))).await;
+    c.read_until(|f| f.iter().any(|(_, p)| p.starts_with(&[0, 1]))).await;
+    let (head, frames) = (c.head.unwrap(), c.frames);
     assert!(head.starts_with("HTTP/1.1 101"), "{head}");
     assert!(head.to_ascii_lowercase().contains("sec-websocket-accept: s3pplmbitxaq9kygzzhzrbk+xoo="), "{head}");
     assert_eq!(frames[0].0, 0x82, "a final binary frame, unmasked");
@@ -88,32 +110,16 @@ async fn a_frame_sent_with_the_upgrade_request_is_read_and_answered() {
 #[tokio::test]
 async fn an_unmasked_client_frame_is_closed_with_1002() {
     let s = Server::fresh().await;
-    let m = s.create_meeting("m1", &["g1"]).await;
-    let path = format!("/ws/m1/g1?token={}", tok(&m, &["rapporteurs", "g1"]));
-    let mut tcp = TcpStream::connect(s.addr).await.unwrap();
-    tcp.write_all(&upgrade_request(&path)).await.unwrap();
-    let (head, _) = read_frames(&mut tcp, |f| !f.is_empty()).await;
+    let mut c = Raw::open(&s).await;
+    c.tcp.write_all(&upgrade_request(&c.path)).await.unwrap();
+    c.read_until(|f| !f.is_empty()).await;
+    let head = c.head.clone().unwrap();
     assert!(head.starts_with("HTTP/1.1 101"), "{head}");
-    tcp.write_all(&client_frame(&[0, 0, 1, 0], false)).await.unwrap();
+    c.tcp.write_all(&client_frame(&[0, 0, 1, 0], false)).await.unwrap();
     // Reads on past the greeting until the close frame (opcode 8).
-    let mut rest = Vec::new();
-    let close = loop {
-        let mut chunk = [0u8; 4096];
-        let n = tokio::time::timeout(DEADLINE, tcp.read(&mut chunk)).await.unwrap().unwrap();
-        assert!(n > 0, "the socket was dropped without a close frame");
-        rest.extend_from_slice(&chunk[..n]);
-        let mut at_frame = &rest[..];
-        let mut found = None;
-        while let Some((at, end)) = split(at_frame) {
-            if at_frame[0] == 0x88 {
-                found = Some(at_frame[at..end].to_vec());
-            }
-            at_frame = &at_frame[end..];
-        }
-        if let Some(c) = found {
-            break c;
-        }
-    };
+    let is_close = |f: &(u8, Vec<u8>)| f.0 == 0x88;
+    c.read_until(|f| f.iter().any(is_close)).await;
+    let close = &c.frames.iter().find(|f| is_close(f)).unwrap().1;
     assert_eq!(u16::from_be_bytes([close[0], close[1]]), 1002);
     s.stop().await;
 }

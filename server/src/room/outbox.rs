@@ -133,9 +133,11 @@ impl Outbox {
     }
 
     /// Holds `bytes` to be written with the first frame offered (or on [`Outbox::release`]).
+    /// Called once, before anything is offered.
     pub fn hold(&self, bytes: Bytes) {
         let mut q = self.lock();
-        if !bytes.is_empty() && !q.closed && q.frames.is_empty() && q.held.is_none() {
+        debug_assert!(q.frames.is_empty() && q.held.is_none(), "held after frames were offered");
+        if !bytes.is_empty() && !q.closed {
             q.held = Some(bytes);
         }
     }
@@ -143,8 +145,11 @@ impl Outbox {
     /// Writes the held bytes now if no frame has taken them along.
     pub fn release(&self) -> Delivery {
         let q = self.lock();
-        if q.closed || q.held.is_none() {
-            return if q.closed { Delivery::Closed } else { Delivery::Queued };
+        if q.closed {
+            return Delivery::Closed;
+        }
+        if q.held.is_none() {
+            return Delivery::Queued;
         }
         self.write_or_queue::<&[u8]>(q, &[], |_| Bytes::new())
     }
