@@ -244,7 +244,10 @@ async fn join(
 /// socket would not take it in time.
 async fn close(outbox: &Outbox, socket: &WriteHalf, code: u16) -> bool {
     outbox.close_with(&close_frame(code));
-    matches!(tokio::time::timeout(CLOSE_SEND, flush(outbox, socket)).await, Ok(Ok(())))
+    matches!(
+        tokio::time::timeout(CLOSE_SEND, flush(outbox, socket)).await,
+        Ok(Ok(()))
+    )
 }
 
 /// Writes everything queued, waiting for the socket as long as it takes.
@@ -567,7 +570,9 @@ async fn unless_stopped<F: std::future::Future>(writer_done: &Kick, f: F) -> Opt
 fn read_error(svc: &ConnContext, p: &ConnectionParams, e: tungstenite::Error) -> Step {
     tracing::debug!(error = %e, "read error");
     match e {
-        tungstenite::Error::Capacity(_) => reject(svc, p, close_code::TOO_BIG, "message over the hard size limit"),
+        tungstenite::Error::Capacity(_) => {
+            reject(svc, p, close_code::TOO_BIG, "message over the hard size limit")
+        }
         tungstenite::Error::Protocol(_) | tungstenite::Error::Utf8(_) => {
             reject(svc, p, close_code::PROTOCOL_ERROR, "broken WebSocket frame")
         }

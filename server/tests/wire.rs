@@ -83,7 +83,12 @@ impl Raw {
                 .await
                 .unwrap_or_else(|_| panic!("timed out; head {:?}, frames {:?}", self.head, self.frames))
                 .unwrap();
-            assert!(n > 0, "closed early; head {:?}, frames {:?}", self.head, self.frames);
+            assert!(
+                n > 0,
+                "closed early; head {:?}, frames {:?}",
+                self.head,
+                self.frames
+            );
             self.buf.extend_from_slice(&chunk[..n]);
         }
     }
@@ -98,12 +103,20 @@ async fn a_frame_sent_with_the_upgrade_request_is_read_and_answered() {
     bytes.extend(client_frame(&[0, 0, 1, 0], true));
     c.tcp.write_all(&bytes).await.unwrap();
     // Its answer is a sync step 2 (message type 0, sync type 1).
-    c.read_until(|f| f.iter().any(|(_, p)| p.starts_with(&[0, 1]))).await;
+    c.read_until(|f| f.iter().any(|(_, p)| p.starts_with(&[0, 1])))
+        .await;
     let (head, frames) = (c.head.unwrap(), c.frames);
     assert!(head.starts_with("HTTP/1.1 101"), "{head}");
-    assert!(head.to_ascii_lowercase().contains("sec-websocket-accept: s3pplmbitxaq9kygzzhzrbk+xoo="), "{head}");
+    assert!(
+        head.to_ascii_lowercase()
+            .contains("sec-websocket-accept: s3pplmbitxaq9kygzzhzrbk+xoo="),
+        "{head}"
+    );
     assert_eq!(frames[0].0, 0x82, "a final binary frame, unmasked");
-    assert!(frames[0].1.starts_with(&[0, 0]), "the room's own sync step 1 comes first: {frames:?}");
+    assert!(
+        frames[0].1.starts_with(&[0, 0]),
+        "the room's own sync step 1 comes first: {frames:?}"
+    );
     s.stop().await;
 }
 
@@ -115,7 +128,10 @@ async fn an_unmasked_client_frame_is_closed_with_1002() {
     c.read_until(|f| !f.is_empty()).await;
     let head = c.head.clone().unwrap();
     assert!(head.starts_with("HTTP/1.1 101"), "{head}");
-    c.tcp.write_all(&client_frame(&[0, 0, 1, 0], false)).await.unwrap();
+    c.tcp
+        .write_all(&client_frame(&[0, 0, 1, 0], false))
+        .await
+        .unwrap();
     // Reads on past the greeting until the close frame (opcode 8).
     let is_close = |f: &(u8, Vec<u8>)| f.0 == 0x88;
     c.read_until(|f| f.iter().any(is_close)).await;

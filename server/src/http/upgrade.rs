@@ -5,7 +5,9 @@
 use super::serve::{HoldUpgrade, Tracked};
 use crate::connection::socket::Upgraded;
 use axum::extract::FromRequestParts;
-use axum::http::header::{CONNECTION, SEC_WEBSOCKET_ACCEPT, SEC_WEBSOCKET_KEY, SEC_WEBSOCKET_VERSION, UPGRADE};
+use axum::http::header::{
+    CONNECTION, SEC_WEBSOCKET_ACCEPT, SEC_WEBSOCKET_KEY, SEC_WEBSOCKET_VERSION, UPGRADE,
+};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode};
 use axum::response::Response;
@@ -52,7 +54,9 @@ pub fn check(method: &Method, headers: &HeaderMap) -> Result<HeaderValue, NotWeb
         return Err(NotWebSocket("`Upgrade` header did not include 'websocket'"));
     }
     if headers.get(SEC_WEBSOCKET_VERSION).map(|v| v.as_bytes()) != Some(b"13") {
-        return Err(NotWebSocket("`Sec-WebSocket-Version` header did not include '13'"));
+        return Err(NotWebSocket(
+            "`Sec-WebSocket-Version` header did not include '13'",
+        ));
     }
     headers
         .get(SEC_WEBSOCKET_KEY)
@@ -69,7 +73,11 @@ impl<S: Send + Sync> FromRequestParts<S> for WsUpgrade {
             "WebSocket request couldn't be upgraded since no upgrade state was present",
         ))?;
         let hold = parts.extensions.get::<HoldUpgrade>().cloned();
-        Ok(WsUpgrade { key, on_upgrade, hold })
+        Ok(WsUpgrade {
+            key,
+            on_upgrade,
+            hold,
+        })
     }
 }
 
@@ -144,10 +152,21 @@ mod tests {
 
     #[test]
     fn a_stock_handshake_passes_and_each_missing_part_is_named() {
-        assert_eq!(check(&Method::GET, &headers(GOOD)).unwrap(), "dGhlIHNhbXBsZSBub25jZQ==");
-        assert!(check(&Method::POST, &headers(GOOD)).unwrap_err().0.contains("GET"));
+        assert_eq!(
+            check(&Method::GET, &headers(GOOD)).unwrap(),
+            "dGhlIHNhbXBsZSBub25jZQ=="
+        );
+        assert!(check(&Method::POST, &headers(GOOD))
+            .unwrap_err()
+            .0
+            .contains("GET"));
         for (i, what) in ["Connection", "Upgrade", "Version", "Key"].iter().enumerate() {
-            let without: Vec<_> = GOOD.iter().enumerate().filter(|(j, _)| *j != i).map(|(_, p)| *p).collect();
+            let without: Vec<_> = GOOD
+                .iter()
+                .enumerate()
+                .filter(|(j, _)| *j != i)
+                .map(|(_, p)| *p)
+                .collect();
             let err = check(&Method::GET, &headers(&without)).unwrap_err();
             assert!(err.0.contains(what), "{what}: {}", err.0);
         }

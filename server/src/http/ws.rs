@@ -3,11 +3,11 @@
 //! may hold).
 
 use super::error::ApiError;
+use super::upgrade::{NotWebSocket, WsUpgrade};
 use crate::app::AppState;
 use crate::auth::{authorize_room_hashed, AuthError, MeetingDirectory};
 use crate::connection::{self, ConnectionParams};
 use crate::room::ConnId;
-use super::upgrade::{NotWebSocket, WsUpgrade};
 use axum::extract::{Path, State};
 use axum::http::{StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
@@ -79,13 +79,7 @@ pub async fn upgrade(
     }
     let ws = match ws {
         Ok(ws) => ws,
-        Err(e) => {
-            return refuse(ApiError::new(
-                StatusCode::BAD_REQUEST,
-                "not_websocket",
-                e.0,
-            ))
-        }
+        Err(e) => return refuse(ApiError::new(StatusCode::BAD_REQUEST, "not_websocket", e.0)),
     };
     if svc.room.metrics.connections.get() as usize >= svc.conn.settings.max_connections {
         return refuse(ApiError::new(
@@ -122,14 +116,16 @@ pub async fn upgrade(
     let tracker = svc.room.tracker.clone();
     let (response, socket) = ws.accept();
     let conn_ctx = svc.conn.clone();
-    tokio::spawn(tracker.track_future(
-        async move {
-            if let Some(upgraded) = socket.await {
-                connection::serve(upgraded, conn_ctx, params).await;
+    tokio::spawn(
+        tracker.track_future(
+            async move {
+                if let Some(upgraded) = socket.await {
+                    connection::serve(upgraded, conn_ctx, params).await;
+                }
             }
-        }
-        .instrument(span),
-    ));
+            .instrument(span),
+        ),
+    );
     response
 }
 
@@ -148,7 +144,10 @@ mod tests {
     fn the_query_reads_as_axum_s_query_did() {
         assert_eq!(WsQuery::parse(None), q(None, None));
         assert_eq!(WsQuery::parse(Some("token=abc&ack=1")), q(Some("abc"), Some("1")));
-        assert_eq!(WsQuery::parse(Some("x=1&token=a%2Bb+c&y")), q(Some("a+b c"), None));
+        assert_eq!(
+            WsQuery::parse(Some("x=1&token=a%2Bb+c&y")),
+            q(Some("a+b c"), None)
+        );
         assert_eq!(WsQuery::parse(Some("token=")), q(Some(""), None));
         // a key given twice: the query does not parse, and carries no token
         assert_eq!(WsQuery::parse(Some("token=a&token=b")), q(None, None));
@@ -159,10 +158,17 @@ mod tests {
             token: Option<String>,
             ack: Option<String>,
         }
-        for raw in ["token=abc&ack=true", "token=%E2%9C%93&z=%ZZ", "ack&token=t", "token=a&token=b", "&&token=%20"] {
-            let want = axum::extract::Query::<Axum>::try_from_uri(&format!("http://h/?{raw}").parse().unwrap())
-                .map(|axum::extract::Query(a)| q(a.token.as_deref(), a.ack.as_deref()))
-                .unwrap_or_default();
+        for raw in [
+            "token=abc&ack=true",
+            "token=%E2%9C%93&z=%ZZ",
+            "ack&token=t",
+            "token=a&token=b",
+            "&&token=%20",
+        ] {
+            let want =
+                axum::extract::Query::<Axum>::try_from_uri(&format!("http://h/?{raw}").parse().unwrap())
+                    .map(|axum::extract::Query(a)| q(a.token.as_deref(), a.ack.as_deref()))
+                    .unwrap_or_default();
             assert_eq!(WsQuery::parse(Some(raw)), want, "{raw}");
         }
     }

@@ -23,7 +23,7 @@ use super::command::{ConnId, Member, RoomCmd};
 use super::context::RoomContext;
 use super::durability::{Deferred, Pipeline};
 use super::kind::{self, Kind};
-use super::members::Members;
+use super::members::{Members, Recipients};
 use super::outbox::Frame;
 use super::replica::Replica;
 use super::replies::DocAnswers;
@@ -31,8 +31,10 @@ use super::vetting::{self, Document, LoadError, Outcome, Pending};
 use crate::cluster::rings::{Next, Ring};
 use crate::connection::close::close_code;
 use crate::store::{Fence, StoreError};
+use futures_util::FutureExt;
 use plenary_protocol::message::{self, encode_auth};
 use plenary_protocol::{AwarenessEntry, RoomPath};
+use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
@@ -163,22 +165,9 @@ impl Room {
         loop {
             tokio::select! {
                 biased;
-                Some(result) = self.durability.next_durable(), if !self.durability.is_idle() => {
-                    match result {
-                        Err(e) => {
-                            if matches!(*e, StoreError::Fenced(_)) {
-                                // The merge in memory was never stored: reload (as a replica, unless
-                                // this node takes the lease again) and let the members resync.
-                                tracing::warn!(error = %e, "plenary lease lost: the merge was not stored; reloading");
-                                self.members.close_all(close_code::SERVICE_RESTART);
-                            } else {
-                                tracing::error!(error = %e, "store failed; closing the room so clients resync");
-                                self.members.close_all(close_code::INTERNAL_ERROR);
-                            }
-                            return Exit::Unload;
-                        }
-                        Ok(Some((first, last))) => self.replica.applied(first, last),
-                        Ok(None) => {}
+                Some(first) = self.durability.next_durable(), if !self.durability.is_idle() => {
+                    if !self.take_answers(first) {
+                        return Exit::Unload;
                     }
                     self.deliver_released().await;
                 }
@@ -246,6 +235,33 @@ impl Room {
                 }
             }
         }
+    }
+
+    /// Takes the store's answer `first` and every other answer already in, so that what they
+    /// release leaves together (one write per member). False if the store failed: the members
+    /// are closed and the room unloads.
+    fn take_answers(&mut self, first: Result<Option<(i64, i64)>, Arc<StoreError>>) -> bool {
+        let mut next = Some(first);
+        while let Some(result) = next {
+            match result {
+                Err(e) => {
+                    if matches!(*e, StoreError::Fenced(_)) {
+                        // The merge in memory was never stored: reload (as a replica, unless
+                        // this node takes the lease again) and let the members resync.
+                        tracing::warn!(error = %e, "plenary lease lost: the merge was not stored; reloading");
+                        self.members.close_all(close_code::SERVICE_RESTART);
+                    } else {
+                        tracing::error!(error = %e, "store failed; closing the room so clients resync");
+                        self.members.close_all(close_code::INTERNAL_ERROR);
+                    }
+                    return false;
+                }
+                Ok(Some((first, last))) => self.replica.applied(first, last),
+                Ok(None) => {}
+            }
+            next = self.durability.next_durable().now_or_never().flatten();
+        }
+        true
     }
 
     /// Handles one command; returns the shutdown acknowledgement if asked to stop.
@@ -370,10 +386,16 @@ impl Room {
             return false;
         }
         self.answers.doc_changed();
-        for diff in diffs {
-            let frame = Frame::binary(message::encode_update(&diff));
-            self.members.broadcast(None, &frame);
-        }
+        let frames: Vec<_> = diffs
+            .iter()
+            .map(|diff| {
+                (
+                    Recipients::AllBut(None),
+                    Frame::binary(message::encode_update(diff)),
+                )
+            })
+            .collect();
+        self.members.deliver(&frames);
         true
     }
 
@@ -638,22 +660,27 @@ impl Room {
     }
 
     /// Hands what durable batches released to the members (and, for a group, to its plenary).
+    /// The frames released together leave together: one write per member for all of them.
     async fn deliver_released(&mut self) {
+        let mut frames = Vec::new();
+        let mut feeds = Vec::new();
         for d in self.durability.released() {
             match d {
-                Deferred::Broadcast { except, frame } => self.members.broadcast(except, &frame),
-                Deferred::To { conn, frame } => self.members.send_to(conn, frame),
+                Deferred::Broadcast { except, frame } => frames.push((Recipients::AllBut(except), frame)),
+                Deferred::To { conn, frame } => frames.push((Recipients::One(conn), frame)),
                 Deferred::Inspection { reply, json } => {
                     let _ = reply.send(json);
                 }
-                Deferred::Feed(gc) => {
-                    let plenary = RoomPath::plenary(self.path.meeting.clone());
-                    let sent = gc.conclusions.clone();
-                    // Remembered only once delivered, so a failed hand-over is retried next time.
-                    if self.ctx.rooms.send(&plenary, RoomCmd::GroupConclusions(gc)).await {
-                        self.kind.handed_over(sent);
-                    }
-                }
+                Deferred::Feed(gc) => feeds.push(gc),
+            }
+        }
+        self.members.deliver(&frames);
+        for gc in feeds {
+            let plenary = RoomPath::plenary(self.path.meeting.clone());
+            let sent = gc.conclusions.clone();
+            // Remembered only once delivered, so a failed hand-over is retried next time.
+            if self.ctx.rooms.send(&plenary, RoomCmd::GroupConclusions(gc)).await {
+                self.kind.handed_over(sent);
             }
         }
     }

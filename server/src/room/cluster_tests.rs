@@ -2,11 +2,11 @@
 //! hearing each other on one [`LocalBus`], each running its presence relay; fake members
 //! (outboxes over a channel that stands in for the socket) and tokio's paused clock for the silences.
 
-use super::test_support::join_member;
 use super::command::{ConnId, Member, RoomCmd};
 use super::context::{RoomContext, RoomSettings, Shared};
 use super::nodes::NODE_SILENCE;
 use super::outbox::Outbox;
+use super::test_support::join_member;
 use crate::auth::{Role, TokenHash};
 use crate::cluster::transport::LocalBus;
 use crate::cluster::{presence_relay, Cluster};

@@ -2,11 +2,11 @@
 //! the paused clock: only the holder merges, and a new holder (whose replica lagged) catches up
 //! with the stored plenary and merges nothing twice.
 
-use super::test_support::join_member;
 use super::command::{ConnId, Member, RoomCmd};
 use super::context::{RoomContext, RoomSettings, Shared};
 use super::outbox::Outbox;
 use super::registry::RoomHandle;
+use super::test_support::join_member;
 use crate::auth::{Role, TokenHash};
 use crate::cluster::lease::LeaseTiming;
 use crate::cluster::leases::{self, MemoryLeases};

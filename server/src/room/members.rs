@@ -39,6 +39,23 @@ struct MemberState {
     join_epoch: u64,
 }
 
+/// Who a frame is for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Recipients {
+    /// Every member but the one given (the sender of an update).
+    AllBut(Option<ConnId>),
+    One(ConnId),
+}
+
+impl Recipients {
+    fn includes(self, conn: ConnId) -> bool {
+        match self {
+            Recipients::AllBut(except) => except != Some(conn),
+            Recipients::One(one) => one == conn,
+        }
+    }
+}
+
 /// What the room needs to know of a member to take its update.
 pub struct Writer {
     pub can_write: bool,
@@ -265,6 +282,58 @@ impl Members {
         }
     }
 
+    /// Queues frames released together, in order, each for its recipients: every member gets
+    /// the ones meant for it in one write when its socket takes them, rather than one write per
+    /// frame. Those that cannot take them leave.
+    pub fn deliver(&mut self, frames: &[(Recipients, Frame)]) {
+        match frames {
+            [] => {}
+            [(Recipients::AllBut(except), frame)] => self.broadcast(*except, frame),
+            [(Recipients::One(conn), frame)] => self.send_to(*conn, frame.clone()),
+            _ if frames.iter().all(|(to, _)| matches!(to, Recipients::One(_))) => {
+                for (to, frame) in frames {
+                    if let Recipients::One(conn) = to {
+                        self.send_to(*conn, frame.clone());
+                    }
+                }
+            }
+            _ => self.deliver_together(frames),
+        }
+    }
+
+    fn deliver_together(&mut self, frames: &[(Recipients, Frame)]) {
+        let mut gone = Vec::new();
+        let (mut sent, mut bytes) = (0u64, 0u64);
+        let mut mine: Vec<&Frame> = Vec::with_capacity(frames.len());
+        for (id, m) in &self.map {
+            mine.clear();
+            mine.extend(frames.iter().filter(|(to, _)| to.includes(*id)).map(|(_, f)| f));
+            if mine.is_empty() {
+                continue;
+            }
+            match m.member.outbox.send_all(&mine) {
+                Delivery::Queued => {
+                    sent += mine.len() as u64;
+                    bytes += mine.iter().map(|f| f.len() as u64).sum::<u64>();
+                }
+                Delivery::TooSlow => {
+                    self.metrics.slow_disconnects.inc();
+                    tracing::info!(conn = %id, "connection too slow; closing 1013");
+                    gone.push(*id);
+                }
+                Delivery::Closed => gone.push(*id),
+            }
+        }
+        drop(mine);
+        if sent > 0 {
+            self.metrics.messages_out.inc_by(sent);
+            self.metrics.bytes_out.inc_by(bytes);
+        }
+        for id in gone {
+            self.leave(id);
+        }
+    }
+
     /// Counts frames handed to sockets, once per broadcast rather than once per delivery.
     fn count_sent(&self, n: u64, frame: &Frame) {
         if n > 0 {
@@ -427,5 +496,53 @@ mod tests {
         assert!(a_rx.try_recv().is_err());
         assert_eq!(b_rx.try_recv().unwrap(), Bytes::from_static(b"step1"));
         assert_eq!(b_rx.try_recv().unwrap(), Bytes::from_static(b"edit"));
+    }
+
+    #[test]
+    fn frames_delivered_together_leave_in_one_write_per_member_each_with_its_own() {
+        use std::sync::atomic::Ordering::SeqCst;
+        let mut members = Members::new(Arc::new(Metrics::new()));
+        let mut boxes = Vec::new();
+        for id in 1..=3 {
+            let (outbox, rx, writes) = Outbox::counted(64, 1 << 20);
+            let m = Member {
+                outbox,
+                role: Role::Rapporteur("g1".into()),
+                token: crate::auth::TokenHash::of("t"),
+                can_write: true,
+                wants_ack: false,
+            };
+            members.join(ConnId(id), m, Frame::binary(b"step1"));
+            boxes.push((rx, writes));
+        }
+        members.deliver(&[
+            (Recipients::AllBut(Some(ConnId(1))), Frame::binary(b"from 1")),
+            (Recipients::One(ConnId(1)), Frame::binary(b"ack 1")),
+            (Recipients::AllBut(Some(ConnId(2))), Frame::binary(b"from 2")),
+            (Recipients::AllBut(None), Frame::binary(b"merged")),
+            (Recipients::One(ConnId(3)), Frame::binary(b"to 3")),
+        ]);
+        let want: [&[&[u8]]; 3] = [
+            &[b"ack 1", b"from 2", b"merged"],
+            &[b"from 1", b"merged"],
+            &[b"from 1", b"from 2", b"merged", b"to 3"],
+        ];
+        for ((rx, writes), want) in boxes.iter_mut().zip(want) {
+            let mut got = Vec::new();
+            while let Ok(f) = rx.try_recv() {
+                got.push(f);
+            }
+            assert_eq!(got[0], Bytes::from_static(b"step1"));
+            assert_eq!(&got[1..], want, "in order, only its own");
+            assert_eq!(writes.load(SeqCst), 2, "the greeting, then one write for all");
+        }
+        // a member for which none of them is meant gets no write at all
+        members.deliver(&[
+            (Recipients::AllBut(Some(ConnId(1))), Frame::binary(b"x")),
+            (Recipients::One(ConnId(2)), Frame::binary(b"y")),
+        ]);
+        assert_eq!(boxes[0].1.load(SeqCst), 2);
+        assert!(boxes[0].0.try_recv().is_err());
+        assert_eq!(boxes[1].1.load(SeqCst), 3);
     }
 }

@@ -51,9 +51,9 @@ mod lease_tests;
 #[cfg(test)]
 mod replication_tests;
 #[cfg(test)]
-mod tests;
-#[cfg(test)]
 pub(crate) mod test_support;
+#[cfg(test)]
+mod tests;
 
 pub use command::{ConnId, Member, RoomCmd};
 pub use context::{RoomContext, RoomSettings, Shared};

@@ -21,6 +21,8 @@ use tokio::sync::Notify;
 
 /// Frames written in one vectored write when the queue is drained.
 const DRAIN_BATCH: usize = 64;
+/// Most frames offered together written straight away (the rest is queued and drained).
+const OFFER_BATCH: usize = 16;
 
 /// The write side of a socket, written without waiting.
 pub trait RawSocket: Send + Sync + 'static {
@@ -94,10 +96,30 @@ impl Outbox {
     /// (then it is "full", as a socket whose reader stopped): for the room's tests.
     #[cfg(test)]
     pub fn new(capacity: usize, max_bytes: usize) -> (Outbox, tokio::sync::mpsc::Receiver<Bytes>) {
+        let (outbox, rx, _) = Outbox::counted(capacity, max_bytes);
+        (outbox, rx)
+    }
+
+    /// [`Outbox::new`], with the count of the writes its socket took something from.
+    #[cfg(test)]
+    pub fn counted(
+        capacity: usize,
+        max_bytes: usize,
+    ) -> (
+        Outbox,
+        tokio::sync::mpsc::Receiver<Bytes>,
+        Arc<std::sync::atomic::AtomicUsize>,
+    ) {
         let (tx, rx) = tokio::sync::mpsc::channel(capacity);
+        let writes = Arc::<std::sync::atomic::AtomicUsize>::default();
+        let socket = tests::ChannelSocket {
+            tx,
+            writes: writes.clone(),
+        };
         (
-            Outbox::with_socket(Box::new(tests::ChannelSocket(tx)), capacity, max_bytes),
+            Outbox::with_socket(Box::new(socket), capacity, max_bytes),
             rx,
+            writes,
         )
     }
 
@@ -136,7 +158,10 @@ impl Outbox {
     /// Called once, before anything is offered.
     pub fn hold(&self, bytes: Bytes) {
         let mut q = self.lock();
-        debug_assert!(q.frames.is_empty() && q.held.is_none(), "held after frames were offered");
+        debug_assert!(
+            q.frames.is_empty() && q.held.is_none(),
+            "held after frames were offered"
+        );
         if !bytes.is_empty() && !q.closed {
             q.held = Some(bytes);
         }
@@ -177,13 +202,17 @@ impl Outbox {
         let held = q.held.take();
         let pre = usize::from(held.is_some());
         let held_len = held.as_ref().map_or(0, Bytes::len);
-        let slices: [IoSlice<'_>; 5] = std::array::from_fn(|i| {
+        let slices: [IoSlice<'_>; OFFER_BATCH + 1] = std::array::from_fn(|i| {
             IoSlice::new(match i.checked_sub(pre) {
                 None => held.as_deref().unwrap_or_default(),
                 Some(j) => parts.get(j).map_or(&[][..], |p| p.as_ref()),
             })
         });
-        let mut written = match self.shared.socket.try_write_vectored(&slices[..(pre + parts.len()).min(5)]) {
+        let mut written = match self
+            .shared
+            .socket
+            .try_write_vectored(&slices[..(pre + parts.len()).min(OFFER_BATCH + 1)])
+        {
             Ok(n) => n,
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => 0,
             Err(_) => {
@@ -238,7 +267,12 @@ impl Outbox {
             if q.frames.is_empty() {
                 return Ok(Drained::Empty);
             }
-            let slices: Vec<IoSlice<'_>> = q.frames.iter().take(DRAIN_BATCH).map(|b| IoSlice::new(b)).collect();
+            let slices: Vec<IoSlice<'_>> = q
+                .frames
+                .iter()
+                .take(DRAIN_BATCH)
+                .map(|b| IoSlice::new(b))
+                .collect();
             let mut n = match self.shared.socket.try_write_vectored(&slices) {
                 Ok(n) => n,
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(Drained::Blocked),
@@ -318,15 +352,29 @@ impl Outbox {
 mod tests {
     use super::*;
 
-    /// A socket that takes whole frames into a bounded channel of their payloads.
-    pub(super) struct ChannelSocket(pub tokio::sync::mpsc::Sender<Bytes>);
+    /// A socket that takes whole frames into a bounded channel of their payloads, and counts
+    /// the writes it took something from.
+    pub(super) struct ChannelSocket {
+        pub tx: tokio::sync::mpsc::Sender<Bytes>,
+        pub writes: Arc<std::sync::atomic::AtomicUsize>,
+    }
 
     impl RawSocket for ChannelSocket {
         fn try_write_vectored(&self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
+            let written = self.take(bufs)?;
+            if written > 0 {
+                self.writes.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            }
+            Ok(written)
+        }
+    }
+
+    impl ChannelSocket {
+        fn take(&self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
             let mut written = 0;
             for buf in bufs {
                 let (at, end) = crate::wire::frame::split(buf).expect("whole frames only");
-                match self.0.try_reserve() {
+                match self.tx.try_reserve() {
                     Ok(permit) => permit.send(Bytes::copy_from_slice(&buf[at..end])),
                     Err(tokio::sync::mpsc::error::TrySendError::Full(())) => break,
                     Err(_) => return Err(io::ErrorKind::BrokenPipe.into()),
@@ -447,7 +495,11 @@ mod tests {
         let (at, end) = crate::wire::frame::split(bytes).unwrap();
         assert_eq!(&bytes[at..end], &[1u8; 20], "the started frame is finished");
         bytes = &bytes[end..];
-        assert_eq!(bytes, Frame::close(1013, "slow").bytes(), "then only the close frame");
+        assert_eq!(
+            bytes,
+            Frame::close(1013, "slow").bytes(),
+            "then only the close frame"
+        );
     }
 
     #[test]
@@ -455,12 +507,20 @@ mod tests {
         for limit in [1, 3, 22, 23, 40, 1000] {
             let sock = trickle(limit);
             let out = Outbox::with_socket(Box::new(sock.clone()), 1000, 1 << 20);
-            let (a, b, c) = (Frame::binary([1u8; 20]), Frame::binary([2u8; 30]), Frame::binary([3u8; 5]));
+            let (a, b, c) = (
+                Frame::binary([1u8; 20]),
+                Frame::binary([2u8; 30]),
+                Frame::binary([3u8; 5]),
+            );
             assert_eq!(out.send_all(&[&a, &b]), Delivery::Queued);
             assert_eq!(out.send(&c), Delivery::Queued);
             while out.drain().unwrap() != Drained::Empty {}
             let got = payloads(&sock.got.lock().unwrap());
-            assert_eq!(got, vec![vec![1u8; 20], vec![2u8; 30], vec![3u8; 5]], "limit {limit}");
+            assert_eq!(
+                got,
+                vec![vec![1u8; 20], vec![2u8; 30], vec![3u8; 5]],
+                "limit {limit}"
+            );
         }
     }
 
@@ -481,7 +541,11 @@ mod tests {
             let got = sock.got.lock().unwrap().clone();
             assert_eq!(&got[..ANSWER.len()], ANSWER, "limit {limit}");
             let frames = payloads(&got[ANSWER.len()..]);
-            assert_eq!(frames, vec![vec![1u8; 20], vec![2u8; 30], vec![3u8; 5]], "limit {limit}");
+            assert_eq!(
+                frames,
+                vec![vec![1u8; 20], vec![2u8; 30], vec![3u8; 5]],
+                "limit {limit}"
+            );
         }
         // a socket that takes it all: the answer and the greeting are one write
         let sock = trickle(1 << 20);
@@ -523,7 +587,11 @@ mod tests {
             while out.drain().unwrap() != Drained::Empty {}
             let got = sock.got.lock().unwrap();
             assert_eq!(&got[..ANSWER.len()], ANSWER, "limit {limit}");
-            assert_eq!(&got[ANSWER.len()..], Frame::close(1012, "restart").bytes(), "limit {limit}");
+            assert_eq!(
+                &got[ANSWER.len()..],
+                Frame::close(1012, "restart").bytes(),
+                "limit {limit}"
+            );
         }
     }
 

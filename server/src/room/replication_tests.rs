@@ -3,12 +3,12 @@
 //! listener) over one shared in-memory store and one in-process bus, with fake members and
 //! tokio's paused clock. A node that must miss rings gets its own bus, or a lossy link.
 
-use super::test_support::join_member;
 use super::command::{ConnId, Member, RoomCmd};
 use super::context::{RoomContext, RoomSettings, Shared};
 use super::outbox::Outbox;
 use super::registry::RoomHandle;
 use super::replication::HEAD_CHECK;
+use super::test_support::join_member;
 use crate::auth::{Role, TokenHash};
 use crate::cluster::transport::{Channel, Heard, LocalBus, Transport};
 use crate::cluster::{new_node_id, Cluster};

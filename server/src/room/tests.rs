@@ -2,11 +2,11 @@
 //! in-process sandbox worker) over the in-memory store with its gate and failure injection,
 //! fake members (outbox receivers read directly), and tokio's paused clock.
 
-use super::test_support::join_member;
 use super::command::{ConnId, Member, RoomCmd};
 use super::context::{RoomContext, RoomSettings, Shared};
 use super::outbox::Outbox;
 use super::registry::RoomHandle;
+use super::test_support::join_member;
 use crate::auth::{Role, TokenHash};
 use crate::connection::close::close_code;
 use crate::directory::Directory;
@@ -115,6 +115,8 @@ struct Fake {
     conn: ConnId,
     outbox: Outbox,
     rx: mpsc::Receiver<Bytes>,
+    /// Writes into its socket that took something.
+    writes: Arc<std::sync::atomic::AtomicUsize>,
 }
 
 impl Fake {
@@ -139,7 +141,7 @@ impl Fake {
 
 async fn join_with(h: &Harness, path: &RoomPath, conn: u64, capacity: usize) -> (Fake, RoomHandle) {
     let handle = h.ctx.rooms.get_or_load(path).expect("the room may load");
-    let (outbox, rx) = Outbox::new(capacity, 1 << 20);
+    let (outbox, rx, writes) = Outbox::counted(capacity, 1 << 20);
     let member = Member {
         outbox: outbox.clone(),
         role: if path.is_plenary() {
@@ -156,6 +158,7 @@ async fn join_with(h: &Harness, path: &RoomPath, conn: u64, capacity: usize) -> 
         conn: ConnId(conn),
         outbox,
         rx,
+        writes,
     };
     // The greeting: the room's sync step 1 (awareness only when there are states).
     assert!(matches!(fake.next().await, Message::SyncStep1(_)));
@@ -246,6 +249,45 @@ async fn nothing_is_relayed_or_acknowledged_before_its_batch_is_durable() {
         other => panic!("expected a saved ack, got {other:?}"),
     }
     assert_eq!(stored_text(&h.store, &group_path().to_string()).await, "hello");
+}
+
+#[tokio::test(start_paused = true)]
+async fn updates_made_durable_together_reach_a_follower_in_one_write() {
+    let h = harness(settings(), false).await;
+    let (mut writer, handle) = join(&h, 1).await;
+    let (mut reader, _) = join(&h, 2).await;
+    let greeted = reader.writes.load(std::sync::atomic::Ordering::SeqCst);
+    h.store.hold_appends();
+    let client = Doc::with_client_id(77);
+    send_update(&handle, writer.conn, edit(&client, "a")).await;
+    h.store.wait_pending_appends(1).await;
+    // Two more batches, each its own append, wait behind the held one; the persister commits
+    // them together once the gate opens, so their answers arrive together. Each carries the
+    // writer's saved ack, between the relays.
+    for text in ["b", "c"] {
+        send_update(&handle, writer.conn, edit(&client, text)).await;
+        settle().await;
+    }
+    assert!(reader.nothing_queued());
+    h.store.release_appends();
+    let doc = Doc::new();
+    for _ in 0..3 {
+        match reader.next().await {
+            Message::Update(diff) => doc
+                .transact_mut()
+                .apply_update(Update::decode_v1(&diff).unwrap())
+                .unwrap(),
+            other => panic!("expected a relayed update, got {other:?}"),
+        }
+    }
+    assert_eq!(doc.get_or_insert_text("t").get_string(&doc.transact()), "abc");
+    let writes = reader.writes.load(std::sync::atomic::Ordering::SeqCst) - greeted;
+    // "a" may leave alone (its answer can come first); "b" and "c" leave in one write.
+    assert!(writes <= 2, "{writes} writes for three updates");
+    for _ in 0..3 {
+        assert!(matches!(writer.next().await, Message::SavedAck(_)));
+    }
+    assert!(writer.nothing_queued(), "the writer gets its acks, not its own updates");
 }
 
 #[tokio::test(start_paused = true)]

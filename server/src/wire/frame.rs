@@ -100,7 +100,10 @@ pub fn split(bytes: &[u8]) -> Option<(usize, usize)> {
     }
     let (at, len) = match b1 & 0x7F {
         126 => (4, u16::from_be_bytes(bytes.get(2..4)?.try_into().ok()?) as usize),
-        127 => (10, u64::from_be_bytes(bytes.get(2..10)?.try_into().ok()?) as usize),
+        127 => (
+            10,
+            u64::from_be_bytes(bytes.get(2..10)?.try_into().ok()?) as usize,
+        ),
         n => (2usize, n as usize),
     };
     let end = at.checked_add(len)?;
@@ -141,22 +144,35 @@ mod tests {
     #[test]
     fn close_and_ping_frames_are_what_tungstenite_expects() {
         let (header, body) = parse(Frame::close(1013, "too slow").bytes());
-        assert_eq!(header.opcode, OpCode::Control(tungstenite::protocol::frame::coding::Control::Close));
+        assert_eq!(
+            header.opcode,
+            OpCode::Control(tungstenite::protocol::frame::coding::Control::Close)
+        );
         assert_eq!(&body[..2], 1013u16.to_be_bytes());
         assert_eq!(&body[2..], b"too slow");
         let long = "é".repeat(100);
         let (_, body) = parse(Frame::close(1000, &long).bytes());
         assert!(body.len() <= 125, "a control frame's payload fits in 125 bytes");
-        assert!(std::str::from_utf8(&body[2..]).is_ok(), "cut on a character boundary");
+        assert!(
+            std::str::from_utf8(&body[2..]).is_ok(),
+            "cut on a character boundary"
+        );
         let (header, body) = parse(Frame::ping().bytes());
-        assert_eq!(header.opcode, OpCode::Control(tungstenite::protocol::frame::coding::Control::Ping));
+        assert_eq!(
+            header.opcode,
+            OpCode::Control(tungstenite::protocol::frame::coding::Control::Ping)
+        );
         assert!(body.is_empty());
     }
 
     #[test]
     fn split_refuses_what_is_not_a_whole_frame() {
         let frame = Frame::binary(vec![7u8; 300]);
-        assert_eq!(split(&frame.bytes()[..frame.len() - 1]), None, "truncated payload");
+        assert_eq!(
+            split(&frame.bytes()[..frame.len() - 1]),
+            None,
+            "truncated payload"
+        );
         assert_eq!(split(&frame.bytes()[..3]), None, "truncated header");
         assert_eq!(split(&[0x82, 0x81, 0, 0, 0, 0, 1]), None, "masked");
     }
