@@ -20,6 +20,9 @@ pub mod presence_relay;
 pub mod rings;
 pub mod transport;
 
+#[cfg(test)]
+mod decode_tests;
+
 use leases::Leases;
 use std::sync::Arc;
 use transport::{LocalBus, Transport};

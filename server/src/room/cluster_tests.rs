@@ -3,25 +3,19 @@
 //! (outboxes over a channel that stands in for the socket) and tokio's paused clock for the silences.
 
 use super::command::{ConnId, Member, RoomCmd};
-use super::context::{RoomContext, RoomSettings, Shared};
+use super::context::RoomContext;
 use super::nodes::NODE_SILENCE;
 use super::outbox::Outbox;
-use super::test_support::join_member;
+use super::test_support::{join_member, node_context, settings, store_with_m1};
 use crate::auth::{Role, TokenHash};
 use crate::cluster::transport::LocalBus;
 use crate::cluster::{presence_relay, Cluster};
-use crate::directory::Directory;
-use crate::metrics::Metrics;
-use crate::sandbox::Sandbox;
 use crate::store::memory::MemoryStore;
-use crate::store::persister::Persister;
-use crate::store::{GroupRecord, MeetingRecord, Store};
 use bytes::Bytes;
 use plenary_protocol::{AwarenessEntry, GroupId, Limits, MeetingId, Message, RoomPath};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{mpsc, oneshot};
-use tokio_util::task::TaskTracker;
 
 const DEADLINE: Duration = Duration::from_secs(60);
 
@@ -29,53 +23,9 @@ fn path() -> RoomPath {
     RoomPath::group(MeetingId::parse("m1").unwrap(), GroupId::parse("g1").unwrap())
 }
 
-async fn store() -> Arc<MemoryStore> {
-    let store = Arc::new(MemoryStore::new());
-    let record = MeetingRecord {
-        id: MeetingId::parse("m1").unwrap(),
-        title: "Meeting".into(),
-        created_at: "2026-01-01T00:00:00Z".into(),
-        short_title: None,
-        notes_private: false,
-        groups: vec![GroupRecord {
-            id: GroupId::parse("g1").unwrap(),
-            title: "Water".into(),
-            closed: false,
-            short_title: None,
-        }],
-    };
-    store.insert_meeting(&record, &[]).await.unwrap();
-    store
-}
-
 /// A node on `store`, hearing the others on `bus`.
 async fn node(store: &Arc<MemoryStore>, bus: &LocalBus) -> RoomContext {
-    let directory = Arc::new(Directory::load(store.as_ref()).await.unwrap());
-    let metrics = Arc::new(Metrics::new());
-    let cluster = Cluster::node(Arc::new(bus.clone()));
-    let (persister, _writer) = Persister::start(store.clone(), metrics.clone(), cluster.clone());
-    let store: Arc<dyn Store> = store.clone();
-    let ctx = super::context_with_launcher(
-        move |rooms| Shared {
-            store,
-            persister,
-            sandbox: Sandbox::in_process(),
-            directory,
-            rooms,
-            metrics,
-            tracker: TaskTracker::new(),
-            settings: RoomSettings {
-                room_idle: Duration::from_secs(3600),
-                compact_after: 10_000,
-                merge_delay: Duration::from_millis(10),
-                test_corrupt_snapshots: false,
-            },
-            cluster,
-        },
-        |ctx, path, instance, inbox| {
-            tokio::spawn(super::actor::run(path, instance, ctx, inbox));
-        },
-    );
+    let ctx = node_context(store, Cluster::node(Arc::new(bus.clone())), settings()).await;
     presence_relay::start(&ctx);
     ctx
 }
@@ -174,7 +124,7 @@ fn counts(heard: &[AwarenessEntry]) -> Option<(u64, u64)> {
 
 #[tokio::test(start_paused = true)]
 async fn presence_and_counts_travel_between_nodes_and_leave_with_their_client() {
-    let (store, bus) = (store().await, LocalBus::default());
+    let (store, bus) = (store_with_m1().await, LocalBus::default());
     let (a, b) = (node(&store, &bus).await, node(&store, &bus).await);
     let mut on_b = join(&b, 1, true).await;
     let mut ana = join(&a, 2, true).await;
@@ -211,7 +161,7 @@ async fn presence_and_counts_travel_between_nodes_and_leave_with_their_client() 
 
 #[tokio::test(start_paused = true)]
 async fn a_client_whose_node_went_silent_moves_without_a_flicker_and_the_silent_nodes_rest_goes() {
-    let (store, bus) = (store().await, LocalBus::default());
+    let (store, bus) = (store_with_m1().await, LocalBus::default());
     let (a, b) = (node(&store, &bus).await, node(&store, &bus).await);
     let mut watcher = join(&b, 1, true).await;
     let cat = join(&a, 2, true).await;

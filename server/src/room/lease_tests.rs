@@ -3,51 +3,30 @@
 //! with the stored plenary and merges nothing twice.
 
 use super::command::{ConnId, Member, RoomCmd};
-use super::context::{RoomContext, RoomSettings, Shared};
+use super::context::RoomContext;
 use super::outbox::Outbox;
 use super::registry::RoomHandle;
-use super::test_support::join_member;
+use super::test_support::{join_member, node_context, settings, store_with_m1};
 use crate::auth::{Role, TokenHash};
 use crate::cluster::lease::LeaseTiming;
 use crate::cluster::leases::{self, MemoryLeases};
 use crate::cluster::transport::LocalBus;
 use crate::cluster::Cluster;
-use crate::directory::Directory;
-use crate::metrics::Metrics;
 use crate::plenary::merge::{self, Conclusion, GroupConclusions};
-use crate::sandbox::Sandbox;
 use crate::store::memory::MemoryStore;
-use crate::store::persister::Persister;
-use crate::store::{GroupRecord, MeetingRecord, Store};
+use crate::store::Store;
 use bytes::Bytes;
 use plenary_protocol::layout::{self, conclusion as ck};
 use plenary_protocol::{GroupId, Limits, MeetingId, Message, RoomPath};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::mpsc;
-use tokio_util::task::TaskTracker;
 use yrs::updates::decoder::Decode;
 use yrs::{Array, Doc, MapPrelim, TextPrelim, Transact, Update};
 
 const MEETING: &str = "m1";
 const GROUP: &str = "g1";
 const PLENARY_DOC: &str = "m1/plenary";
-
-fn meeting() -> MeetingRecord {
-    MeetingRecord {
-        id: MeetingId::parse(MEETING).unwrap(),
-        title: "Meeting".into(),
-        created_at: "2026-01-01T00:00:00Z".into(),
-        short_title: None,
-        notes_private: false,
-        groups: vec![GroupRecord {
-            id: GroupId::parse(GROUP).unwrap(),
-            title: "Water".into(),
-            closed: false,
-            short_title: None,
-        }],
-    }
-}
 
 fn group_path() -> RoomPath {
     RoomPath::group(MeetingId::parse(MEETING).unwrap(), GroupId::parse(GROUP).unwrap())
@@ -59,33 +38,13 @@ fn plenary_path() -> RoomPath {
 
 /// A node: its own rooms, persister, sandbox and directory over the shared store.
 async fn node(store: &Arc<MemoryStore>, bus: &LocalBus) -> RoomContext {
-    let directory = Arc::new(Directory::load(store.as_ref()).await.unwrap());
-    let metrics = Arc::new(Metrics::new());
     let timing = LeaseTiming::new(Duration::from_secs(3), Duration::from_secs(30));
-    let cluster = Cluster::node_with(Arc::new(bus.clone()), timing);
-    let (persister, _writer) = Persister::start(store.clone(), metrics.clone(), cluster.clone());
-    let store: Arc<dyn Store> = store.clone();
-    super::context_with_launcher(
-        move |rooms| Shared {
-            store,
-            persister,
-            sandbox: Sandbox::in_process(),
-            directory,
-            rooms,
-            metrics,
-            tracker: TaskTracker::new(),
-            settings: RoomSettings {
-                room_idle: Duration::from_secs(3600),
-                compact_after: 10_000,
-                merge_delay: Duration::from_millis(10),
-                test_corrupt_snapshots: false,
-            },
-            cluster,
-        },
-        |ctx, path, instance, inbox| {
-            tokio::spawn(super::actor::run(path, instance, ctx, inbox));
-        },
+    node_context(
+        store,
+        Cluster::node_with(Arc::new(bus.clone()), timing),
+        settings(),
     )
+    .await
 }
 
 fn start_leases(ctx: &RoomContext, keeper: &Arc<MemoryLeases>) -> tokio::task::JoinHandle<()> {
@@ -202,8 +161,7 @@ fn conclusions(text: &str) -> GroupConclusions {
 
 #[tokio::test(start_paused = true)]
 async fn only_the_holder_merges_and_a_new_holder_merges_nothing_twice() {
-    let store = Arc::new(MemoryStore::new());
-    store.insert_meeting(&meeting(), &[]).await.unwrap();
+    let store = store_with_m1().await;
     let keeper = Arc::new(MemoryLeases::default());
     let bus = LocalBus::default();
     let a = node(&store, &bus).await;

@@ -4,41 +4,27 @@
 //! tokio's paused clock. A node that must miss rings gets its own bus, or a lossy link.
 
 use super::command::{ConnId, Member, RoomCmd};
-use super::context::{RoomContext, RoomSettings, Shared};
+use super::context::{RoomContext, RoomSettings};
 use super::outbox::Outbox;
 use super::registry::RoomHandle;
 use super::replication::HEAD_CHECK;
-use super::test_support::join_member;
+use super::test_support::{join_member, node_context, settings, store_with_m1};
 use crate::auth::{Role, TokenHash};
 use crate::cluster::transport::{Channel, Heard, LocalBus, Transport};
 use crate::cluster::{new_node_id, Cluster};
-use crate::directory::Directory;
 use crate::limits::ReplyMeter;
-use crate::metrics::Metrics;
-use crate::sandbox::Sandbox;
 use crate::store::memory::MemoryStore;
-use crate::store::persister::Persister;
-use crate::store::{GroupRecord, MeetingRecord, Store};
+use crate::store::Store;
 use bytes::Bytes;
 use plenary_protocol::layout::plenary as pk;
 use plenary_protocol::{GroupId, Limits, MeetingId, Message, RoomPath};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::mpsc;
-use tokio_util::task::TaskTracker;
 use yrs::updates::decoder::Decode;
 use yrs::{Doc, GetString, Map, Text, TextPrelim, Transact, Update};
 
 const DEADLINE: Duration = Duration::from_secs(30);
-
-fn settings() -> RoomSettings {
-    RoomSettings {
-        room_idle: Duration::from_secs(3600),
-        compact_after: 10_000,
-        merge_delay: Duration::from_millis(10),
-        test_corrupt_snapshots: false,
-    }
-}
 
 fn group_path() -> RoomPath {
     RoomPath::group(MeetingId::parse("m1").unwrap(), GroupId::parse("g1").unwrap())
@@ -46,26 +32,6 @@ fn group_path() -> RoomPath {
 
 fn plenary_path() -> RoomPath {
     RoomPath::plenary(MeetingId::parse("m1").unwrap())
-}
-
-/// The shared store, holding meeting `m1` with group `g1`.
-async fn shared_store() -> Arc<MemoryStore> {
-    let store = Arc::new(MemoryStore::new());
-    let record = MeetingRecord {
-        id: MeetingId::parse("m1").unwrap(),
-        title: "Meeting".into(),
-        created_at: "2026-01-01T00:00:00Z".into(),
-        short_title: None,
-        notes_private: false,
-        groups: vec![GroupRecord {
-            id: GroupId::parse("g1").unwrap(),
-            title: "Water".into(),
-            closed: false,
-            short_title: None,
-        }],
-    };
-    store.insert_meeting(&record, &[]).await.unwrap();
-    store
 }
 
 /// One node: its own persister (ringing on `bus`), directory, sandbox and, with `listen`, its
@@ -84,24 +50,7 @@ async fn node(
         shared_store: true,
         presence: Default::default(),
     });
-    let directory = Arc::new(Directory::load(store.as_ref()).await.unwrap());
-    let metrics = Arc::new(Metrics::new());
-    let dyn_store: Arc<dyn Store> = store.clone();
-    let (persister, _writer) = Persister::start(dyn_store.clone(), metrics.clone(), cluster.clone());
-    let shared = move |rooms| Shared {
-        store: dyn_store,
-        persister,
-        sandbox: Sandbox::in_process(),
-        directory,
-        rooms,
-        metrics,
-        tracker: TaskTracker::new(),
-        settings,
-        cluster,
-    };
-    let ctx = super::context_with_launcher(shared, |ctx, path, instance, inbox| {
-        tokio::spawn(super::actor::run(path, instance, ctx, inbox));
-    });
+    let ctx = node_context(store, cluster, settings).await;
     if listen {
         super::replication::spawn(&ctx);
     }
@@ -275,7 +224,7 @@ fn lossy_link(from: &LocalBus, drop: impl Fn(usize) -> bool + Send + 'static) ->
 
 #[tokio::test(start_paused = true)]
 async fn writers_on_two_nodes_converge_and_each_relays_the_others_writes() {
-    let store = shared_store().await;
+    let store = store_with_m1().await;
     let bus = LocalBus::default();
     let a = node(&store, Arc::new(bus.clone()), settings(), true).await;
     let b = node(&store, Arc::new(bus.clone()), settings(), true).await;
@@ -329,7 +278,7 @@ async fn writers_on_two_nodes_converge_and_each_relays_the_others_writes() {
 
 #[tokio::test(start_paused = true)]
 async fn a_lost_ring_is_caught_up_by_the_head_check() {
-    let store = shared_store().await;
+    let store = store_with_m1().await;
     let bus = LocalBus::default();
     let a = node(&store, Arc::new(bus.clone()), settings(), true).await;
     // b hears nothing from a: every ring is lost.
@@ -353,7 +302,7 @@ async fn a_lost_ring_is_caught_up_by_the_head_check() {
 
 #[tokio::test(start_paused = true)]
 async fn a_gap_is_filled_from_the_log_before_the_head_check() {
-    let store = shared_store().await;
+    let store = store_with_m1().await;
     let bus = LocalBus::default();
     let a = node(&store, Arc::new(bus.clone()), settings(), true).await;
     // b misses a's first ring only.
@@ -380,7 +329,7 @@ async fn a_gap_is_filled_from_the_log_before_the_head_check() {
 
 #[tokio::test(start_paused = true)]
 async fn a_room_loading_while_others_write_misses_nothing() {
-    let store = shared_store().await;
+    let store = store_with_m1().await;
     let bus = LocalBus::default();
     let a = node(&store, Arc::new(bus.clone()), settings(), true).await;
     let mut on_a = Fake::join(&a, &group_path(), 1, 101).await;
@@ -407,7 +356,7 @@ async fn a_room_loading_while_others_write_misses_nothing() {
 
 #[tokio::test(start_paused = true)]
 async fn a_compaction_claims_only_what_its_node_applied() {
-    let store = shared_store().await;
+    let store = store_with_m1().await;
     let key = group_path().to_string();
     // a never hears b (no listener, own bus): its watermark stays below b's update.
     let a = node(
@@ -452,7 +401,7 @@ async fn a_compaction_claims_only_what_its_node_applied() {
 
 #[tokio::test(start_paused = true)]
 async fn nothing_reaches_another_node_before_it_is_durable() {
-    let store = shared_store().await;
+    let store = store_with_m1().await;
     let bus = LocalBus::default();
     let a = node(&store, Arc::new(bus.clone()), settings(), true).await;
     let b = node(&store, Arc::new(bus.clone()), settings(), true).await;
@@ -503,7 +452,7 @@ fn note_text(doc: &Doc) -> Option<String> {
 
 #[tokio::test(start_paused = true)]
 async fn the_sandbox_replica_hears_other_nodes_updates_before_it_vets() {
-    let store = shared_store().await;
+    let store = store_with_m1().await;
     let bus = LocalBus::default();
     let a = node(&store, Arc::new(bus.clone()), settings(), true).await;
     let b = node(&store, Arc::new(bus.clone()), settings(), true).await;

@@ -3,26 +3,21 @@
 //! fake members (outbox receivers read directly), and tokio's paused clock.
 
 use super::command::{ConnId, Member, RoomCmd};
-use super::context::{RoomContext, RoomSettings, Shared};
+use super::context::{RoomContext, RoomSettings};
 use super::outbox::Outbox;
 use super::registry::RoomHandle;
-use super::test_support::join_member;
+use super::test_support::{join_member, node_shared, settings, store_with_m1};
 use crate::auth::{Role, TokenHash};
 use crate::connection::close::close_code;
-use crate::directory::Directory;
-use crate::metrics::Metrics;
 use crate::plenary::merge::{Conclusion, GroupConclusions};
-use crate::sandbox::Sandbox;
 use crate::store::memory::MemoryStore;
-use crate::store::persister::Persister;
-use crate::store::{GroupRecord, MeetingRecord, Store};
+use crate::store::Store;
 use bytes::Bytes;
 use plenary_protocol::layout::{self, conclusion as ck};
 use plenary_protocol::{GroupId, Limits, MeetingId, Message, RoomPath};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{mpsc, oneshot};
-use tokio_util::task::TaskTracker;
 use yrs::updates::decoder::Decode;
 use yrs::{Array, Doc, GetString, MapPrelim, Text, TextPrelim, Transact, Update};
 
@@ -30,15 +25,6 @@ const MEETING: &str = "m1";
 const GROUP: &str = "g1";
 /// Long enough that nothing in a test waits on it by accident.
 const DEADLINE: Duration = Duration::from_secs(30);
-
-fn settings() -> RoomSettings {
-    RoomSettings {
-        room_idle: Duration::from_secs(3600),
-        compact_after: 10_000,
-        merge_delay: Duration::from_millis(10),
-        test_corrupt_snapshots: false,
-    }
-}
 
 fn meeting_id() -> MeetingId {
     MeetingId::parse(MEETING).unwrap()
@@ -62,40 +48,9 @@ struct Harness {
 /// A context over a fresh in-memory store holding meeting `m1` with group `g1`. With
 /// `fake_plenary`, plenary rooms are not started: their inboxes go to the test.
 async fn harness(settings: RoomSettings, fake_plenary: bool) -> Harness {
-    let store = Arc::new(MemoryStore::new());
-    let record = MeetingRecord {
-        id: meeting_id(),
-        title: "Meeting".into(),
-        created_at: "2026-01-01T00:00:00Z".into(),
-        short_title: None,
-        notes_private: false,
-        groups: vec![GroupRecord {
-            id: GroupId::parse(GROUP).unwrap(),
-            title: "Water".into(),
-            closed: false,
-            short_title: None,
-        }],
-    };
-    store.insert_meeting(&record, &[]).await.unwrap();
-    let directory = Arc::new(Directory::load(store.as_ref()).await.unwrap());
-    let metrics = Arc::new(Metrics::new());
-    let cluster = crate::cluster::Cluster::solo();
-    let (persister, _writer) = Persister::start(store.clone(), metrics.clone(), cluster.clone());
+    let store = store_with_m1().await;
+    let shared = node_shared(&store, crate::cluster::Cluster::solo(), settings).await;
     let (inboxes_tx, inboxes_rx) = mpsc::unbounded_channel();
-    let shared = {
-        let store: Arc<dyn Store> = store.clone();
-        move |rooms| Shared {
-            store,
-            persister,
-            sandbox: Sandbox::in_process(),
-            directory,
-            rooms,
-            metrics,
-            tracker: TaskTracker::new(),
-            settings,
-            cluster,
-        }
-    };
     let ctx = super::context_with_launcher(shared, move |ctx, path, instance, inbox| {
         if fake_plenary && path.is_plenary() {
             let _ = inboxes_tx.send(inbox);
@@ -287,7 +242,10 @@ async fn updates_made_durable_together_reach_a_follower_in_one_write() {
     for _ in 0..3 {
         assert!(matches!(writer.next().await, Message::SavedAck(_)));
     }
-    assert!(writer.nothing_queued(), "the writer gets its acks, not its own updates");
+    assert!(
+        writer.nothing_queued(),
+        "the writer gets its acks, not its own updates"
+    );
 }
 
 #[tokio::test(start_paused = true)]
