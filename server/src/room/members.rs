@@ -26,6 +26,8 @@ use tokio::time::Instant;
 
 /// The server's awareness state is renewed this often (y-protocols times out states after 30 s).
 const SERVER_STATE_RENEW: Duration = Duration::from_secs(15);
+/// Longest that changed counts wait for people to stop joining or leaving.
+pub const COUNTS_HOLD: Duration = Duration::from_secs(3);
 
 fn unix_seconds() -> u32 {
     std::time::SystemTime::now()
@@ -68,6 +70,10 @@ pub struct Members {
     metrics: Arc<Metrics>,
     published_counts: (usize, usize, bool),
     published_at: Instant,
+    /// The counts at the last call of [`Members::publish_counts`] (a tick), and since when
+    /// changed counts have been held back because they were still moving.
+    seen_counts: (usize, usize),
+    held_since: Option<Instant>,
     /// The encoded awareness snapshot and the table version it shows.
     snapshot: Option<(u64, Option<Frame>)>,
     /// How this room reaches the other nodes, on a node whose presence relay runs.
@@ -106,6 +112,8 @@ impl Members {
             metrics,
             published_counts: (usize::MAX, usize::MAX, false),
             published_at: Instant::now(),
+            seen_counts: (0, 0),
+            held_since: None,
             snapshot: None,
             link: None,
             nodes: OtherNodes::default(),
@@ -405,20 +413,35 @@ impl Members {
     }
 
     /// Publishes `{"server":{"followers","writers","closed"}}` under client id 0 when it changed:
-    /// the counts of every node (this one's and the latest the others sent).
+    /// the counts of every node (this one's and the latest the others sent). Called every tick,
+    /// and at once when the closed flag changes (published then without delay). Counts that
+    /// still moved since the last tick (people are joining or leaving) wait for the next one,
+    /// for up to [`COUNTS_HOLD`]: a join wave of hundreds is one update to every member, not one
+    /// per second while it lasts.
     pub fn publish_counts(&mut self, closed: bool) {
         self.cluster_upkeep();
         let (followers, writers) = self.local_counts();
         let (other_followers, other_writers) = self.nodes.sum();
         let (followers, writers) = (followers + other_followers, writers + other_writers);
         let now = (followers, writers, closed);
-        // Stock awareness drops a remote state not renewed within 30 s: renew every 15 s.
-        if now == self.published_counts && self.published_at.elapsed() < SERVER_STATE_RENEW {
-            return;
+        let moving = (followers, writers) != self.seen_counts;
+        self.seen_counts = (followers, writers);
+        if now == self.published_counts {
+            self.held_since = None;
+            // Stock awareness drops a remote state not renewed within 30 s: renew every 15 s.
+            if self.published_at.elapsed() < SERVER_STATE_RENEW {
+                return;
+            }
+        } else if moving && closed == self.published_counts.2 {
+            let since = *self.held_since.get_or_insert_with(Instant::now);
+            if since.elapsed() < COUNTS_HOLD {
+                return;
+            }
         }
         if self.map.is_empty() {
             return;
         }
+        self.held_since = None;
         self.published_counts = now;
         self.published_at = Instant::now();
         let state =
@@ -544,5 +567,73 @@ mod tests {
         assert_eq!(boxes[0].1.load(SeqCst), 2);
         assert!(boxes[0].0.try_recv().is_err());
         assert_eq!(boxes[1].1.load(SeqCst), 3);
+    }
+
+    /// The server state (client id 0) in the awareness frames queued for a member, if any.
+    fn server_states(rx: &mut tokio::sync::mpsc::Receiver<Bytes>) -> Vec<serde_json::Value> {
+        let mut out = Vec::new();
+        while let Ok(frame) = rx.try_recv() {
+            if let Ok(plenary_protocol::Message::Awareness(u)) =
+                plenary_protocol::Message::decode(&frame, &plenary_protocol::Limits::default())
+            {
+                for e in u.entries.iter().filter(|e| e.client_id == 0) {
+                    out.push(serde_json::from_str(&e.state).unwrap());
+                }
+            }
+        }
+        out
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn counts_still_moving_wait_for_a_quiet_tick_or_counts_hold_and_closing_is_told_at_once() {
+        let mut members = Members::new(Arc::new(Metrics::new()));
+        let (w, _w_box, mut w_rx) = member(64);
+        members.join(ConnId(1), w, Frame::binary(b"step1"));
+        let _ = w_rx.try_recv();
+        let tick = Duration::from_secs(1);
+        members.publish_counts(false);
+        assert!(
+            server_states(&mut w_rx).is_empty(),
+            "the writer just joined: held"
+        );
+        tokio::time::advance(tick).await;
+        members.publish_counts(false);
+        assert_eq!(
+            server_states(&mut w_rx),
+            vec![serde_json::json!({"server": {"followers": 0, "writers": 1, "closed": false}})]
+        );
+        // a join wave: a follower every tick; the counts go out once COUNTS_HOLD has passed
+        let mut ticks = 0;
+        let mut heard = Vec::new();
+        while heard.is_empty() {
+            let (f, _, _) = member(64);
+            members.join(
+                ConnId(10 + ticks),
+                Member {
+                    can_write: false,
+                    ..f
+                },
+                Frame::binary(b"step1"),
+            );
+            tokio::time::advance(tick).await;
+            members.publish_counts(false);
+            ticks += 1;
+            heard = server_states(&mut w_rx);
+            assert!(ticks <= COUNTS_HOLD.as_secs() + 1, "held past COUNTS_HOLD");
+        }
+        assert_eq!(ticks, COUNTS_HOLD.as_secs() + 1, "held while moving");
+        assert_eq!(heard[0]["server"]["followers"], ticks);
+        // closing is told at once, even while the counts move
+        let (f, _, _) = member(64);
+        members.join(
+            ConnId(99),
+            Member {
+                can_write: false,
+                ..f
+            },
+            Frame::binary(b"step1"),
+        );
+        members.publish_counts(true);
+        assert_eq!(server_states(&mut w_rx)[0]["server"]["closed"], true);
     }
 }
