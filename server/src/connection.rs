@@ -86,7 +86,7 @@ pub async fn serve(upgraded: Upgraded, svc: ConnContext, p: ConnectionParams) {
     let (read, write) = tcp.into_split();
     let write = WriteHalf(Arc::new(write));
     let outbox = Outbox::with_socket(
-        Box::new(write.clone()),
+        write.raw(),
         svc.settings.outbound_queue,
         svc.settings.outbound_queue_bytes,
     );

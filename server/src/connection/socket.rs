@@ -28,13 +28,20 @@ pub struct Upgraded {
 #[derive(Clone)]
 pub struct WriteHalf(pub Arc<OwnedWriteHalf>);
 
-impl RawSocket for WriteHalf {
+impl WriteHalf {
+    /// The socket as the outbox writes it.
+    pub fn raw(&self) -> Arc<dyn RawSocket> {
+        self.0.clone()
+    }
+}
+
+impl RawSocket for OwnedWriteHalf {
     /// One buffer (a delivery) is a `send`; several (a queue drained) one `writev`. `send` skips
     /// the file layer `writev` goes through (the iovec copy, file notifications).
     fn try_write_vectored(&self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
         match bufs {
-            [one] => self.0.try_write(one),
-            _ => self.0.try_write_vectored(bufs),
+            [one] => self.try_write(one),
+            _ => OwnedWriteHalf::try_write_vectored(self, bufs),
         }
     }
 }

@@ -37,7 +37,8 @@ pub struct Outbox {
 }
 
 struct Shared {
-    socket: Box<dyn RawSocket>,
+    /// The socket itself (no box in between: one pointer less to follow per delivery).
+    socket: Arc<dyn RawSocket>,
     queue: Mutex<Queue>,
     /// Woken when the queue stops being empty.
     backlog: Notify,
@@ -79,7 +80,7 @@ pub enum Drained {
 
 impl Outbox {
     /// An outbox writing into `socket`: `max_frames` and `max_bytes` bound what waits for it.
-    pub fn with_socket(socket: Box<dyn RawSocket>, max_frames: usize, max_bytes: usize) -> Outbox {
+    pub fn with_socket(socket: Arc<dyn RawSocket>, max_frames: usize, max_bytes: usize) -> Outbox {
         Outbox {
             shared: Arc::new(Shared {
                 socket,
@@ -117,7 +118,7 @@ impl Outbox {
             writes: writes.clone(),
         };
         (
-            Outbox::with_socket(Box::new(socket), capacity, max_bytes),
+            Outbox::with_socket(Arc::new(socket), capacity, max_bytes),
             rx,
             writes,
         )
@@ -202,17 +203,16 @@ impl Outbox {
         let held = q.held.take();
         let pre = usize::from(held.is_some());
         let held_len = held.as_ref().map_or(0, Bytes::len);
-        let slices: [IoSlice<'_>; OFFER_BATCH + 1] = std::array::from_fn(|i| {
-            IoSlice::new(match i.checked_sub(pre) {
-                None => held.as_deref().unwrap_or_default(),
-                Some(j) => parts.get(j).map_or(&[][..], |p| p.as_ref()),
-            })
-        });
-        let mut written = match self
-            .shared
-            .socket
-            .try_write_vectored(&slices[..(pre + parts.len()).min(OFFER_BATCH + 1)])
-        {
+        // Only the slices written are filled (a delivery is one).
+        let n = (pre + parts.len()).min(OFFER_BATCH + 1);
+        let mut slices = [IoSlice::new(&[]); OFFER_BATCH + 1];
+        if let Some(held) = &held {
+            slices[0] = IoSlice::new(held);
+        }
+        for (slice, part) in slices[pre..n].iter_mut().zip(parts) {
+            *slice = IoSlice::new(part.as_ref());
+        }
+        let mut written = match self.shared.socket.try_write_vectored(&slices[..n]) {
             Ok(n) => n,
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => 0,
             Err(_) => {
@@ -441,7 +441,7 @@ mod tests {
     fn bytes_are_bounded_but_an_empty_queue_takes_any_frame() {
         let sock = trickle(1 << 20);
         sock.full.store(true, std::sync::atomic::Ordering::SeqCst);
-        let out = Outbox::with_socket(Box::new(sock.clone()), 100, 1000);
+        let out = Outbox::with_socket(Arc::new(sock.clone()), 100, 1000);
         // larger than the bound, into an empty queue: admitted
         assert_eq!(out.send(&Frame::binary(vec![0; 5000])), Delivery::Queued);
         assert_eq!(out.queued_bytes(), 5004);
@@ -460,7 +460,7 @@ mod tests {
     fn frames_are_capped_in_number_too() {
         let sock = trickle(1 << 20);
         sock.full.store(true, std::sync::atomic::Ordering::SeqCst);
-        let out = Outbox::with_socket(Box::new(sock), 2, 1 << 20);
+        let out = Outbox::with_socket(Arc::new(sock), 2, 1 << 20);
         assert_eq!(out.send(&Frame::binary(b"a")), Delivery::Queued);
         assert_eq!(out.send(&Frame::binary(b"b")), Delivery::Queued);
         assert_eq!(out.send(&Frame::binary(b"c")), Delivery::TooSlow);
@@ -469,7 +469,7 @@ mod tests {
     #[test]
     fn a_socket_that_takes_a_few_bytes_at_a_time_gets_every_frame_whole_and_in_order() {
         let sock = trickle(7);
-        let out = Outbox::with_socket(Box::new(sock.clone()), 1000, 1 << 20);
+        let out = Outbox::with_socket(Arc::new(sock.clone()), 1000, 1 << 20);
         let sent: Vec<Vec<u8>> = (0..50u8).map(|i| vec![i; 3 + i as usize * 11]).collect();
         for p in &sent {
             assert_eq!(out.send(&Frame::binary(p)), Delivery::Queued);
@@ -482,7 +482,7 @@ mod tests {
     #[test]
     fn a_close_frame_follows_a_partly_written_frame_and_nothing_follows_it() {
         let sock = trickle(5);
-        let out = Outbox::with_socket(Box::new(sock.clone()), 1000, 1 << 20);
+        let out = Outbox::with_socket(Arc::new(sock.clone()), 1000, 1 << 20);
         // 5 of its 22 bytes are written at once; the second frame waits
         assert_eq!(out.send(&Frame::binary([1u8; 20])), Delivery::Queued);
         assert_eq!(out.send(&Frame::binary([2u8; 20])), Delivery::Queued);
@@ -506,7 +506,7 @@ mod tests {
     fn a_greeting_of_several_frames_cut_anywhere_arrives_whole_and_in_order() {
         for limit in [1, 3, 22, 23, 40, 1000] {
             let sock = trickle(limit);
-            let out = Outbox::with_socket(Box::new(sock.clone()), 1000, 1 << 20);
+            let out = Outbox::with_socket(Arc::new(sock.clone()), 1000, 1 << 20);
             let (a, b, c) = (
                 Frame::binary([1u8; 20]),
                 Frame::binary([2u8; 30]),
@@ -530,7 +530,7 @@ mod tests {
     fn held_bytes_leave_first_in_the_greeting_s_write_whole_wherever_it_is_cut() {
         for limit in [1, 5, ANSWER.len(), ANSWER.len() + 1, 30, 1000] {
             let sock = trickle(limit);
-            let out = Outbox::with_socket(Box::new(sock.clone()), 1000, 1 << 20);
+            let out = Outbox::with_socket(Arc::new(sock.clone()), 1000, 1 << 20);
             out.hold(Bytes::from_static(ANSWER));
             assert!(sock.got.lock().unwrap().is_empty(), "held, not written");
             let (a, b) = (Frame::binary([1u8; 20]), Frame::binary([2u8; 30]));
@@ -549,7 +549,7 @@ mod tests {
         }
         // a socket that takes it all: the answer and the greeting are one write
         let sock = trickle(1 << 20);
-        let out = Outbox::with_socket(Box::new(sock.clone()), 1000, 1 << 20);
+        let out = Outbox::with_socket(Arc::new(sock.clone()), 1000, 1 << 20);
         out.hold(Bytes::from_static(ANSWER));
         out.send_all(&[&Frame::binary(b"a"), &Frame::binary(b"b")]);
         assert_eq!(sock.writes.load(std::sync::atomic::Ordering::SeqCst), 1);
@@ -559,13 +559,13 @@ mod tests {
     #[test]
     fn held_bytes_are_written_on_release_once_or_by_a_drain() {
         let sock = trickle(1 << 20);
-        let out = Outbox::with_socket(Box::new(sock.clone()), 1000, 1 << 20);
+        let out = Outbox::with_socket(Arc::new(sock.clone()), 1000, 1 << 20);
         out.hold(Bytes::from_static(ANSWER));
         assert_eq!(out.release(), Delivery::Queued);
         assert_eq!(out.release(), Delivery::Queued);
         assert_eq!(&sock.got.lock().unwrap()[..], ANSWER, "written once");
         let sock = trickle(1 << 20);
-        let out = Outbox::with_socket(Box::new(sock.clone()), 1000, 1 << 20);
+        let out = Outbox::with_socket(Arc::new(sock.clone()), 1000, 1 << 20);
         out.hold(Bytes::from_static(ANSWER));
         assert_eq!(out.drain().unwrap(), Drained::Empty);
         assert_eq!(&sock.got.lock().unwrap()[..], ANSWER);
@@ -577,7 +577,7 @@ mod tests {
         for (limit, full, release) in [(1 << 20, true, false), (1 << 20, true, true), (4, false, true)] {
             let sock = trickle(limit);
             sock.full.store(full, std::sync::atomic::Ordering::SeqCst);
-            let out = Outbox::with_socket(Box::new(sock.clone()), 1000, 1 << 20);
+            let out = Outbox::with_socket(Arc::new(sock.clone()), 1000, 1 << 20);
             out.hold(Bytes::from_static(ANSWER));
             if release {
                 assert_eq!(out.release(), Delivery::Queued);
@@ -603,7 +603,7 @@ mod tests {
                 Err(io::ErrorKind::ConnectionReset.into())
             }
         }
-        let out = Outbox::with_socket(Box::new(Broken), 10, 1000);
+        let out = Outbox::with_socket(Arc::new(Broken), 10, 1000);
         assert_eq!(out.send(&Frame::binary(b"x")), Delivery::Closed);
         assert_eq!(out.send(&Frame::binary(b"y")), Delivery::Closed);
     }
