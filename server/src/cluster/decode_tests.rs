@@ -84,8 +84,18 @@ fn mutations<'a>(seed: &str, rng: &'a mut StdRng) -> impl Iterator<Item = String
     })
 }
 
-fn rng() -> StdRng {
-    StdRng::seed_from_u64(0x706c_656e)
+/// Runs `check` on every mutation of `seed` that `decode` accepts; enough must be accepted for
+/// the checks to mean something (changed numbers and strings get past the parser).
+fn each_accepted<T>(seed: &str, decode: impl Fn(&str) -> Option<T>, mut check: impl FnMut(&str, T)) {
+    let mut rng = StdRng::seed_from_u64(0x706c_656e);
+    let mut accepted = 0;
+    for payload in mutations(seed, &mut rng).take(ROUNDS) {
+        if let Some(got) = decode(&payload) {
+            accepted += 1;
+            check(&payload, got);
+        }
+    }
+    assert!(accepted > ROUNDS / 100, "{accepted} accepted");
 }
 
 #[test]
@@ -108,43 +118,39 @@ fn rings_that_decode_are_well_formed_and_any_watermark_judges_them_without_panic
             },
         ],
     );
-    let mut rng = rng();
-    let mut accepted = 0;
-    for payload in mutations(&seed[0], &mut rng).take(ROUNDS) {
-        let Ok(got) = rings::decode(&payload) else {
-            continue;
-        };
-        accepted += 1;
-        for ring in &got.rings {
-            assert!(ring.first >= 1 && ring.last >= ring.first, "{payload}");
-            if let Some(us) = &ring.updates {
-                assert_eq!(us.len() as i128, ring.last as i128 - ring.first as i128 + 1);
-            }
-            for w in [
-                -1,
-                0,
-                ring.first - 1,
-                ring.first,
-                ring.last - 1,
-                ring.last,
-                i64::MAX,
-            ] {
-                match rings::on_ring(w, ring) {
-                    rings::Next::Apply(us) => {
-                        assert!(w < ring.last && !us.is_empty());
-                        assert_eq!(
-                            us.len() as i128,
-                            ring.last as i128 - w.max(ring.first - 1) as i128
-                        );
+    each_accepted(
+        &seed[0],
+        |p| rings::decode(p).ok(),
+        |payload, got| {
+            for ring in &got.rings {
+                assert!(ring.first >= 1 && ring.last >= ring.first, "{payload}");
+                if let Some(us) = &ring.updates {
+                    assert_eq!(us.len() as i128, ring.last as i128 - ring.first as i128 + 1);
+                }
+                for w in [
+                    -1,
+                    0,
+                    ring.first - 1,
+                    ring.first,
+                    ring.last - 1,
+                    ring.last,
+                    i64::MAX,
+                ] {
+                    match rings::on_ring(w, ring) {
+                        rings::Next::Apply(us) => {
+                            assert!(w < ring.last && !us.is_empty());
+                            assert_eq!(
+                                us.len() as i128,
+                                ring.last as i128 - w.max(ring.first - 1) as i128
+                            );
+                        }
+                        rings::Next::Fetch { after, upto } => assert!(after == w && upto == ring.last),
+                        rings::Next::Stale => assert!(ring.last <= w),
                     }
-                    rings::Next::Fetch { after, upto } => assert!(after == w && upto == ring.last),
-                    rings::Next::Stale => assert!(ring.last <= w),
                 }
             }
-        }
-    }
-    // The mutations reach past the parser: some are accepted (changed numbers, strings).
-    assert!(accepted > ROUNDS / 100, "{accepted} accepted");
+        },
+    );
 }
 
 #[test]
@@ -163,46 +169,37 @@ fn awareness_payloads_that_decode_encode_again_and_read_back_the_same() {
             query: true,
         }],
     );
-    let mut rng = rng();
-    let mut accepted = 0;
-    for payload in mutations(&seed[0], &mut rng).take(ROUNDS) {
-        let Ok(heard) = presence::decode(&payload) else {
-            continue;
-        };
-        accepted += 1;
-        let (again, dropped) = presence::encode(&heard.node, heard.rooms.clone());
-        let said: Vec<_> = heard
-            .rooms
-            .iter()
-            .filter(|r| !r.entries.is_empty() || r.counts.is_some() || r.query)
-            .collect();
-        let mut back = Vec::new();
-        for p in &again {
-            let h = presence::decode(p).expect("what we encode decodes");
-            assert_eq!(h.node, heard.node);
-            back.extend(h.rooms);
-        }
-        if dropped.is_empty() && said.len() == back.len() {
-            // split into parts, a room may come back in several items: compare the entries
-            let entries = |rooms: &[&presence::RoomItem]| -> Vec<AwarenessEntry> {
-                rooms.iter().flat_map(|r| r.entries.clone()).collect()
-            };
-            assert_eq!(entries(&said), entries(&back.iter().collect::<Vec<_>>()));
-        }
-    }
-    assert!(accepted > ROUNDS / 100, "{accepted} accepted");
+    each_accepted(
+        &seed[0],
+        |p| presence::decode(p).ok(),
+        |_, heard| {
+            let (again, dropped) = presence::encode(&heard.node, heard.rooms.clone());
+            let said: Vec<_> = heard
+                .rooms
+                .iter()
+                .filter(|r| !r.entries.is_empty() || r.counts.is_some() || r.query)
+                .collect();
+            let mut back = Vec::new();
+            for p in &again {
+                let h = presence::decode(p).expect("what we encode decodes");
+                assert_eq!(h.node, heard.node);
+                back.extend(h.rooms);
+            }
+            if dropped.is_empty() && said.len() == back.len() {
+                // split into parts, a room may come back in several items: compare the entries
+                let entries = |rooms: &[&presence::RoomItem]| -> Vec<AwarenessEntry> {
+                    rooms.iter().flat_map(|r| r.entries.clone()).collect()
+                };
+                assert_eq!(entries(&said), entries(&back.iter().collect::<Vec<_>>()));
+            }
+        },
+    );
 }
 
 #[test]
 fn directory_changes_that_decode_name_a_valid_meeting() {
     let seed = directory_sync::encode("node-c", &MeetingId::parse("regional-2026").unwrap());
-    let mut rng = rng();
-    let mut accepted = 0;
-    for payload in mutations(&seed, &mut rng).take(ROUNDS) {
-        if let Some((_, meeting)) = directory_sync::decode(&payload) {
-            accepted += 1;
-            assert_eq!(MeetingId::parse(meeting.as_str()).unwrap(), meeting);
-        }
-    }
-    assert!(accepted > ROUNDS / 100, "{accepted} accepted");
+    each_accepted(&seed, directory_sync::decode, |_, (_, meeting)| {
+        assert_eq!(MeetingId::parse(meeting.as_str()).unwrap(), meeting);
+    });
 }

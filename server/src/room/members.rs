@@ -569,6 +569,33 @@ mod tests {
         assert_eq!(boxes[1].1.load(SeqCst), 3);
     }
 
+    #[test]
+    fn a_member_that_cannot_take_frames_delivered_together_is_closed_with_1013_and_leaves() {
+        let metrics = Arc::new(Metrics::new());
+        let mut members = Members::new(metrics.clone());
+        let (fast, _, mut fast_rx) = member(64);
+        // its socket takes the greeting, then nothing
+        let (slow, slow_box, _slow_rx) = member(1);
+        members.join(ConnId(1), fast, Frame::binary(b"step1"));
+        members.join(ConnId(2), slow, Frame::binary(b"step1"));
+        let three = [
+            (Recipients::AllBut(None), Frame::binary(b"a")),
+            (Recipients::One(ConnId(2)), Frame::binary(b"b")),
+            (Recipients::AllBut(None), Frame::binary(b"c")),
+        ];
+        // into its empty queue: taken whole (as one frame would be)
+        members.deliver(&three);
+        assert_eq!(slow_box.kick.code(), None);
+        // behind them, past its bound of one frame
+        members.deliver(&three);
+        assert_eq!(slow_box.kick.code(), Some(close_code::TRY_AGAIN_LATER));
+        assert_eq!(metrics.slow_disconnects.get(), 1);
+        assert_eq!(members.len(), 1, "the slow member left");
+        let got: Vec<_> = std::iter::from_fn(|| fast_rx.try_recv().ok()).collect();
+        let want: Vec<&[u8]> = vec![b"step1", b"a", b"c", b"a", b"c"];
+        assert_eq!(got, want);
+    }
+
     /// The server state (client id 0) in the awareness frames queued for a member, if any.
     fn server_states(rx: &mut tokio::sync::mpsc::Receiver<Bytes>) -> Vec<serde_json::Value> {
         let mut out = Vec::new();
