@@ -166,10 +166,13 @@ impl Room {
             tokio::select! {
                 biased;
                 Some(first) = self.durability.next_durable(), if !self.durability.is_idle() => {
-                    if !self.take_answers(first) {
+                    let failed = self.take_answers(first);
+                    // What the answers before a failure made durable still leaves.
+                    self.deliver_released().await;
+                    if let Some(e) = failed {
+                        self.store_failed(&e);
                         return Exit::Unload;
                     }
-                    self.deliver_released().await;
                 }
                 result = self.replica.read_done(), if self.replica.is_reading() => {
                     if self.caught_up(result) && self.kind.feeds_plenary() && !feed_armed {
@@ -238,30 +241,35 @@ impl Room {
     }
 
     /// Takes the store's answer `first` and every other answer already in, so that what they
-    /// release leaves together (one write per member). False if the store failed: the members
-    /// are closed and the room unloads.
-    fn take_answers(&mut self, first: Result<Option<(i64, i64)>, Arc<StoreError>>) -> bool {
+    /// release leaves together (one write per member). Stops at a failure and returns it.
+    fn take_answers(
+        &mut self,
+        first: Result<Option<(i64, i64)>, Arc<StoreError>>,
+    ) -> Option<Arc<StoreError>> {
         let mut next = Some(first);
         while let Some(result) = next {
             match result {
-                Err(e) => {
-                    if matches!(*e, StoreError::Fenced(_)) {
-                        // The merge in memory was never stored: reload (as a replica, unless
-                        // this node takes the lease again) and let the members resync.
-                        tracing::warn!(error = %e, "plenary lease lost: the merge was not stored; reloading");
-                        self.members.close_all(close_code::SERVICE_RESTART);
-                    } else {
-                        tracing::error!(error = %e, "store failed; closing the room so clients resync");
-                        self.members.close_all(close_code::INTERNAL_ERROR);
-                    }
-                    return false;
-                }
+                Err(e) => return Some(e),
                 Ok(Some((first, last))) => self.replica.applied(first, last),
                 Ok(None) => {}
             }
             next = self.durability.next_durable().now_or_never().flatten();
         }
-        true
+        None
+    }
+
+    /// The store failed: nothing after it is durable, so the members resync elsewhere (the room
+    /// unloads).
+    fn store_failed(&mut self, e: &StoreError) {
+        if matches!(e, StoreError::Fenced(_)) {
+            // The merge in memory was never stored: reload (as a replica, unless this node
+            // takes the lease again) and let the members resync.
+            tracing::warn!(error = %e, "plenary lease lost: the merge was not stored; reloading");
+            self.members.close_all(close_code::SERVICE_RESTART);
+        } else {
+            tracing::error!(error = %e, "store failed; closing the room so clients resync");
+            self.members.close_all(close_code::INTERNAL_ERROR);
+        }
     }
 
     /// Handles one command; returns the shutdown acknowledgement if asked to stop.
