@@ -249,6 +249,46 @@ async fn updates_made_durable_together_reach_a_follower_in_one_write() {
 }
 
 #[tokio::test(start_paused = true)]
+async fn what_was_durable_before_a_failed_write_still_reaches_the_members() {
+    let h = harness(settings(), false).await;
+    let (writer, handle) = join(&h, 1).await;
+    let (mut reader, _) = join(&h, 2).await;
+    h.store.hold_appends();
+    let client = Doc::with_client_id(77);
+    send_update(&handle, writer.conn, edit(&client, "kept")).await;
+    h.store.wait_pending_appends(1).await;
+    send_update(&handle, writer.conn, edit(&client, "lost")).await;
+    settle().await;
+    // "kept" commits, "lost" (the next transaction) fails: both answers arrive together.
+    h.store.fail_appends_after(1, 1);
+    h.store.release_appends();
+    match reader.next().await {
+        Message::Update(diff) => {
+            let doc = Doc::new();
+            doc.transact_mut()
+                .apply_update(Update::decode_v1(&diff).unwrap())
+                .unwrap();
+            assert_eq!(doc.get_or_insert_text("t").get_string(&doc.transact()), "kept");
+        }
+        other => panic!("expected the durable update, got {other:?}"),
+    }
+    let closed = async {
+        while reader.kicked().is_none() {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    };
+    tokio::time::timeout(DEADLINE, closed)
+        .await
+        .expect("the room closes its members");
+    assert_eq!(reader.kicked(), Some(close_code::INTERNAL_ERROR));
+    while let Ok(frame) = reader.rx.try_recv() {
+        let msg = Message::decode(&frame, &Limits::default()).unwrap();
+        assert!(!matches!(msg, Message::Update(_)), "the failed write was relayed");
+    }
+    assert_eq!(stored_text(&h.store, &group_path().to_string()).await, "kept");
+}
+
+#[tokio::test(start_paused = true)]
 async fn a_store_failure_closes_the_room_so_clients_resync() {
     let h = harness(settings(), false).await;
     let (writer, handle) = join(&h, 1).await;

@@ -33,6 +33,8 @@ pub struct MemoryStore {
     /// Makes appends commit in call order (tokio's mutex queues waiters first come, first served).
     order: tokio::sync::Mutex<()>,
     fail_appends: AtomicUsize,
+    /// Appends that still commit before the injected failures start.
+    fail_after: AtomicUsize,
 }
 
 #[derive(Default)]
@@ -65,6 +67,7 @@ impl Default for MemoryStore {
             pending: watch::Sender::new(0),
             order: tokio::sync::Mutex::new(()),
             fail_appends: AtomicUsize::new(0),
+            fail_after: AtomicUsize::new(0),
         }
     }
 }
@@ -113,6 +116,12 @@ impl MemoryStore {
 
     /// The next `n` appends to commit fail with [`StoreError::Unavailable`], storing nothing.
     pub fn fail_next_appends(&self, n: usize) {
+        self.fail_appends_after(0, n);
+    }
+
+    /// The next `ok` appends to commit succeed, then `n` fail (as [`Self::fail_next_appends`]).
+    pub fn fail_appends_after(&self, ok: usize, n: usize) {
+        self.fail_after.store(ok, Ordering::SeqCst);
         self.fail_appends.store(n, Ordering::SeqCst);
     }
 
@@ -134,10 +143,17 @@ impl MemoryStore {
         let _in_order = self.order.lock().await;
         let mut open = self.holding.subscribe();
         let _ = open.wait_for(|holding| !*holding).await;
-        let fail = self
-            .fail_appends
-            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
-            .is_ok();
+        let armed = self.fail_appends.load(Ordering::SeqCst) > 0;
+        let spared = armed
+            && self
+                .fail_after
+                .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+                .is_ok();
+        let fail = !spared
+            && self
+                .fail_appends
+                .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+                .is_ok();
         if fail {
             return Err(StoreError::Unavailable("injected append failure".into()));
         }
