@@ -581,7 +581,14 @@ async fn deleting_a_meeting_removes_its_rows_rooms_and_sockets() {
     // every row of it is gone; the other meeting is untouched
     let after = rows_of(&db, "m1");
     assert!(after.iter().all(|(_, n)| *n == 0), "{after:?}");
-    assert_eq!(rows_of(&db, "m2"), kept_before);
+    // (its plenary may still store its merge of "kept" meanwhile: nothing of it goes)
+    let kept_after = rows_of(&db, "m2");
+    for ((table, before), (_, after)) in kept_before.iter().zip(&kept_after) {
+        assert!(
+            after >= before,
+            "the other meeting lost rows of {table}: {kept_before:?} -> {kept_after:?}"
+        );
+    }
     assert!(keeper.close_code().is_none());
     // its rooms are stopped: only m2/h1 and m2/plenary stay loaded
     wait_until("only the other meeting's room is loaded", || async {
