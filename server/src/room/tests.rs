@@ -84,6 +84,22 @@ impl Fake {
         Message::decode(&frame, &Limits::default()).unwrap()
     }
 
+    /// The next frame, which must be an update: the text `t` of a fresh document it is applied to.
+    async fn next_update_text(&mut self) -> String {
+        match self.next().await {
+            Message::Update(diff) => {
+                let doc = Doc::new();
+                doc.transact_mut()
+                    .apply_update(Update::decode_v1(&diff).unwrap())
+                    .unwrap();
+                let t = doc.get_or_insert_text("t");
+                let text = t.get_string(&doc.transact());
+                text
+            }
+            other => panic!("expected a relayed update, got {other:?}"),
+        }
+    }
+
     /// Nothing is queued for this member now.
     fn nothing_queued(&mut self) -> bool {
         matches!(self.rx.try_recv(), Err(mpsc::error::TryRecvError::Empty))
@@ -188,17 +204,7 @@ async fn nothing_is_relayed_or_acknowledged_before_its_batch_is_durable() {
     assert!(writer.nothing_queued(), "acknowledged before durable");
     assert_eq!(stored_text(&h.store, &group_path().to_string()).await, "");
     h.store.release_appends();
-    match reader.next().await {
-        Message::Update(diff) => {
-            let doc = Doc::new();
-            doc.transact_mut()
-                .apply_update(Update::decode_v1(&diff).unwrap())
-                .unwrap();
-            let t = doc.get_or_insert_text("t");
-            assert_eq!(t.get_string(&doc.transact()), "hello");
-        }
-        other => panic!("expected the relayed update, got {other:?}"),
-    }
+    assert_eq!(reader.next_update_text().await, "hello");
     match writer.next().await {
         Message::SavedAck(sv) => assert_eq!(sv.get(&yrs::ClientID::new(77)), 5),
         other => panic!("expected a saved ack, got {other:?}"),
@@ -262,16 +268,7 @@ async fn what_was_durable_before_a_failed_write_still_reaches_the_members() {
     // "kept" commits, "lost" (the next transaction) fails: both answers arrive together.
     h.store.fail_appends_after(1, 1);
     h.store.release_appends();
-    match reader.next().await {
-        Message::Update(diff) => {
-            let doc = Doc::new();
-            doc.transact_mut()
-                .apply_update(Update::decode_v1(&diff).unwrap())
-                .unwrap();
-            assert_eq!(doc.get_or_insert_text("t").get_string(&doc.transact()), "kept");
-        }
-        other => panic!("expected the durable update, got {other:?}"),
-    }
+    assert_eq!(reader.next_update_text().await, "kept");
     let closed = async {
         while reader.kicked().is_none() {
             tokio::time::sleep(Duration::from_millis(10)).await;
