@@ -274,14 +274,8 @@ impl Members {
             if Some(*id) == except {
                 continue;
             }
-            match m.member.outbox.send(frame) {
-                Delivery::Queued => sent += 1,
-                Delivery::TooSlow => {
-                    self.metrics.slow_disconnects.inc();
-                    tracing::info!(conn = %id, "connection too slow; closing 1013");
-                    gone.push(*id);
-                }
-                Delivery::Closed => gone.push(*id),
+            if taken(&self.metrics, *id, m.member.outbox.send(frame), &mut gone) {
+                sent += 1;
             }
         }
         self.count_sent(sent, frame);
@@ -319,20 +313,11 @@ impl Members {
             if mine.is_empty() {
                 continue;
             }
-            match m.member.outbox.send_all(&mine) {
-                Delivery::Queued => {
-                    sent += mine.len() as u64;
-                    bytes += mine.iter().map(|f| f.len() as u64).sum::<u64>();
-                }
-                Delivery::TooSlow => {
-                    self.metrics.slow_disconnects.inc();
-                    tracing::info!(conn = %id, "connection too slow; closing 1013");
-                    gone.push(*id);
-                }
-                Delivery::Closed => gone.push(*id),
+            if taken(&self.metrics, *id, m.member.outbox.send_all(&mine), &mut gone) {
+                sent += mine.len() as u64;
+                bytes += mine.iter().map(|f| f.len() as u64).sum::<u64>();
             }
         }
-        drop(mine);
         if sent > 0 {
             self.metrics.messages_out.inc_by(sent);
             self.metrics.bytes_out.inc_by(bytes);
@@ -453,6 +438,21 @@ impl Members {
     }
 }
 
+/// True if the member's outbox took the frames; else the member goes into `gone` (a slow one
+/// is counted and logged: its outbox closes it with 1013).
+fn taken(metrics: &Metrics, id: ConnId, delivery: Delivery, gone: &mut Vec<ConnId>) -> bool {
+    match delivery {
+        Delivery::Queued => return true,
+        Delivery::TooSlow => {
+            metrics.slow_disconnects.inc();
+            tracing::info!(conn = %id, "connection too slow; closing 1013");
+        }
+        Delivery::Closed => {}
+    }
+    gone.push(id);
+    false
+}
+
 fn awareness_frame(entries: Vec<AwarenessEntry>) -> Option<Frame> {
     if entries.is_empty() {
         return None;
@@ -482,14 +482,28 @@ mod tests {
         (m, outbox, rx)
     }
 
-    #[test]
-    fn a_member_whose_outbox_is_full_is_closed_with_1013_and_leaves() {
+    /// Members 1 (fast) and 2 (its socket takes the greeting, then nothing; its queue holds one
+    /// frame), joined: the metrics, the members, the fast one's outbox and frames, the slow
+    /// one's outbox and its frames (kept: a dropped receiver is a closed socket, not a full one).
+    fn fast_and_slow() -> (
+        Arc<Metrics>,
+        Members,
+        Outbox,
+        tokio::sync::mpsc::Receiver<Bytes>,
+        (Outbox, tokio::sync::mpsc::Receiver<Bytes>),
+    ) {
         let metrics = Arc::new(Metrics::new());
         let mut members = Members::new(metrics.clone());
-        let (fast, fast_box, mut fast_rx) = member(64);
-        let (slow, slow_box, _slow_rx) = member(1);
+        let (fast, fast_box, fast_rx) = member(64);
+        let (slow, slow_box, slow_rx) = member(1);
         members.join(ConnId(1), fast, Frame::binary(b"step1"));
         members.join(ConnId(2), slow, Frame::binary(b"step1"));
+        (metrics, members, fast_box, fast_rx, (slow_box, slow_rx))
+    }
+
+    #[test]
+    fn a_member_whose_outbox_is_full_is_closed_with_1013_and_leaves() {
+        let (metrics, mut members, fast_box, mut fast_rx, (slow_box, _slow_rx)) = fast_and_slow();
         // the greeting filled the slow member's socket; "one" waits in its queue of one
         members.broadcast(None, &Frame::binary(b"one"));
         assert_eq!(slow_box.kick.code(), None);
@@ -571,13 +585,7 @@ mod tests {
 
     #[test]
     fn a_member_that_cannot_take_frames_delivered_together_is_closed_with_1013_and_leaves() {
-        let metrics = Arc::new(Metrics::new());
-        let mut members = Members::new(metrics.clone());
-        let (fast, _, mut fast_rx) = member(64);
-        // its socket takes the greeting, then nothing
-        let (slow, slow_box, _slow_rx) = member(1);
-        members.join(ConnId(1), fast, Frame::binary(b"step1"));
-        members.join(ConnId(2), slow, Frame::binary(b"step1"));
+        let (metrics, mut members, _, mut fast_rx, (slow_box, _slow_rx)) = fast_and_slow();
         let three = [
             (Recipients::AllBut(None), Frame::binary(b"a")),
             (Recipients::One(ConnId(2)), Frame::binary(b"b")),
