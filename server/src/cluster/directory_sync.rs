@@ -7,8 +7,12 @@
 //! hands what changed to `meetings::effects`, the code a change made on this node runs too:
 //! closed groups refuse writes on this node's sockets, revoked tokens' sockets close, a deleted
 //! meeting's sockets close and its rooms stop, plenaries follow titles and groups. On
-//! [`Heard::Resync`], a lagging receiver, and every [`FULL_RELOAD`] it reads every meeting
-//! instead: a lost message costs seconds, never a directory that stays wrong.
+//! [`Heard::Resync`] and a lagging receiver it reads every meeting instead. Every
+//! [`FULL_RELOAD`] it reads the store's directory epoch (`Store::directory_epoch`, one row that
+//! every transaction changing meetings, groups or tokens moves) and reads every meeting only if
+//! the epoch moved since its last full read: a lost message costs seconds, never a directory
+//! that stays wrong, and a quiet directory costs one small query per node every 5 s, not a
+//! read of every meeting and token.
 //!
 //! A request that names a meeting (or group) this node does not know yet reads it from the
 //! store once before it is answered ([`catch_up`], at most [`MISS_READS_PER_SEC`] a second), so
@@ -32,7 +36,8 @@ use tokio::time::Instant;
 
 /// Messages arriving within this window after the first are handled together.
 pub const COALESCE: Duration = Duration::from_millis(50);
-/// Every meeting is read again this often (messages lost without a resync).
+/// The directory epoch is read this often, and every meeting if it moved (messages lost
+/// without a resync).
 pub const FULL_RELOAD: Duration = Duration::from_secs(5);
 /// After a failed read, the next try.
 const RETRY: Duration = Duration::from_secs(1);
@@ -200,7 +205,10 @@ pub fn spawn(svc: &AppState) {
 #[derive(Debug, Default, PartialEq, Eq)]
 pub struct Pending {
     pub meetings: BTreeSet<MeetingId>,
+    /// Every meeting, whatever the epoch says (a resync, a lagging receiver).
     pub everything: bool,
+    /// Every meeting if the directory epoch moved since the last full read (the periodic read).
+    pub periodic: bool,
     /// When to read it.
     pub due: Option<Instant>,
 }
@@ -225,11 +233,19 @@ impl Pending {
         self.due.get_or_insert(now + COALESCE);
         true
     }
+
+    /// Whether every meeting must be read, given the store's directory epoch now and the one
+    /// the last full read saw (pure). A store without an epoch is always read.
+    pub fn needs_full_read(&self, epoch: Option<i64>, seen: Option<i64>) -> bool {
+        self.everything || (self.periodic && (epoch.is_none() || epoch != seen))
+    }
 }
 
 async fn listen(svc: &AppState, mut heard: tokio::sync::broadcast::Receiver<Heard>) {
     let own = svc.room.cluster.node.clone();
     let mut pending = Pending::default();
+    // The epoch the last full read saw (none yet: the first periodic read reads everything).
+    let mut seen = None;
     let mut full = tokio::time::interval(FULL_RELOAD);
     full.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     full.tick().await; // the first tick is immediate: the directory was just loaded
@@ -242,14 +258,15 @@ async fn listen(svc: &AppState, mut heard: tokio::sync::broadcast::Receiver<Hear
                 }
             }
             _ = full.tick() => {
-                pending.everything = true;
+                pending.periodic = true;
                 pending.due.get_or_insert(Instant::now());
             }
             _ = tokio::time::sleep_until(due.unwrap_or_else(Instant::now)), if due.is_some() => {
                 let work = std::mem::take(&mut pending);
-                if let Err(retry) = read_pending(svc, work).await {
+                if let Err(retry) = read_pending(svc, work, &mut seen).await {
                     pending.meetings.extend(retry.meetings);
                     pending.everything |= retry.everything;
+                    pending.periodic |= retry.periodic;
                     pending.due = Some(Instant::now() + RETRY);
                 }
             }
@@ -257,25 +274,43 @@ async fn listen(svc: &AppState, mut heard: tokio::sync::broadcast::Receiver<Hear
     }
 }
 
-/// Reads what is pending; gives back what failed.
-async fn read_pending(svc: &AppState, work: Pending) -> Result<(), Pending> {
+/// Reads what is pending; gives back what failed. `seen`: the directory epoch of the last
+/// full read, updated by a full read.
+async fn read_pending(svc: &AppState, work: Pending, seen: &mut Option<i64>) -> Result<(), Pending> {
     let _turn = svc.room.directory.turn().await;
-    if work.everything {
-        return match reload_all(svc).await {
-            Ok(n) => {
-                if n > 0 {
-                    tracing::info!(meetings = n, "directory changed on other nodes (full read)");
-                }
-                Ok(())
-            }
+    if work.everything || work.periodic {
+        // Read before every meeting: a change committed after this read moves it again, so the
+        // next periodic read does not miss it.
+        let epoch = match svc.room.store.directory_epoch().await {
+            Ok(e) => e,
             Err(e) => {
-                tracing::warn!(error = %e, "reading the directory failed; retrying");
-                Err(work)
+                tracing::warn!(error = %e, "reading the directory epoch failed; retrying");
+                return Err(work);
             }
         };
+        if work.needs_full_read(epoch, *seen) {
+            return match reload_all(svc).await {
+                Ok(n) => {
+                    *seen = epoch;
+                    if n > 0 {
+                        tracing::info!(meetings = n, "directory changed on other nodes (full read)");
+                    }
+                    Ok(())
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "reading the directory failed; retrying");
+                    Err(work)
+                }
+            };
+        }
     }
+    read_meetings(svc, work.meetings).await
+}
+
+/// Reads each of `meetings`; gives back those that failed.
+async fn read_meetings(svc: &AppState, meetings: BTreeSet<MeetingId>) -> Result<(), Pending> {
     let mut failed = Pending::default();
-    for m in work.meetings {
+    for m in meetings {
         match reload_meeting(svc, &m, Origin::Elsewhere).await {
             Ok(d) if !d.is_empty() => tracing::debug!(meeting = %m, "meeting changed on another node"),
             Ok(_) => {}

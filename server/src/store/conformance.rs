@@ -28,6 +28,7 @@ pub async fn run_all(store: Arc<dyn Store>) {
     versions_round_trip(&store, &p).await;
     revisions_number_per_document(&store, &p).await;
     delete_meeting_removes_every_row(&store, &p).await;
+    directory_epoch_moves_with_every_directory_change(&store, &p).await;
 }
 
 /// A prefix of ids no earlier run used: `c` and 8 random lowercase hex digits.
@@ -880,4 +881,96 @@ pub async fn delete_meeting_removes_every_row(store: &Arc<dyn Store>, p: &str) {
     store.delete_meeting(&m).await.expect("delete again");
     let r = store.delete_meeting(&m).await;
     assert!(matches!(r, Err(StoreError::NotFound)), "deleting twice: {r:?}");
+}
+
+/// [`Store::directory_epoch`], where a store keeps one: every committed change of a meeting, its
+/// groups or its tokens moves it; a refused change, document writes, versions, revisions and the
+/// admin token leave it.
+pub async fn directory_epoch_moves_with_every_directory_change(store: &Arc<dyn Store>, p: &str) {
+    async fn epoch(store: &Arc<dyn Store>) -> Option<i64> {
+        store.directory_epoch().await.expect("directory epoch")
+    }
+    let Some(mut last) = epoch(store).await else {
+        return;
+    };
+    let mut check = |now: Option<i64>, what: &str, moves: bool| {
+        let now = now.unwrap_or_else(|| panic!("after {what}, the store keeps no epoch"));
+        if moves {
+            assert_ne!(now, last, "{what} must move the directory epoch");
+        } else {
+            assert_eq!(now, last, "{what} must leave the directory epoch");
+        }
+        last = now;
+    };
+    let m = mid(p, "epoch");
+    let (g1, g2) = (gid("g1"), gid("g2"));
+    let record = meeting(&m, "2020-01-01T00:00:00Z", &["g1"]);
+    store
+        .insert_meeting(&record, &[token(&m, "mod", Role::Moderator)])
+        .await
+        .expect("insert");
+    check(epoch(store).await, "a new meeting", true);
+    let r = store.insert_meeting(&record, &[]).await;
+    assert!(matches!(r, Err(StoreError::Conflict)), "{r:?}");
+    check(epoch(store).await, "a refused meeting", false);
+
+    store.set_meeting_titles(&m, "T", None).await.expect("titles");
+    check(epoch(store).await, "new titles", true);
+    store.set_notes_private(&m, true).await.expect("private");
+    check(epoch(store).await, "private notes", true);
+    store.set_group_closed(&m, &g1, true).await.expect("close");
+    check(epoch(store).await, "a closed group", true);
+    store
+        .set_group_titles(&m, &g1, "G", Some("g"))
+        .await
+        .expect("group titles");
+    check(epoch(store).await, "a renamed group", true);
+    store
+        .replace_token(&token(&m, "mod2", Role::Moderator))
+        .await
+        .expect("replace token");
+    check(epoch(store).await, "a replaced token", true);
+    let g2_record = GroupRecord {
+        id: g2.clone(),
+        title: "Two".into(),
+        closed: false,
+        short_title: None,
+    };
+    store
+        .add_group(&m, &g2_record, &token(&m, "rap2", Role::Rapporteur("g2".into())))
+        .await
+        .expect("add group");
+    check(epoch(store).await, "a new group", true);
+
+    let doc = format!("{m}/g1");
+    store.append(vec![batch(&doc, &[b"u"])]).await.expect("append");
+    store.compact(&doc, b"snap".to_vec(), 1).await.expect("compact");
+    store
+        .insert_revision(&doc, "2020-01-01T00:00:00Z", "closed", b"r".to_vec())
+        .await
+        .expect("revision");
+    store
+        .insert_version(
+            &m,
+            &VersionRecord {
+                id: "v1".into(),
+                label: "V".into(),
+                created_at: "2020-01-01T00:00:00Z".into(),
+                summary_json: "{}".into(),
+            },
+        )
+        .await
+        .expect("version");
+    store
+        .set_admin_token_hash(&TokenHash::of(&run_prefix()))
+        .await
+        .expect("admin");
+    check(
+        epoch(store).await,
+        "documents, versions and the admin token",
+        false,
+    );
+
+    store.delete_meeting(&m).await.expect("delete");
+    check(epoch(store).await, "a deleted meeting", true);
 }

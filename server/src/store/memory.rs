@@ -13,6 +13,8 @@
 //!   commit (after the gate) fail with [`StoreError::Unavailable`] and store nothing.
 //! - **Log** ([`MemoryStore::committed_appends`]): every committed append (one transaction)
 //!   with its batches, in commit order, to check group commit and ordering across documents.
+//! - **Reads** ([`MemoryStore::full_reads`]): how many times every meeting was read, to check
+//!   that a node skips its periodic read when the directory's epoch has not moved.
 //!
 //! Appends always commit in call order (a FIFO lock), held or not. Every other method commits
 //! at once.
@@ -35,6 +37,8 @@ pub struct MemoryStore {
     fail_appends: AtomicUsize,
     /// Appends that still commit before the injected failures start.
     fail_after: AtomicUsize,
+    /// Calls of [`Store::meetings`] (every meeting read whole).
+    full_reads: AtomicUsize,
 }
 
 #[derive(Default)]
@@ -46,6 +50,8 @@ struct State {
     versions: HashMap<MeetingId, Vec<VersionRecord>>,
     revisions: HashMap<String, Vec<(RevisionRecord, Vec<u8>)>>,
     committed: Vec<Vec<DocAppend>>,
+    /// [`Store::directory_epoch`]: one more at each committed change of the directory.
+    directory_epoch: i64,
 }
 
 #[derive(Default)]
@@ -68,6 +74,7 @@ impl Default for MemoryStore {
             order: tokio::sync::Mutex::new(()),
             fail_appends: AtomicUsize::new(0),
             fail_after: AtomicUsize::new(0),
+            full_reads: AtomicUsize::new(0),
         }
     }
 }
@@ -117,6 +124,11 @@ impl MemoryStore {
     /// The next `n` appends to commit fail with [`StoreError::Unavailable`], storing nothing.
     pub fn fail_next_appends(&self, n: usize) {
         self.fail_appends_after(0, n);
+    }
+
+    /// How many times every meeting was read ([`Store::meetings`]).
+    pub fn full_reads(&self) -> usize {
+        self.full_reads.load(Ordering::SeqCst)
     }
 
     /// The next `ok` appends to commit succeed, then `n` fail (as [`Self::fail_next_appends`]).
@@ -182,10 +194,15 @@ impl MemoryStore {
         meeting: &MeetingId,
         f: impl FnOnce(&mut MeetingRecord) -> Result<T, StoreError>,
     ) -> Result<T, StoreError> {
-        match self.state().meetings.get_mut(meeting) {
+        let mut st = self.state();
+        let r = match st.meetings.get_mut(meeting) {
             Some(m) => f(m),
             None => Err(StoreError::NotFound),
+        };
+        if r.is_ok() {
+            st.directory_epoch += 1;
         }
+        r
     }
 
     fn with_group(
@@ -217,6 +234,7 @@ impl Store for MemoryStore {
     }
 
     fn meetings(&self) -> StoreFuture<'_, Vec<(MeetingRecord, Vec<TokenRecord>)>> {
+        self.full_reads.fetch_add(1, Ordering::SeqCst);
         let st = self.state();
         let mut all: Vec<_> = st
             .meetings
@@ -241,6 +259,7 @@ impl Store for MemoryStore {
         }
         st.meetings.insert(meeting.id.clone(), meeting.clone());
         st.tokens.extend(tokens.iter().cloned());
+        st.directory_epoch += 1;
         ready(Ok(()))
     }
 
@@ -267,6 +286,7 @@ impl Store for MemoryStore {
             !same
         });
         st.tokens.push(token.clone());
+        st.directory_epoch += 1;
         ready(Ok(old))
     }
 
@@ -388,6 +408,7 @@ impl Store for MemoryStore {
             meeting: meeting.clone(),
             ..token.clone()
         });
+        st.directory_epoch += 1;
         ready(Ok(()))
     }
 
@@ -400,7 +421,12 @@ impl Store for MemoryStore {
         st.versions.remove(meeting);
         st.docs.retain(|k, _| !doc_of_meeting(k, meeting));
         st.revisions.retain(|k, _| !doc_of_meeting(k, meeting));
+        st.directory_epoch += 1;
         ready(Ok(()))
+    }
+
+    fn directory_epoch(&self) -> StoreFuture<'_, Option<i64>> {
+        ready(Ok(Some(self.state().directory_epoch)))
     }
 
     fn insert_version<'a>(

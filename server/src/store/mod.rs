@@ -316,6 +316,15 @@ pub trait Store: Send + Sync + 'static {
     /// One revision of `doc` with its data.
     fn revision<'a>(&'a self, doc: &'a str, id: i64) -> StoreFuture<'a, Option<(RevisionRecord, Vec<u8>)>>;
 
+    /// A number that changes whenever a change to meetings, groups or tokens commits, whichever
+    /// node made it: when it reads the same before a [`Store::meetings`] as before an earlier
+    /// one, nothing of the directory changed in between, and a node's periodic read of every
+    /// meeting can be skipped (`cluster::directory_sync`). `None`: this store keeps no such
+    /// number (every read is made). An embedded store is not shared and keeps none.
+    fn directory_epoch(&self) -> StoreFuture<'_, Option<i64>> {
+        Box::pin(async { Ok(None) })
+    }
+
     /// `Ok` while the store can be reached (`/healthz`). An embedded store always can.
     fn health(&self) -> StoreFuture<'_, ()> {
         Box::pin(async { Ok(()) })

@@ -76,9 +76,19 @@ async fn node(store: Arc<MemoryStore>, bus: &LocalBus) -> AppState {
 }
 
 async fn two_nodes() -> (AppState, AppState) {
-    let store = Arc::new(MemoryStore::new());
+    two_nodes_on(Arc::new(MemoryStore::new())).await
+}
+
+async fn two_nodes_on(store: Arc<MemoryStore>) -> (AppState, AppState) {
     let bus = LocalBus::default();
     (node(store.clone(), &bus).await, node(store, &bus).await)
+}
+
+/// Meeting `id` written straight into the store of `svc`, without a word on the bus (as if
+/// the message were lost).
+async fn insert_unannounced(svc: &AppState, id: &str) {
+    let record = meetings::validate(&spec(id), "2026-01-01T00:00:00Z".into()).unwrap();
+    svc.room.store.insert_meeting(&record, &[]).await.unwrap();
 }
 
 fn spec(id: &str) -> MeetingSpec {
@@ -287,13 +297,8 @@ async fn lost_messages_are_caught_by_a_full_read() {
     let (a, b) = two_nodes().await;
     spawn(&b);
     tokio::task::yield_now().await;
-    let behind_the_bus = |id: &str| {
-        let store = a.room.store.clone();
-        let record = meetings::validate(&spec(id), "2026-01-01T00:00:00Z".into()).unwrap();
-        async move { store.insert_meeting(&record, &[]).await.unwrap() }
-    };
     let (m1, m2) = (MeetingId::parse("m1").unwrap(), MeetingId::parse("m2").unwrap());
-    behind_the_bus("m1").await;
+    insert_unannounced(&a, "m1").await;
     tokio::time::sleep(COALESCE * 3).await;
     assert!(b.room.directory.meeting(&m1).is_none(), "nothing was said");
     // b's receiver lags behind a flood: it reads everything
@@ -317,9 +322,55 @@ async fn lost_messages_are_caught_by_a_full_read() {
         start.elapsed()
     );
     // and what no message says, the periodic read finds
-    behind_the_bus("m2").await;
+    insert_unannounced(&a, "m2").await;
     tokio::time::sleep(FULL_RELOAD + Duration::from_secs(1)).await;
     assert!(b.room.directory.meeting(&m2).is_some());
+}
+
+#[test]
+fn the_periodic_read_reads_everything_only_when_the_epoch_moved() {
+    let periodic = Pending {
+        periodic: true,
+        ..Pending::default()
+    };
+    assert!(!periodic.needs_full_read(Some(7), Some(7)), "unchanged");
+    assert!(periodic.needs_full_read(Some(8), Some(7)), "moved");
+    assert!(periodic.needs_full_read(Some(7), None), "no full read seen yet");
+    assert!(periodic.needs_full_read(None, None), "a store without an epoch");
+    let resync = Pending {
+        everything: true,
+        ..Pending::default()
+    };
+    assert!(
+        resync.needs_full_read(Some(7), Some(7)),
+        "a resync reads everything"
+    );
+    assert!(
+        !Pending::default().needs_full_read(Some(8), Some(7)),
+        "only the meetings heard of"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_quiet_directory_is_not_read_whole_again() {
+    let store = Arc::new(MemoryStore::new());
+    let (a, b) = two_nodes_on(store.clone()).await;
+    spawn(&b);
+    tokio::task::yield_now().await;
+    let before = store.full_reads();
+    // the first periodic read reads everything (it has seen no epoch yet), the next three only
+    // the epoch
+    tokio::time::sleep(FULL_RELOAD * 4 + Duration::from_secs(1)).await;
+    assert_eq!(store.full_reads(), before + 1, "one full read in four periods");
+    // what no message says moves the epoch: the next periodic read reads everything
+    insert_unannounced(&a, "m1").await;
+    tokio::time::sleep(FULL_RELOAD).await;
+    let m1 = MeetingId::parse("m1").unwrap();
+    assert!(
+        b.room.directory.meeting(&m1).is_some(),
+        "found by the periodic read"
+    );
+    assert_eq!(store.full_reads(), before + 2);
 }
 
 #[tokio::test(start_paused = true)]

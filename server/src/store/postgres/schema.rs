@@ -27,6 +27,13 @@
 //!   each time the lease changes hands (or is retaken after it lapsed). No foreign key: a
 //!   deleted meeting's row is inert.
 //!
+//! Migration 3:
+//! - `directory_epoch(only_row, n, last_tx)`: one row; `n` grows by one in every transaction
+//!   that changes `meetings`, `groups` or `tokens` (deferred constraint triggers, so the row is
+//!   the last lock such a transaction takes: two of them cannot deadlock on it). A node reads `n`
+//!   before its periodic read of every meeting and skips that read when `n` has not moved
+//!   (`Store::directory_epoch`, `cluster::directory_sync`).
+//!
 //! Keys are `COLLATE "C"` (byte order): the same order as Rust's `str` and SQLite's default,
 //! whatever the database's locale.
 
@@ -104,6 +111,30 @@ CREATE TABLE plenary_leases (
   holder TEXT NOT NULL,
   epoch BIGINT NOT NULL CHECK (epoch > 0),
   expires_at TIMESTAMPTZ NOT NULL);
+"#,
+    },
+    Migration {
+        version: 3,
+        name: "directory epoch",
+        sql: r#"
+CREATE TABLE directory_epoch (
+  only_row BOOLEAN PRIMARY KEY DEFAULT TRUE CHECK (only_row),
+  n BIGINT NOT NULL,
+  last_tx BIGINT);
+INSERT INTO directory_epoch (n) VALUES (0);
+CREATE FUNCTION plenary_directory_changed() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+  UPDATE directory_epoch SET n = n + 1, last_tx = txid_current()
+    WHERE last_tx IS DISTINCT FROM txid_current();
+  RETURN NULL;
+END
+$$;
+CREATE CONSTRAINT TRIGGER meetings_directory_epoch AFTER INSERT OR UPDATE OR DELETE ON meetings
+  DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION plenary_directory_changed();
+CREATE CONSTRAINT TRIGGER groups_directory_epoch AFTER INSERT OR UPDATE OR DELETE ON groups
+  DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION plenary_directory_changed();
+CREATE CONSTRAINT TRIGGER tokens_directory_epoch AFTER INSERT OR UPDATE OR DELETE ON tokens
+  DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION plenary_directory_changed();
 "#,
     },
 ];
@@ -197,11 +228,12 @@ mod tests {
     async fn migrations_apply_once_and_make_every_table() {
         let Some(config) = fresh().await else { return };
         let mut c = connect(&config).await.expect("connect");
-        assert_eq!(migrate(&mut c).await.expect("first migration"), vec![1, 2]);
+        assert_eq!(migrate(&mut c).await.expect("first migration"), vec![1, 2, 3]);
         assert_eq!(migrate(&mut c).await.expect("second run"), Vec::<i32>::new());
         assert_eq!(
             tables(&c).await,
             [
+                "directory_epoch",
                 "doc_heads",
                 "doc_revisions",
                 "doc_snapshots",
@@ -236,7 +268,7 @@ mod tests {
             .map(|r| r.expect("every node starts"))
             .collect();
         applied.sort();
-        assert_eq!(applied, vec![vec![], vec![], vec![], vec![1, 2]]);
+        assert_eq!(applied, vec![vec![], vec![], vec![], vec![1, 2, 3]]);
     }
 
     #[tokio::test]
@@ -251,13 +283,13 @@ mod tests {
         .await
         .expect("insert");
         let e = migrate(&mut c).await.expect_err("refused");
-        assert!(matches!(e, SchemaError::TooNew { found: 99, known: 2 }), "{e}");
+        assert!(matches!(e, SchemaError::TooNew { found: 99, known: 3 }), "{e}");
         let n: i64 = c
             .query_one("SELECT count(*) FROM schema_migrations", &[])
             .await
             .expect("count")
             .get(0);
-        assert_eq!(n, 3);
+        assert_eq!(n, 4);
     }
 
     #[tokio::test]
