@@ -71,6 +71,16 @@ fn token(m: &MeetingId, secret: &str, role: Role) -> TokenRecord {
     }
 }
 
+/// A version as the checks that only need one store it.
+fn version_v1() -> VersionRecord {
+    VersionRecord {
+        id: "v1".into(),
+        label: "V".into(),
+        created_at: "2020-01-01T00:00:00Z".into(),
+        summary_json: "{}".into(),
+    }
+}
+
 fn sorted(mut h: Vec<TokenHash>) -> Vec<TokenHash> {
     h.sort_by_key(|h| h.0);
     h
@@ -804,18 +814,7 @@ pub async fn delete_meeting_removes_every_row(store: &Arc<dyn Store>, p: &str) {
             .insert_revision(&g, "2020-01-01T00:00:00Z", "closed", b"r".to_vec())
             .await
             .expect("revision");
-        store
-            .insert_version(
-                id,
-                &VersionRecord {
-                    id: "v1".into(),
-                    label: "V".into(),
-                    created_at: "2020-01-01T00:00:00Z".into(),
-                    summary_json: "{}".into(),
-                },
-            )
-            .await
-            .expect("version");
+        store.insert_version(id, &version_v1()).await.expect("version");
         docs.push((g, pl));
     }
     store.delete_meeting(&m).await.expect("delete");
@@ -949,18 +948,7 @@ pub async fn directory_epoch_moves_with_every_directory_change(store: &Arc<dyn S
         .insert_revision(&doc, "2020-01-01T00:00:00Z", "closed", b"r".to_vec())
         .await
         .expect("revision");
-    store
-        .insert_version(
-            &m,
-            &VersionRecord {
-                id: "v1".into(),
-                label: "V".into(),
-                created_at: "2020-01-01T00:00:00Z".into(),
-                summary_json: "{}".into(),
-            },
-        )
-        .await
-        .expect("version");
+    store.insert_version(&m, &version_v1()).await.expect("version");
     store
         .set_admin_token_hash(&TokenHash::of(&run_prefix()))
         .await
