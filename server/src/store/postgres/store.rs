@@ -1066,7 +1066,7 @@ mod tests {
     /// here, it does not prove there could be none without the deferral.)
     #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
     async fn nodes_changing_the_directory_at_once_all_commit_and_each_moves_the_epoch_once() {
-        use crate::auth::{Role, TokenHash};
+        use crate::auth::Role;
         let Some((a, b)) = two_nodes().await else { return };
         let ids: Vec<MeetingId> = (0..2)
             .map(|i| MeetingId::parse(&format!("m{i}")).expect("id"))
