@@ -2,8 +2,8 @@
 // /sw.js with scope /). It keeps the page shell and every built asset, so that a reload while
 // offline opens the page; the documents themselves come from IndexedDB (y-indexeddb).
 // Never cached: /api/ and /ws/ (live data, capabilities), anything not GET, other origins.
-const VERSION = "f0248390ec49"
-const ASSETS = ["/assets/api-D3wftUu5.js","/assets/console-ARKGXOQD.css","/assets/console-COo6Kyet.js","/assets/groupdoc-CMIqilr2.js","/assets/index-B9sQHS0n.css","/assets/index-CxOwkKqa.js","/assets/joinlink-RFqO_8qK.js","/assets/organize-C4eFSYBU.css","/assets/organize-Djps2lyv.js","/assets/participant-Bq4fEmI0.js","/assets/plenary-GT5QRsYn.js","/assets/projector-Cr4eiGsY.css","/assets/projector-Dmw9L4vQ.js","/assets/qr-BYaUcy6m.js","/assets/rapporteur-DDssV-s1.css","/assets/rapporteur-DFotU_Us.js","/assets/status-CusHwXpy.js","/assets/textbinding-BqyCS5uT.js","/assets/y-indexeddb-BmLH21sa.js","/assets/yjs-sync-cFqSxkch.js"]
+const VERSION = "b8f01e449f20"
+const ASSETS = ["/assets/api-D3wftUu5.js","/assets/console-ARKGXOQD.css","/assets/console-BQGm4_BA.js","/assets/groupdoc-CMIqilr2.js","/assets/index-B9sQHS0n.css","/assets/index-C6GLe8sd.js","/assets/joinlink-RFqO_8qK.js","/assets/organize-C4eFSYBU.css","/assets/organize-ChSwvHaB.js","/assets/participant-CPvTy9os.js","/assets/plenary-GT5QRsYn.js","/assets/projector-BDbCPI0h.js","/assets/projector-Cr4eiGsY.css","/assets/qr-BYaUcy6m.js","/assets/rapporteur-DDssV-s1.css","/assets/rapporteur-uNUdxtSQ.js","/assets/status-DF-nyA5C.js","/assets/textbinding-BqyCS5uT.js","/assets/y-indexeddb-BmLH21sa.js","/assets/yjs-sync-cFqSxkch.js"]
 const CACHE = `plenary-shell-${VERSION}`
 
 self.addEventListener('install', (event) => {

@@ -77,6 +77,16 @@ export default async function projector(meeting: string) {
   let partCount = 1
   let p: Plenary = readPlenary(room.doc, info.groups, info.title)
 
+  /** Read the document now (a key decides on what is in it, not on the last frame drawn: frames can
+   *  lag behind, e.g. in a window in the background); a remote change clears this screen's own. */
+  function refresh() {
+    p = readPlenary(room.doc, info.groups, info.title)
+    const remote = `${p.screen}|${p.presenting}`
+    if (remote !== remoteSeen) {
+      remoteSeen = remote
+      local = {}
+    }
+  }
   const presentingKey = () => (local.presenting !== undefined ? local.presenting : p.presenting)
   const presentedItem = (): NumberedItem | null => {
     const k = presentingKey()
@@ -128,6 +138,7 @@ export default async function projector(meeting: string) {
   }
   document.addEventListener('keydown', (e) => {
     if (e.defaultPrevented || e.ctrlKey || e.metaKey || e.altKey || e.isComposing) return
+    refresh()
     const k = e.key
     if (k === 'ArrowRight' || k === 'PageDown' || k === ' ' || k === 'ArrowDown') step(1)
     else if (k === 'ArrowLeft' || k === 'PageUp' || k === 'ArrowUp') step(-1)
@@ -471,12 +482,7 @@ export default async function projector(meeting: string) {
 
   let renderedKey = ''
   const render = perFrame(() => {
-    p = readPlenary(room.doc, info.groups, info.title)
-    const remote = `${p.screen}|${p.presenting}`
-    if (remote !== remoteSeen) {
-      remoteSeen = remote
-      local = {}
-    }
+    refresh()
     const m = mode()
     fitTitle(p.shortTitle || p.title || info.title, m === 'focus' ? 2.8 : 3.8)
     if (m === 'focus' || m === 'overview') lastMode = m
