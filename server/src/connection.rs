@@ -107,7 +107,12 @@ pub async fn serve(upgraded: Upgraded, svc: ConnContext, p: ConnectionParams) {
         read,
         out: outbox.clone(),
     };
-    let mut stream = WebSocketStream::from_raw_socket(read_side, Role::Server, Some(config)).await;
+    let mut stream = Box::pin(WebSocketStream::from_raw_socket(
+        read_side,
+        Role::Server,
+        Some(config),
+    ))
+    .await;
     let kick = outbox.kick.clone();
     svc.connections.insert(
         p.conn,
@@ -130,12 +135,16 @@ pub async fn serve(upgraded: Upgraded, svc: ConnContext, p: ConnectionParams) {
     if refused_for_private_notes(&svc.room.directory, &p.room, &p.capability.role) {
         kick.kick(close_code::NOTES_PRIVATE);
     }
-    let Some(room) = join(&svc, &p, outbox.clone(), can_write).await else {
+    let Some(room) = Box::pin(join(&svc, &p, outbox.clone(), can_write)).await else {
         svc.connections.remove(&p.conn);
         tracing::warn!(conn = %p.conn, room = %p.room, "room unavailable");
-        if close(&outbox, &write, close_code::SERVICE_RESTART).await {
-            drain_until_closed(&mut stream).await;
-        }
+        Box::pin(close_and_drain(
+            &outbox,
+            &write,
+            close_code::SERVICE_RESTART,
+            &mut stream,
+        ))
+        .await;
         outbox.shut();
         svc.metrics.connections.dec();
         return;
@@ -164,7 +173,7 @@ pub async fn serve(upgraded: Upgraded, svc: ConnContext, p: ConnectionParams) {
     };
     let writer = tokio::spawn(writer.run().in_current_span());
     let mut reader = Reader {
-        stream,
+        stream: &mut stream,
         svc: &svc,
         p: &p,
         room: &room,
@@ -177,22 +186,22 @@ pub async fn serve(upgraded: Upgraded, svc: ConnContext, p: ConnectionParams) {
     };
     let read_end = reader.run().await;
     reader_done.kick(1);
-    let mut stream = reader.stream;
     let write_end = writer.await.unwrap_or(Step::Gone);
-    let _ = room.tx.send(RoomCmd::Leave { conn: p.conn }).await;
+    let _ = Box::pin(room.tx.send(RoomCmd::Leave { conn: p.conn })).await;
     match (read_end, write_end) {
         (Step::Close(code), _) | (_, Step::Close(code)) => {
             // A code the room or shutdown gave first wins over the one this connection chose.
             kick.kick(code);
             let code = kick.code().unwrap_or(code);
-            if close(&outbox, &write, code).await {
-                drain_until_closed(&mut stream).await;
-            }
+            Box::pin(close_and_drain(&outbox, &write, code, &mut stream)).await;
         }
         (Step::PeerClosed, _) => {
             // Answer the client's close frame: tungstenite queued the reply while reading.
-            let _ = stream.flush().await;
-            let _ = tokio::time::timeout(CLOSE_SEND, flush(&outbox, &write)).await;
+            Box::pin(async {
+                let _ = stream.flush().await;
+                let _ = tokio::time::timeout(CLOSE_SEND, flush(&outbox, &write)).await;
+            })
+            .await;
         }
         _ => {}
     }
@@ -238,6 +247,13 @@ async fn join(
         svc.room.rooms.forget(&p.room, handle.instance);
     }
     None
+}
+
+/// Sends our close frame, then reads until the client answers (if the frame left in time).
+async fn close_and_drain(outbox: &Outbox, socket: &WriteHalf, code: u16, stream: &mut WsRead) {
+    if close(outbox, socket, code).await {
+        drain_until_closed(stream).await;
+    }
 }
 
 /// Sends our close frame after a frame partly written (if any) and nothing else; false if the
@@ -389,7 +405,7 @@ impl Writer {
 /// The read half, on the connection's own task: decodes what the client sends and forwards it
 /// to the room, within the connection's and the token's budgets.
 struct Reader<'a> {
-    stream: WsRead,
+    stream: &'a mut WsRead,
     svc: &'a ConnContext,
     p: &'a ConnectionParams,
     room: &'a RoomHandle,
