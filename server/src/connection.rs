@@ -1,9 +1,13 @@
-//! One WebSocket connection, two tasks. The room writes frames straight into the socket (see
-//! [`crate::room::Outbox`]); this connection's writer task drains only what the socket did not
-//! take, sends pings and closes a silent client; the reader decodes what the client sends
-//! (tungstenite, over the read half) and forwards it to the room. It closes with the
-//! contract's codes: 1002 undecodable, 1009 oversized, 1013 too slow, 1001 shutdown, 1008 token
-//! revoked.
+//! One WebSocket connection, one task. The room writes frames straight into the socket (see
+//! [`crate::room::Outbox`]); this connection's task drains only what the socket did not take,
+//! sends pings, closes a silent client, and decodes what the client sends (tungstenite, over the
+//! read half) and forwards it to the room. It closes with the contract's codes: 1002
+//! undecodable, 1009 oversized, 1013 too slow, 1001 shutdown, 1008 token revoked.
+//!
+//! One task rather than a reader and a writer: an idle connection is then one task cell, not
+//! two (the idle-memory budget), and the drain runs beside every wait of the reader (see
+//! [`Reader::meanwhile`]), so that queued frames keep leaving while it waits for a budget or the
+//! room.
 //!
 //! Budgets (see [`crate::limits`]): per connection, a message rate and a reply-byte bucket;
 //! per token, a message rate and a byte rate of encoded replies. Over budget, the connection
@@ -29,12 +33,10 @@ use tokio_tungstenite::WebSocketStream;
 pub mod close;
 pub mod context;
 pub mod socket;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::oneshot;
 use tokio::time::Instant;
-use tracing::Instrument;
 
 /// The client's side of the socket, as tungstenite reads it.
 type WsRead = WebSocketStream<ReadSide>;
@@ -159,43 +161,29 @@ pub async fn serve(upgraded: Upgraded, svc: ConnContext, p: ConnectionParams) {
         ack = p.wants_ack,
         "connected"
     );
-    // A delivery wakes no task when the socket takes it; a message wakes only the reader.
-    let last_seen = Arc::new(LastSeen::new());
-    let reader_done = Kick::default();
-    let writer_done = Kick::default();
-    let writer = Writer {
-        socket: write.clone(),
-        kick: kick.clone(),
-        outbox: outbox.clone(),
-        last_seen: last_seen.clone(),
-        reader_done: reader_done.clone(),
-        writer_done: writer_done.clone(),
-    };
-    let writer = tokio::spawn(writer.run().in_current_span());
+    // A delivery wakes no task when the socket takes it; a message or a backlog wakes this one.
     let mut reader = Reader {
         stream: &mut stream,
         svc: &svc,
         p: &p,
         room: &room,
         kick: &kick,
-        writer_done: &writer_done,
-        last_seen: &last_seen,
+        outbox: &outbox,
+        socket: &write,
+        last_seen: Instant::now(),
         replies: Arc::new(ReplyMeter::default()),
         reply_bucket: DebtBucket::new(svc.token_limits.reply_bytes_per_sec),
         resume_at: None,
     };
-    let read_end = reader.run().await;
-    reader_done.kick(1);
-    let write_end = writer.await.unwrap_or(Step::Gone);
+    let end = reader.run().await;
     let _ = Box::pin(room.tx.send(RoomCmd::Leave { conn: p.conn })).await;
-    match (read_end, write_end) {
-        (Step::Close(code), _) | (_, Step::Close(code)) => {
+    match end {
+        Step::Close(code) => {
             // A code the room or shutdown gave first wins over the one this connection chose.
-            kick.kick(code);
             let code = kick.code().unwrap_or(code);
             Box::pin(close_and_drain(&outbox, &write, code, &mut stream)).await;
         }
-        (Step::PeerClosed, _) => {
+        Step::PeerClosed => {
             // Answer the client's close frame: tungstenite queued the reply while reading.
             Box::pin(async {
                 let _ = stream.flush().await;
@@ -203,7 +191,7 @@ pub async fn serve(upgraded: Upgraded, svc: ConnContext, p: ConnectionParams) {
             })
             .await;
         }
-        _ => {}
+        Step::Continue | Step::Gone => {}
     }
     outbox.shut();
     svc.connections.remove(&p.conn);
@@ -297,35 +285,8 @@ async fn drain_until_closed(stream: &mut WsRead) {
     .await;
 }
 
-/// When the client was last heard from (any message or pong): the reader sets it, the writer's
-/// ping timer reads it. Milliseconds since the connection started.
-struct LastSeen {
-    start: Instant,
-    ms: AtomicU64,
-}
-
-impl LastSeen {
-    fn new() -> Self {
-        LastSeen {
-            start: Instant::now(),
-            ms: AtomicU64::new(0),
-        }
-    }
-
-    fn touch(&self) {
-        self.ms
-            .store(self.start.elapsed().as_millis() as u64, Ordering::Relaxed);
-    }
-
-    fn silent_for(&self) -> Duration {
-        self.start
-            .elapsed()
-            .saturating_sub(Duration::from_millis(self.ms.load(Ordering::Relaxed)))
-    }
-}
-
-/// How a half of the connection ended: go on, close with a code, stop (the peer is gone, or the
-/// other half ended first), or the client sent its close frame.
+/// How a turn of the connection ended: go on, close with a code, stop (the peer is gone), or
+/// the client sent its close frame.
 enum Step {
     Continue,
     Close(u16),
@@ -333,86 +294,30 @@ enum Step {
     PeerClosed,
 }
 
-/// The write half, its own task: drains what the socket did not take when the room wrote
-/// (woken only then), sends pings and closes a silent client. It alone waits on the kick (the
-/// room's 1013, shutdown's 1001, revocation's 1008; the reader's own codes come through it too).
-struct Writer {
-    socket: WriteHalf,
-    kick: Kick,
-    outbox: Outbox,
-    last_seen: Arc<LastSeen>,
-    /// Set when the reader has ended.
-    reader_done: Kick,
-    /// Set here when this half ends, for the reader.
-    writer_done: Kick,
+/// Waits until something is queued, then writes it as the socket becomes writable. A client
+/// whose socket stays full is not waited for: the caller gives up on it when kicked (1013 from
+/// its room), at shutdown, or when the client goes away.
+async fn drain_backlog(outbox: &Outbox, socket: &WriteHalf) -> std::io::Result<()> {
+    // `notify_one` keeps a permit: a frame queued before this waits still wakes it.
+    if outbox.drain()? == Drained::Empty {
+        outbox.backlog().await;
+    }
+    flush(outbox, socket).await
 }
 
-impl Writer {
-    async fn run(self) -> Step {
-        let step = self.turns().await;
-        self.writer_done.kick(1);
-        step
-    }
-
-    async fn turns(&self) -> Step {
-        let mut ping = tokio::time::interval_at(Instant::now() + PING_EVERY, PING_EVERY);
-        let kicked = self.kick.kicked();
-        tokio::pin!(kicked);
-        let reader_ended = self.reader_done.kicked();
-        tokio::pin!(reader_ended);
-        loop {
-            let step = tokio::select! {
-                biased;
-                _ = &mut kicked => Step::Close(self.kick.code().unwrap_or(close_code::GOING_AWAY)),
-                _ = &mut reader_ended => Step::Gone,
-                r = self.drain() => match r {
-                    Ok(()) => Step::Continue,
-                    Err(_) => Step::Gone,
-                },
-                _ = ping.tick() => {
-                    if self.last_seen.silent_for() > IDLE_TIMEOUT {
-                        tracing::info!("client silent too long");
-                        Step::Close(close_code::GOING_AWAY)
-                    } else {
-                        // Queued like any frame; a client that never reads is closed by the
-                        // idle timeout or by its room's 1013.
-                        let _ = self.outbox.send(&Frame::ping());
-                        Step::Continue
-                    }
-                }
-            };
-            if !matches!(step, Step::Continue) {
-                return step;
-            }
-        }
-    }
-
-    /// Waits until something is queued, then writes it as the socket becomes writable. A client
-    /// whose socket stays full is not waited for: a kick (1013 from its room) or shutdown
-    /// abandons the drain, and so does the reader ending (the peer is gone).
-    async fn drain(&self) -> std::io::Result<()> {
-        let backlog = self.outbox.backlog();
-        tokio::pin!(backlog);
-        // Registered before looking, so that a frame queued in between still wakes it.
-        backlog.as_mut().enable();
-        if self.outbox.drain()? == Drained::Empty {
-            backlog.await;
-        }
-        flush(&self.outbox, &self.socket).await
-    }
-}
-
-/// The read half, on the connection's own task: decodes what the client sends and forwards it
-/// to the room, within the connection's and the token's budgets.
+/// The connection's task: decodes what the client sends and forwards it to the room, within the
+/// connection's and the token's budgets; drains the backlog, pings, and waits on the kick (the
+/// room's 1013, shutdown's 1001, revocation's 1008).
 struct Reader<'a> {
     stream: &'a mut WsRead,
     svc: &'a ConnContext,
     p: &'a ConnectionParams,
     room: &'a RoomHandle,
     kick: &'a Kick,
-    /// Set when the writer has ended (which it does when kicked): the reader stops too.
-    writer_done: &'a Kick,
-    last_seen: &'a LastSeen,
+    outbox: &'a Outbox,
+    socket: &'a WriteHalf,
+    /// When the client was last heard from (any message or pong).
+    last_seen: Instant,
     /// What the room charged for the replies this connection asked for.
     replies: Arc<ReplyMeter>,
     reply_bucket: DebtBucket,
@@ -422,7 +327,7 @@ struct Reader<'a> {
 
 impl Reader<'_> {
     /// Runs until the connection ends. A close code it chooses is also given to the kick, so
-    /// that the writer stops.
+    /// that the room's frames stop.
     async fn run(&mut self) -> Step {
         let step = self.turns().await;
         if let Step::Close(code) = step {
@@ -433,9 +338,8 @@ impl Reader<'_> {
 
     async fn turns(&mut self) -> Step {
         let mut rate = DebtBucket::messages(self.svc.settings.max_messages_per_sec);
-        let writer_done = self.writer_done.clone();
-        let writer_ended = writer_done.kicked();
-        tokio::pin!(writer_ended);
+        let ping = tokio::time::sleep_until(Instant::now() + PING_EVERY);
+        tokio::pin!(ping);
         // One timer for the reply-budget pause, re-armed when a pause starts (a fresh
         // `sleep_until` per turn is a clock read and a timer entry).
         let pause = tokio::time::sleep_until(Instant::now());
@@ -450,14 +354,30 @@ impl Reader<'_> {
             }
             let step = tokio::select! {
                 biased;
-                _ = &mut writer_ended => Step::Gone,
+                _ = self.kick.kicked() => self.kicked(),
+                r = drain_backlog(self.outbox, self.socket) => match r {
+                    Ok(()) => Step::Continue,
+                    Err(_) => Step::Gone,
+                },
+                _ = &mut ping => {
+                    if self.last_seen.elapsed() > IDLE_TIMEOUT {
+                        tracing::info!("client silent too long");
+                        Step::Close(close_code::GOING_AWAY)
+                    } else {
+                        // Queued like any frame; a client that never reads is closed by the
+                        // idle timeout or by its room's 1013.
+                        let _ = self.outbox.send(&Frame::ping());
+                        ping.as_mut().reset(Instant::now() + PING_EVERY);
+                        Step::Continue
+                    }
+                }
                 // Paused for the reply budget: no reading (queued frames keep leaving).
                 _ = &mut pause, if self.resume_at.is_some() => {
                     self.resume_at = None;
                     Step::Continue
                 }
                 msg = self.stream.next(), if self.resume_at.is_none() => {
-                    self.last_seen.touch();
+                    self.last_seen = Instant::now();
                     match msg {
                         None => Step::Gone,
                         Some(Err(e)) => read_error(self.svc, self.p, e),
@@ -487,12 +407,12 @@ impl Reader<'_> {
             return reject(svc, self.p, close_code::TOO_BIG, "message over the size limit");
         }
         if let Some(wait) = rate.take_message(data.len()) {
-            if let Some(step) = unless_stopped(self.writer_done, tokio::time::sleep(wait)).await {
+            if let Err(step) = self.meanwhile(tokio::time::sleep(wait)).await {
                 return step;
             }
         }
         let (limits, token, role) = (&svc.token_limits, &self.p.token, &self.p.capability.role);
-        if let Some(step) = unless_stopped(self.writer_done, limits.message(token, role)).await {
+        if let Err(step) = self.meanwhile(limits.message(token, role)).await {
             return step;
         }
         let cmd = match Message::decode(&data, &svc.settings.limits) {
@@ -527,7 +447,11 @@ impl Reader<'_> {
             },
             Ok(Message::Auth(_) | Message::SavedAck(_)) => return Step::Continue,
         };
-        if self.room.tx.send(cmd).await.is_err() {
+        let sent = match self.meanwhile(self.room.tx.send(cmd)).await {
+            Ok(sent) => sent,
+            Err(step) => return step,
+        };
+        if sent.is_err() {
             // The room stopped: for shutdown (1001) or a reload (1012, reconnect).
             let code = if svc.stopping.is_cancelled() {
                 close_code::GOING_AWAY
@@ -547,11 +471,7 @@ impl Reader<'_> {
     /// while queued frames keep leaving.
     async fn reply_ticket(&mut self) -> Result<ReplyTicket, Step> {
         let replies = self.replies.clone();
-        let ticket = tokio::select! {
-            biased;
-            _ = self.writer_done.kicked() => return Err(Step::Gone),
-            t = replies.ticket() => t,
-        };
+        let ticket = self.meanwhile(replies.ticket()).await?;
         let (charged, encoded) = self.replies.take();
         if let Some(wait) = self.reply_bucket.take(charged) {
             tracing::debug!(
@@ -561,22 +481,28 @@ impl Reader<'_> {
             self.resume_at = Some(Instant::now() + wait);
         }
         let limits = &self.svc.token_limits;
-        if let Some(step) =
-            unless_stopped(self.writer_done, limits.encoded_reply(&self.p.token, encoded)).await
-        {
-            return Err(step);
-        }
+        self.meanwhile(limits.encoded_reply(&self.p.token, encoded))
+            .await?;
         Ok(ticket)
     }
-}
 
-/// Waits for `f`, unless the writer ends first (it does when the connection is kicked; the
-/// close code is then the kick's).
-async fn unless_stopped<F: std::future::Future>(writer_done: &Kick, f: F) -> Option<Step> {
-    tokio::select! {
-        biased;
-        _ = writer_done.kicked() => Some(Step::Gone),
-        _ = f => None,
+    /// Waits for `f` while draining the backlog, so that queued frames keep leaving; gives up
+    /// when the connection is kicked or its socket fails.
+    async fn meanwhile<F: std::future::Future>(&self, f: F) -> Result<F::Output, Step> {
+        let keep_writing = async {
+            while drain_backlog(self.outbox, self.socket).await.is_ok() {}
+        };
+        tokio::select! {
+            biased;
+            _ = self.kick.kicked() => Err(self.kicked()),
+            out = f => Ok(out),
+            _ = keep_writing => Err(Step::Gone),
+        }
+    }
+
+    /// The step a kick asks for: close with its code.
+    fn kicked(&self) -> Step {
+        Step::Close(self.kick.code().unwrap_or(close_code::GOING_AWAY))
     }
 }
 
