@@ -268,6 +268,105 @@ async fn a_reader_that_stops_reading_is_closed_with_1013_and_others_keep_up() {
     s.stop().await;
 }
 
+/// A connection waiting for its token's message budget still drains what its socket did not take:
+/// the connection's one task writes the backlog while it waits (`Reader::meanwhile`), so a
+/// client slowed for what it sends is not also starved of what it receives.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_connection_slowed_for_its_messages_keeps_receiving_its_backlog() {
+    use futures_util::{SinkExt, StreamExt};
+    // One message a second for the token, a burst of one: each message after the first waits
+    // a whole second, inside one wait (smaller waits would let the backlog leave between them).
+    const WAITS: u64 = 3;
+    let s = Server::fresh_with(|c| {
+        c.moderator_token_messages_per_sec = 1;
+        c.outbound_queue = 4096;
+        c.outbound_queue_bytes = 64 << 20;
+    })
+    .await;
+    let m = s.create_meeting("m1", &["g1"]).await;
+    // A raw client that reads nothing for now: the kernel's buffers fill, then its outbox.
+    let url = format!("ws://{}/ws/m1/g1?token={}", s.addr, tok(&m, &["moderator"]));
+    // The answer to its sync step 1 (the whole document) is larger than tungstenite's default
+    // cap. A small receive buffer (which also turns off the kernel's autotuning, up to 32 MiB
+    // here) keeps most of the backlog in the server's outbox rather than in the kernel.
+    let config = tungstenite::protocol::WebSocketConfig::default()
+        .max_message_size(None)
+        .max_frame_size(None);
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.set_recv_buffer_size(64 * 1024).unwrap();
+    let stream = socket.connect(s.addr).await.unwrap();
+    let (slow, _) = tokio_tungstenite::client_async_with_config(&url, stream, Some(config))
+        .await
+        .unwrap();
+    let (mut tx, mut rx) = slow.split();
+    let a = Peer::connect(s.addr, "m1/g1", tok(&m, &["rapporteurs", "g1"]), "")
+        .await
+        .unwrap();
+    let fast = Peer::connect(s.addr, "m1/g1", tok(&m, &["participant"]), "")
+        .await
+        .unwrap();
+    let chunk = "x".repeat(128 * 1024);
+    // 20 MiB: more than loopback's socket buffers take (a few MiB each way).
+    const CHUNKS: usize = 160;
+    for _ in 0..CHUNKS {
+        a.edit(|t| {
+            let text = t.get_or_insert_text("t");
+            let len = text.len(t);
+            text.insert(t, len, &chunk)
+        });
+    }
+    let total = CHUNKS * chunk.len();
+    wait_until("the room has relayed every edit", || async {
+        fast.text("t").len() == total
+    })
+    .await;
+    let t0 = std::time::Instant::now();
+    // Past the token's burst: each further message waits a second; then a sync step 1, whose
+    // answer (the whole document) leaves only after the waits.
+    let empty = yrs::updates::encoder::Encode::encode_v1(&yrs::Update::new());
+    for _ in 0..WAITS {
+        tx.send(tungstenite::Message::binary(encode_update(&empty)))
+            .await
+            .unwrap();
+    }
+    let sv = yrs::StateVector::default();
+    tx.send(tungstenite::Message::binary(
+        plenary_protocol::message::encode_sync_step1(&sv),
+    ))
+    .await
+    .unwrap();
+    let mut relayed = 0usize;
+    let mut backlog_done = None;
+    let answered = loop {
+        let msg = tokio::time::timeout(std::time::Duration::from_secs(30), rx.next())
+            .await
+            .expect("the slow client hears from the server")
+            .expect("the socket stays open")
+            .unwrap();
+        let data = msg.into_data();
+        match data.get(..2) {
+            Some([0, 2]) => relayed += data.len(),
+            Some([0, 1]) if data.len() > total => break std::time::Instant::now(),
+            _ => {}
+        }
+        if relayed >= total && backlog_done.is_none() {
+            backlog_done = Some(std::time::Instant::now());
+        }
+    };
+    let backlog_done = backlog_done.expect("every relayed edit arrived before the answer");
+    let wait = std::time::Duration::from_secs(WAITS);
+    assert!(answered - t0 >= wait * 9 / 10, "the token's budget made the messages wait");
+    // Without the drain beside each wait, the backlog would leave only a socket's worth per
+    // wait, the last of it after the last wait.
+    assert!(
+        backlog_done - t0 < wait / 3,
+        "the backlog took {:?} to arrive (the messages waited {wait:?})",
+        backlog_done - t0
+    );
+    assert!(s.metric("plenary_slow_disconnects_total").await == 0);
+    s.stop().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn meetings_api_answers_per_contract() {
     let s = Server::fresh().await;
