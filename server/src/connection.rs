@@ -489,9 +489,7 @@ impl Reader<'_> {
     /// Waits for `f` while draining the backlog, so that queued frames keep leaving; gives up
     /// when the connection is kicked or its socket fails.
     async fn meanwhile<F: std::future::Future>(&self, f: F) -> Result<F::Output, Step> {
-        let keep_writing = async {
-            while drain_backlog(self.outbox, self.socket).await.is_ok() {}
-        };
+        let keep_writing = async { while drain_backlog(self.outbox, self.socket).await.is_ok() {} };
         tokio::select! {
             biased;
             _ = self.kick.kicked() => Err(self.kicked()),

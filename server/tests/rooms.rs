@@ -355,7 +355,10 @@ async fn a_connection_slowed_for_its_messages_keeps_receiving_its_backlog() {
     };
     let backlog_done = backlog_done.expect("every relayed edit arrived before the answer");
     let wait = std::time::Duration::from_secs(WAITS);
-    assert!(answered - t0 >= wait * 9 / 10, "the token's budget made the messages wait");
+    assert!(
+        answered - t0 >= wait * 9 / 10,
+        "the token's budget made the messages wait"
+    );
     // Without the drain beside each wait, the backlog would leave only a socket's worth per
     // wait, the last of it after the last wait.
     assert!(
