@@ -7,7 +7,7 @@
 //! - [`app`]: the HTTP app's state: room and connection contexts, admin gate, public URL.
 //! - [`auth`]: roles, capabilities, token hashing and the refusal order (pure decisions).
 //! - [`config`]: command line and environment, validated once.
-//! - [`connection`]: one WebSocket, two tasks: a reader, and a writer (batched frames, pings); close codes and `Kick`.
+//! - [`connection`]: one WebSocket, one task: reads, drains the batched frames the socket did not take, pings; close codes and `Kick`.
 //! - [`demo`]: the Skopje demo meeting.
 //! - [`directory`]: meetings and tokens in memory, as the store holds them.
 //! - [`export`]: `plenary export` and `plenary backup`, offline.
