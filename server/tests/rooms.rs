@@ -311,11 +311,7 @@ async fn a_connection_slowed_for_its_messages_keeps_receiving_its_backlog() {
     // drains it meanwhile.
     const CHUNKS: usize = 96;
     for _ in 0..CHUNKS {
-        a.edit(|t| {
-            let text = t.get_or_insert_text("t");
-            let len = text.len(t);
-            text.insert(t, len, &chunk)
-        });
+        append_text(&a, "t", &chunk);
     }
     let total = CHUNKS * chunk.len();
     // Compared by state vector: cheap to poll, unlike the 12 MiB text.
