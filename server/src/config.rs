@@ -167,6 +167,27 @@ pub struct Config {
     /// one is also taken when a group is closed). 0 turns the periodic snapshots off.
     #[arg(long, env = "PLENARY_REVISION_INTERVAL_SECS", default_value_t = 300)]
     pub revision_interval_secs: u64,
+    /// How often a connection pings its client, and how long a client may stay silent (no
+    /// message, no pong) before it is closed with 1001. Not on the command line: tests shorten
+    /// it.
+    #[arg(skip = Keepalive::default())]
+    pub keepalive: Keepalive,
+}
+
+/// A connection's pings: one every `ping_every`; a client silent for `idle_timeout` is gone.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Keepalive {
+    pub ping_every: Duration,
+    pub idle_timeout: Duration,
+}
+
+impl Default for Keepalive {
+    fn default() -> Self {
+        Keepalive {
+            ping_every: Duration::from_secs(30),
+            idle_timeout: Duration::from_secs(90),
+        }
+    }
 }
 
 impl Config {
@@ -277,6 +298,7 @@ impl Config {
             sandbox_test_crash: false,
             test_corrupt_snapshots: false,
             revision_interval_secs: 300,
+            keepalive: Keepalive::default(),
         }
     }
 

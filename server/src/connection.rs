@@ -41,9 +41,6 @@ use tokio::time::Instant;
 /// The client's side of the socket, as tungstenite reads it.
 type WsRead = WebSocketStream<ReadSide>;
 
-const PING_EVERY: Duration = Duration::from_secs(30);
-/// A client silent for this long (no message, no pong) is gone.
-const IDLE_TIMEOUT: Duration = Duration::from_secs(90);
 /// How long to keep reading after our close frame, waiting for the client's.
 const CLOSE_DRAIN: Duration = Duration::from_secs(5);
 /// How long an unreadable socket is kept open after our close frame (see `drain_until_closed`).
@@ -171,6 +168,7 @@ pub async fn serve(upgraded: Upgraded, svc: ConnContext, p: ConnectionParams) {
         outbox: &outbox,
         socket: &write,
         last_seen: Instant::now(),
+        ping_at: Instant::now() + svc.settings.keepalive.ping_every,
         replies: Arc::new(ReplyMeter::default()),
         reply_bucket: DebtBucket::new(svc.token_limits.reply_bytes_per_sec),
         resume_at: None,
@@ -316,8 +314,12 @@ struct Reader<'a> {
     kick: &'a Kick,
     outbox: &'a Outbox,
     socket: &'a WriteHalf,
-    /// When the client was last heard from (any message or pong).
+    /// When the client was last heard from (any message or pong), or when the server last
+    /// resumed reading after a wait that outlasted a ping: time spent not reading is not the
+    /// client's silence.
     last_seen: Instant,
+    /// When the next ping is due (see `keepalive`).
+    ping_at: Instant,
     /// What the room charged for the replies this connection asked for.
     replies: Arc<ReplyMeter>,
     reply_bucket: DebtBucket,
@@ -338,7 +340,7 @@ impl Reader<'_> {
 
     async fn turns(&mut self) -> Step {
         let mut rate = DebtBucket::messages(self.svc.settings.max_messages_per_sec);
-        let ping = tokio::time::sleep_until(Instant::now() + PING_EVERY);
+        let ping = tokio::time::sleep_until(self.ping_at);
         tokio::pin!(ping);
         // One timer for the reply-budget pause, re-armed when a pause starts (a fresh
         // `sleep_until` per turn is a clock read and a timer entry).
@@ -346,6 +348,10 @@ impl Reader<'_> {
         tokio::pin!(pause);
         let mut armed: Option<Instant> = None;
         loop {
+            // A wait inside a message may have pinged (see `meanwhile`).
+            if ping.deadline() != self.ping_at {
+                ping.as_mut().reset(self.ping_at);
+            }
             if self.resume_at != armed {
                 if let Some(at) = self.resume_at {
                     pause.as_mut().reset(at);
@@ -360,14 +366,11 @@ impl Reader<'_> {
                     Err(_) => Step::Gone,
                 },
                 _ = &mut ping => {
-                    if self.last_seen.elapsed() > IDLE_TIMEOUT {
+                    if self.last_seen.elapsed() > self.svc.settings.keepalive.idle_timeout {
                         tracing::info!("client silent too long");
                         Step::Close(close_code::GOING_AWAY)
                     } else {
-                        // Queued like any frame; a client that never reads is closed by the
-                        // idle timeout or by its room's 1013.
-                        let _ = self.outbox.send(&Frame::ping());
-                        ping.as_mut().reset(Instant::now() + PING_EVERY);
+                        self.ping();
                         Step::Continue
                     }
                 }
@@ -411,7 +414,9 @@ impl Reader<'_> {
                 return step;
             }
         }
-        let (limits, token, role) = (&svc.token_limits, &self.p.token, &self.p.capability.role);
+        // Copied out of `self`, which the wait borrows mutably (it may ping).
+        let p = self.p;
+        let (limits, token, role) = (&svc.token_limits, &p.token, &p.capability.role);
         if let Err(step) = self.meanwhile(limits.message(token, role)).await {
             return step;
         }
@@ -447,7 +452,8 @@ impl Reader<'_> {
             },
             Ok(Message::Auth(_) | Message::SavedAck(_)) => return Step::Continue,
         };
-        let sent = match self.meanwhile(self.room.tx.send(cmd)).await {
+        let room = self.room;
+        let sent = match self.meanwhile(room.tx.send(cmd)).await {
             Ok(sent) => sent,
             Err(step) => return step,
         };
@@ -480,22 +486,44 @@ impl Reader<'_> {
             );
             self.resume_at = Some(Instant::now() + wait);
         }
-        let limits = &self.svc.token_limits;
-        self.meanwhile(limits.encoded_reply(&self.p.token, encoded))
+        let (svc, p) = (self.svc, self.p);
+        self.meanwhile(svc.token_limits.encoded_reply(&p.token, encoded))
             .await?;
         Ok(ticket)
     }
 
-    /// Waits for `f` while draining the backlog, so that queued frames keep leaving; gives up
-    /// when the connection is kicked or its socket fails.
-    async fn meanwhile<F: std::future::Future>(&self, f: F) -> Result<F::Output, Step> {
-        let keep_writing = async { while drain_backlog(self.outbox, self.socket).await.is_ok() {} };
-        tokio::select! {
-            biased;
-            _ = self.kick.kicked() => Err(self.kicked()),
-            out = f => Ok(out),
-            _ = keep_writing => Err(Step::Gone),
+    /// Waits for `f` while draining the backlog, so that queued frames keep leaving, and pinging
+    /// when a ping is due; gives up when the connection is kicked or its socket fails. The
+    /// client is not read meanwhile, so a wait that outlasts a ping restarts its silence from
+    /// the end of the wait.
+    async fn meanwhile<F: std::future::Future>(&mut self, f: F) -> Result<F::Output, Step> {
+        let (kick, outbox, socket) = (self.kick, self.outbox, self.socket);
+        let keep_writing = async { while drain_backlog(outbox, socket).await.is_ok() {} };
+        tokio::pin!(f, keep_writing);
+        let mut pinged = false;
+        let out = loop {
+            tokio::select! {
+                biased;
+                _ = kick.kicked() => return Err(self.kicked()),
+                out = &mut f => break out,
+                _ = &mut keep_writing => return Err(Step::Gone),
+                _ = tokio::time::sleep_until(self.ping_at) => {
+                    self.ping();
+                    pinged = true;
+                }
+            }
+        };
+        if pinged {
+            self.last_seen = Instant::now();
         }
+        Ok(out)
+    }
+
+    /// Queues a ping (like any frame; a client that never reads is closed by the idle timeout
+    /// or by its room's 1013) and schedules the next one.
+    fn ping(&mut self) {
+        let _ = self.outbox.send(&Frame::ping());
+        self.ping_at = Instant::now() + self.svc.settings.keepalive.ping_every;
     }
 
     /// The step a kick asks for: close with its code.

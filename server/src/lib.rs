@@ -202,6 +202,7 @@ pub async fn run(
             outbound_queue_bytes: config.outbound_queue_bytes,
             max_messages_per_sec: config.max_messages_per_sec,
             max_connections: config.max_connections,
+            keepalive: config.keepalive,
         }),
         connections: Default::default(),
         token_limits: Arc::new(limits::TokenLimits::new(&config)),

@@ -3,6 +3,7 @@
 //! shutdown signal. Cheap to clone.
 
 use crate::auth::TokenHash;
+use crate::config::Keepalive;
 use crate::limits::TokenLimits;
 use crate::metrics::Metrics;
 use crate::room::{ConnId, RoomContext};
@@ -24,6 +25,8 @@ pub struct ConnSettings {
     pub max_messages_per_sec: u32,
     /// Open connections the server accepts (503 past it).
     pub max_connections: usize,
+    /// Pings, and when a silent client is closed.
+    pub keepalive: Keepalive,
 }
 
 /// An open connection as the server knows it: enough to close it (shutdown, revocation).

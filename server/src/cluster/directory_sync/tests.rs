@@ -60,6 +60,7 @@ async fn node(store: Arc<MemoryStore>, bus: &LocalBus) -> AppState {
             outbound_queue_bytes: 1 << 20,
             max_messages_per_sec: 1000,
             max_connections: 100,
+            keepalive: Default::default(),
         }),
         connections: Default::default(),
         token_limits: Arc::new(crate::limits::TokenLimits::new(&config)),
