@@ -4,7 +4,8 @@
 //! them to the plenary room only if they changed ([`GroupFeed`]). The plenary room folds them
 //! into its document ([`PlenaryState::merge`]); on load it rebuilds every group's section from
 //! the store, so it is consistent even if the server died between a group write and its merge.
-//! Pure state: the rooms that hold it (`crate::room::kind`) do the I/O.
+//! Pure state: the rooms that hold it (`crate::room::kind`) do the I/O and read the clock (a
+//! merge is handed the time it stamps on the groups it changes).
 
 use super::merge::{self, Conclusion, GroupConclusions, GroupMeta};
 use crate::store::{MeetingRecord, Store};
@@ -106,14 +107,16 @@ impl PlenaryState {
                     "group document does not load; the plenary keeps its last conclusions"),
             }
         }
-        Ok(Self::from_data(meeting, data, doc))
+        Ok(Self::from_data(meeting, data, doc, &crate::store::now_rfc3339()))
     }
 
-    /// The merge state from every group's conclusions, and the edit that brings `doc` up to date.
+    /// The merge state from every group's conclusions, and the edit that brings `doc` up to date
+    /// (a group section it changes is stamped as edited at `now`, RFC 3339).
     pub fn from_data(
         meeting: &MeetingRecord,
         data: HashMap<String, Vec<Conclusion>>,
         doc: &Doc,
+        now: &str,
     ) -> (Self, Option<Vec<u8>>) {
         let mut state = PlenaryState {
             meeting_id: meeting.id.to_string(),
@@ -123,7 +126,7 @@ impl PlenaryState {
             short_titles: short_titles(meeting),
             data,
         };
-        let diff = state.merge(doc);
+        let diff = state.merge(doc, now);
         (state, diff)
     }
 
@@ -159,8 +162,9 @@ impl PlenaryState {
         self.short_titles = short_titles(m);
     }
 
-    /// Merges into `doc`; returns the v1 update of what changed, if anything did.
-    pub fn merge(&mut self, doc: &Doc) -> Option<Vec<u8>> {
+    /// Merges into `doc`; returns the v1 update of what changed, if anything did. A group whose
+    /// conclusions change is stamped as edited at `now` (RFC 3339).
+    pub fn merge(&mut self, doc: &Doc, now: &str) -> Option<Vec<u8>> {
         let mut txn = doc.transact_mut();
         merge::ensure_structure(&mut txn, &self.meeting_id, &self.title);
         // Groups whose conclusions the plenary does not show yet: edited now (also on load, when
@@ -176,11 +180,8 @@ impl PlenaryState {
             .map(|g| g.id.as_str())
             .collect();
         merge::merge(&mut txn, &self.groups, &self.data);
-        if !edited.is_empty() {
-            let now = crate::store::now_rfc3339();
-            for g in edited {
-                merge::stamp_edited(&mut txn, g, &now);
-            }
+        for g in edited {
+            merge::stamp_edited(&mut txn, g, now);
         }
         merge::set_short_titles(&mut txn, self.short_title.as_deref(), &self.short_titles);
         let changed = !txn.insert_set().is_empty() || !txn.delete_set().is_empty();
@@ -231,9 +232,11 @@ mod tests {
         let doc = Doc::new();
         // loading a plenary that lags the stored group (it wrote while the plenary was unloaded)
         let data = HashMap::from([("a".to_string(), one("x")), ("b".to_string(), vec![])]);
-        let (mut state, _) = PlenaryState::from_data(&meeting(), data, &doc);
-        assert!(
-            edited_at(&doc, 0).is_string(),
+        let loaded = "2026-12-03T09:00:00Z";
+        let (mut state, _) = PlenaryState::from_data(&meeting(), data, &doc, loaded);
+        assert_eq!(
+            edited_at(&doc, 0),
+            loaded,
             "a's conclusions reached the plenary: stamped"
         );
         assert_eq!(
@@ -246,17 +249,16 @@ mod tests {
             group: "b".into(),
             conclusions: vec![],
         });
-        assert!(state.merge(&doc).is_none());
+        assert!(state.merge(&doc, "2026-12-03T09:05:00Z").is_none());
         assert_eq!(edited_at(&doc, 1), serde_json::Value::Null);
+        // b's conclusions change: b is stamped with this merge's time, a keeps its own
         state.set_conclusions(GroupConclusions {
             group: "b".into(),
             conclusions: one("y"),
         });
-        assert!(state.merge(&doc).is_some());
-        let at = edited_at(&doc, 1);
-        assert!(
-            at.as_str().is_some_and(|s| s.len() >= 20 && s.starts_with("20")),
-            "{at}"
-        );
+        let later = "2026-12-03T09:10:00Z";
+        assert!(state.merge(&doc, later).is_some());
+        assert_eq!(edited_at(&doc, 1), later);
+        assert_eq!(edited_at(&doc, 0), loaded, "a did not change: its stamp stays");
     }
 }

@@ -571,10 +571,11 @@ impl Room {
     /// also spares the next moderator write a round trip.
     async fn merge(&mut self, batch: &mut Batch) {
         let kind = &mut self.kind;
+        let now = crate::store::now_rfc3339();
         let merged = self
             .doc
             .read("merging group conclusions into the plenary", |doc| {
-                kind.merge(doc)
+                kind.merge(doc, &now)
             });
         if let Some(Some(diff)) = merged {
             self.take_merged(diff, batch).await;

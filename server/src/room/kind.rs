@@ -72,10 +72,11 @@ impl Kind {
         }
     }
 
-    /// Plenary: merges into `doc`; the v1 update of what changed, if anything did.
-    pub fn merge(&mut self, doc: &yrs::Doc) -> Option<Vec<u8>> {
+    /// Plenary: merges into `doc` (a group it changes is stamped as edited at `now`); the v1
+    /// update of what changed, if anything did.
+    pub fn merge(&mut self, doc: &yrs::Doc, now: &str) -> Option<Vec<u8>> {
         match self {
-            Kind::Plenary(p) => p.merge(doc),
+            Kind::Plenary(p) => p.merge(doc, now),
             Kind::Group { .. } => None,
         }
     }
@@ -136,9 +137,10 @@ pub async fn load_plenary(
         }
     }
     let doc = doc.clone();
+    let now = crate::store::now_rfc3339();
     tokio::task::spawn_blocking(move || {
         std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            PlenaryState::from_data(&record, data, &doc)
+            PlenaryState::from_data(&record, data, &doc, &now)
         }))
         .map_err(|_| "yrs panicked merging the plenary".to_string())
     })
