@@ -28,7 +28,8 @@ after(async () => {
 
 const copies = (page) => page.evaluate(() => Object.keys(localStorage).filter((k) => k.startsWith('plenary-copy:')).map((k) => k.split(':').pop()).sort())
 
-test('phone: a reload while offline shows every tab loaded before, with "last updated"', { timeout: 120_000 }, async () => {
+/** A 360×640 phone on the participant link, live, reloaded once so the service worker controls it. */
+async function phoneUnderServiceWorker() {
   const ctx = await browser.newContext({ ...PHONE, viewport: { width: 360, height: 640 } })
   const phone = await ctx.newPage()
   const errs = watchErrors(phone)
@@ -37,6 +38,11 @@ test('phone: a reload while offline shows every tab loaded before, with "last up
   await phone.evaluate(() => navigator.serviceWorker.ready)
   await phone.reload()
   await waitOnline(phone)
+  return { ctx, phone, errs }
+}
+
+test('phone: a reload while offline shows every tab loaded before, with "last updated"', { timeout: 120_000 }, async () => {
+  const { ctx, phone, errs } = await phoneUnderServiceWorker()
   assert.ok(await phone.evaluate(() => !!navigator.serviceWorker.controller), 'the page is controlled by the service worker')
   await phone.locator('[data-testid="content"] li', { hasText: A[1] }).waitFor({ timeout: 15_000 })
   await phone.getByRole('button', { name: 'Migrants with weapons' }).click()
@@ -93,14 +99,7 @@ test('phone: kept copies stay within their bounds (too large: not kept; over bud
     doc.getXmlFragment('notes').insert(0, [p])
   }, 30_000)
 
-  const ctx = await browser.newContext({ ...PHONE, viewport: { width: 360, height: 640 } })
-  const phone = await ctx.newPage()
-  const errs = watchErrors(phone)
-  await phone.goto(L.participant)
-  await waitOnline(phone)
-  await phone.evaluate(() => navigator.serviceWorker.ready)
-  await phone.reload()
-  await waitOnline(phone)
+  const { ctx, phone, errs } = await phoneUnderServiceWorker()
   for (const end = Date.now() + 10_000; Date.now() < end && !(await copies(phone)).includes('plenary');) await phone.waitForTimeout(100)
   const plenaryKey = await phone.evaluate(() => Object.keys(localStorage).find((k) => k.startsWith('plenary-copy:') && k.endsWith(':plenary')))
   assert.ok(plenaryKey, 'the plenary is kept')
